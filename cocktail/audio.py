@@ -1,0 +1,172 @@
+"""Reading and writing WAV files, standard input and standard output.
+
+Inside the package audio is a float64 array of channels x samples; the
+transposition to soundfile's samples x channels happens here only. Pipes are
+buffered through memory both ways: libsndfile cannot read a WAV from a pipe
+(it seeks for the data chunk) and writes a broken header to one (it seeks back
+to fill in the sizes). Files are written under a temporary name in the target
+folder and renamed into place, so an interrupted run never leaves a
+half-written WAV behind.
+"""
+import io
+import os
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from .errors import CocktailError
+
+STDIO = "-"
+
+#: Sample formats kept as they are; anything else is written as 32-bit float.
+KEPT_SUBTYPES = {"PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE"}
+FLOAT_SUBTYPES = {"FLOAT", "DOUBLE"}
+
+
+@dataclass
+class Audio:
+    samples: np.ndarray  # (channels, frames), float64
+    sample_rate: int
+    subtype: str  # libsndfile subtype of the source, e.g. "PCM_16"
+    name: str  # how to name the source in messages
+
+    @property
+    def channels(self):
+        return self.samples.shape[0]
+
+    @property
+    def frames(self):
+        return self.samples.shape[1]
+
+
+def display_name(path):
+    return "standard input" if str(path) == STDIO else f"'{path}'"
+
+
+def _read_stdin():
+    stream = getattr(sys.stdin, "buffer", sys.stdin)
+    return stream.read()
+
+
+def read(path, *, stdin_bytes=None) -> Audio:
+    """Read a WAV (or any format libsndfile knows) from a path or ``-`` for stdin."""
+    name = display_name(path)
+    if str(path) == STDIO:
+        data = _read_stdin() if stdin_bytes is None else stdin_bytes
+        if not data:
+            raise CocktailError("standard input is empty: expected a WAV stream")
+        source = io.BytesIO(data)
+    else:
+        p = Path(path)
+        if not p.exists():
+            raise CocktailError(f"cannot read {name}: no such file")
+        if p.is_dir():
+            raise CocktailError(f"cannot read {name}: it is a folder, not an audio file")
+        if p.stat().st_size == 0:
+            raise CocktailError(f"cannot read {name}: the file is empty")
+        source = str(p)
+    try:
+        with sf.SoundFile(source) as f:
+            subtype = f.subtype
+            rate = f.samplerate
+            samples = f.read(dtype="float64", always_2d=True)
+    except PermissionError:
+        raise CocktailError(f"cannot read {name}: permission denied") from None
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
+        reason = str(exc).split(":")[-1].strip() or "unknown format"
+        raise CocktailError(f"cannot read {name}: not a readable audio file ({reason})") from None
+    return Audio(samples=np.ascontiguousarray(samples.T), sample_rate=int(rate),
+                 subtype=subtype, name=name)
+
+
+def output_subtype(input_subtype):
+    """Keep the input's sample format where it is a plain PCM or float one."""
+    return input_subtype if input_subtype in KEPT_SUBTYPES else "FLOAT"
+
+
+def encode(samples, sample_rate, subtype) -> bytes:
+    """A complete WAV file in memory (channels x frames in)."""
+    buf = io.BytesIO()
+    fmt = "WAV" if samples.size * 8 < 2**32 - 1024 else "RF64"
+    sf.write(buf, np.ascontiguousarray(samples.T), sample_rate, subtype=subtype, format=fmt)
+    return buf.getvalue()
+
+
+def write_stdout(data: bytes):
+    stream = getattr(sys.stdout, "buffer", sys.stdout)
+    stream.write(data)
+    stream.flush()
+
+
+class AtomicWriter:
+    """Write files under temporary names, then rename them all at once.
+
+    Used as a context manager: on an exception every temporary file is
+    removed and nothing appears at the final paths.
+    """
+
+    def __init__(self):
+        self._pending = []  # (temporary path, final path)
+
+    def add(self, path, data: bytes):
+        path = Path(path)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+        self._pending.append((tmp, path))
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+
+    def commit(self):
+        for tmp, final in self._pending:
+            os.replace(tmp, final)
+        self._pending = []
+
+    def discard(self):
+        for tmp, _ in self._pending:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+        self._pending = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.commit()
+        else:
+            self.discard()
+        return False
+
+
+def prepare_folder(path):
+    """Create an output folder (and parents) or say why it cannot be written."""
+    p = Path(path)
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise CocktailError(f"cannot write to '{p}': a file of that name is in the way") from None
+    except OSError as exc:
+        raise CocktailError(f"cannot write to '{p}': {exc.strerror or exc}") from None
+    if not p.is_dir():
+        raise CocktailError(f"cannot write to '{p}': it is not a folder")
+    if not os.access(p, os.W_OK | os.X_OK):
+        raise CocktailError(f"cannot write to '{p}': permission denied")
+    return p
+
+
+def check_writable_file(path):
+    """Fail early, before any work, if a file cannot be created at ``path``."""
+    p = Path(path)
+    parent = p.parent if str(p.parent) else Path(".")
+    if p.is_dir():
+        raise CocktailError(f"cannot write to '{p}': it is a folder")
+    if not parent.is_dir():
+        raise CocktailError(f"cannot write to '{p}': folder '{parent}' does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise CocktailError(f"cannot write to '{p}': permission denied")
+    return p

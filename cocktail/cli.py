@@ -1,0 +1,339 @@
+"""The ``cocktail`` command line: a thin layer over the library.
+
+The only module that imports click or prints. stdout carries audio only;
+notes, warnings, progress and errors go to stderr.
+
+Exit status: 0 success, 1 an error in the input or the environment,
+2 a wrong command line, 130 interrupted.
+"""
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import click
+import numpy as np
+
+from . import __version__, audio
+from .errors import CocktailError
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class CocktailGroup(click.Group):
+    """A group whose every error is one line, ``Error: ...``, on stderr."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            rv = super().main(args, prog_name or "cocktail", complete_var,
+                              standalone_mode=False, **extra)
+        except click.exceptions.NoArgsIsHelpError as exc:  # bare "cocktail"
+            click.echo(exc.ctx.get_help() if exc.ctx else str(exc), err=True)
+            sys.exit(EXIT_USAGE)
+        except click.UsageError as exc:
+            hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
+            _fail(f"{exc.format_message()}{hint}", EXIT_USAGE)
+        except click.ClickException as exc:
+            _fail(exc.format_message(), exc.exit_code)
+        except CocktailError as exc:
+            _fail(str(exc), EXIT_ERROR)
+        except (click.Abort, KeyboardInterrupt):
+            _fail("interrupted", EXIT_INTERRUPTED)
+        except BrokenPipeError:
+            # The reader of our stdout went away (e.g. "| head"): not our error.
+            _silence_stdout()
+            sys.exit(EXIT_ERROR)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def _fail(message, code):
+    message = " ".join(str(message).split())  # one line, always
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(code)
+
+
+def _silence_stdout():
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def _say(quiet, message, kind=None):
+    if not quiet or kind == "Warning":
+        click.echo(f"{kind}: {message}" if kind else message, err=True)
+
+
+class Progress:
+    """Iteration progress on stderr, only once a run takes longer than a moment."""
+
+    DELAY = 1.0  # seconds before the first line
+    EVERY = 1.0  # seconds between lines
+
+    def __init__(self, quiet, label="iteration"):
+        self.quiet = quiet
+        self.label = label
+        self.start = time.monotonic()
+        self.last = None
+
+    def __call__(self, iteration, value):
+        if self.quiet:
+            return
+        now = time.monotonic()
+        if now - self.start < self.DELAY or (self.last is not None and now - self.last < self.EVERY):
+            return
+        self.last = now
+        click.echo(f"  {self.label} {iteration}: gradient norm {value:.2e}", err=True)
+
+
+def _same_file(a, b):
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return Path(a).resolve() == Path(b).resolve()
+
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+@click.group(cls=CocktailGroup, context_settings=CONTEXT, no_args_is_help=True)
+@click.version_option(__version__, "-V", "--version", prog_name="cocktail")
+def cli():
+    """Separate the speakers of a multi-microphone recording.
+
+    Each microphone hears a different blend of the people talking; cocktail
+    gives back one recording per speaker. Audio goes in and out as WAV files,
+    or through pipes with '-'.
+
+    \b
+    Example:
+      cocktail mix alice.wav bob.wav -o mix.wav
+      cocktail separate mix.wav -o out/
+      cocktail mix alice.wav bob.wav -o - | cocktail separate - -o out/
+    """
+
+
+# ---------------------------------------------------------------- separate
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("mixture", metavar="MIX.wav")
+@click.option("-o", "--output", "output", metavar="DIR|-",
+              help="Folder for speaker_1.wav ... and separation.json, or '-' for one "
+                   "multi-channel WAV on stdout.  [default: separated/<input name>/]")
+@click.option("-n", "--sources", type=int, default=None, metavar="N",
+              help="Number of speakers to separate.  [default: one per microphone]")
+@click.option("--model", type=click.Choice(["auto", "instantaneous", "convolutive"]),
+              default="auto", show_default=True,
+              help="Mixing model: 'instantaneous' for x = A s (no echoes), 'convolutive' "
+                   "for room recordings, 'auto' to decide from the recording.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the solver's starting point; same input and seed, same output.")
+@click.option("--max-iter", type=int, default=None, metavar="N",
+              help="Iteration limit of the solver.  [default: 500]")
+@click.option("--tol", type=float, default=None, metavar="TOL",
+              help="Stop once the largest entry of the relative gradient is below this.  "
+                   "[default: 1e-07]")
+@click.option("--report", "report_path", metavar="FILE",
+              help="Where to write the JSON report.  [default: DIR/separation.json; "
+                   "none with -o -]")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors and warnings.")
+def separate(mixture, output, sources, model, seed, max_iter, tol, report_path, quiet):
+    """Separate a recording (one channel per microphone) into one WAV per speaker.
+
+    Outputs are scaled to how each speaker sounds at microphone 1, ordered
+    loudest first, and never clip. MIX.wav may be '-' to read a WAV from stdin.
+
+    \b
+    Example:
+      cocktail separate meeting.wav -o speakers/
+      cocktail separate meeting.wav --sources 2 -o - > speakers.wav
+      cat meeting.wav | cocktail separate - -o speakers/
+    """
+    from .ica import MAX_ITER, TOL
+    from .separation import separate as run_separation
+
+    max_iter = MAX_ITER if max_iter is None else max_iter
+    tol = TOL if tol is None else tol
+    if max_iter < 1:
+        raise CocktailError(f"--max-iter must be at least 1, got {max_iter}")
+    if not tol > 0:
+        raise CocktailError(f"--tol must be positive, got {tol}")
+    if mixture != audio.STDIO and not Path(mixture).exists():
+        raise CocktailError(f"cannot read '{mixture}': no such file")
+
+    to_stdout = output == audio.STDIO
+    if output is None:
+        stem = "stdin" if mixture == audio.STDIO else Path(mixture).stem
+        output = str(Path("separated") / stem)
+    if report_path is None and not to_stdout:
+        report_path = str(Path(output) / "separation.json")
+    # Fail before the work if the results cannot be written.
+    if not to_stdout:
+        audio.prepare_folder(output)
+    if report_path is not None:
+        audio.check_writable_file(report_path)
+
+    rec = audio.read(mixture)
+    start = time.monotonic()
+    result = run_separation(rec.samples, rec.sample_rate, n_sources=sources, model=model,
+                            max_iter=max_iter, tol=tol, random_state=seed, name=rec.name,
+                            callback=Progress(quiet))
+    for w in result.warnings:
+        _say(quiet, w, "Warning")
+    subtype = audio.output_subtype(rec.subtype)
+    names = [f"speaker_{i}.wav" for i in range(1, len(result.outputs) + 1)]
+    report = dict(result.report, outputs=[] if to_stdout else names, output_subtype=subtype)
+
+    if not to_stdout:
+        folder = Path(output)
+        targets = [folder / n for n in names]
+        for t in targets + ([Path(report_path)] if report_path else []):
+            if mixture != audio.STDIO and _same_file(t, mixture):
+                raise CocktailError(f"output '{t}' would overwrite the input")
+    with audio.AtomicWriter() as writer:
+        if to_stdout:
+            data = audio.encode(result.outputs, rec.sample_rate, subtype)
+        else:
+            for t, y in zip(targets, result.outputs):
+                writer.add(t, audio.encode(y[None, :], rec.sample_rate, subtype))
+        if report_path:
+            writer.add(report_path, (json.dumps(report, indent=1) + "\n").encode())
+    if to_stdout:
+        audio.write_stdout(data)
+    r = result.report
+    state = "converged" if r["converged"] else "not converged"
+    where = "stdout" if to_stdout else f"{output}/"
+    _say(quiet, f"{len(result.outputs)} speakers separated ({r['model']} model, "
+                f"{r['iterations']} iterations, {state}, {time.monotonic() - start:.1f} s) -> {where}")
+
+
+# --------------------------------------------------------------------- mix
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("sources", nargs=-1, required=True, metavar="SOURCE...")
+@click.option("-o", "--output", required=True, metavar="OUT.wav|-",
+              help="The mixture, one channel per microphone, or '-' for stdout.")
+@click.option("-m", "--mics", type=int, default=None, metavar="M",
+              help="Number of microphones.  [default: one per source]")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the random mixing matrix.")
+@click.option("--matrix", "matrix_path", metavar="FILE",
+              help="Mixing matrix to use instead of a random one: JSON rows (or a sidecar "
+                   "with \"mixing\") or CSV, one row per microphone, one column per source.")
+@click.option("--truth", "truth_dir", metavar="DIR",
+              help="Also write the sources exactly as mixed (source_1.wav ...) into DIR.")
+@click.option("--sidecar", "sidecar_path", metavar="FILE",
+              help="Where to keep the ground truth as JSON.  [default: OUT.json; none with -o -]")
+@click.option("--rate", type=int, default=None, metavar="HZ",
+              help="Sample rate of the mixture.  [default: the highest among the sources]")
+@click.option("--subtype", type=click.Choice(["FLOAT", "PCM_16", "PCM_24"]), default="FLOAT",
+              show_default=True, help="Sample format of the mixture.")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors and warnings.")
+def mix(sources, output, mics, seed, matrix_path, truth_dir, sidecar_path, rate, subtype, quiet):
+    """Mix mono sources into a test recording x = A s, keeping the ground truth.
+
+    Sources of different lengths are padded with silence, different sample
+    rates are resampled, multi-channel sources are downmixed. The mixture is
+    scaled to peak at 0.9 so it never clips; the scale, the mixing matrix and
+    the sources are kept in a JSON sidecar for scoring a separation later.
+
+    \b
+    Example:
+      cocktail mix alice.wav bob.wav -o mix.wav --truth truth/
+      cocktail mix a.wav b.wav c.wav --mics 4 --seed 7 -o mix4.wav
+      cocktail mix a.wav b.wav -o - | cocktail separate - -o out/
+    """
+    from . import mixing
+
+    if len(sources) < 2:
+        raise CocktailError("mix needs at least two sources")
+    if mics is not None and mics < 1:
+        raise CocktailError(f"--mics must be at least 1, got {mics}")
+    if rate is not None and rate < 1:
+        raise CocktailError(f"--rate must be a positive number of Hz, got {rate}")
+    to_stdout = output == audio.STDIO
+    if sidecar_path is None and not to_stdout:
+        sidecar_path = str(Path(output).with_suffix(".json"))
+    written = ([] if to_stdout else [output]) + ([sidecar_path] if sidecar_path else [])
+    for src in sources:
+        if src == audio.STDIO:
+            raise CocktailError("mix reads its sources from files, not from standard input")
+        if not Path(src).exists():
+            raise CocktailError(f"cannot read '{src}': no such file")
+        for w in written:
+            if _same_file(w, src):
+                raise CocktailError(f"output '{w}' is also an input; choose another name")
+    for w in written:
+        audio.check_writable_file(w)
+    if truth_dir is not None:
+        audio.prepare_folder(truth_dir)
+
+    loaded = mixing.load_sources(sources, sample_rate=rate)
+    for note in loaded.notes:
+        _say(quiet, note, "Note")
+    n = len(sources)
+    if matrix_path is not None:
+        A = mixing.read_matrix(matrix_path)
+        if A.shape[1] != n:
+            raise CocktailError(
+                f"matrix '{matrix_path}' has {A.shape[1]} columns but there are {n} sources "
+                "(one column per source)"
+            )
+        if mics is not None and A.shape[0] != mics:
+            raise CocktailError(
+                f"matrix '{matrix_path}' has {A.shape[0]} rows but --mics is {mics} "
+                "(one row per microphone)"
+            )
+    else:
+        A = mixing.random_mixing(mics or n, n, seed)
+    X, scale = mixing.mix(loaded.signals, A)
+    truth_names = [f"source_{i}.wav" for i in range(1, n + 1)]
+    if truth_dir is not None:
+        for t in truth_names:
+            for src in sources:
+                if _same_file(Path(truth_dir) / t, src):
+                    raise CocktailError(f"truth file '{Path(truth_dir) / t}' would overwrite an input")
+
+    sidecar = {
+        "cocktail_version": __version__,
+        "kind": "instantaneous",
+        "model": "x = scale * mixing @ sources",
+        "sources": [str(s) for s in sources],
+        "sample_rate": loaded.sample_rate,
+        "n_mics": int(A.shape[0]),
+        "n_sources": n,
+        "n_samples": int(X.shape[1]),
+        "seed": None if matrix_path else seed,
+        "matrix_file": matrix_path,
+        "mixing": A.tolist(),
+        "scale": scale,
+        "condition_number": float(np.linalg.cond(A)),
+        "subtype": subtype,
+        "truth": [str(Path(truth_dir) / t) for t in truth_names] if truth_dir else None,
+    }
+    mixture_bytes = audio.encode(X, loaded.sample_rate, subtype)
+    with audio.AtomicWriter() as writer:
+        if not to_stdout:
+            writer.add(output, mixture_bytes)
+        if truth_dir is not None:
+            for t, s in zip(truth_names, loaded.signals):
+                writer.add(Path(truth_dir) / t, audio.encode(s[None, :], loaded.sample_rate, "FLOAT"))
+        if sidecar_path:
+            writer.add(sidecar_path, (json.dumps(sidecar, indent=1) + "\n").encode())
+    if to_stdout:
+        audio.write_stdout(mixture_bytes)
+    else:
+        _say(quiet, f"mixed {n} sources into {A.shape[0]} microphones -> {output}"
+                    + (f" (ground truth in {sidecar_path})" if sidecar_path else ""))
+
+
+def main():
+    cli.main(prog_name="cocktail")
