@@ -102,6 +102,12 @@ def write_stdout(data: bytes):
     stream.flush()
 
 
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 class AtomicWriter:
     """Write files under temporary names, then rename them all at once.
 
@@ -118,6 +124,7 @@ class AtomicWriter:
         self._pending.append((tmp, path))
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        os.chmod(tmp, 0o666 & ~_umask())
 
     def commit(self):
         for tmp, final in self._pending:

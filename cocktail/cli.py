@@ -335,5 +335,11 @@ def mix(sources, output, mics, seed, matrix_path, truth_dir, sidecar_path, rate,
                     + (f" (ground truth in {sidecar_path})" if sidecar_path else ""))
 
 
+# ---------------------------------------------------------- evaluate and plot
+# (this section belongs to the evaluate/plot work: commands `evaluate`, `plot`)
+
+# ------------------------------------------------------ end evaluate and plot
+
+
 def main():
     cli.main(prog_name="cocktail")
