@@ -52,6 +52,39 @@ def _read_stdin():
     return stream.read()
 
 
+def _wav_data_chunk(head):
+    """(offset, declared size) of a RIFF/WAVE data chunk, or None if not found."""
+    if len(head) < 12 or head[:4] not in (b"RIFF", b"RF64") or head[8:12] != b"WAVE":
+        return None
+    pos = 12
+    while pos + 8 <= len(head):
+        cid = head[pos:pos + 4]
+        size = int.from_bytes(head[pos + 4:pos + 8], "little")
+        if cid == b"data":
+            return pos + 8, size
+        pos += 8 + size + (size & 1)
+    return None
+
+
+def check_complete(head, total_size, name):
+    """Refuse a WAV whose data chunk is shorter than its header promises.
+
+    Streams of unknown length carry 0 or 0xFFFFFFFF as the size; those pass.
+    """
+    chunk = _wav_data_chunk(head)
+    if chunk is None or head[:4] != b"RIFF":
+        return
+    offset, declared = chunk
+    if declared in (0, 0xFFFFFFFF):
+        return
+    present = total_size - offset
+    if present < declared:
+        raise CocktailError(
+            f"cannot read {name}: the file is truncated (its header promises {declared} "
+            f"bytes of audio, only {max(present, 0)} are there)"
+        )
+
+
 def read(path, *, stdin_bytes=None) -> Audio:
     """Read a WAV (or any format libsndfile knows) from a path or ``-`` for stdin."""
     name = display_name(path)
@@ -59,6 +92,7 @@ def read(path, *, stdin_bytes=None) -> Audio:
         data = _read_stdin() if stdin_bytes is None else stdin_bytes
         if not data:
             raise CocktailError("standard input is empty: expected a WAV stream")
+        check_complete(data[:65536], len(data), name)
         source = io.BytesIO(data)
     else:
         p = Path(path)
@@ -69,6 +103,11 @@ def read(path, *, stdin_bytes=None) -> Audio:
         if p.stat().st_size == 0:
             raise CocktailError(f"cannot read {name}: the file is empty")
         source = str(p)
+        try:
+            with open(p, "rb") as f:
+                check_complete(f.read(65536), p.stat().st_size, name)
+        except PermissionError:
+            raise CocktailError(f"cannot read {name}: permission denied") from None
     try:
         with sf.SoundFile(source) as f:
             subtype = f.subtype

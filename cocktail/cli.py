@@ -23,8 +23,18 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 
+class _Interrupted(Exception):
+    """Ctrl-C, carried past click's own handler (which prints a blank line)."""
+
+
 class CocktailGroup(click.Group):
     """A group whose every error is one line, ``Error: ...``, on stderr."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            raise _Interrupted() from None
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         if not standalone_mode:
@@ -42,7 +52,7 @@ class CocktailGroup(click.Group):
             _fail(exc.format_message(), exc.exit_code)
         except CocktailError as exc:
             _fail(str(exc), EXIT_ERROR)
-        except (click.Abort, KeyboardInterrupt):
+        except (click.Abort, KeyboardInterrupt, _Interrupted):
             _fail("interrupted", EXIT_INTERRUPTED)
         except BrokenPipeError:
             # The reader of our stdout went away (e.g. "| head"): not our error.
@@ -102,7 +112,7 @@ def _same_file(a, b):
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
-@click.group(cls=CocktailGroup, context_settings=CONTEXT, no_args_is_help=True)
+@click.group("cocktail", cls=CocktailGroup, context_settings=CONTEXT, no_args_is_help=True)
 @click.version_option(__version__, "-V", "--version", prog_name="cocktail")
 def cli():
     """Separate the speakers of a multi-microphone recording.
@@ -276,9 +286,6 @@ def mix(sources, output, mics, seed, matrix_path, truth_dir, sidecar_path, rate,
     if truth_dir is not None:
         audio.prepare_folder(truth_dir)
 
-    loaded = mixing.load_sources(sources, sample_rate=rate)
-    for note in loaded.notes:
-        _say(quiet, note, "Note")
     n = len(sources)
     if matrix_path is not None:
         A = mixing.read_matrix(matrix_path)
@@ -294,6 +301,9 @@ def mix(sources, output, mics, seed, matrix_path, truth_dir, sidecar_path, rate,
             )
     else:
         A = mixing.random_mixing(mics or n, n, seed)
+    loaded = mixing.load_sources(sources, sample_rate=rate)
+    for note in loaded.notes:
+        _say(quiet, note, "Note")
     X, scale = mixing.mix(loaded.signals, A)
     truth_names = [f"source_{i}.wav" for i in range(1, n + 1)]
     if truth_dir is not None:

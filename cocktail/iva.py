@@ -37,6 +37,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, List, Optional
 
+import itertools
+
 import numpy as np
 from scipy.signal import ShortTimeFFT
 from scipy.signal.windows import hann
@@ -166,19 +168,60 @@ def _hermitian(A):
     return np.conj(np.swapaxes(A, -1, -2))
 
 
-def _weighted_cov(Z, weight):
-    """sum_t weight[f, t] Z[f, :, t] Z[f, :, t]^H / T  -> (F, N, N) complex128.
+class _Covariances:
+    """Weighted per-bin covariances of the whitened data, many at once.
 
-    ``weight`` is (F, T) or (T,).
+    ``cov(w)`` returns V[k, f] = (1/T) sum_t w[k, (f,) t] z_f(t) z_f(t)^H for
+    weights w of shape (K, T) (shared by all bins) or (K, F, T).  When memory
+    allows, the N^2 distinct real numbers of every outer product z z^H are
+    kept (float32, Hermitian symmetry used) so that all K covariances come
+    from one matrix product; otherwise they are accumulated per weight.
     """
-    T = Z.shape[-1]
-    if weight.ndim == 1:
-        Zw = Z * weight[None, None, :].astype(Z.real.dtype)
-    else:
-        Zw = Z * weight[:, None, :].astype(Z.real.dtype)
-    C = np.matmul(Zw, _hermitian(Z)).astype(np.complex128)
-    C /= T
-    return C
+
+    _BUDGET = 160 * 2 ** 20  # bytes for the stored outer products
+
+    def __init__(self, Z):
+        F, N, T = Z.shape
+        self.Z = Z
+        self.shape = (F, N, T)
+        iu, ju = np.triu_indices(N)
+        self.iu, self.ju = iu, ju
+        self.off = iu != ju
+        rdt = Z.real.dtype
+        if F * N * N * T * rdt.itemsize <= self._BUDGET:
+            prod = Z[:, iu, :] * np.conj(Z[:, ju, :])  # (F, N(N+1)/2, T)
+            self.R = np.concatenate([prod.real, prod.imag[:, self.off]], axis=1)
+            del prod
+            self.Zh = None
+        else:
+            self.R = None
+            self.Zh = np.conj(np.swapaxes(Z, 1, 2))  # (F, T, N)
+
+    def cov(self, w):
+        F, N, T = self.shape
+        K = w.shape[0]
+        rdt = self.Z.real.dtype
+        w = np.asarray(w, dtype=rdt)
+        if self.R is None:
+            V = np.empty((K, F, N, N), dtype=np.complex128)
+            for k in range(K):
+                wk = w[k][None, None, :] if w.ndim == 2 else w[k][:, None, :]
+                V[k] = np.matmul(self.Z * wk, self.Zh)
+            V /= T
+            return V
+        n2 = self.R.shape[1]
+        if w.ndim == 2:
+            S = (self.R.reshape(F * n2, T) @ w.T).reshape(F, n2, K)
+        else:
+            S = np.matmul(self.R, np.transpose(w, (1, 2, 0)))  # (F, n2, K)
+        S = np.transpose(S, (2, 0, 1)).astype(np.float64) / T  # (K, F, n2)
+        npair = len(self.iu)
+        vals = S[:, :, :npair].astype(np.complex128)
+        vals[:, :, self.off] += 1j * S[:, :, npair:]
+        V = np.empty((K, F, N, N), dtype=np.complex128)
+        V[:, :, self.iu, self.ju] = vals
+        V[:, :, self.ju, self.iu] = np.conj(vals)
+        return V
 
 
 def _regularise(V, rel=1e-6):
@@ -269,8 +312,10 @@ def _converged(history, tol):
     return abs(a - b) <= tol * max(abs(b), 1.0)
 
 
-def _auxiva_ip(Z, max_iter, tol, callback, prior="laplace", W=None):
+def _auxiva_ip(Z, max_iter, tol, callback, prior="laplace", W=None, cov=None):
     F, N, T = Z.shape
+    if cov is None:
+        cov = _Covariances(Z)
     if W is None:
         W = np.tile(np.eye(N, dtype=np.complex128), (F, 1, 1))
     eye = np.eye(N)
@@ -286,8 +331,9 @@ def _auxiva_ip(Z, max_iter, tol, callback, prior="laplace", W=None):
         else:
             r = _gauss_r(P)
             phi = 1.0 / r
+        Vall = cov.cov(phi)
         for k in range(N):
-            V = _regularise(_weighted_cov(Z, phi[k]))
+            V = _regularise(Vall[k])
             u = np.linalg.solve(np.matmul(W, V), np.broadcast_to(eye[:, k], (F, N))[..., None])[..., 0]
             nrm = np.einsum("fi,fij,fj->f", u.conj(), V, u).real
             u = u / np.sqrt(np.maximum(nrm, _TINY))[:, None]
@@ -345,8 +391,10 @@ def _auxiva_iss(Z, max_iter, tol, callback, prior="laplace"):
     return W, it, converged, history
 
 
-def _ilrma(Z, max_iter, tol, callback, rng, n_basis=2, W=None, nmf_iters=1):
+def _ilrma(Z, max_iter, tol, callback, rng, n_basis=2, W=None, nmf_iters=1, cov=None):
     F, N, T = Z.shape
+    if cov is None:
+        cov = _Covariances(Z)
     if W is None:
         W = np.tile(np.eye(N, dtype=np.complex128), (F, 1, 1))
     eye = np.eye(N)
@@ -373,8 +421,9 @@ def _ilrma(Z, max_iter, tol, callback, rng, n_basis=2, W=None, nmf_iters=1):
             A = np.maximum(A, _TINY)
             R = np.matmul(B, A) + floor
         iR = 1.0 / R  # (N, F, T)
+        Vall = cov.cov(iR)
         for k in range(N):
-            V = _regularise(_weighted_cov(Z, iR[k]))
+            V = _regularise(Vall[k])
             u = np.linalg.solve(np.matmul(W, V), np.broadcast_to(eye[:, k], (F, N))[..., None])[..., 0]
             nrm = np.einsum("fi,fij,fj->f", u.conj(), V, u).real
             u = u / np.sqrt(np.maximum(nrm, _TINY))[:, None]
@@ -435,6 +484,84 @@ def _natgrad(Z, max_iter, tol, callback, step=0.1):
             converged = True
             break
     return W, it, converged, history
+
+
+# ----------------------------------------------------------------------------
+# permutation alignment across bins
+
+
+def _best_permutations(score):
+    """score: (F, N, N), score[f, n, k] = how well output k of bin f fits
+    source n.  Returns perm (F, N) maximising sum_n score[f, n, perm[f, n]].
+
+    Exhaustive over all permutations for small N, greedy otherwise; batched
+    over bins either way.
+    """
+    F, N, _ = score.shape
+    if N <= 5:
+        perms = np.array(list(itertools.permutations(range(N))))  # (P, N)
+        tot = score[:, np.arange(N)[None, :], perms].sum(axis=2)  # (F, P)
+        return perms[np.argmax(tot, axis=1)]
+    s = score.copy()
+    perm = np.zeros((F, N), dtype=int)
+    rows = np.arange(F)
+    low = -np.inf
+    for _ in range(N):
+        flat = np.argmax(s.reshape(F, -1), axis=1)
+        n, k = np.divmod(flat, N)
+        perm[rows, n] = k
+        s[rows, n, :] = low
+        s[rows, :, k] = low
+    return perm
+
+
+def _align_permutations(P, n_rounds=10):
+    """Align bin-wise outputs to the same speaker by their activity.
+
+    P: (F, N, T) power of each output as heard at the microphones.  Uses the
+    power ratio of each output in each frame (Sawada et al.), whose time
+    courses are alike across bins for one speaker; each bin is assigned the
+    permutation that best matches per-speaker centroids, refined a few
+    rounds.  Returns perm (F, N): new output n of bin f is old output perm[f, n].
+    """
+    F, N, T = P.shape
+    tot = P.sum(axis=1, keepdims=True)
+    tot = np.maximum(tot, 1e-12 * max(float(tot.mean()), _TINY))
+    v = P / tot
+    v = v - v.mean(axis=2, keepdims=True)
+    nrm = np.sqrt(np.sum(v * v, axis=2, keepdims=True))
+    v = v / np.maximum(nrm, 1e-12)
+    # weight bins by energy so quiet bins do not drive the centroids
+    e = tot[:, 0, :].mean(axis=1)
+    wbin = np.sqrt(e / max(float(e.mean()), _TINY))
+    perm = np.tile(np.arange(N), (F, 1))
+    rows = np.arange(F)[:, None]
+    for _ in range(n_rounds):
+        va = v[rows, perm]  # (F, N, T) aligned
+        c = np.einsum("f,fnt->nt", wbin, va)
+        c = c - c.mean(axis=1, keepdims=True)
+        c /= np.maximum(np.linalg.norm(c, axis=1, keepdims=True), _TINY)
+        score = np.einsum("nt,fkt->fnk", c, v)
+        new = _best_permutations(score)
+        if np.array_equal(new, perm):
+            break
+        perm = new
+    return perm
+
+
+def _align(W, Z, Q, C):
+    """Permute the rows of W (F, N, N) so every bin's outputs follow the same speakers."""
+    D = np.matmul(W, Q)
+    DC = np.matmul(D, C)
+    G = _regularise(np.matmul(DC, _hermitian(D)), 1e-9)
+    # mixing estimate A = C D^H G^-1 (F, M, N): column norms give each output's
+    # power at the microphones
+    A = np.matmul(_hermitian(DC), np.linalg.inv(G))
+    gain = np.sum(np.abs(A) ** 2, axis=1)  # (F, N)
+    Y = np.matmul(W.astype(Z.dtype), Z)
+    P = (Y.real ** 2 + Y.imag ** 2) * gain[:, :, None].astype(Z.real.dtype)
+    perm = _align_permutations(P)
+    return W[np.arange(W.shape[0])[:, None], perm]
 
 
 # ----------------------------------------------------------------------------
@@ -532,22 +659,34 @@ def separate_convolutive(
         Xf = _stft(sft, X)
         Z, Q, C = _whiten(Xf, n_sources)
         del Xf
-        if algorithm == "auxiva":
-            W, n_iter, converged, history = _auxiva_ip(Z, max_iter, tol, callback, "laplace")
-        elif algorithm == "auxiva-gauss":
-            W, n_iter, converged, history = _auxiva_ip(Z, max_iter, tol, callback, "gauss")
-        elif algorithm == "auxiva-iss":
-            W, n_iter, converged, history = _auxiva_iss(Z, max_iter, tol, callback, options.get("prior", "laplace"))
-        elif algorithm == "ilrma":
-            W0 = None
-            if options.get("init_auxiva"):
-                W0, _, _, _ = _auxiva_ip(Z, options["init_auxiva"], 0.0, None, "laplace")
-            W, n_iter, converged, history = _ilrma(
-                Z, max_iter, tol, callback, rng, n_basis=options.get("n_basis", 2), W=W0,
-                nmf_iters=options.get("nmf_iters", 1),
-            )
-        else:
-            W, n_iter, converged, history = _natgrad(Z, max_iter, tol, callback)
+        cov = _Covariances(Z)
+
+        def run(alg, W0, iters, tol_):
+            if alg == "auxiva":
+                return _auxiva_ip(Z, iters, tol_, callback, "laplace", W=W0, cov=cov)
+            if alg == "auxiva-gauss":
+                return _auxiva_ip(Z, iters, tol_, callback, "gauss", W=W0, cov=cov)
+            if alg == "auxiva-iss":
+                return _auxiva_iss(Z, iters, tol_, callback, options.get("prior", "laplace"))
+            if alg == "ilrma":
+                return _ilrma(Z, iters, tol_, callback, rng, n_basis=options.get("n_basis", 2), W=W0,
+                              nmf_iters=options.get("nmf_iters", 1), cov=cov)
+            return _natgrad(Z, iters, tol_, callback)
+
+        stages = options.get("stages")
+        if stages is None:
+            stages = [(algorithm, max_iter)]
+        W = None
+        history = []
+        n_iter = 0
+        for st in stages:
+            if st == "align":
+                W = _align(W, Z, Q, C)
+                continue
+            alg, iters = st
+            W, k, converged, h = run(alg, W, iters, tol)
+            history += h
+            n_iter += k
         D = np.matmul(W, Q)  # (F, N, M) on the raw STFT
         D = _projection_back(D, C)
         # Y = D X = diag(s) W Z: reuse the whitened data instead of X

@@ -19,6 +19,8 @@ MODELS = ("auto", "instantaneous", "convolutive")
 DEFAULT_MODEL = "auto"
 #: Two channels whose correlation is this close to +-1 are the same signal.
 DUPLICATE_CORRELATION = 1 - 1e-9
+#: Fewest samples worth separating, whatever the number of sources.
+MIN_SAMPLES = 400
 
 
 @dataclass
@@ -51,6 +53,16 @@ def check_recording(X, sample_rate, name="the recording"):
         )
     if not np.any(X - X[:, :1]):
         raise CocktailError(f"{name} is silent: every channel is constant")
+
+
+def check_length(n_samples, n_sources, sample_rate, name="the recording"):
+    """Refuse recordings too short for the statistics ICA relies on."""
+    need = max(MIN_SAMPLES, 100 * n_sources**2)
+    if n_samples < need:
+        raise CocktailError(
+            f"{name} is too short to separate {n_sources} sources: {n_samples} samples "
+            f"({n_samples / sample_rate:.3f} s); at least {need} are needed"
+        )
 
 
 def diagnose_rank(X, name="the recording"):
@@ -128,6 +140,7 @@ def separate(
     X = np.asarray(X, dtype=np.float64)
     check_recording(X, sample_rate, name)
     n_sources, warnings = resolve_sources(X, n_sources, name)
+    check_length(X.shape[1], n_sources, sample_rate, name)
     if model not in MODELS:
         raise CocktailError(f"unknown model '{model}': choose one of {', '.join(MODELS)}")
     reason = "chosen by the user"

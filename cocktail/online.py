@@ -1,0 +1,313 @@
+"""Block-online natural-gradient ICA that follows moving speakers.
+
+The batch solver (:mod:`cocktail.ica`) finds one unmixing matrix for the whole
+recording; once a speaker walks across the room the mixing matrix is no
+longer the same and that single answer fails on part of the recording. Here
+the unmixing matrix ``W`` is updated block by block (Amari, Cichocki & Yang
+1996) with the relative (natural) gradient,
+
+    W <- W + mu (I - E_block[psi(y) y^T]) W,      y = W (x - m),
+
+which is equivariant: how fast it converges depends on the global system
+``W A`` only, not on the mixing matrix ``A`` or on the level of the input.
+``psi`` is ``tanh`` for a super-Gaussian output (speech) or ``y - tanh y`` for
+a sub-Gaussian one, switched per output by the extended-infomax statistic of
+Lee, Girolami & Sejnowski (1999), averaged over the recent blocks.
+
+Step control is the "learning of the learning rate" of Murata, Mueller, Ziehe
+& Amari (1997): a leaky average ``r`` of the relative gradient tells a
+consistent drift (far from the solution, or just after the mixing changed:
+``|r|`` close to the typical ``|G|``) from the zero-mean jitter of steady
+state (``|r|`` much smaller), and the step grows in the first case and decays
+in the second. The ratio ``|r| / rms|G|`` is used rather than ``|r|`` itself
+so the rule needs no knowledge of how noisy the gradient of a given signal is.
+
+Everything else is there to keep the iteration safe on real input: a running
+mean removes DC offset; silent blocks leave the state untouched; a step is
+clipped so ``I + mu G`` stays well conditioned, and a step that overflows is
+undone and the step size cut. With fewer sources than microphones ``W`` acts
+on the strongest principal subspace of a running covariance, re-expressed
+whenever that subspace moves.
+
+Each block is output with the matrices before and after its update, the first
+faded into the second across the block, so that the change of ``W`` makes no
+click. Outputs are projected back to microphone 1 and keep the order they had
+when the iteration first converged. The output of a block depends on the
+samples up to the end of that block only.
+"""
+from dataclasses import dataclass
+from typing import Callable, List, Optional
+
+import numpy as np
+
+from .errors import CocktailError
+from .scaling import reference_gains
+
+#: Defaults shared by the library and the command line.
+BLOCK_SECONDS = 0.25
+STEP = 0.1  # initial step, per block
+STEP_MIN = 0.005
+STEP_MAX = 0.5
+FORGETTING = 1.0  # time constant, in seconds, of the running statistics
+SWEEPS = 2  # gradient steps taken on each block
+#: How fast the step follows its target (Murata's alpha), per block.
+STEP_RATE = 0.5
+#: Largest Frobenius norm of one relative update ``mu G``; below 1 it keeps
+#: ``I + mu G`` invertible.
+MAX_UPDATE = 0.5
+#: A block whose power is below this fraction of the running power is silence.
+SILENCE = 1e-8
+#: Floor on covariance eigenvalues, relative to the largest, at initialisation.
+EIGEN_FLOOR = 1e-6
+
+
+def _psi(Y, sub):
+    """Score function per output row: tanh (super-) or y - tanh y (sub-Gaussian)."""
+    th = np.tanh(Y)
+    if sub.any():
+        th = np.where(sub[:, None], Y - th, th)
+    return th
+
+
+def _kurtosis_sign(Y):
+    """Extended-infomax statistic per row: negative for a sub-Gaussian output."""
+    th = np.tanh(Y)
+    return np.mean(1.0 - th * th, axis=1) * np.mean(Y * Y, axis=1) - np.mean(th * Y, axis=1)
+
+
+class OnlineSeparator:
+    """Separate a stream block by block, tracking a mixing matrix that changes.
+
+    Parameters
+    ----------
+    n_mics : number of microphones (rows of each block).
+    n_sources : number of outputs (default: one per microphone).
+    sample_rate : samples per second; sets the time constants.
+    block_seconds : nominal block length, in seconds. :meth:`process` accepts
+        blocks of any length; the time constants scale with the actual length.
+    step : initial step size (per nominal block) of the natural gradient.
+    forgetting : time constant, in seconds, of the running mean, power,
+        density statistics and the gradient average of the step control.
+    random_state : seed of the initial rotation.
+    """
+
+    def __init__(self, n_mics, n_sources=None, *, sample_rate, block_seconds=BLOCK_SECONDS,
+                 step=STEP, forgetting=FORGETTING, random_state=0, sweeps=SWEEPS,
+                 step_min=STEP_MIN, step_max=STEP_MAX):
+        if n_sources is None:
+            n_sources = n_mics
+        if n_mics < 1 or not 1 <= n_sources <= n_mics:
+            raise CocktailError(f"n_sources must be between 1 and {n_mics}, got {n_sources}")
+        if sample_rate <= 0 or block_seconds <= 0 or forgetting <= 0:
+            raise CocktailError("sample_rate, block_seconds and forgetting must be positive")
+        if not 0 < step_min <= step <= step_max:
+            raise CocktailError("expected 0 < step_min <= step <= step_max")
+        self.n_mics = int(n_mics)
+        self.n_sources = int(n_sources)
+        self.sample_rate = float(sample_rate)
+        self.block_seconds = float(block_seconds)
+        self.block_size = max(1, int(round(block_seconds * sample_rate)))
+        self.forgetting = float(forgetting)
+        self.step = float(step)
+        self.step_min = float(step_min)
+        self.step_max = float(step_max)
+        self.sweeps = int(sweeps)
+        self.rng = np.random.default_rng(random_state)
+        self.history: List[float] = []  # relative-gradient norm per block
+        self.steps: List[float] = []  # step size used per block
+        self.blocks = 0
+        self.updates = 0
+        self._W = None  # (n_sources, n_sources) acting on the subspace
+        self._P = None  # (n_sources, n_mics) orthonormal basis of the subspace
+        self._mean = None
+        self._cov = None
+        self._kurt = None
+        self._r = None  # leaky average of the relative gradient
+        self._g2 = None  # leaky average of its squared norm
+        self._out = np.zeros((self.n_sources, self.n_mics))  # projected-back unmixing
+
+    # -- state ---------------------------------------------------------------
+
+    @property
+    def unmixing(self) -> np.ndarray:
+        """Current unmixing of the centred microphones, scaled to microphone 1."""
+        return self._out.copy()
+
+    @property
+    def mean(self) -> np.ndarray:
+        """Running mean of the microphones, (n_mics, 1)."""
+        return np.zeros((self.n_mics, 1)) if self._mean is None else self._mean.copy()
+
+    @property
+    def densities(self) -> List[str]:
+        if self._kurt is None:
+            return ["super-gaussian"] * self.n_sources
+        return ["sub-gaussian" if k < 0 else "super-gaussian" for k in self._kurt]
+
+    def _forget(self, n):
+        """Weight of a block of ``n`` samples in the running statistics."""
+        return 1.0 - np.exp(-n / (self.forgetting * self.sample_rate))
+
+    def _subspace(self, cov):
+        """Orthonormal basis of the ``n_sources`` strongest principal components."""
+        if self.n_sources == self.n_mics:
+            return np.eye(self.n_mics)
+        eigval, eigvec = np.linalg.eigh(cov)
+        return eigvec[:, ::-1][:, : self.n_sources].T
+
+    def _start(self, Xc):
+        """First block with signal: whiten it and turn by a random rotation."""
+        cov = Xc @ Xc.T / Xc.shape[1]
+        self._cov = cov
+        self._P = self._subspace(cov)
+        c = self._P @ cov @ self._P.T
+        eigval, eigvec = np.linalg.eigh(c)
+        eigval = np.maximum(eigval, EIGEN_FLOOR * eigval.max())
+        K = eigvec.T / np.sqrt(eigval)[:, None]
+        Q, R = np.linalg.qr(self.rng.standard_normal((self.n_sources, self.n_sources)))
+        Q = Q * np.sign(np.diag(R))
+        self._W = Q @ K
+        n = self.n_sources
+        self._kurt = np.zeros(n)
+        self._r = np.zeros((n, n))
+        self._g2 = 0.0
+
+    def _project_back(self):
+        W = self._W @ self._P
+        mixing = np.linalg.pinv(W)
+        return W * reference_gains(mixing, 0)[:, None]
+
+    # -- one block -----------------------------------------------------------
+
+    def _update(self, Xc, weight):
+        """Natural-gradient sweeps on one centred block; return the gradient norm."""
+        n = self.n_sources
+        eye = np.eye(n)
+        Z = self._P @ Xc
+        T = Z.shape[1]
+        W = self._W
+        Y = W @ Z
+        # Density of each output from a running extended-infomax statistic.
+        self._kurt = (1.0 - weight) * self._kurt + weight * _kurtosis_sign(Y)
+        sub = self._kurt < 0
+        gnorm = None
+        for sweep in range(self.sweeps):
+            G = eye - _psi(Y, sub) @ Y.T / T
+            if sweep == 0:
+                gnorm = float(np.sqrt(np.sum(G * G)))
+                # Step control: how consistent the gradient has been lately.
+                self._r = (1.0 - weight) * self._r + weight * G
+                self._g2 = (1.0 - weight) * self._g2 + weight * gnorm ** 2
+                drift = np.sqrt(np.sum(self._r * self._r) / max(self._g2, 1e-300))
+                target = self.step_max * min(drift, 1.0)
+                self.step += STEP_RATE * self.step * (target - self.step) / self.step_max
+                self.step = float(np.clip(self.step, self.step_min, self.step_max))
+            mu = self.step
+            size = mu * float(np.sqrt(np.sum(G * G)))
+            if size > MAX_UPDATE:
+                mu *= MAX_UPDATE / size
+            W = W + mu * G @ W
+            Y = W @ Z
+        self._W = W
+        return gnorm
+
+    def process(self, block) -> np.ndarray:
+        """Separate one block (n_mics, n_samples); return (n_sources, n_samples).
+
+        The outputs are the sources as heard at microphone 1, centred.
+        """
+        X = np.asarray(block, dtype=np.float64)
+        if X.ndim != 2 or X.shape[0] != self.n_mics:
+            raise CocktailError(f"expected a block of {self.n_mics} microphones x samples")
+        n = X.shape[1]
+        if n == 0:
+            return np.zeros((self.n_sources, 0))
+        if not np.all(np.isfinite(X)):
+            raise CocktailError("the block contains NaN or infinite samples")
+        self.blocks += 1
+        weight = self._forget(n)
+        if self._mean is None:
+            self._mean = X.mean(axis=1, keepdims=True)
+        old_mean = self._mean
+        self._mean = (1.0 - weight) * self._mean + weight * X.mean(axis=1, keepdims=True)
+        Xc = X - self._mean
+        power = float(np.sum(Xc * Xc)) / n
+        old_out = self._out
+        gnorm = 0.0
+        silent = power == 0.0 or (
+            self._cov is not None and power <= SILENCE * float(np.trace(self._cov)))
+        if not silent:
+            if self._W is None:
+                self._start(Xc)
+            saved = (self._W, self._P, self._cov, self._kurt, self._r, self._g2, self.step)
+            try:
+                with np.errstate(over="raise", invalid="raise", divide="raise", under="ignore"):
+                    cov = Xc @ Xc.T / n
+                    self._cov = (1.0 - weight) * self._cov + weight * cov
+                    if self.n_sources < self.n_mics:
+                        P = self._subspace(self._cov)
+                        self._W = self._W @ (self._P @ P.T)
+                        self._P = P
+                    gnorm = self._update(Xc, weight)
+                    out = self._project_back()
+                if not np.all(np.isfinite(out)):
+                    raise FloatingPointError("non-finite unmixing")
+                self._out = out
+                self.updates += 1
+            except (FloatingPointError, np.linalg.LinAlgError):
+                # Undo the block's update and retry later with a smaller step.
+                (self._W, self._P, self._cov, self._kurt, self._r, self._g2, step) = saved
+                self.step = max(self.step_min, 0.5 * step)
+                gnorm = float("nan")
+        self.history.append(gnorm if np.isfinite(gnorm) else 0.0)
+        self.steps.append(self.step)
+        # Fade from the old matrix to the new one across the block.
+        new = self._out @ Xc
+        if old_out is self._out or not np.any(old_out):
+            return new
+        old = old_out @ (X - old_mean)
+        ramp = (np.arange(1, n + 1) / n)[None, :]
+        return old + ramp * (new - old)
+
+
+def separate_adaptive(
+    X,
+    sample_rate,
+    *,
+    n_sources: Optional[int] = None,
+    block_seconds: float = BLOCK_SECONDS,
+    step: float = STEP,
+    forgetting: float = FORGETTING,
+    random_state: int = 0,
+    callback: Optional[Callable[[int, float], None]] = None,
+):
+    """Separate a whole recording ``X`` (microphones x samples) block-online.
+
+    Returns ``(Y, info)``: outputs (n_sources, n_samples) as heard at
+    microphone 1, and a dict with the final ``unmixing`` and ``mean``, the
+    per-block ``history`` of gradient norms and ``steps``, ``densities`` and
+    block counts. ``callback(block, gradient_norm)`` is called after each block.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2:
+        raise CocktailError("expected a 2-D array of microphones x samples")
+    sep = OnlineSeparator(X.shape[0], n_sources, sample_rate=sample_rate,
+                          block_seconds=block_seconds, step=step, forgetting=forgetting,
+                          random_state=random_state)
+    Y = np.zeros((sep.n_sources, X.shape[1]))
+    b = sep.block_size
+    for k, start in enumerate(range(0, X.shape[1], b)):
+        Y[:, start:start + b] = sep.process(X[:, start:start + b])
+        if callback is not None:
+            callback(k + 1, sep.history[-1])
+    info = {
+        "unmixing": sep.unmixing,
+        "mean": sep.mean,
+        "history": list(sep.history),
+        "steps": list(sep.steps),
+        "densities": sep.densities,
+        "blocks": sep.blocks,
+        "updates": sep.updates,
+        "block_size": b,
+    }
+    return Y, info
