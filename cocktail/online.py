@@ -3,28 +3,45 @@
 The batch solver (:mod:`cocktail.ica`) finds one unmixing matrix for the whole
 recording; once a speaker walks across the room the mixing matrix is no
 longer the same and that single answer fails on part of the recording. Here
-the unmixing matrix ``W`` is updated block by block (Amari, Cichocki & Yang
-1996) with the relative (natural) gradient,
+the unmixing matrix ``W`` is updated block by block with the relative
+(natural) gradient of Amari, Cichocki & Yang (1996),
 
-    W <- W + mu (I - E_block[psi(y) y^T]) W,      y = W (x - m),
+    W <- W - mu D W,      D = H^-1 offdiag(E_block[psi(y) y^T]),   y = W (x - m),
 
 which is equivariant: how fast it converges depends on the global system
 ``W A`` only, not on the mixing matrix ``A`` or on the level of the input.
-``psi`` is ``tanh`` for a super-Gaussian output (speech) or ``y - tanh y`` for
-a sub-Gaussian one, switched per output by the extended-infomax statistic of
-Lee, Girolami & Sejnowski (1999), averaged over the recent blocks.
 
-Step control is the "learning of the learning rate" of Murata, Mueller, Ziehe
-& Amari (1997): a leaky average ``r`` of the relative gradient tells a
-consistent drift (far from the solution, or just after the mixing changed:
-``|r|`` close to the typical ``|G|``) from the zero-mean jitter of steady
-state (``|r|`` much smaller), and the step grows in the first case and decays
-in the second. The ratio ``|r| / rms|G|`` is used rather than ``|r|`` itself
-so the rule needs no knowledge of how noisy the gradient of a given signal is.
+Source model. Speech is loud and quiet by turns, and that is the strongest
+cue there is to tell speakers apart. Each output is modelled as a
+non-Gaussian signal ``u`` times a scale ``s`` that changes every frame
+(16 ms): ``psi(y) = (u + k tanh u) / s`` with ``u = y / s``. ``k`` is the
+extended-infomax switch of Lee, Girolami & Sejnowski (1999), made gradual:
+the running statistic ``E[sech^2 u] E[u^2] - E[u tanh u]`` scaled to
+``[-1, 1]`` (positive for super-Gaussian, negative for sub-Gaussian outputs,
+near zero when the scale alone explains the signal). With a constant scale
+this is the extended-infomax rule itself, so stationary sources, uniform ones
+included, are separated too. The scale of each output is held at unit running
+variance and the diagonal of the gradient is dropped (the nonholonomic form of
+Amari, Chen & Cichocki 2000), so outputs are free to fall silent.
+
+Preconditioning. The block-to-block loudness changes of speech make the
+curvature of some pairs hundreds of times that of others, and a plain
+gradient step small enough for the first is far too small for the second.
+``H`` is therefore the pairwise (2 x 2) block-diagonal approximation of the
+Hessian estimated on the block, as in :mod:`cocktail.ica`, lifted to stay
+positive: ``mu = 1`` is a full Newton step on the block.
+
+Step control, in the spirit of the "learning of the learning rate" of Murata,
+Mueller, Ziehe & Amari (1997): a leaky average ``r`` of the preconditioned
+direction is near zero at steady state, where successive directions are
+zero-mean jitter, and large while the iteration is far from the solution or
+just after the mixing changed, where they agree. The step follows ``|r|``:
+it jumps up at once and decays gradually, between ``step_min`` and
+``step_max``.
 
 Everything else is there to keep the iteration safe on real input: a running
 mean removes DC offset; silent blocks leave the state untouched; a step is
-clipped so ``I + mu G`` stays well conditioned, and a step that overflows is
+clipped so ``I - mu D`` stays well conditioned, and a step that overflows is
 undone and the step size cut. With fewer sources than microphones ``W`` acts
 on the strongest principal subspace of a running covariance, re-expressed
 whenever that subspace moves.
@@ -35,7 +52,6 @@ click. Outputs are projected back to microphone 1 and keep the order they had
 when the iteration first converged. The output of a block depends on the
 samples up to the end of that block only.
 """
-from dataclasses import dataclass
 from typing import Callable, List, Optional
 
 import numpy as np
@@ -45,28 +61,52 @@ from .scaling import reference_gains
 
 #: Defaults shared by the library and the command line.
 BLOCK_SECONDS = 0.25
-STEP = 0.1  # initial step, per block
-STEP_MIN = 0.005
-STEP_MAX = 0.5
 FORGETTING = 1.0  # time constant, in seconds, of the running statistics
-SWEEPS = 2  # gradient steps taken on each block
-#: How fast the step follows its target (Murata's alpha), per block.
-STEP_RATE = 0.5
-#: Largest Frobenius norm of one relative update ``mu G``; below 1 it keeps
-#: ``I + mu G`` invertible.
+STEP = 1.0  # initial step, per block (1 = a full Newton step on the block)
+STEP_MIN = 0.2
+STEP_MAX = 1.0
+#: Step = STEP_GAIN * |leaky average of the preconditioned direction|, clipped.
+STEP_GAIN = 4.0
+#: Fraction (in log scale) by which a falling step moves to its target per block.
+STEP_DECAY = 0.3
+SWEEPS = 1  # gradient steps taken on each block
+#: Frame over which the scale of an output is taken as constant.
+FRAME_SECONDS = 0.016
+#: Floor on the squared frame scale, relative to the running output variance.
+SCALE_FLOOR = 1e-3
+#: Extended-infomax statistic at which the tanh term takes its full weight.
+KURTOSIS_SCALE = 0.02
+#: Smallest eigenvalue allowed in a pair's 2 x 2 Hessian block.
+LAMBDA_MIN = 0.1
+#: Largest Frobenius norm of one relative update ``mu D``; below 1 it keeps
+#: ``I - mu D`` invertible.
 MAX_UPDATE = 0.5
 #: A block whose power is below this fraction of the running power is silence.
 SILENCE = 1e-8
+#: Blocks shorter than this many samples are output but not learnt from.
+MIN_BLOCK = 16
 #: Floor on covariance eigenvalues, relative to the largest, at initialisation.
 EIGEN_FLOOR = 1e-6
 
 
-def _psi(Y, sub):
-    """Score function per output row: tanh (super-) or y - tanh y (sub-Gaussian)."""
-    th = np.tanh(Y)
-    if sub.any():
-        th = np.where(sub[:, None], Y - th, th)
-    return th
+def _pair_newton(G, h, lam):
+    """Solve the 2 x 2 system of each pair (i, j): [[h_ij, lam_i], [lam_j, h_ji]].
+
+    ``h_ij = E[psi_i'(y_i) y_j^2]`` and ``lam_i = E[psi_i(y_i) y_i]`` are the
+    curvature of the loss along ``(E_ij, E_ji)`` for a relative update
+    ``W <- (I + E) W``. Each block is lifted so that its smallest eigenvalue is
+    at least LAMBDA_MIN, which keeps the direction one of descent.
+    """
+    a, b = h, h.T
+    li = lam[:, None]
+    lj = lam[None, :]
+    low = 0.5 * (a + b) - np.sqrt(0.25 * (a - b) ** 2 + np.maximum(li * lj, 0.0))
+    shift = np.maximum(LAMBDA_MIN - low, 0.0)
+    a = a + shift
+    b = b + shift
+    D = (b * G - li * G.T) / (a * b - li * lj)
+    np.fill_diagonal(D, 0.0)
+    return D
 
 
 def _kurtosis_sign(Y):
@@ -84,11 +124,15 @@ class OnlineSeparator:
     n_sources : number of outputs (default: one per microphone).
     sample_rate : samples per second; sets the time constants.
     block_seconds : nominal block length, in seconds. :meth:`process` accepts
-        blocks of any length; the time constants scale with the actual length.
-    step : initial step size (per nominal block) of the natural gradient.
-    forgetting : time constant, in seconds, of the running mean, power,
-        density statistics and the gradient average of the step control.
+        blocks of any length: the running statistics forget by the actual
+        duration, and a block shorter than nominal takes a proportionally
+        shorter step, so the adaptation per second stays the same.
+    step : initial step (per nominal block; 1 is a full Newton step on the
+        block). ``step_min`` and ``step_max`` bound the step control.
+    forgetting : time constant, in seconds, of the running mean, covariance,
+        output scales, density statistics and the step control's average.
     random_state : seed of the initial rotation.
+    sweeps : gradient steps taken on each block.
     """
 
     def __init__(self, n_mics, n_sources=None, *, sample_rate, block_seconds=BLOCK_SECONDS,
@@ -123,7 +167,6 @@ class OnlineSeparator:
         self._cov = None
         self._kurt = None
         self._r = None  # leaky average of the relative gradient
-        self._g2 = None  # leaky average of its squared norm
         self._out = np.zeros((self.n_sources, self.n_mics))  # projected-back unmixing
 
     # -- state ---------------------------------------------------------------
@@ -170,7 +213,6 @@ class OnlineSeparator:
         n = self.n_sources
         self._kurt = np.zeros(n)
         self._r = np.zeros((n, n))
-        self._g2 = 0.0
 
     def _project_back(self):
         W = self._W @ self._P
@@ -180,34 +222,53 @@ class OnlineSeparator:
     # -- one block -----------------------------------------------------------
 
     def _update(self, Xc, weight):
-        """Natural-gradient sweeps on one centred block; return the gradient norm."""
+        """One block's natural-gradient step(s); return the relative-gradient norm."""
         n = self.n_sources
-        eye = np.eye(n)
         Z = self._P @ Xc
         T = Z.shape[1]
         W = self._W
         Y = W @ Z
-        # Density of each output from a running extended-infomax statistic.
-        self._kurt = (1.0 - weight) * self._kurt + weight * _kurtosis_sign(Y)
-        sub = self._kurt < 0
-        gnorm = None
+        # Unit running variance per output: the score sees a known scale
+        # whatever the input level (a change of row scale leaves the outputs,
+        # once projected back, as they are).
+        scale = 1.0 / np.sqrt((1.0 - weight) + weight * np.mean(Y * Y, axis=1))
+        W = W * scale[:, None]
+        Y = Y * scale[:, None]
+        F = max(1, int(round(FRAME_SECONDS * self.sample_rate)))
+        edges = np.linspace(0, T, max(1, T // F) + 1).astype(int)
+        lengths = np.diff(edges)
+        off = ~np.eye(n, dtype=bool)
+        gnorm = 0.0
         for sweep in range(self.sweeps):
-            G = eye - _psi(Y, sub) @ Y.T / T
+            power = np.add.reduceat(Y * Y, edges[:-1], axis=1) / lengths
+            s = np.sqrt(np.repeat(power, lengths, axis=1) + SCALE_FLOOR)
+            U = Y / s
+            if sweep == 0:
+                self._kurt = (1.0 - weight) * self._kurt + weight * _kurtosis_sign(U)
+                k = np.clip(self._kurt / KURTOSIS_SCALE, -1.0, 1.0)[:, None]
+            th = np.tanh(U)
+            psi = (U + k * th) / s
+            G = np.where(off, psi @ Y.T / T, 0.0)
+            h = ((1.0 + k * (1.0 - th * th)) / (s * s)) @ (Y * Y).T / T
+            lam = np.mean(psi * Y, axis=1)
+            D = _pair_newton(G, h, lam)
             if sweep == 0:
                 gnorm = float(np.sqrt(np.sum(G * G)))
-                # Step control: how consistent the gradient has been lately.
-                self._r = (1.0 - weight) * self._r + weight * G
-                self._g2 = (1.0 - weight) * self._g2 + weight * gnorm ** 2
-                drift = np.sqrt(np.sum(self._r * self._r) / max(self._g2, 1e-300))
-                target = self.step_max * min(drift, 1.0)
-                self.step += STEP_RATE * self.step * (target - self.step) / self.step_max
-                self.step = float(np.clip(self.step, self.step_min, self.step_max))
-            mu = self.step
-            size = mu * float(np.sqrt(np.sum(G * G)))
+                # Step control: consistent directions lately mean far from home.
+                self._r = (1.0 - weight) * self._r + weight * D
+                target = STEP_GAIN * float(np.sqrt(np.sum(self._r * self._r)))
+                target = min(max(target, self.step_min), self.step_max)
+                if target >= self.step:
+                    self.step = target
+                else:
+                    self.step = self.step * (target / self.step) ** STEP_DECAY
+            mu = self.step * min(1.0, T / self.block_size)
+            size = mu * float(np.sqrt(np.sum(D * D)))
             if size > MAX_UPDATE:
                 mu *= MAX_UPDATE / size
-            W = W + mu * G @ W
-            Y = W @ Z
+            W = W - mu * D @ W
+            if sweep + 1 < self.sweeps:
+                Y = W @ Z
         self._W = W
         return gnorm
 
@@ -231,15 +292,18 @@ class OnlineSeparator:
         old_mean = self._mean
         self._mean = (1.0 - weight) * self._mean + weight * X.mean(axis=1, keepdims=True)
         Xc = X - self._mean
-        power = float(np.sum(Xc * Xc)) / n
+        # What the block varies by about its own mean: a constant block
+        # (silence, or pure offset) carries nothing to learn from.
+        Xv = X - X.mean(axis=1, keepdims=True)
+        power = float(np.sum(Xv * Xv)) / n
         old_out = self._out
         gnorm = 0.0
-        silent = power == 0.0 or (
+        silent = n < MIN_BLOCK or power == 0.0 or (
             self._cov is not None and power <= SILENCE * float(np.trace(self._cov)))
         if not silent:
             if self._W is None:
                 self._start(Xc)
-            saved = (self._W, self._P, self._cov, self._kurt, self._r, self._g2, self.step)
+            saved = (self._W, self._P, self._cov, self._kurt, self._r, self.step)
             try:
                 with np.errstate(over="raise", invalid="raise", divide="raise", under="ignore"):
                     cov = Xc @ Xc.T / n
@@ -256,7 +320,7 @@ class OnlineSeparator:
                 self.updates += 1
             except (FloatingPointError, np.linalg.LinAlgError):
                 # Undo the block's update and retry later with a smaller step.
-                (self._W, self._P, self._cov, self._kurt, self._r, self._g2, step) = saved
+                (self._W, self._P, self._cov, self._kurt, self._r, step) = saved
                 self.step = max(self.step_min, 0.5 * step)
                 gnorm = float("nan")
         self.history.append(gnorm if np.isfinite(gnorm) else 0.0)

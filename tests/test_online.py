@@ -1,0 +1,221 @@
+"""Block-online separation: tracking a mixing matrix that changes mid-recording."""
+import numpy as np
+import pytest
+
+from cocktail.errors import CocktailError
+from cocktail.ica import ica
+from cocktail.mixing import random_mixing
+from cocktail.online import OnlineSeparator, separate_adaptive
+
+RATE = 8000
+HALF = 5 * RATE  # each half lasts 5 s
+SETTLE = 2 * RATE  # re-convergence allowed at the start of each half
+TARGET_DB = 20.0
+
+
+def make_sources(kind, n, rng, n_samples=2 * HALF):
+    """Seeded synthetic sources, unit variance."""
+    if kind == "laplace":
+        S = rng.laplace(size=(n, n_samples))
+    elif kind == "modulated":
+        # Noise under a random syllable-rate envelope: loud and quiet by turns,
+        # like speech.
+        seg = int(0.05 * RATE)
+        env = np.exp(rng.normal(0.0, 1.2, (n, n_samples // seg + 2)))
+        env = np.repeat(env, seg, axis=1)[:, :n_samples]
+        kernel = np.ones(seg) / seg
+        env = np.array([np.convolve(e, kernel, "same") for e in env])
+        S = env * rng.standard_normal((n, n_samples))
+    elif kind == "uniform":
+        S = rng.laplace(size=(n, n_samples))
+        S[0] = rng.uniform(-1.0, 1.0, n_samples)  # one sub-Gaussian source
+    else:
+        raise ValueError(kind)
+    return S / S.std(axis=1, keepdims=True)
+
+
+def switching_mixture(kind, n, seed, n_mics=None):
+    """Sources and a mixture whose mixing matrix changes abruptly halfway."""
+    rng = np.random.default_rng(seed)
+    S = make_sources(kind, n, rng)
+    m = n if n_mics is None else n_mics
+    A1 = random_mixing(m, n, seed + 100)
+    A2 = random_mixing(m, n, seed + 200)
+    X = np.concatenate([A1 @ S[:, :HALF], A2 @ S[:, HALF:]], axis=1)
+    return S, X
+
+
+def sir_db(S, Y):
+    """SIR of each output, by least-squares projection onto the true sources.
+
+    Each output is matched with the source it contains most of; the SIR is
+    that source's energy over the energy of all the others.
+    """
+    coef = np.linalg.lstsq(S.T, Y.T, rcond=None)[0]  # (n_sources, n_outputs)
+    energy = coef ** 2 * np.sum(S * S, axis=1)[:, None]
+    best = np.argmax(energy, axis=0)
+    cols = np.arange(Y.shape[0])
+    wanted = energy[best, cols]
+    return 10 * np.log10(wanted / (energy.sum(axis=0) - wanted)), best
+
+
+def half_sirs(S, Y):
+    """Smallest output SIR on each half, after the re-convergence time."""
+    out = []
+    for start, stop in ((0, HALF), (HALF, 2 * HALF)):
+        sirs, best = sir_db(S[:, start + SETTLE:stop], Y[:, start + SETTLE:stop])
+        assert len(set(best.tolist())) == len(best), "two outputs hold the same source"
+        out.append(float(sirs.min()))
+    return out
+
+
+CASES = [("modulated", 2, 0), ("modulated", 3, 1), ("laplace", 2, 2), ("laplace", 3, 3),
+         ("uniform", 2, 4), ("uniform", 3, 5)]
+
+
+@pytest.mark.parametrize("kind,n,seed", CASES)
+def test_tracks_a_switching_mixture(kind, n, seed):
+    S, X = switching_mixture(kind, n, seed)
+    Y, info = separate_adaptive(X, RATE)
+    assert Y.shape == S.shape
+    first, second = half_sirs(S, Y)
+    assert first >= TARGET_DB and second >= TARGET_DB, (first, second)
+    assert len(info["history"]) == info["blocks"] == int(np.ceil(X.shape[1] / info["block_size"]))
+
+
+def test_uniform_source_is_modelled_sub_gaussian():
+    S, X = switching_mixture("uniform", 2, 4)
+    sep = OnlineSeparator(2, sample_rate=RATE)
+    for start in range(0, X.shape[1], sep.block_size):
+        sep.process(X[:, start:start + sep.block_size])
+    assert sorted(sep.densities) == ["sub-gaussian", "super-gaussian"]
+
+
+def test_batch_solver_fails_on_one_half():
+    """Why the mode exists: one matrix for the whole recording fits one half only."""
+    S, X = switching_mixture("modulated", 2, 0)
+    batch = ica(X, random_state=0).sources
+    b1, b2 = half_sirs_batch(S, batch)
+    Y, _ = separate_adaptive(X, RATE)
+    a1, a2 = half_sirs(S, Y)
+    assert min(b1, b2) < 12.0
+    assert min(a1, a2) > min(b1, b2) + 10.0
+
+
+def half_sirs_batch(S, Y):
+    return [float(sir_db(S[:, a + SETTLE:b], Y[:, a + SETTLE:b])[0].min())
+            for a, b in ((0, HALF), (HALF, 2 * HALF))]
+
+
+@pytest.mark.parametrize("gain", [1e-4, 1e3, 32767.0])
+def test_level_independent(gain):
+    S, X = switching_mixture("modulated", 2, 0)
+    Y, _ = separate_adaptive(X, RATE)
+    Yg, _ = separate_adaptive(gain * X, RATE)
+    # Outputs are images at microphone 1: they scale with the input.
+    np.testing.assert_allclose(Yg / gain, Y, rtol=0, atol=1e-6 * np.abs(Y).max())
+    assert min(half_sirs(S, Yg)) >= TARGET_DB
+
+
+def test_dc_offset_is_removed():
+    S, X = switching_mixture("modulated", 2, 0)
+    Y, _ = separate_adaptive(X + np.array([[0.7], [-0.4]]), RATE)
+    assert min(half_sirs(S, Y)) >= TARGET_DB
+    assert abs(Y[:, SETTLE:].mean()) < 0.01 * Y.std()
+
+
+def test_silence_never_makes_nan():
+    S, X = switching_mixture("modulated", 2, 0)
+    sep = OnlineSeparator(2, sample_rate=RATE)
+    b = sep.block_size
+    # Silence before anything was heard: zeros out, no state.
+    out = sep.process(np.zeros((2, b)))
+    assert np.all(out == 0) and sep.updates == 0
+    Y = [sep.process(X[:, s:s + b]) for s in range(0, HALF, b)]
+    W = sep.unmixing
+    out = sep.process(np.zeros((2, b)))
+    assert np.all(np.isfinite(out))
+    np.testing.assert_array_equal(sep.unmixing, W)  # a silent block teaches nothing
+    Y += [sep.process(X[:, s:s + b]) for s in range(HALF, 2 * HALF, b)]
+    Y = np.concatenate(Y, axis=1)
+    assert np.all(np.isfinite(Y)) and np.all(np.isfinite(sep.history))
+    assert min(half_sirs(S, Y)) >= TARGET_DB
+
+
+def test_constant_and_tiny_blocks():
+    sep = OnlineSeparator(3, sample_rate=RATE)
+    for block in (np.ones((3, 2000)), np.zeros((3, 1)), np.zeros((3, 0)),
+                  np.full((3, 500), 1e-300), np.random.default_rng(0).normal(size=(3, 3))):
+        out = sep.process(block)
+        assert out.shape == (3, block.shape[1]) and np.all(np.isfinite(out))
+
+
+def test_rejects_bad_input():
+    sep = OnlineSeparator(2, sample_rate=RATE)
+    with pytest.raises(CocktailError):
+        sep.process(np.zeros((3, 10)))
+    with pytest.raises(CocktailError):
+        sep.process(np.array([[0.0, np.nan], [1.0, 2.0]]))
+    with pytest.raises(CocktailError):
+        OnlineSeparator(2, 3, sample_rate=RATE)
+
+
+def test_deterministic():
+    _, X = switching_mixture("laplace", 3, 3)
+    Y1, i1 = separate_adaptive(X, RATE, random_state=7)
+    Y2, i2 = separate_adaptive(X, RATE, random_state=7)
+    np.testing.assert_array_equal(Y1, Y2)
+    assert i1["history"] == i2["history"]
+    Y3, _ = separate_adaptive(X, RATE, random_state=8)
+    assert not np.array_equal(Y1, Y3)
+
+
+def test_streaming_in_any_block_size_matches_whole_array():
+    S, X = switching_mixture("modulated", 2, 0)
+    Y, _ = separate_adaptive(X, RATE)
+    rng = np.random.default_rng(1)
+    sep = OnlineSeparator(2, sample_rate=RATE)
+    parts, start = [], 0
+    while start < X.shape[1]:
+        size = int(rng.integers(int(0.1 * RATE), int(0.5 * RATE)))
+        parts.append(sep.process(X[:, start:start + size]))
+        start += size
+    Ys = np.concatenate(parts, axis=1)
+    assert Ys.shape == Y.shape
+    assert min(half_sirs(S, Ys)) >= TARGET_DB
+    # Same separation, not only the same quality: once settled, the two runs
+    # differ by about their own adaptation jitter (some -30 dB), far less than
+    # what separation removes.
+    for stop in (HALF, 2 * HALF):
+        a = stop - 5 * RATE // 2
+        err = np.linalg.norm(Ys[:, a:stop] - Y[:, a:stop]) / np.linalg.norm(Y[:, a:stop])
+        assert err < 0.1, err
+
+
+def test_output_is_the_current_unmixing_at_block_end():
+    _, X = switching_mixture("laplace", 2, 2)
+    sep = OnlineSeparator(2, sample_rate=RATE)
+    b = sep.block_size
+    for s in range(0, 4 * b, b):
+        out = sep.process(X[:, s:s + b])
+    expected = sep.unmixing @ (X[:, 4 * b - 1:4 * b] - sep.mean)
+    np.testing.assert_allclose(out[:, -1:], expected, rtol=1e-12, atol=1e-12)
+    assert sep.unmixing.shape == (2, 2)
+
+
+def test_no_click_at_block_boundaries():
+    """The crossfade keeps the step between blocks at the signal's own scale."""
+    S, X = switching_mixture("laplace", 2, 2)
+    Y, info = separate_adaptive(X, RATE)
+    b = info["block_size"]
+    jumps = np.abs(np.diff(Y, axis=1))
+    at_edges = jumps[:, b - 1::b]
+    assert at_edges.max() <= 1.01 * jumps.max()
+    assert np.median(at_edges) < 3 * np.median(jumps)
+
+
+def test_fewer_sources_than_microphones():
+    S, X = switching_mixture("modulated", 2, 6, n_mics=3)
+    Y, info = separate_adaptive(X, RATE, n_sources=2)
+    assert Y.shape == (2, X.shape[1]) and info["unmixing"].shape == (2, 3)
+    assert min(half_sirs(S, Y)) >= TARGET_DB
