@@ -85,6 +85,31 @@ def check_complete(head, total_size, name):
         )
 
 
+def check_file(path):
+    """Refuse, with a message naming the file, what cannot be an audio file."""
+    name = display_name(path)
+    p = Path(path)
+    if not p.exists():
+        raise CocktailError(f"cannot read {name}: no such file")
+    if p.is_dir():
+        raise CocktailError(f"cannot read {name}: it is a folder, not an audio file")
+    if p.stat().st_size == 0:
+        raise CocktailError(f"cannot read {name}: the file is empty")
+    try:
+        with open(p, "rb") as f:
+            check_complete(f.read(65536), p.stat().st_size, name)
+    except PermissionError:
+        raise CocktailError(f"cannot read {name}: permission denied") from None
+
+
+def unreadable(name, exc):
+    """The error for a file libsndfile cannot decode."""
+    if isinstance(exc, PermissionError):
+        return CocktailError(f"cannot read {name}: permission denied")
+    reason = str(exc).split(":")[-1].strip() or "unknown format"
+    return CocktailError(f"cannot read {name}: not a readable audio file ({reason})")
+
+
 def read(path, *, stdin_bytes=None) -> Audio:
     """Read a WAV (or any format libsndfile knows) from a path or ``-`` for stdin."""
     name = display_name(path)
@@ -95,29 +120,15 @@ def read(path, *, stdin_bytes=None) -> Audio:
         check_complete(data[:65536], len(data), name)
         source = io.BytesIO(data)
     else:
-        p = Path(path)
-        if not p.exists():
-            raise CocktailError(f"cannot read {name}: no such file")
-        if p.is_dir():
-            raise CocktailError(f"cannot read {name}: it is a folder, not an audio file")
-        if p.stat().st_size == 0:
-            raise CocktailError(f"cannot read {name}: the file is empty")
-        source = str(p)
-        try:
-            with open(p, "rb") as f:
-                check_complete(f.read(65536), p.stat().st_size, name)
-        except PermissionError:
-            raise CocktailError(f"cannot read {name}: permission denied") from None
+        check_file(path)
+        source = str(path)
     try:
         with sf.SoundFile(source) as f:
             subtype = f.subtype
             rate = f.samplerate
             samples = f.read(dtype="float64", always_2d=True)
-    except PermissionError:
-        raise CocktailError(f"cannot read {name}: permission denied") from None
-    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
-        reason = str(exc).split(":")[-1].strip() or "unknown format"
-        raise CocktailError(f"cannot read {name}: not a readable audio file ({reason})") from None
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError, PermissionError) as exc:
+        raise unreadable(name, exc) from None
     return Audio(samples=np.ascontiguousarray(samples.T), sample_rate=int(rate),
                  subtype=subtype, name=name)
 
@@ -141,7 +152,7 @@ def write_stdout(data: bytes):
     stream.flush()
 
 
-def _umask():
+def umask():
     mask = os.umask(0)
     os.umask(mask)
     return mask
@@ -163,7 +174,7 @@ class AtomicWriter:
         self._pending.append((tmp, path))
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-        os.chmod(tmp, 0o666 & ~_umask())
+        os.chmod(tmp, 0o666 & ~umask())
 
     def commit(self):
         for tmp, final in self._pending:

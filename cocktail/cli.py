@@ -60,6 +60,8 @@ class CocktailGroup(click.Group):
             _fail(str(exc), EXIT_ERROR)
         except (click.Abort, KeyboardInterrupt, _Interrupted):
             _fail("interrupted", EXIT_INTERRUPTED)
+        except MemoryError:
+            _fail("out of memory: try a smaller --fit-seconds", EXIT_ERROR)
         except BrokenPipeError:
             # The reader of our stdout went away (e.g. "| head"): not our error.
             _silence_stdout()
@@ -138,96 +140,208 @@ def cli():
 # ---------------------------------------------------------------- separate
 
 
+class _StdoutSink:
+    """One multi-channel WAV (or raw PCM) stream on stdout."""
+
+    def __init__(self, n_sources, n_frames, sample_rate, subtype, raw):
+        from . import stream
+
+        out = getattr(sys.stdout, "buffer", sys.stdout)
+        self.writer = stream.Writer(None, channels=n_sources, sample_rate=sample_rate,
+                                    subtype=subtype, frames=n_frames, raw=raw, stream=out)
+
+    def write(self, block):
+        if block.shape[1]:
+            self.writer.write(block)
+
+    def commit(self):
+        self.writer.commit()
+
+    def discard(self):
+        pass
+
+
+def _raw_format(raw, rate, channels, encoding):
+    if not raw:
+        if rate or channels or encoding:
+            raise CocktailError("--rate, --channels and --encoding describe --raw input; add --raw")
+        return None
+    missing = [n for n, v in (("--rate", rate), ("--channels", channels)) if not v]
+    if missing:
+        raise CocktailError(f"--raw input needs {' and '.join(missing)}")
+    if rate < 1 or channels < 1:
+        raise CocktailError("--rate and --channels must be positive")
+    return rate, channels, encoding or "s16"
+
+
 @cli.command(context_settings=CONTEXT)
-@click.argument("mixture", metavar="MIX.wav")
+@click.argument("mixtures", nargs=-1, required=True, metavar="MIX.wav...")
 @click.option("-o", "--output", "output", metavar="DIR|-",
               help="Folder for speaker_1.wav ... and separation.json, or '-' for one "
-                   "multi-channel WAV on stdout.  [default: separated/<input name>/]")
+                   "multi-channel WAV on stdout. With several inputs, each goes to "
+                   "DIR/<input name>/.  [default: separated/<input name>/]")
 @click.option("-n", "--sources", type=int, default=None, metavar="N",
               help="Number of speakers to separate.  [default: one per microphone]")
 @click.option("--model", type=click.Choice(["auto", "instantaneous", "convolutive"]),
               default="auto", show_default=True,
               help="Mixing model: 'instantaneous' for x = A s (no echoes), 'convolutive' "
                    "for room recordings, 'auto' to decide from the recording.")
+@click.option("--adaptive", is_flag=True,
+              help="Follow a changing mixture (moving speakers) with block-online "
+                   "natural-gradient updates instead of one unmixing for the whole recording.")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed of the solver's starting point; same input and seed, same output.")
 @click.option("--max-iter", type=int, default=None, metavar="N",
-              help="Iteration limit of the solver.  [default: 500]")
+              help="Iteration limit of the solver.  [default: 500 instantaneous, 100 convolutive]")
 @click.option("--tol", type=float, default=None, metavar="TOL",
-              help="Stop once the largest entry of the relative gradient is below this.  "
-                   "[default: 1e-07]")
+              help="Stopping tolerance: largest entry of the relative gradient "
+                   "(instantaneous, default 1e-07) or relative change of the cost "
+                   "(convolutive, default 1e-06).")
+@click.option("--nfft", type=int, default=None, metavar="N",
+              help="STFT frame length of the convolutive model.  [default: 2048 at 16 kHz, "
+                   "scaled with the sample rate]")
+@click.option("--algorithm", default=None, metavar="NAME",
+              help="Convolutive algorithm: ilrma, auxiva, auxiva-gauss, auxiva-iss, natgrad.  "
+                   "[default: the best measured]")
+@click.option("--fit-seconds", type=float, default=60.0, show_default=True, metavar="S",
+              help="Estimate the unmixing from at most this many seconds, spread over the "
+                   "recording (and at most 8 million samples in all); longer recordings are "
+                   "then separated block by block in bounded memory.")
+@click.option("--block-seconds", type=float, default=1.0, show_default=True, metavar="S",
+              help="Block length for applying the unmixing; also the latency on pipes.")
+@click.option("--raw", is_flag=True, help="Input is headerless PCM (give --rate and "
+                                          "--channels); with -o - the output is raw too.")
+@click.option("--rate", type=int, default=None, metavar="HZ", help="Sample rate of --raw input.")
+@click.option("--channels", type=int, default=None, metavar="C",
+              help="Channels (microphones) of --raw input.")
+@click.option("--encoding", type=click.Choice(["s16", "s24", "s32", "f32", "f64"]), default=None,
+              help="Sample encoding of --raw input, little-endian.  [default: s16]")
+@click.option("-j", "--jobs", type=int, default=1, show_default=True, metavar="N",
+              help="Files separated at once, in worker processes.")
 @click.option("--report", "report_path", metavar="FILE",
               help="Where to write the JSON report.  [default: DIR/separation.json; "
                    "none with -o -]")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors and warnings.")
-def separate(mixture, output, sources, model, seed, max_iter, tol, report_path, quiet):
-    """Separate a recording (one channel per microphone) into one WAV per speaker.
+def separate(mixtures, output, sources, model, adaptive, seed, max_iter, tol, nfft, algorithm,
+             fit_seconds, block_seconds, raw, rate, channels, encoding, jobs, report_path, quiet):
+    """Separate recordings (one channel per microphone) into one WAV per speaker.
 
     Outputs are scaled to how each speaker sounds at microphone 1, ordered
-    loudest first, and never clip. MIX.wav may be '-' to read a WAV from stdin.
+    loudest first, and never clip. MIX.wav may be '-' to read a WAV stream
+    from stdin, of known or unknown length. Several files or folders of
+    files are each separated into their own folder.
 
     \b
     Example:
       cocktail separate meeting.wav -o speakers/
       cocktail separate meeting.wav --sources 2 -o - > speakers.wav
-      cat meeting.wav | cocktail separate - -o speakers/
+      arecord -c 2 -r 16000 -f S16_LE | cocktail separate - --adaptive -o - | aplay
+      cocktail separate recordings/ -o separated/ --jobs 2
     """
-    from .ica import MAX_ITER, TOL
-    from .separation import separate as run_separation
+    from .separation import Options
 
-    max_iter = MAX_ITER if max_iter is None else max_iter
-    tol = TOL if tol is None else tol
-    if max_iter < 1:
+    if max_iter is not None and max_iter < 1:
         raise CocktailError(f"--max-iter must be at least 1, got {max_iter}")
-    if not tol > 0:
+    if tol is not None and not tol > 0:
         raise CocktailError(f"--tol must be positive, got {tol}")
-    if mixture != audio.STDIO and not Path(mixture).exists():
-        raise CocktailError(f"cannot read '{mixture}': no such file")
+    if nfft is not None and (nfft < 16 or nfft & (nfft - 1)):
+        raise CocktailError(f"--nfft must be a power of two of at least 16, got {nfft}")
+    if algorithm is not None:
+        from .iva import ALGORITHMS
 
-    to_stdout = output == audio.STDIO
+        if algorithm not in ALGORITHMS:
+            raise CocktailError(f"unknown --algorithm '{algorithm}': choose one of "
+                                f"{', '.join(ALGORITHMS)}")
+    if not fit_seconds > 0 or not block_seconds > 0:
+        raise CocktailError("--fit-seconds and --block-seconds must be positive")
+    if jobs < 1:
+        raise CocktailError(f"--jobs must be at least 1, got {jobs}")
+    raw_format = _raw_format(raw, rate, channels, encoding)
+    options = Options(n_sources=sources, model=model, max_iter=max_iter, tol=tol, seed=seed,
+                      fit_seconds=fit_seconds, block_seconds=block_seconds, adaptive=adaptive,
+                      nfft=nfft, algorithm=algorithm)
+
+    if len(mixtures) > 1 or (mixtures[0] != audio.STDIO and Path(mixtures[0]).is_dir()):
+        return _separate_many(mixtures, output, options, jobs, raw_format, report_path, quiet)
+    mixture = mixtures[0]
+    if output == audio.STDIO:
+        return _separate_to_stdout(mixture, options, raw_format, report_path, quiet)
+    from .batch import separate_file
+
     if output is None:
-        stem = "stdin" if mixture == audio.STDIO else Path(mixture).stem
-        output = str(Path("separated") / stem)
-    if report_path is None and not to_stdout:
-        report_path = str(Path(output) / "separation.json")
-    # Fail before the work if the results cannot be written.
-    if not to_stdout:
-        audio.prepare_folder(output)
+        output = str(Path("separated") / ("stdin" if mixture == audio.STDIO else Path(mixture).stem))
+    summary = separate_file(mixture, output, options, raw=raw_format, report_path=report_path,
+                            callback=Progress(quiet))
+    for w in summary["warnings"]:
+        _say(quiet, w, "Warning")
+    _say(quiet, _done(summary, f"{output}/"))
+
+
+def _done(summary, where):
+    state = "converged" if summary["converged"] else "not converged"
+    its = f"{summary['iterations']} iterations, " if summary.get("iterations") is not None else ""
+    return (f"{summary['n_sources']} speakers separated ({summary['model']} model, {its}{state}, "
+            f"{summary['seconds']:.1f} s) -> {where}")
+
+
+def _separate_to_stdout(mixture, options, raw_format, report_path, quiet):
+    from . import stream
+    from .separation import describe, run
+
+    start = time.monotonic()
     if report_path is not None:
         audio.check_writable_file(report_path)
-
-    rec = audio.read(mixture)
-    start = time.monotonic()
-    result = run_separation(rec.samples, rec.sample_rate, n_sources=sources, model=model,
-                            max_iter=max_iter, tol=tol, random_state=seed, name=rec.name,
-                            callback=Progress(quiet))
-    for w in result.warnings:
+    with stream.open_input(mixture, raw=raw_format) as reader:
+        subtype = audio.output_subtype(reader.subtype)
+        report, warnings, sink = run(
+            reader, lambda n, frames: _StdoutSink(n, frames, reader.sample_rate, subtype,
+                                                  raw_format is not None),
+            options, callback=Progress(quiet))
+        sink.commit()
+        report = describe(report, reader, options)
+    for w in warnings:
         _say(quiet, w, "Warning")
-    subtype = audio.output_subtype(rec.subtype)
-    names = [f"speaker_{i}.wav" for i in range(1, len(result.outputs) + 1)]
-    report = dict(result.report, outputs=[] if to_stdout else names, output_subtype=subtype)
-
-    if not to_stdout:
-        folder = Path(output)
-        targets = [folder / n for n in names]
-        for t in targets + ([Path(report_path)] if report_path else []):
-            if mixture != audio.STDIO and _same_file(t, mixture):
-                raise CocktailError(f"output '{t}' would overwrite the input")
-    with audio.AtomicWriter() as writer:
-        if to_stdout:
-            data = audio.encode(result.outputs, rec.sample_rate, subtype)
-        else:
-            for t, y in zip(targets, result.outputs):
-                writer.add(t, audio.encode(y[None, :], rec.sample_rate, subtype))
-        if report_path:
+    if report_path is not None:
+        report.update(outputs=[], output_subtype=subtype, warnings=warnings)
+        with audio.AtomicWriter() as writer:
             writer.add(report_path, (json.dumps(report, indent=1) + "\n").encode())
-    if to_stdout:
-        audio.write_stdout(data)
-    r = result.report
-    state = "converged" if r["converged"] else "not converged"
-    where = "stdout" if to_stdout else f"{output}/"
-    _say(quiet, f"{len(result.outputs)} speakers separated ({r['model']} model, "
-                f"{r['iterations']} iterations, {state}, {time.monotonic() - start:.1f} s) -> {where}")
+    summary = {"n_sources": report["n_sources"], "model": report["model"],
+               "converged": report.get("converged", True), "iterations": report.get("iterations"),
+               "seconds": time.monotonic() - start}
+    _say(quiet, _done(summary, "stdout"))
+
+
+def _separate_many(mixtures, output, options, jobs, raw_format, report_path, quiet):
+    from .batch import expand_inputs, output_folders, separate_many, summary_line
+
+    if output == audio.STDIO:
+        raise CocktailError("-o - takes one input; give a folder for several")
+    if raw_format is not None or report_path is not None:
+        raise CocktailError("--raw and --report take one input")
+    if audio.STDIO in mixtures:
+        raise CocktailError("'-' (stdin) cannot be one of several inputs")
+    inputs = expand_inputs(mixtures)
+    folders = output_folders(inputs, output or "separated")
+    total = len(inputs)
+    done = []
+
+    def on_done(path, summary, error):
+        done.append(error is None)
+        tag = f"[{len(done)}/{total}]"
+        if error is None:
+            for w in summary["warnings"]:
+                _say(quiet, f"{path}: {w}", "Warning")
+            _say(quiet, f"{tag} {path}: {summary['n_sources']} speakers "
+                        f"({summary['model']}, {summary['seconds']:.1f} s) -> {summary['output']}/")
+        else:
+            click.echo(f"{tag} {path}: Error: {error}", err=True)
+
+    results = separate_many(inputs, folders, options, jobs=jobs, on_done=on_done)
+    failed = [p for p, _, e in results if e is not None]
+    line = summary_line(results)
+    if failed:
+        raise CocktailError(f"{line}; failed: {', '.join(failed)}")
+    _say(quiet, line)
 
 
 # --------------------------------------------------------------------- mix
@@ -355,10 +469,14 @@ def mix(sources, output, mics, seed, matrix_path, truth_dir, sidecar_path, rate,
 # (this section belongs to the evaluate/plot work: commands `evaluate`, `plot`)
 
 
-def _write_picture(path, data, inputs):
+def _check_picture_path(path, inputs):
+    audio.check_writable_file(path)
     for i in inputs:
         if i is not None and i != audio.STDIO and _same_file(path, i):
             raise CocktailError(f"output '{path}' would overwrite an input")
+
+
+def _write_picture(path, data):
     with audio.AtomicWriter() as writer:
         writer.add(path, data)
 
@@ -408,7 +526,7 @@ def evaluate_command(estimates, reference, mixture, filter_length, as_json, plot
         plot.require_matplotlib("cocktail evaluate --plot")
         if plot_path == audio.STDIO:
             raise CocktailError("--plot needs a file name: standard output carries the scores")
-        audio.check_writable_file(plot_path)
+        _check_picture_path(plot_path, [estimates, reference, mixture])
     if mixture is not None and mixture != audio.STDIO and not Path(mixture).exists():
         raise CocktailError(f"cannot read '{mixture}': no such file")
 
@@ -417,8 +535,7 @@ def evaluate_command(estimates, reference, mixture, filter_length, as_json, plot
     for note in result.notes:
         _say(quiet, note, "Note")
     if plot_path is not None:
-        _write_picture(plot_path, plot.picture_of_evaluation(result),
-                       [estimates, reference, mixture])
+        _write_picture(plot_path, plot.picture_of_evaluation(result))
         _say(quiet, f"picture -> {plot_path}")
     if as_json:
         click.echo(json.dumps(result.report, indent=1))
@@ -457,7 +574,7 @@ def plot_command(estimates, mixture, reference, output, quiet):
 
     plot.require_matplotlib("cocktail plot")
     if output != audio.STDIO:
-        audio.check_writable_file(output)
+        _check_picture_path(output, [estimates, reference, mixture])
     if mixture is not None and mixture != audio.STDIO and not Path(mixture).exists():
         raise CocktailError(f"cannot read '{mixture}': no such file")
     data, notes = plot.picture_of_files(estimates, reference_path=reference, mixture_path=mixture)
@@ -466,7 +583,7 @@ def plot_command(estimates, mixture, reference, output, quiet):
     if output == audio.STDIO:
         audio.write_stdout(data)
     else:
-        _write_picture(output, data, [estimates, reference, mixture])
+        _write_picture(output, data)
         _say(quiet, f"picture -> {output}")
 
 # ------------------------------------------------------ end evaluate and plot

@@ -1,41 +1,81 @@
 """From a multi-microphone recording to one signal per speaker, with a report.
 
-This is the core behind ``cocktail separate``: it checks the recording, picks
-the mixing model, runs the solver, projects the outputs back to microphone 1,
-orders them and leaves headroom. It never prints; warnings are returned.
+This is the core behind ``cocktail separate``. It checks the recording,
+chooses the mixing model, estimates the unmixing from a bounded,
+representative part of the recording (all of it when it is short), then
+applies it block by block while reading and writing, so a recording of any
+length separates in bounded memory. Outputs are projected back to
+microphone 1, ordered by energy and given headroom. It never prints; warnings
+come back in the result.
 """
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Callable, List, Optional
 
 import numpy as np
 
 from . import __version__
 from .errors import CocktailError
-from .ica import FIT_SAMPLES, MAX_ITER, TOL, ica
+from .ica import MAX_ITER, TOL, ica
 from .scaling import energy_order, headroom_gain, project_back
 from .whitening import covariance_spectrum, signal_rank
 
 MODELS = ("auto", "instantaneous", "convolutive")
-DEFAULT_MODEL = "auto"
 #: Two channels whose correlation is this close to +-1 are the same signal.
 DUPLICATE_CORRELATION = 1 - 1e-9
 #: Fewest samples worth separating, whatever the number of sources.
 MIN_SAMPLES = 400
+#: How much of a long recording the unmixing is estimated from: at most this
+#: many seconds, in FIT_SEGMENTS pieces spread evenly over the recording...
+FIT_SECONDS = 60.0
+FIT_SEGMENTS = 20
+#: ...and at most this many samples over all channels (bounds the memory).
+FIT_MAX_VALUES = 8_000_000
+#: Frames per block when applying the unmixing.
+BLOCK_SECONDS = 1.0
+
+
+@dataclass
+class Options:
+    """Everything a separation run can be told; the defaults live here."""
+
+    n_sources: Optional[int] = None
+    model: str = "auto"
+    max_iter: Optional[int] = None
+    tol: Optional[float] = None
+    seed: int = 0
+    fit_seconds: float = FIT_SECONDS
+    block_seconds: float = BLOCK_SECONDS
+    adaptive: bool = False
+    nfft: Optional[int] = None
+    algorithm: Optional[str] = None
 
 
 @dataclass
 class Separation:
-    outputs: np.ndarray  # (n_sources, n_samples), ready to write
-    report: dict  # everything needed to audit and reuse the result
+    outputs: np.ndarray  # (n_sources, n_samples)
+    report: dict
     warnings: List[str] = field(default_factory=list)
+
+
+# ------------------------------------------------------------------ checks
 
 
 def _seconds(index, rate):
     return f"{index / rate:.3f} s"
 
 
+def check_finite(X, sample_rate, name, offset=0):
+    finite = np.isfinite(X)
+    if not finite.all():
+        ch, t = np.argwhere(~finite)[0]
+        raise CocktailError(
+            f"{name} contains NaN or infinite samples (first in channel {ch + 1} "
+            f"at {_seconds(t + offset, sample_rate)})"
+        )
+
+
 def check_recording(X, sample_rate, name="the recording"):
-    """Reject recordings nothing can be separated from; return warnings."""
+    """Reject recordings nothing can be separated from."""
     n_mics, n_samples = X.shape
     if n_samples == 0:
         raise CocktailError(f"{name} contains no samples")
@@ -44,13 +84,7 @@ def check_recording(X, sample_rate, name="the recording"):
             f"{name} has one channel; separation needs at least two microphones "
             "(one channel per microphone)"
         )
-    finite = np.isfinite(X)
-    if not finite.all():
-        ch, t = np.argwhere(~finite)[0]
-        raise CocktailError(
-            f"{name} contains NaN or infinite samples (first in channel {ch + 1} "
-            f"at {_seconds(t, sample_rate)})"
-        )
+    check_finite(X, sample_rate, name)
     if not np.any(X - X[:, :1]):
         raise CocktailError(f"{name} is silent: every channel is constant")
 
@@ -65,35 +99,39 @@ def check_length(n_samples, n_sources, sample_rate, name="the recording"):
         )
 
 
-def diagnose_rank(X, name="the recording"):
+def diagnose_rank(X):
     """Explain a rank-deficient recording: silent and duplicated channels."""
     Xc = X - X.mean(axis=1, keepdims=True)
     power = np.einsum("mt,mt->m", Xc, Xc)
     dead = [m for m in range(len(power)) if power[m] <= 1e-20 * power.max()]
     reasons = [f"channel {m + 1} is silent" for m in dead]
     live = [m for m in range(len(power)) if m not in dead]
-    for a_i, a in enumerate(live):
-        for b in live[a_i + 1:]:
+    for i, a in enumerate(live):
+        for b in live[i + 1:]:
             r = np.dot(Xc[a], Xc[b]) / np.sqrt(power[a] * power[b])
             if abs(r) > DUPLICATE_CORRELATION:
                 reasons.append(f"channel {b + 1} duplicates channel {a + 1}")
     return reasons or ["the channels are linear combinations of each other"]
 
 
-def resolve_sources(X, n_sources, name="the recording"):
-    """Decide how many sources to separate; warn when the rank forces fewer."""
-    n_mics = X.shape[0]
-    warnings = []
+def check_sources(n_sources, n_mics, name):
     if n_sources is not None and not 1 <= n_sources <= n_mics:
         raise CocktailError(
             f"--sources must be between 1 and {n_mics} (the number of microphones "
             f"in {name}), got {n_sources}"
         )
+
+
+def resolve_sources(X, n_sources, name="the recording"):
+    """Decide how many sources to separate; warn when the rank forces fewer."""
+    n_mics = X.shape[0]
+    check_sources(n_sources, n_mics, name)
     _, eigval, _ = covariance_spectrum(X)
     rank = signal_rank(eigval)
     wanted = n_mics if n_sources is None else n_sources
+    warnings = []
     if rank < wanted:
-        why = "; ".join(diagnose_rank(X, name))
+        why = "; ".join(diagnose_rank(X))
         if n_sources is not None or rank < 2:
             raise CocktailError(
                 f"cannot separate {wanted} sources from {name}: its {n_mics} channels carry "
@@ -106,77 +144,371 @@ def resolve_sources(X, n_sources, name="the recording"):
     return wanted, warnings
 
 
-def finish(unmixing, X, mean, ref=0):
-    """Project back, order by energy, leave headroom; return (unmixing, outputs, gain).
+# ------------------------------------------------------------ fit planning
 
-    ``outputs = unmixing @ (X - mean)`` exactly, with the returned ``unmixing``.
+
+def fit_plan(n_frames, n_channels, sample_rate, fit_seconds=FIT_SECONDS, segments=FIT_SEGMENTS):
+    """Which (start, length) pieces of a recording the unmixing is estimated from.
+
+    The whole recording when it fits the budget (``fit_seconds`` and
+    FIT_MAX_VALUES samples over all channels); otherwise ``segments`` equal
+    pieces spread evenly from start to end, so that every part of a long
+    recording, and every speaker in it, is represented.
     """
-    mixing = np.linalg.pinv(unmixing)
-    W = project_back(unmixing, mixing, ref)
-    Xc = X - mean
-    cov = Xc @ Xc.T / X.shape[1]
-    W = W[energy_order(W, cov)]
-    Y = W @ Xc
-    gain = headroom_gain(float(np.abs(Y).max()))
-    if gain != 1.0:
-        W = W * gain
-        Y = Y * gain
-    return W, Y, gain
+    budget = int(min(fit_seconds * sample_rate, FIT_MAX_VALUES // max(n_channels, 1)))
+    budget = max(budget, 1)
+    if n_frames <= budget:
+        return [(0, n_frames)]
+    length = budget // segments
+    starts = np.linspace(0, n_frames - length, segments).astype(int)
+    return [(int(s), length) for s in starts]
 
 
-def separate(
-    X,
-    sample_rate,
-    *,
-    n_sources: Optional[int] = None,
-    model: str = DEFAULT_MODEL,
-    max_iter: int = MAX_ITER,
-    tol: float = TOL,
-    random_state: int = 0,
-    name: str = "the recording",
-    callback: Optional[Callable[[int, float], None]] = None,
-) -> Separation:
-    """Separate a recording ``X`` (microphones x samples) into sources."""
-    X = np.asarray(X, dtype=np.float64)
-    check_recording(X, sample_rate, name)
-    n_sources, warnings = resolve_sources(X, n_sources, name)
-    check_length(X.shape[1], n_sources, sample_rate, name)
+# --------------------------------------------------------------- the models
+
+
+class Instantaneous:
+    """y = W (x - mean): the same matrix for every sample."""
+
+    kind = "instantaneous"
+    latency = 0
+
+    def __init__(self, unmixing, mean):
+        self.unmixing = unmixing
+        self.mean = mean
+
+    def start(self):
+        return self
+
+    def process(self, block):
+        return self.unmixing @ (block - self.mean)
+
+    def flush(self):
+        return np.zeros((self.unmixing.shape[0], 0))
+
+    def scaled(self, gain):
+        return Instantaneous(self.unmixing * gain, self.mean)
+
+    def peak_bound(self, input_peak):
+        """The largest output any input within +-input_peak can give."""
+        return float(np.max(np.abs(self.unmixing).sum(axis=1)) * (input_peak + np.abs(self.mean).max()))
+
+    def report(self):
+        return {"unmixing": self.unmixing.tolist(), "mean": self.mean[:, 0].tolist(),
+                "mixing": np.linalg.pinv(self.unmixing).tolist()}
+
+
+class Convolutive:
+    """Y_f = W_f (X_f): one matrix per STFT bin, applied by overlap-add."""
+
+    kind = "convolutive"
+
+    def __init__(self, unmixing, mean, nfft, hop):
+        self.unmixing = unmixing  # (F, N, M) complex
+        self.mean = mean
+        self.nfft, self.hop = nfft, hop
+
+    def start(self):
+        from .stft import BinFilter
+
+        self._filter = BinFilter(self.unmixing, self.nfft, self.hop)
+        return self
+
+    def process(self, block):
+        return self._filter.process(block - self.mean)
+
+    def flush(self):
+        return self._filter.flush()
+
+    def scaled(self, gain):
+        return Convolutive(self.unmixing * gain, self.mean, self.nfft, self.hop)
+
+    def peak_bound(self, input_peak):
+        # Each output sample is a sum over bins and overlapping frames; bound it
+        # by the largest per-bin gain times the frame overlap.
+        g = np.abs(self.unmixing).sum(axis=2).max()
+        return float(g * (input_peak + np.abs(self.mean).max()) * 2.0)
+
+    def report(self):
+        W = self.unmixing
+        return {
+            "unmixing_shape": list(W.shape),
+            "unmixing_note": "per-bin complex matrices, bins x sources x mics, stored as "
+                             "float16 real and imaginary parts, rows listed bin by bin",
+            "unmixing_real": np.round(W.real, 5).astype(np.float16).tolist(),
+            "unmixing_imag": np.round(W.imag, 5).astype(np.float16).tolist(),
+            "mean": self.mean[:, 0].tolist(),
+            "nfft": self.nfft,
+            "hop": self.hop,
+        }
+
+
+class Adaptive:
+    """Block-online natural gradient: the unmixing follows a changing mixture."""
+
+    kind = "adaptive"
+
+    def __init__(self, n_mics, n_sources, sample_rate, block_seconds, seed, callback=None):
+        from .online import OnlineSeparator
+
+        self._sep = OnlineSeparator(n_mics, n_sources, sample_rate=sample_rate,
+                                    block_seconds=block_seconds, random_state=seed)
+        self._callback = callback
+        self.gain = 1.0
+
+    def start(self):
+        return self
+
+    def process(self, block):
+        y = self._sep.process(block) * self.gain
+        if self._callback is not None and self._sep.history:
+            self._callback(len(self._sep.history), float(self._sep.history[-1]))
+        return y
+
+    def flush(self):
+        return np.zeros((self._sep.n_sources, 0))
+
+    def report(self):
+        return {"unmixing": self._sep.unmixing.tolist(), "mean": self._sep.mean.ravel().tolist(),
+                "history": [float(h) for h in self._sep.history],
+                "densities": self._sep.densities}
+
+
+def choose_model(X, sample_rate, model):
     if model not in MODELS:
         raise CocktailError(f"unknown model '{model}': choose one of {', '.join(MODELS)}")
-    reason = "chosen by the user"
-    if model == "auto":
-        model, reason = "instantaneous", "only the instantaneous model is available"
+    if model != "auto":
+        return model, "chosen with --model"
+    from .detect import choose_model as detect
 
-    res = ica(X, n_sources=n_sources, max_iter=max_iter, tol=tol,
-              random_state=random_state, callback=callback)
-    W, Y, gain = finish(res.unmixing, X, res.mean)
-    if not res.converged:
-        warnings.append(
-            f"the solver did not converge in {res.n_iter} iterations (gradient norm "
-            f"{res.gradient_norm:.2e}, tolerance {tol:.0e}); the separation may be "
-            "poor: raise --max-iter"
+    chosen, reason = detect(X, sample_rate)
+    return chosen, f"auto: {reason}"
+
+
+def default_nfft(sample_rate):
+    """2048 at 16 kHz, scaled with the sample rate to a power of two."""
+    return int(2 ** round(np.log2(2048 * sample_rate / 16000)))
+
+
+def fit(X, sample_rate, options: Options, *, name="the recording", callback=None):
+    """Estimate the unmixing from ``X``; return (model, report, warnings)."""
+    n_sources, warnings = resolve_sources(X, options.n_sources, name)
+    check_length(X.shape[1], n_sources, sample_rate, name)
+    model, reason = choose_model(X, sample_rate, options.model)
+    mean = X.mean(axis=1, keepdims=True)
+    Xc = X - mean
+    cov = Xc @ Xc.T / X.shape[1]
+    report = {"model": model, "model_reason": reason, "n_sources": int(n_sources)}
+    if model == "instantaneous":
+        max_iter = MAX_ITER if options.max_iter is None else options.max_iter
+        tol = TOL if options.tol is None else options.tol
+        res = ica(X, n_sources=n_sources, max_iter=max_iter, tol=tol,
+                  random_state=options.seed, callback=callback)
+        W = project_back(res.unmixing, res.mixing)
+        W = W[energy_order(W, cov)]
+        sep = Instantaneous(W, mean)
+        report.update(
+            algorithm="natural-gradient maximum-likelihood ICA (L-BFGS on the relative "
+                      "gradient, extended-infomax and sparse densities)",
+            parameters={"max_iter": max_iter, "tol": tol, "seed": options.seed},
+            iterations=res.n_iter, converged=res.converged, gradient_norm=res.gradient_norm,
+            history=res.history, densities=res.densities,
         )
-    report = {
+        converged, n_iter, final = res.converged, res.n_iter, f"gradient norm {res.gradient_norm:.2e}"
+    else:
+        from .iva import DEFAULT_ALGORITHM, separate_convolutive
+
+        nfft = options.nfft or default_nfft(sample_rate)
+        algorithm = options.algorithm or DEFAULT_ALGORITHM
+        kwargs = {} if options.max_iter is None else {"max_iter": options.max_iter}
+        if options.tol is not None:
+            kwargs["tol"] = options.tol
+        res = separate_convolutive(X, n_sources=n_sources, nfft=nfft, algorithm=algorithm,
+                                   random_state=options.seed, callback=callback, **kwargs)
+        D = res.unmixing
+        # Order by the energy each output carries at microphone 1.
+        power = np.einsum("fnm,mk,fnk->n", D, cov.astype(complex), D.conj()).real
+        order = np.lexsort((np.arange(len(power)), -power))
+        sep = Convolutive(D[:, order], mean, res.nfft, res.hop)
+        report.update(
+            algorithm=f"independent vector analysis per STFT bin ({res.algorithm})",
+            parameters={"nfft": res.nfft, "hop": res.hop, "algorithm": res.algorithm,
+                        "seed": options.seed, **kwargs},
+            iterations=res.n_iter, converged=res.converged, history=res.history,
+        )
+        converged, n_iter, final = res.converged, res.n_iter, "cost still changing"
+    if not converged:
+        warnings.append(
+            f"the solver did not converge in {n_iter} iterations ({final}); the separation "
+            "may be poor: raise --max-iter"
+        )
+    return sep, report, warnings
+
+
+# ------------------------------------------------------------------- running
+
+
+def _blocks(reader, block):
+    while True:
+        b = reader.read(block)
+        if b.shape[1] == 0:
+            return
+        yield b
+
+
+def run(reader, open_sink, options: Options, *, callback=None):
+    """Separate everything ``reader`` delivers into the sink ``open_sink`` makes.
+
+    ``open_sink(n_sources, n_frames)`` returns an object with ``write(block)``
+    (n_sources x frames), ``commit()`` and ``discard()``; the caller commits.
+    Returns (report, warnings, sink). On any error the sink is discarded.
+    """
+    name, rate = reader.name, reader.sample_rate
+    if reader.channels < 2:
+        raise CocktailError(
+            f"{name} has one channel; separation needs at least two microphones "
+            "(one channel per microphone)"
+        )
+    check_sources(options.n_sources, reader.channels, name)
+    block = max(int(options.block_seconds * rate), 1)
+    ready = None  # separated output of the whole recording, when it was in memory
+    if options.adaptive:
+        # Online: no estimation pass; a first stretch only checks the input.
+        first = reader.read_all(limit=max(int(2 * rate), MIN_SAMPLES))
+        check_recording(first, rate, name)
+        n_sources, warnings = resolve_sources(first, options.n_sources, name)
+        step = min(options.block_seconds, 0.25)
+        sep = Adaptive(reader.channels, n_sources, rate, step, options.seed, callback)
+        report = {"model": "adaptive", "model_reason": "chosen with --adaptive",
+                  "n_sources": n_sources,
+                  "algorithm": "block-online natural-gradient ICA (Amari, Cichocki & Yang)",
+                  "parameters": {"block_seconds": step, "seed": options.seed}}
+        gain, whole = 1.0, False
+    else:
+        if reader.seekable and reader.frames is not None:
+            plan = fit_plan(reader.frames, reader.channels, rate, options.fit_seconds)
+            pieces = []
+            for start, length in plan:
+                reader.seek(start)
+                pieces.append(reader.read_all(limit=length))
+            X = np.concatenate(pieces, axis=1)
+            whole = plan == [(0, reader.frames)]
+            first = None
+        else:
+            # A stream: estimate from its beginning, which is separated first.
+            limit = fit_plan(1 << 62, reader.channels, rate, options.fit_seconds, segments=1)[0][1]
+            X = first = reader.read_all(limit=limit)
+            whole = X.shape[1] < limit
+        check_recording(X, rate, name)
+        sep, report, warnings = fit(X, rate, options, name=name, callback=callback)
+        n_sources = report["n_sources"]
+        # Headroom: one common gain that keeps every output below full scale.
+        if whole:
+            sep.start()
+            ready = [sep.process(X[:, i:i + block]) for i in range(0, X.shape[1], block)]
+            ready.append(sep.flush())
+            peak = max(float(np.abs(y).max()) for y in ready if y.size)
+        elif reader.seekable:
+            reader.seek(0)
+            peak = _peak(sep, _blocks(reader, block))
+            reader.seek(0)
+        else:
+            # A stream cannot be read twice: bound the output by the input's
+            # full scale (integers) or twice the peak seen so far (floats).
+            in_peak = 1.0 if reader.subtype.startswith("PCM") else 2.0 * float(np.abs(X).max())
+            peak = sep.peak_bound(in_peak)
+        gain = headroom_gain(peak)
+        if gain != 1.0:
+            sep = sep.scaled(gain)  # (outputs already in memory are scaled below)
+    report["output_gain"] = gain
+
+    sink = open_sink(n_sources, reader.frames)
+    try:
+        written = 0
+        if ready is not None:
+            for y in ready:
+                sink.write(y * gain if gain != 1.0 else y)
+            written = X.shape[1]
+        else:
+            sep.start()
+            if first is not None:
+                for i in range(0, first.shape[1], block):
+                    sink.write(sep.process(first[:, i:i + block]))
+                written = first.shape[1]
+            for b in _blocks(reader, block):
+                check_finite(b, rate, name, written)
+                sink.write(sep.process(b))
+                written += b.shape[1]
+            sink.write(sep.flush())
+    except BaseException:
+        sink.discard()
+        raise
+    report.update(sep.report())
+    report["n_samples"] = int(written)
+    return report, warnings, sink
+
+
+def _peak(sep, blocks):
+    """Largest absolute output over a pass of the recording."""
+    sep.start()
+    peak = 0.0
+    for b in blocks:
+        y = sep.process(b)
+        if y.size:
+            peak = max(peak, float(np.abs(y).max()))
+    y = sep.flush()
+    if y.size:
+        peak = max(peak, float(np.abs(y).max()))
+    return peak
+
+
+def describe(report, reader, options):
+    """The report's header: what went in and how it was run."""
+    return {
         "cocktail_version": __version__,
-        "input": name,
-        "sample_rate": int(sample_rate),
-        "n_mics": int(X.shape[0]),
-        "n_sources": int(n_sources),
-        "n_samples": int(X.shape[1]),
-        "model": model,
-        "model_reason": reason,
-        "algorithm": "natural-gradient maximum-likelihood ICA "
-                     "(L-BFGS on the relative gradient, extended-infomax densities)",
-        "parameters": {"max_iter": max_iter, "tol": tol, "seed": random_state,
-                       "fit_samples": FIT_SAMPLES},
-        "iterations": res.n_iter,
-        "converged": res.converged,
-        "gradient_norm": res.gradient_norm,
-        "history": res.history,
-        "densities": res.densities,
-        "output_gain": gain,
-        "mean": res.mean[:, 0].tolist(),
-        "unmixing": W.tolist(),
-        "mixing": np.linalg.pinv(W).tolist(),
+        "input": reader.name,
+        "sample_rate": int(reader.sample_rate),
+        "n_mics": int(reader.channels),
+        "options": {k: v for k, v in asdict(options).items() if v is not None},
+        **report,
     }
-    return Separation(outputs=Y, report=report, warnings=warnings)
+
+
+class MemorySink:
+    """Collect outputs in memory (for the Python API and tests)."""
+
+    def __init__(self, n_sources, n_frames):
+        self.blocks = []
+        self.n_sources = n_sources
+
+    def write(self, block):
+        if block.size:
+            self.blocks.append(block)
+
+    def commit(self):
+        pass
+
+    def discard(self):
+        self.blocks = []
+
+    def result(self):
+        return np.concatenate(self.blocks, axis=1) if self.blocks else np.zeros((self.n_sources, 0))
+
+
+def separate(X, sample_rate, *, callback: Optional[Callable[[int, float], None]] = None,
+             name="the recording", **options) -> Separation:
+    """Separate a recording ``X`` (microphones x samples) held in memory.
+
+    Keyword options are those of :class:`Options` (``n_sources``, ``model``,
+    ``max_iter``, ``tol``, ``seed``, ``adaptive``, ``nfft``, ``algorithm``...).
+    """
+    from .stream import ArrayReader
+
+    opts = Options(**options)
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2:
+        raise CocktailError("expected a 2-D array of microphones x samples")
+    reader = ArrayReader(X, sample_rate, name=name)
+    report, warnings, sink = run(reader, MemorySink, opts, callback=callback)
+    return Separation(outputs=sink.result(), report=describe(report, reader, opts),
+                      warnings=warnings)

@@ -7,7 +7,7 @@ import pytest
 import soundfile as sf
 from click.testing import CliRunner
 
-from cocktail import audio
+from cocktail import stream
 from cocktail.cli import cli
 from cocktail.metrics import amari_index
 
@@ -283,15 +283,15 @@ def test_usage_errors_are_one_line(mixture):
 def test_interrupted_run_leaves_no_partial_output(mixture, tmp_path, monkeypatch):
     mix, _, _ = mixture
     calls = []
-    real = audio.encode
+    real = stream.Writer.write
 
-    def encode_then_interrupt(*args, **kwargs):
+    def write_then_interrupt(self, block):
         calls.append(1)
         if len(calls) == 2:
             raise KeyboardInterrupt
-        return real(*args, **kwargs)
+        return real(self, block)
 
-    monkeypatch.setattr(audio, "encode", encode_then_interrupt)
+    monkeypatch.setattr(stream.Writer, "write", write_then_interrupt)
     before = digest(mix)
     result = run("separate", mix, "-o", tmp_path / "o")
     only_error(result, "interrupted", code=130)

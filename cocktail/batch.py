@@ -1,0 +1,189 @@
+"""Separating files: one recording into a folder, or many, in parallel.
+
+:func:`separate_file` is the unit of work: a plain function of picklable
+arguments, so it runs the same in this process, in a pool of worker
+processes (``cocktail separate --jobs N``) or on a Dask cluster::
+
+    from dask.distributed import Client
+    from cocktail.batch import separate_file
+    client = Client("scheduler:8786")
+    futures = client.map(separate_file, inputs, [f"out/{Path(p).stem}" for p in inputs])
+    summaries = client.gather(futures)
+"""
+import json
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict
+from pathlib import Path
+
+
+from . import audio, stream
+from .errors import CocktailError
+from .separation import Options, describe, run
+
+REPORT_NAME = "separation.json"
+
+
+class FolderSink:
+    """speaker_1.wav ... in a folder, written under temporary names until commit."""
+
+    def __init__(self, folder, n_sources, n_frames, sample_rate, subtype):
+        self.folder = Path(folder)
+        self.names = [f"speaker_{i}.wav" for i in range(1, n_sources + 1)]
+        self.writers = []
+        try:
+            for n in self.names:
+                self.writers.append(stream.Writer(self.folder / n, channels=1,
+                                                  sample_rate=sample_rate, subtype=subtype,
+                                                  frames=n_frames))
+        except OSError as exc:
+            self.discard()
+            raise CocktailError(f"cannot write to '{self.folder}': {exc.strerror or exc}") from None
+
+    def write(self, block):
+        if block.shape[1]:
+            for w, row in zip(self.writers, block):
+                w.write(row[None, :])
+
+    def commit(self):
+        for w in self.writers:
+            w.commit()
+
+    def discard(self):
+        for w in self.writers:
+            w.discard()
+
+
+def _options(options):
+    if options is None:
+        return Options()
+    return options if isinstance(options, Options) else Options(**options)
+
+
+def check_outputs_apart(input_path, targets):
+    if str(input_path) == audio.STDIO:
+        return
+    for t in targets:
+        try:
+            same = os.path.samefile(t, input_path)
+        except OSError:
+            same = False
+        if same:
+            raise CocktailError(f"output '{t}' would overwrite the input")
+
+
+def separate_file(input_path, output_dir, options=None, *, raw=None, report_path=None,
+                  callback=None):
+    """Separate one recording into ``output_dir``; return a summary dict.
+
+    ``options`` is an :class:`~cocktail.separation.Options` or a dict of its
+    fields; ``raw`` = (rate, channels, encoding) reads headerless PCM.
+    The folder receives speaker_1.wav ... and separation.json (or the report
+    goes to ``report_path``). Raises CocktailError for bad input; nothing is
+    left in the folder then.
+    """
+    opts = _options(options)
+    started = time.monotonic()
+    folder = audio.prepare_folder(output_dir)
+    report_path = Path(report_path) if report_path else folder / REPORT_NAME
+    audio.check_writable_file(report_path)
+    with stream.open_input(input_path, raw=raw) as reader:
+        subtype = audio.output_subtype(reader.subtype)
+        targets = [folder / f"speaker_{i}.wav" for i in range(1, reader.channels + 1)]
+        check_outputs_apart(input_path, targets + [report_path])
+        report, warnings, sink = run(
+            reader, lambda n, frames: FolderSink(folder, n, frames, reader.sample_rate, subtype),
+            opts, callback=callback)
+        report = describe(report, reader, opts)
+    report.update(outputs=sink.names, output_subtype=subtype, warnings=warnings)
+    try:
+        with audio.AtomicWriter() as w:
+            w.add(report_path, (json.dumps(report, indent=1) + "\n").encode())
+            sink.commit()
+    except BaseException:
+        sink.discard()
+        raise
+    return {
+        "input": str(input_path),
+        "output": str(folder),
+        "n_sources": report["n_sources"],
+        "model": report["model"],
+        "converged": report.get("converged", True),
+        "iterations": report.get("iterations"),
+        "seconds": time.monotonic() - started,
+        "duration": report["n_samples"] / report["sample_rate"],
+        "warnings": warnings,
+    }
+
+
+def expand_inputs(paths):
+    """Files as given; folders replaced by the audio files directly inside them."""
+    out = []
+    for p in paths:
+        if str(p) != audio.STDIO and Path(p).is_dir():
+            found = sorted(q for q in Path(p).iterdir()
+                           if q.suffix.lower() in (".wav", ".flac", ".aiff", ".aif", ".ogg")
+                           and not q.name.startswith("."))
+            if not found:
+                raise CocktailError(f"folder '{p}' holds no audio files")
+            out.extend(str(q) for q in found)
+        else:
+            out.append(str(p))
+    return out
+
+
+def output_folders(inputs, root):
+    """One folder per input below ``root``, named after the input; no two alike."""
+    seen = {}
+    folders = []
+    for p in inputs:
+        stem = Path(p).stem
+        k = seen.get(stem, 0)
+        seen[stem] = k + 1
+        folders.append(str(Path(root) / (stem if k == 0 else f"{stem}-{k + 1}")))
+    return folders
+
+
+def _job(args):
+    input_path, folder, options = args
+    try:
+        return input_path, separate_file(input_path, folder, options), None
+    except CocktailError as exc:
+        return input_path, None, str(exc)
+
+
+def separate_many(inputs, folders, options=None, *, jobs=1, on_done=None):
+    """Separate each input into its folder, ``jobs`` files at a time.
+
+    ``on_done(input, summary, error)`` is called as each file finishes; a
+    failing file does not stop the others. Returns a list of (input,
+    summary, error) in input order.
+    """
+    opts = asdict(_options(options))
+    tasks = list(zip(inputs, folders, [opts] * len(inputs)))
+    results = {}
+    if jobs <= 1 or len(tasks) <= 1:
+        for t in tasks:
+            r = _job(t)
+            results[t[0]] = r
+            if on_done:
+                on_done(*r)
+    else:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            futures = [pool.submit(_job, t) for t in tasks]
+            for f in as_completed(futures):
+                r = f.result()
+                results[r[0]] = r
+                if on_done:
+                    on_done(*r)
+    return [results[t[0]] for t in tasks]
+
+
+def summary_line(results):
+    ok = sum(1 for _, s, e in results if e is None)
+    failed = len(results) - ok
+    audio_s = sum(s["duration"] for _, s, e in results if e is None)
+    return (f"{len(results)} file{'s' if len(results) != 1 else ''}: {ok} separated"
+            + (f", {failed} failed" if failed else "") + f" ({audio_s:.1f} s of audio)")
+

@@ -1,0 +1,354 @@
+"""Block-wise audio input and output, for recordings of any length and for pipes.
+
+A :class:`Reader` hands out blocks of channels x frames (float64) from a file,
+from a WAV stream on stdin (whose header may give a zero or maximal length,
+as ``arecord`` and ``sox`` write when they cannot know it), or from raw PCM.
+A :class:`Writer` takes blocks and writes a WAV file (under a temporary name,
+renamed into place on success) or a WAV stream to stdout.
+"""
+import os
+import struct
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from . import audio
+from .errors import CocktailError
+
+#: Raw PCM encodings: name -> (numpy dtype, scale from integer to [-1, 1))
+ENCODINGS = {
+    "s16": ("<i2", 32768.0),
+    "s24": (None, 8388608.0),  # packed 3-byte little-endian
+    "s32": ("<i4", 2147483648.0),
+    "f32": ("<f4", 1.0),
+    "f64": ("<f8", 1.0),
+}
+SUBTYPE_ENCODING = {"PCM_16": "s16", "PCM_24": "s24", "PCM_32": "s32", "FLOAT": "f32",
+                    "DOUBLE": "f64"}
+ENCODING_SUBTYPE = {v: k for k, v in SUBTYPE_ENCODING.items()}
+UNKNOWN_SIZES = (0, 0xFFFFFFFF)
+
+
+def _decode(data, encoding, channels):
+    """Interleaved little-endian bytes -> (channels, frames) float64."""
+    dtype, scale = ENCODINGS[encoding]
+    if encoding == "s24":
+        b = np.frombuffer(data, dtype=np.uint8).reshape(-1, 3).astype(np.int32)
+        v = b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16)
+        v = np.where(v >= 1 << 23, v - (1 << 24), v)
+    else:
+        v = np.frombuffer(data, dtype=dtype)
+    return (v.reshape(-1, channels).T / scale).astype(np.float64)
+
+
+def _encode(block, encoding):
+    """(channels, frames) float -> interleaved little-endian bytes.
+
+    Integers are scaled by full scale minus one and rounded, as libsndfile does.
+    """
+    x = np.ascontiguousarray(np.asarray(block).T)
+    dtype, scale = ENCODINGS[encoding]
+    if encoding in ("f32", "f64"):
+        return x.astype(dtype).tobytes()
+    top = scale - 1
+    q = np.clip(np.rint(x * top), -scale, top).astype(np.int64)
+    if encoding == "s24":
+        q = q.reshape(-1) & 0xFFFFFF
+        return np.stack([q & 0xFF, (q >> 8) & 0xFF, (q >> 16) & 0xFF], axis=1).astype(np.uint8).tobytes()
+    return q.astype(dtype).tobytes()
+
+
+def bytes_per_frame(encoding, channels):
+    return (3 if encoding == "s24" else np.dtype(ENCODINGS[encoding][0]).itemsize) * channels
+
+
+class Reader:
+    """Blocks of audio from a file, a WAV stream or raw PCM.
+
+    Attributes: ``sample_rate``, ``channels``, ``frames`` (None when unknown),
+    ``subtype`` (libsndfile name), ``name`` (for messages), ``seekable``.
+    """
+
+    def read(self, n):
+        """Up to ``n`` frames as (channels, frames) float64; fewer at the end."""
+        raise NotImplementedError
+
+    def seek(self, frame):
+        raise CocktailError(f"{self.name} cannot be read twice (it is a stream)")
+
+    def close(self):
+        pass
+
+    def read_all(self, limit=None):
+        blocks, got = [], 0
+        while limit is None or got < limit:
+            b = self.read(1 << 16 if limit is None else min(1 << 16, limit - got))
+            if b.shape[1] == 0:
+                break
+            blocks.append(b)
+            got += b.shape[1]
+        return np.concatenate(blocks, axis=1) if blocks else np.zeros((self.channels, 0))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+
+class FileReader(Reader):
+    seekable = True
+
+    def __init__(self, path):
+        self.name = audio.display_name(path)
+        audio.check_file(path)
+        try:
+            self._f = sf.SoundFile(str(path))
+        except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
+            raise audio.unreadable(self.name, exc) from None
+        self.sample_rate = self._f.samplerate
+        self.channels = self._f.channels
+        self.frames = self._f.frames
+        self.subtype = self._f.subtype
+
+    def read(self, n):
+        return self._f.read(n, dtype="float64", always_2d=True).T
+
+    def seek(self, frame):
+        self._f.seek(frame)
+
+    def close(self):
+        self._f.close()
+
+
+class _ByteSource:
+    """A binary stream read in exact-size pieces (pipes return short reads)."""
+
+    def __init__(self, stream, prefix=b""):
+        self._stream = stream
+        # read1 returns what the pipe has (at least one byte) instead of
+        # waiting for a whole request: latency stays at one block.
+        self._read = getattr(stream, "read1", stream.read)
+        self._buf = bytearray(prefix)
+        self.eof = False
+
+    def peek(self, n):
+        self._fill(n)
+        return bytes(self._buf[:n])
+
+    def take(self, n):
+        self._fill(n)
+        out = bytes(self._buf[:n])
+        del self._buf[:n]
+        return out
+
+    def _fill(self, n):
+        while len(self._buf) < n and not self.eof:
+            chunk = self._read(max(n - len(self._buf), 1 << 16))
+            if not chunk:
+                self.eof = True
+                break
+            self._buf += chunk
+
+    def rest(self):
+        """Everything up to the end of the stream."""
+        while not self.eof:
+            chunk = self._stream.read(1 << 20)
+            if not chunk:
+                self.eof = True
+            else:
+                self._buf += chunk
+        out = bytes(self._buf)
+        self._buf = bytearray()
+        return out
+
+
+class PCMReader(Reader):
+    """Interleaved PCM frames from a byte stream, of known or unknown length."""
+
+    seekable = False
+
+    def __init__(self, source, *, name, sample_rate, channels, encoding, frames=None):
+        self._src = source
+        self.name = name
+        self.sample_rate = sample_rate
+        self.channels = channels
+        self.encoding = encoding
+        self.subtype = ENCODING_SUBTYPE[encoding]
+        self.frames = frames
+        self._frame_bytes = bytes_per_frame(encoding, channels)
+        self._left = None if frames is None else frames
+
+    def read(self, n):
+        if self._left is not None:
+            n = min(n, self._left)
+        data = self._src.take(n * self._frame_bytes)
+        usable = len(data) - len(data) % self._frame_bytes
+        if self._left is not None:
+            self._left -= usable // self._frame_bytes
+        return _decode(data[:usable], self.encoding, self.channels)
+
+
+def _wav_stream_header(src, name):
+    """Parse a RIFF/WAVE header from a stream; return (rate, channels, encoding, frames)."""
+    head = src.take(12)
+    if len(head) < 12 or head[:4] not in (b"RIFF", b"RF64") or head[8:12] != b"WAVE":
+        raise CocktailError(f"cannot read {name}: not a WAV stream (use --raw for headerless PCM)")
+    fmt = None
+    ds64_data = None
+    while True:
+        ch = src.take(8)
+        if len(ch) < 8:
+            raise CocktailError(f"cannot read {name}: the WAV stream ends before its data")
+        cid, size = ch[:4], struct.unpack("<I", ch[4:])[0]
+        if cid == b"data":
+            break
+        body = src.take(size + (size & 1))
+        if cid == b"fmt ":
+            fmt = body[:size]
+        elif cid == b"ds64" and len(body) >= 24:
+            ds64_data = struct.unpack("<Q", body[8:16])[0]
+    if fmt is None or len(fmt) < 16:
+        raise CocktailError(f"cannot read {name}: the WAV stream has no format chunk")
+    tag, channels, rate, _, _, bits = struct.unpack("<HHIIHH", fmt[:16])
+    if tag == 0xFFFE and len(fmt) >= 26:
+        tag = struct.unpack("<H", fmt[24:26])[0]
+    encoding = {(1, 16): "s16", (1, 24): "s24", (1, 32): "s32", (3, 32): "f32", (3, 64): "f64"}.get(
+        (tag, bits))
+    if encoding is None or channels < 1:
+        raise CocktailError(f"cannot read {name}: unsupported WAV sample format "
+                            f"(format {tag}, {bits} bits)")
+    if ds64_data is not None:
+        size = ds64_data
+    frames = None if size in UNKNOWN_SIZES else size // bytes_per_frame(encoding, channels)
+    return rate, channels, encoding, frames
+
+
+def open_input(path, *, raw=None):
+    """A Reader for a path or '-' (stdin); ``raw`` = (rate, channels, encoding) for PCM."""
+    if raw is not None:
+        rate, channels, encoding = raw
+        if str(path) == audio.STDIO:
+            src = _ByteSource(getattr(sys.stdin, "buffer", sys.stdin))
+            name = "standard input"
+            frames = None
+        else:
+            audio.check_file(path)
+            src = _ByteSource(open(path, "rb"))
+            name = audio.display_name(path)
+            frames = os.path.getsize(path) // bytes_per_frame(encoding, channels)
+        return PCMReader(src, name=name, sample_rate=rate, channels=channels,
+                         encoding=encoding, frames=frames)
+    if str(path) != audio.STDIO:
+        return FileReader(path)
+    src = _ByteSource(getattr(sys.stdin, "buffer", sys.stdin))
+    first = src.peek(4)
+    if not first:
+        raise CocktailError("standard input is empty: expected a WAV stream")
+    if first in (b"RIFF", b"RF64"):
+        rate, channels, encoding, frames = _wav_stream_header(src, "standard input")
+        return PCMReader(src, name="standard input", sample_rate=rate, channels=channels,
+                         encoding=encoding, frames=frames)
+    # Another container on stdin (FLAC, AIFF...): libsndfile needs it whole.
+    data = src.rest()
+    rec = audio.read("-", stdin_bytes=data)
+    return ArrayReader(rec.samples, rec.sample_rate, rec.subtype, rec.name)
+
+
+class ArrayReader(Reader):
+    """A Reader over samples already in memory."""
+
+    seekable = True
+
+    def __init__(self, samples, sample_rate, subtype="FLOAT", name="the recording"):
+        self._x = samples
+        self._pos = 0
+        self.sample_rate = sample_rate
+        self.channels = samples.shape[0]
+        self.frames = samples.shape[1]
+        self.subtype = subtype
+        self.name = name
+
+    def read(self, n):
+        b = self._x[:, self._pos:self._pos + n]
+        self._pos += b.shape[1]
+        return b
+
+    def seek(self, frame):
+        self._pos = frame
+
+
+def _wav_header(channels, rate, encoding, frames):
+    """A canonical 44-byte WAV header; unknown length -> maximal sizes."""
+    fb = bytes_per_frame(encoding, channels)
+    tag = 3 if encoding in ("f32", "f64") else 1
+    bits = fb // channels * 8
+    if frames is None:
+        data_size = riff_size = 0xFFFFFFFF
+    else:
+        data_size = frames * fb
+        riff_size = 36 + data_size
+        if riff_size > 0xFFFFFFFF:
+            data_size = riff_size = 0xFFFFFFFF
+    return (b"RIFF" + struct.pack("<I", riff_size) + b"WAVE" + b"fmt " +
+            struct.pack("<IHHIIHH", 16, tag, channels, rate, rate * fb, fb, bits) +
+            b"data" + struct.pack("<I", data_size))
+
+
+class Writer:
+    """Write blocks of (channels, frames) to a WAV file or a WAV/raw stream.
+
+    Files are written under a temporary name and only renamed into place by
+    :meth:`commit`; :meth:`discard` removes them.
+    """
+
+    def __init__(self, target, *, channels, sample_rate, subtype, frames=None, raw=False,
+                 stream=None):
+        self.target = target
+        self.channels = channels
+        self.encoding = SUBTYPE_ENCODING.get(subtype, "f32")
+        self._tmp = None
+        if stream is not None:
+            self._stream = stream
+            self._file = None
+            if not raw:
+                self._stream.write(_wav_header(channels, sample_rate, self.encoding, frames))
+        else:
+            path = Path(target)
+            fd, self._tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part",
+                                             dir=path.parent)
+            os.close(fd)
+            fmt = "RAW" if raw else ("WAV" if frames is None or frames * channels * 8 < 2**32 - 4096
+                                     else "RF64")
+            self._file = sf.SoundFile(self._tmp, "w", samplerate=sample_rate, channels=channels,
+                                      subtype=ENCODING_SUBTYPE[self.encoding], format=fmt)
+
+    def write(self, block):
+        if self._file is not None:
+            self._file.write(np.ascontiguousarray(block.T))
+        else:
+            self._stream.write(_encode(block, self.encoding))
+
+    def commit(self):
+        if self._file is not None:
+            self._file.close()
+            os.chmod(self._tmp, 0o666 & ~audio.umask())
+            os.replace(self._tmp, self.target)
+            self._tmp = None
+        else:
+            self._stream.flush()
+
+    def discard(self):
+        if self._file is not None:
+            try:
+                self._file.close()
+            except Exception:  # noqa: BLE001 - nothing more to do for a file being dropped
+                pass
+            try:
+                os.unlink(self._tmp)
+            except OSError:
+                pass
