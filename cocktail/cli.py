@@ -205,7 +205,7 @@ def _raw_format(raw, rate, channels, encoding):
                    "[default: the best measured]")
 @click.option("--fit-seconds", type=float, default=60.0, show_default=True, metavar="S",
               help="Estimate the unmixing from at most this many seconds, spread over the "
-                   "recording (and at most 8 million samples in all); longer recordings are "
+                   "recording (and at most 4 million samples in all); longer recordings are "
                    "then separated block by block in bounded memory.")
 @click.option("--block-seconds", type=float, default=1.0, show_default=True, metavar="S",
               help="Block length for applying the unmixing; also the latency on pipes.")

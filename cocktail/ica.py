@@ -41,6 +41,10 @@ TOL = 1e-7
 #: Above this many samples the solver first converges on an evenly strided
 #: subset, then finishes on every sample (same optimum, far fewer full passes).
 FIT_SAMPLES = 40_000
+#: The last stage uses at most this many samples over all outputs (evenly
+#: strided beyond): far more than the estimate's accuracy needs, and it
+#: bounds the memory.
+FINE_MAX_VALUES = 2_000_000
 MEMORY = 7  # L-BFGS pairs kept
 LAMBDA_MIN = 1e-2  # floor on the eigenvalues of the approximate Hessian
 LS_TRIES = 12  # halvings of the step before falling back to the gradient
@@ -320,39 +324,40 @@ def ica(
         raise CocktailError("the signal contains NaN or infinite values")
 
     white = whiten(X, n_sources)
-    Z = white.matrix @ (X - white.mean)
     rng = np.random.default_rng(random_state)
     # A random rotation as the starting point: whitened data are already
     # decorrelated, so any orthogonal matrix is an equally good start.
     Q, R = np.linalg.qr(rng.standard_normal((n_sources, n_sources)))
     Q = Q * np.sign(np.diag(R))
-    Y = Q @ Z
+    W_total = Q
+    Y = (Q @ white.matrix) @ (X - white.mean)
 
     history: List[float] = []
-    W_total = Q
     n_iter = 0
     densities = [SuperGaussian() for _ in range(n_sources)]
-    stride = 1 if not fit_samples else max(1, n_samples // fit_samples)
+    coarse = 1 if not fit_samples else max(1, n_samples // fit_samples)
+    fine = max(1, -(-n_sources * n_samples // FINE_MAX_VALUES))
     # Stages: log-concave densities first (robust from any start), then the
     # sparse ones where stable; on a strided subset while far from the
-    # optimum (cheap), on every sample to finish.
-    stages = [(stride, False, max(tol, COARSE_TOL))]
+    # optimum (cheap), on every sample (up to FINE_MAX_VALUES) to finish.
+    stages = [(coarse, False, max(tol, COARSE_TOL))]
     if sparse and extended:
-        stages.append((stride, True, max(tol, COARSE_TOL) if stride > 1 else tol))
-    if stride > 1:
-        stages.append((1, sparse and extended, tol))
+        stages.append((coarse, True, max(tol, COARSE_TOL) if coarse > fine else tol))
+    if coarse > fine:
+        stages.append((fine, sparse and extended, tol))
     try:
         with np.errstate(over="raise", invalid="raise", divide="raise", under="ignore"):
             for step, use_sparse, stage_tol in stages:
+                part = np.ascontiguousarray(Y[:, ::step])
                 if extended:
-                    densities = _choose_densities(Y[:, ::step], densities, sparse=use_sparse)
-                W, Ys, it, converged, gnorm, densities = _solve(
-                    np.ascontiguousarray(Y[:, ::step]), densities,
-                    max_iter=max(max_iter - n_iter, 1), tol=stage_tol, extended=extended,
-                    callback=callback, history=history, start_iter=n_iter,
+                    densities = _choose_densities(part, densities, sparse=use_sparse)
+                W, part, it, converged, gnorm, densities = _solve(
+                    part, densities, max_iter=max(max_iter - n_iter, 1), tol=stage_tol,
+                    extended=extended, callback=callback, history=history, start_iter=n_iter,
                 )
+                del part
                 W_total = W @ W_total
-                Y = Ys if step == 1 else W @ Y
+                Y = W @ Y
                 n_iter += it
                 if n_iter >= max_iter:
                     break

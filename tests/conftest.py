@@ -49,3 +49,12 @@ def mixture(write_wav, rng):
 
 def cocktail_cmd():
     return [sys.executable, "-m", "cocktail"]
+
+
+def sir_db(estimate, sources):
+    """SIR of one estimate against known sources: best-matching source vs the rest (dB)."""
+    coef, *_ = np.linalg.lstsq(sources.T, estimate, rcond=None)
+    parts = sources * coef[:, None]
+    power = (parts**2).sum(axis=1)
+    k = int(np.argmax(power))
+    return 10 * np.log10(power[k] / max(power.sum() - power[k], 1e-300))
