@@ -50,6 +50,7 @@ LAMBDA_MIN = 1e-2  # floor on the eigenvalues of the approximate Hessian
 LS_TRIES = 12  # halvings of the step before falling back to the gradient
 COARSE_TOL = 1e-4  # tolerance of the coarse pass
 ROUNDING = 1e-13  # relative change of the loss that counts as rounding
+STALL_TOL = 1e-4  # below this gradient, a failed line search means converged
 
 
 @dataclass
@@ -98,6 +99,9 @@ class SubGaussian:
 class Sparse:
     """G = (y^2 + eps)^(1/4): a generalised Gaussian of shape 1/2, smoothed.
 
+    Its shape depends on the scale of ``y`` (through ``eps``), so it is used
+    on outputs held at unit power (see ``fixed_scale`` in :func:`_solve`).
+
     Speech is silent or quiet most of the time, far sparser than log cosh
     assumes; a score closer to its true one makes the maximum-likelihood
     estimate much more accurate. The density is not log-concave, so it is
@@ -106,7 +110,7 @@ class Sparse:
     """
 
     name = "sparse"
-    eps = 1e-3
+    eps = 1e-4  # relative to unit power: the smooth zone is |y| < 0.01
 
     def __call__(self, y):
         eps = self.eps
@@ -149,7 +153,7 @@ class _State:
     transform that produced ``Y`` from the whitened data.
     """
 
-    def __init__(self, Y, densities, logdet):
+    def __init__(self, Y, densities, logdet, fixed_scale=False):
         n, T = Y.shape
         loss = 0.0
         psi = np.empty_like(Y)
@@ -165,6 +169,14 @@ class _State:
         self.logdet = logdet
         self.loss = float(loss - logdet)
         self.G = psi @ Y.T / T - np.eye(n)
+        if fixed_scale:
+            # The loss of unit-power outputs, -log|det W| + sum log sigma_i +
+            # E[G(y_i / sigma_i)]: rescaling adds E[y_i y_j] (1 - E[psi_i y_i])
+            # to the relative gradient; the diagonal is held by the scaling.
+            # (the diagonal of G is E[psi_i y_i] - 1).
+            C = Y @ Y.T / T
+            self.G -= C * np.diag(self.G)[:, None]
+            np.fill_diagonal(self.G, 0.0)
         self.h_off = psid_mean[:, None] * y2[None, :]
 
 
@@ -196,13 +208,22 @@ def _lbfgs_direction(G, h_off, h_diag, memory):
     return -z
 
 
-def _line_search(state, densities, direction):
+def _unit_rows(Y):
+    """Scale each row to unit mean square; return (scaled Y, scales)."""
+    scale = np.sqrt(np.einsum("it,it->i", Y, Y) / Y.shape[1])
+    scale = np.where(scale > 0, scale, 1.0)
+    return Y / scale[:, None], scale
+
+
+def _line_search(state, densities, direction, fixed_scale):
     """Backtrack from the full step until the loss decreases.
 
     Near the optimum the loss stops changing in floating point before the
     gradient vanishes; there a step that leaves the loss equal to rounding
-    and shrinks the gradient is accepted too.
-    Returns (M, new_state) with ``M = I + step * direction``, or None.
+    and shrinks the gradient is accepted too. With ``fixed_scale`` every
+    output is brought back to unit power after the step (the diagonal of
+    the direction is then zero).
+    Returns (M, new_state) with the transform ``M`` applied, or None.
     """
     n = direction.shape[0]
     gnorm = np.max(np.abs(state.G))
@@ -212,23 +233,37 @@ def _line_search(state, densities, direction):
         M = np.eye(n) + step * direction
         sign, logabs = np.linalg.slogdet(M)
         if sign != 0:
-            new = _State(M @ state.Y, densities, state.logdet + logabs)
+            Y = M @ state.Y
+            if fixed_scale:
+                Y, scale = _unit_rows(Y)
+                M = M / scale[:, None]
+                logabs -= np.log(scale).sum()
+            new = _State(Y, densities, state.logdet + logabs, fixed_scale)
             if new.loss < state.loss - noise or (
                 new.loss <= state.loss + noise and np.max(np.abs(new.G)) < gnorm
             ):
-                return M, new
+                return M, step * direction, new
         step *= 0.5
     return None
 
 
-def _solve(Y, densities, *, max_iter, tol, extended, callback, history, start_iter=0):
+def _solve(Y, densities, *, max_iter, tol, extended, callback, history, start_iter=0,
+           fixed_scale=False):
     """L-BFGS on the relative gradient from ``W = I``.
 
+    With ``fixed_scale`` the outputs are kept at unit power and only their
+    mixing is optimised: the right parametrisation for densities whose
+    shape depends on the scale (the sparse one).
     Returns (W, Y, n_iter, converged, gradient_norm, densities).
     """
     n = Y.shape[0]
     W = np.eye(n)
-    state = _State(Y, densities, 0.0)
+    logdet = 0.0
+    if fixed_scale:
+        Y, scale = _unit_rows(Y)
+        W = W / scale[:, None]
+        logdet = -float(np.log(scale).sum())
+    state = _State(Y, densities, logdet, fixed_scale)
     memory = []
     converged = False
     it = 0
@@ -241,19 +276,23 @@ def _solve(Y, densities, *, max_iter, tol, extended, callback, history, start_it
             converged = True
             break
         direction = _lbfgs_direction(state.G, state.h_off, state.h_diag, memory)
-        found = _line_search(state, densities, direction)
+        if fixed_scale:
+            np.fill_diagonal(direction, 0.0)
+        found = _line_search(state, densities, direction, fixed_scale)
         if found is None:
             # The quasi-Newton direction failed: forget the memory and use the
             # preconditioned gradient, a descent direction.
             memory = []
             direction = -_precondition(state.G, state.h_off, state.h_diag)
-            found = _line_search(state, densities, direction)
+            if fixed_scale:
+                np.fill_diagonal(direction, 0.0)
+            found = _line_search(state, densities, direction, fixed_scale)
             if found is None:
-                # No step lowers the loss at floating-point precision: the
-                # optimum as far as the data can tell.
-                converged = True
+                # No step lowers the loss in floating point: the optimum as
+                # far as the data can tell, if the gradient is small too.
+                converged = gnorm < STALL_TOL
                 break
-        M, new = found
+        M, s, new = found
         W = M @ W
         if extended and it % 5 == 0:
             kinds = [isinstance(d, SubGaussian) for d in densities]
@@ -263,9 +302,8 @@ def _solve(Y, densities, *, max_iter, tol, extended, callback, history, start_it
                                                       else SuperGaussian())
                              for k, d in zip(now, densities)]
                 memory = []
-                state = _State(new.Y, densities, new.logdet)
+                state = _State(new.Y, densities, new.logdet, fixed_scale)
                 continue
-        s = M - np.eye(n)
         yk = new.G - state.G
         sy = np.sum(s * yk)
         if sy > 1e-12 * np.sqrt(np.sum(s * s) * np.sum(yk * yk)):
@@ -350,10 +388,12 @@ def ica(
             for step, use_sparse, stage_tol in stages:
                 part = np.ascontiguousarray(Y[:, ::step])
                 if extended:
-                    densities = _choose_densities(part, densities, sparse=use_sparse)
+                    densities = _choose_densities(_unit_rows(part)[0] if use_sparse else part,
+                                                  densities, sparse=use_sparse)
                 W, part, it, converged, gnorm, densities = _solve(
                     part, densities, max_iter=max(max_iter - n_iter, 1), tol=stage_tol,
                     extended=extended, callback=callback, history=history, start_iter=n_iter,
+                    fixed_scale=use_sparse,
                 )
                 del part
                 W_total = W @ W_total
