@@ -66,6 +66,7 @@ class ICAResult:
     gradient_norm: float
     densities: List[str]  # "sparse", "super-gaussian" or "sub-gaussian" per output
     history: List[float] = field(default_factory=list)  # gradient norm per iteration
+    stages: List[dict] = field(default_factory=list)  # {"start": iteration, "name": ...}
 
 
 def _logcosh(y):
@@ -371,6 +372,7 @@ def ica(
     Y = (Q @ white.matrix) @ (X - white.mean)
 
     history: List[float] = []
+    done: List[dict] = []
     n_iter = 0
     densities = [SuperGaussian() for _ in range(n_sources)]
     coarse = 1 if not fit_samples else max(1, n_samples // fit_samples)
@@ -386,6 +388,9 @@ def ica(
     try:
         with np.errstate(over="raise", invalid="raise", divide="raise", under="ignore"):
             for step, use_sparse, stage_tol in stages:
+                done.append({"start": n_iter + 1,
+                             "name": ("sparse" if use_sparse else "log cosh")
+                             + ("" if step == 1 else f", 1/{step} of samples")})
                 part = np.ascontiguousarray(Y[:, ::step])
                 if extended:
                     densities = _choose_densities(_unit_rows(part)[0] if use_sparse else part,
@@ -415,4 +420,5 @@ def ica(
         gradient_norm=gnorm,
         densities=[d.name for d in densities],
         history=history,
+        stages=done,
     )

@@ -311,7 +311,8 @@ def fit(X, sample_rate, options: Options, *, name="the recording", callback=None
                       "gradient, extended-infomax and sparse densities)",
             parameters={"max_iter": max_iter, "tol": tol, "seed": options.seed},
             iterations=res.n_iter, converged=res.converged, gradient_norm=res.gradient_norm,
-            history=res.history, densities=res.densities,
+            history=res.history, history_label="gradient norm", stages=res.stages,
+            densities=res.densities,
         )
         converged, n_iter, final = res.converged, res.n_iter, f"gradient norm {res.gradient_norm:.2e}"
     else:
@@ -334,6 +335,7 @@ def fit(X, sample_rate, options: Options, *, name="the recording", callback=None
             parameters={"nfft": res.nfft, "hop": res.hop, "algorithm": res.algorithm,
                         "seed": options.seed, **kwargs},
             iterations=res.n_iter, converged=res.converged, history=res.history,
+            history_label="cost",
         )
         converged, n_iter, final = res.converged, res.n_iter, "cost still changing"
     if not converged:
@@ -466,6 +468,7 @@ def describe(report, reader, options):
     return {
         "cocktail_version": __version__,
         "input": reader.name,
+        "input_path": reader.path,
         "sample_rate": int(reader.sample_rate),
         "n_mics": int(reader.channels),
         "options": {k: v for k, v in asdict(options).items() if v is not None},

@@ -69,8 +69,11 @@ class Reader:
     """Blocks of audio from a file, a WAV stream or raw PCM.
 
     Attributes: ``sample_rate``, ``channels``, ``frames`` (None when unknown),
-    ``subtype`` (libsndfile name), ``name`` (for messages), ``seekable``.
+    ``subtype`` (libsndfile name), ``name`` (for messages), ``seekable``,
+    ``path`` (absolute path of a file, None for streams).
     """
+
+    path = None
 
     def read(self, n):
         """Up to ``n`` frames as (channels, frames) float64; fewer at the end."""
@@ -104,6 +107,7 @@ class FileReader(Reader):
     seekable = True
 
     def __init__(self, path):
+        self.path = str(Path(path).resolve())
         self.name = audio.display_name(path)
         audio.check_file(path)
         try:

@@ -1,0 +1,420 @@
+"""Pictures of a separation: waveforms, spectrograms and the solver's convergence.
+
+One PNG shows, top to bottom on a shared time axis, every microphone of the
+mixture, then each separated speaker followed by its reference (when the
+references are known), each as a waveform (left) and a spectrogram (right);
+under them the gradient norm of the solver per iteration, on a log scale.
+Good separation shows at a glance: each speaker's spectrogram looks like its
+reference and unlike the others.
+
+Figure size: 12 in wide; 0.95 in per signal row plus about 1.3 in of title
+and axis labels, plus 2.2 in for the convergence curve; rendered at 100 dpi,
+so 1200 pixels wide (``figure_size()`` gives the exact size).
+
+matplotlib is an optional extra (``pip install 'cocktail[plot]'``). It is
+used through its Agg canvas only: no screen, no pyplot global state.
+"""
+import io
+import textwrap
+from pathlib import Path
+from typing import List, Optional, Sequence
+
+import numpy as np
+
+from .errors import CocktailError
+
+WIDTH = 12.0  # inches
+DPI = 100
+ROW = 0.95  # inches per signal row
+TOP = 0.85  # title and column headings
+BOTTOM = 0.45  # time axis labels
+GROUP_GAP = 0.25  # between the mixture and the speakers, and between speakers
+HISTORY = 2.2  # the convergence curve, with its labels
+DYNAMIC_RANGE = 80.0  # dB shown in the spectrograms, below the loudest bin
+ENVELOPE_BINS = 1500  # waveform columns drawn (min/max per column)
+
+MIXTURE_COLOR = "0.25"
+UNPAIRED_COLOR = "0.45"
+
+
+def require_matplotlib(command="plotting"):
+    """Import matplotlib, or say how to install it."""
+    try:
+        import matplotlib  # noqa: F401
+        from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: F401
+    except ImportError:
+        raise CocktailError(f"{command} needs matplotlib: pip install 'cocktail[plot]'") from None
+
+
+def _rows_of(signals, what):
+    if signals is None:
+        return None, None
+    try:
+        samples, rate = signals
+    except (TypeError, ValueError):
+        raise CocktailError(f"{what} must be given as (samples, sample_rate)") from None
+    x = np.asarray(samples, dtype=np.float64)
+    if x.ndim == 1:
+        x = x[None, :]
+    if x.ndim != 2 or x.shape[1] == 0:
+        raise CocktailError(f"{what} must be channels x samples, got shape {x.shape}")
+    if not np.all(np.isfinite(x)):
+        raise CocktailError(f"{what} contain NaN or infinite samples")
+    return x, int(rate)
+
+
+def figure_size(n_rows, n_groups=1, history=False):
+    """(width, height) in pixels of a figure with ``n_rows`` signal rows."""
+    return (int(round(WIDTH * DPI)), int(round(_height(n_rows, n_groups, history) * DPI)))
+
+
+def _height(n_rows, n_groups, history):
+    gaps = max(n_groups - 1, 0) * GROUP_GAP
+    return TOP + BOTTOM + n_rows * ROW + gaps + (HISTORY if history else 0)
+
+
+def match(estimates, references):
+    """For each estimate, the index of the reference most like it (or None).
+
+    Pairs are chosen to maximise the total absolute correlation at lag 0, one
+    reference per estimate, over the common length.
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    n = min(estimates.shape[1], references.shape[1])
+    E, R = estimates[:, :n], references[:, :n]
+    norms = np.linalg.norm(E, axis=1)[:, None] * np.linalg.norm(R, axis=1)[None, :]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        C = np.where(norms > 0, np.abs(E @ R.T) / norms, 0.0)
+    rows, cols = linear_sum_assignment(-C)
+    out = [None] * E.shape[0]
+    for i, j in zip(rows, cols):
+        out[int(i)] = int(j)
+    return out
+
+
+def _spectrogram(x, rate, n_columns):
+    """(frequencies in Hz, power per frame): Hann windows of about 32 ms."""
+    nfft = int(2 ** np.round(np.log2(max(0.032 * rate, 16))))
+    nfft = min(nfft, max(16, 2 ** int(np.log2(max(len(x), 1)))))
+    # About n_columns frames whatever the length: long recordings skip between windows.
+    hop = max(nfft // 4, int(np.ceil(len(x) / n_columns)))
+    if len(x) < nfft:
+        x = np.pad(x, (0, nfft - len(x)))
+    frames = np.lib.stride_tricks.sliding_window_view(x, nfft)[::hop]
+    power = np.abs(np.fft.rfft(frames * np.hanning(nfft + 2)[1:-1], axis=1)) ** 2
+    return np.fft.rfftfreq(nfft, 1.0 / rate), power.T
+
+
+def _envelope(ax, x, rate, color):
+    n = len(x)
+    if n <= 2 * ENVELOPE_BINS:
+        ax.plot(np.arange(n) / rate, x, color=color, linewidth=0.6)
+        return
+    chunk = int(np.ceil(n / ENVELOPE_BINS))
+    pad = (-n) % chunk
+    y = np.pad(x, (0, pad), mode="edge").reshape(-1, chunk)
+    t = (np.arange(y.shape[0]) * chunk + chunk / 2) / rate
+    ax.fill_between(t, y.min(axis=1), y.max(axis=1), color=color, linewidth=0.3)
+
+
+def render_separation(
+    *,
+    mixture=None,
+    estimates,
+    references=None,
+    history: Optional[Sequence[float]] = None,
+    title: Optional[str] = None,
+    estimate_names: Optional[List[str]] = None,
+    reference_names: Optional[List[str]] = None,
+    matching: Optional[List[Optional[int]]] = None,
+    scores: Optional[List[Optional[str]]] = None,
+    tolerance: Optional[float] = None,
+    stages: Optional[List[dict]] = None,
+    history_label: str = "gradient norm",
+) -> bytes:
+    """The picture of :func:`plot_separation` as PNG bytes."""
+    require_matplotlib()
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    X, x_rate = _rows_of(mixture, "the mixture")
+    Y, y_rate = _rows_of(estimates, "the estimates")
+    if Y is None:
+        raise CocktailError("nothing to plot: no estimates")
+    R, r_rate = _rows_of(references, "the references")
+    n_est = Y.shape[0]
+    est_names = list(estimate_names or [f"output {i}" for i in range(1, n_est + 1)])
+    if R is not None:
+        ref_names = list(reference_names or [f"source {j}" for j in range(1, R.shape[0] + 1)])
+        if matching is None:
+            matching = (match(Y, R) if r_rate == y_rate
+                        else [j if j < R.shape[0] else None for j in range(n_est)])
+    else:
+        matching = [None] * n_est
+    scores = list(scores or [None] * n_est)
+    history = [float(h) for h in history] if history else None
+
+    # The rows, top to bottom: (group, label, samples, rate, color, kind).
+    rows = []
+    if X is not None:
+        for m in range(X.shape[0]):
+            rows.append((0, f"mixture\nmic {m + 1}", X[m], x_rate, MIXTURE_COLOR))
+    palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf",
+               "#8c564b", "#e377c2", "#bcbd22", "#7f7f7f"]
+    group = 1 if rows else 0
+    for i in range(n_est):
+        color = palette[i % len(palette)]
+        text = f"estimate\n{est_names[i]}" + (f"\n{scores[i]}" if scores[i] else "")
+        rows.append((group, text, Y[i], y_rate, color))
+        j = matching[i]
+        if j is not None:
+            ref = R[j]
+            n = min(len(ref), len(Y[i]))
+            power = np.dot(ref[:n], ref[:n])
+            if power > 0:  # as loud as the estimate, in phase with it
+                sign = -1.0 if np.dot(Y[i][:n], ref[:n]) < 0 else 1.0
+                ref = ref * sign * np.sqrt(np.dot(Y[i][:n], Y[i][:n]) / power)
+            rows.append((group, f"reference\n{ref_names[j]}", ref, r_rate, color + "99"))
+        group += 1
+    if R is not None:
+        for j in range(R.shape[0]):
+            if j not in matching:
+                rows.append((group, f"reference\n{ref_names[j]}\n(no estimate)", R[j], r_rate,
+                             UNPAIRED_COLOR))
+                group += 1
+    n_groups = len({g for g, *_ in rows})
+
+    height = _height(len(rows), n_groups, history is not None)
+    fig = Figure(figsize=(WIDTH, height), dpi=DPI)
+    FigureCanvasAgg(fig)
+    left, mid, right, cbar = 1.45 / WIDTH, 6.05 / WIDTH, 10.9 / WIDTH, 11.05 / WIDTH
+    gap = 0.45 / WIDTH
+    duration = max(len(x) / rate for _, _, x, rate, _ in rows)
+
+    spectra = [_spectrogram(x, rate, 1500) for _, _, x, rate, _ in rows]
+    peak = max((float(S.max()) for _, S in spectra), default=0.0)
+    ref_power = peak if peak > 0 else 1.0
+    vmax, vmin = 0.0, -DYNAMIC_RANGE
+
+    y_top = height - TOP
+    previous = None
+    wave_axes, spec_axes = [], []
+    image = None
+    for (g, label, x, rate, color), (f, S) in zip(rows, spectra):
+        if previous is not None and g != previous:
+            y_top -= GROUP_GAP
+        previous = g
+        bottom = (y_top - ROW + 0.08) / height
+        h = (ROW - 0.16) / height
+        y_top -= ROW
+        aw = fig.add_axes([left, bottom, mid - gap / 2 - left, h],
+                          sharex=wave_axes[0] if wave_axes else None)
+        as_ = fig.add_axes([mid + gap / 2, bottom, right - mid - gap / 2, h],
+                           sharex=aw)
+        _envelope(aw, x, rate, color)
+        top = float(np.abs(x).max()) or 1.0
+        aw.set_ylim(-1.1 * top, 1.1 * top)
+        aw.yaxis.set_major_locator(MaxNLocator(nbins=3, symmetric=True))
+        aw.tick_params(labelsize=7)
+        aw.grid(True, color="0.9", linewidth=0.5)
+        fig.text(0.12 / WIDTH, bottom + h / 2, label, ha="left", va="center", fontsize=8.5,
+                 color="black" if color in (MIXTURE_COLOR, UNPAIRED_COLOR) else color[:7])
+        with np.errstate(divide="ignore"):
+            db = 10 * np.log10(np.maximum(S, ref_power * 1e-12) / ref_power)
+        image = as_.imshow(db, origin="lower", aspect="auto", cmap="magma", vmin=vmin, vmax=vmax,
+                           extent=(0, len(x) / rate, 0, f[-1] / 1000 if len(f) else 1),
+                           interpolation="nearest")
+        as_.yaxis.set_major_locator(MaxNLocator(nbins=4, steps=[1, 2, 2.5, 5, 10]))
+        as_.tick_params(labelsize=7)
+        wave_axes.append(aw)
+        spec_axes.append(as_)
+    for ax in wave_axes + spec_axes:
+        ax.set_xlim(0, duration)
+    for ax in wave_axes[:-1] + spec_axes[:-1]:
+        ax.tick_params(labelbottom=False)
+    for ax in (wave_axes[-1], spec_axes[-1]):
+        ax.set_xlabel("time (s)", fontsize=9)
+        ax.tick_params(labelbottom=True, labelsize=8)
+    wave_axes[0].set_title("Waveform (amplitude, full scale = 1)", fontsize=10, loc="left")
+    spec_axes[0].set_title("Spectrogram (frequency in kHz)", fontsize=10, loc="left")
+    if image is not None:
+        first, last = spec_axes[0].get_position(), spec_axes[-1].get_position()
+        span = first.y1 - last.y0
+        cax = fig.add_axes([cbar, last.y0 + 0.1 * span, 0.12 / WIDTH, 0.8 * span])
+        cb = fig.colorbar(image, cax=cax)
+        cb.set_label("power (dB below the loudest)", fontsize=8)
+        cb.ax.tick_params(labelsize=7)
+    heading = "\n".join(textwrap.wrap(title or "cocktail separation", 110)[:2])
+    fig.text(0.5, 1 - 0.15 / height, heading, ha="center", va="top", fontsize=11.5,
+             fontweight="bold", linespacing=1.3)
+
+    if history is not None:
+        hb = (BOTTOM + 0.05) / height
+        ah = fig.add_axes([left, hb, right - left, (HISTORY - 0.85) / height])
+        it = np.arange(1, len(history) + 1)
+        positive = [v if v > 0 else np.nan for v in history]
+        ah.semilogy(it, positive, marker="o", markersize=2.5, linewidth=1, color="#1f77b4",
+                    label=history_label)
+        for st in stages or []:
+            # A new stage changes the objective (density, samples): the curve jumps.
+            x = float(st["start"]) - 0.5
+            ah.axvline(x, color="0.6", linestyle=":", linewidth=0.8)
+            ah.text(x + 0.2, 0.97, st["name"], transform=ah.get_xaxis_transform(), fontsize=7,
+                    va="top", ha="left", color="0.35")
+        if tolerance:
+            ah.axhline(tolerance, color="#d62728", linestyle="--", linewidth=0.8,
+                       label=f"tolerance {tolerance:.0e}")
+            ah.legend(fontsize=8, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=2,
+                      frameon=False, borderaxespad=0.2)
+        ah.set_xlabel("iteration", fontsize=9)
+        ah.set_ylabel(history_label, fontsize=9)
+        ah.set_title(f"Convergence of the solver ({len(history)} iteration"
+                     f"{'s' if len(history) != 1 else ''}, log scale)",
+                     fontsize=10, loc="left")
+        ah.tick_params(labelsize=8)
+        ah.grid(True, which="major", color="0.9", linewidth=0.5)
+        ah.set_xlim(0.5, max(len(history), 1) + 0.5)
+        ah.xaxis.set_major_locator(MaxNLocator(integer=True))
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
+    return buf.getvalue()
+
+
+def plot_separation(
+    path,
+    *,
+    mixture=None,
+    estimates,
+    references=None,
+    history: Optional[Sequence[float]] = None,
+    title: Optional[str] = None,
+    estimate_names: Optional[List[str]] = None,
+    reference_names: Optional[List[str]] = None,
+    matching: Optional[List[Optional[int]]] = None,
+    scores: Optional[List[Optional[str]]] = None,
+    tolerance: Optional[float] = None,
+    stages: Optional[List[dict]] = None,
+    history_label: str = "gradient norm",
+) -> None:
+    """Write a PNG picture of a separation to ``path``.
+
+    ``mixture``, ``estimates`` and ``references`` are ``(samples, sample_rate)``
+    with samples channels x samples (``mixture`` and ``references`` may be
+    None). ``history`` is the gradient norm per iteration, ``tolerance`` the
+    solver's stopping threshold (drawn dashed). Each estimate is shown with
+    the reference given by ``matching`` (the reference index per estimate,
+    None for none); without it, the most correlated one. References are
+    scaled to the loudness of their estimate (same energy, same sign) so the
+    two compare.
+    ``scores`` adds a line of text under each estimate's name (e.g. its SDR).
+
+    The file is written whole or not at all. Raises CocktailError when
+    matplotlib is missing.
+    """
+    from . import audio
+
+    data = render_separation(mixture=mixture, estimates=estimates, references=references,
+                             history=history, title=title, estimate_names=estimate_names,
+                             reference_names=reference_names, matching=matching,
+                             scores=scores, tolerance=tolerance, stages=stages,
+                             history_label=history_label)
+    audio.check_writable_file(path)
+    with audio.AtomicWriter() as writer:
+        writer.add(path, data)
+
+
+# ------------------------------------------------------- from files on disk
+
+
+def _title(report, input_name=None, average_sdr=None):
+    parts = []
+    if report is not None:
+        n = report.get("n_sources")
+        state = "converged" if report.get("converged") else "not converged"
+        name = str(report.get("input", input_name or "the recording"))
+        if len(name) > 2 and name[0] == name[-1] == "'":
+            name = f"'{Path(name[1:-1]).name}'"  # a folder path would crowd the title
+        parts.append(f"Separation of {name}: "
+                     f"{n} speaker{'s' if n != 1 else ''}, {report.get('model', '?')} model, "
+                     f"{state} after {report.get('iterations', '?')} iterations")
+    else:
+        parts.append(f"Separation {input_name}" if input_name else "Separation")
+    if average_sdr is not None:
+        parts.append(f"SDR {average_sdr:.1f} dB on average")
+    return "; ".join(parts)
+
+
+def _history(report):
+    """Keyword arguments for the convergence panel, from a separation report."""
+    if report is None:
+        return {}
+    history = report.get("history")
+    if not isinstance(history, list) or not history:
+        return {}
+    try:
+        history = [float(h) for h in history]
+    except (TypeError, ValueError):
+        return {}
+    tol = (report.get("parameters") or {}).get("tol")
+    stages = [st for st in report.get("stages") or []
+              if isinstance(st, dict) and isinstance(st.get("start"), int) and st.get("name")]
+    return {"history": history,
+            "tolerance": float(tol) if isinstance(tol, (int, float)) and tol > 0 else None,
+            "stages": stages,
+            "history_label": str(report.get("history_label") or "gradient norm")}
+
+
+def picture_of_files(estimates_path, *, reference_path=None, mixture_path=None):
+    """PNG bytes for ``cocktail plot``, and notes on what was assumed.
+
+    ``estimates_path`` is a folder written by ``cocktail separate``, its
+    ``separation.json``, a folder of mono WAVs or a multi-channel WAV. The
+    mixture is ``mixture_path``, else the input named in the report when it
+    is still there; references are optional (see ``evaluate.load_references``).
+    """
+    from . import audio
+    from .evaluate import find_mixture, load_estimates, load_references
+
+    require_matplotlib()
+    est, notes = load_estimates(estimates_path)
+    refs = None
+    if reference_path is not None:
+        refs, more = load_references(reference_path)
+        notes += more
+    if mixture_path is not None:
+        mix = audio.read(mixture_path)
+    else:
+        mix, _ = find_mixture(est, refs)
+        if mix is None:
+            notes.append("the mixture is not known (give --mixture MIX.wav): drawn without it")
+    return render_separation(
+        mixture=None if mix is None else (mix.samples, mix.sample_rate),
+        estimates=(est.samples, est.sample_rate),
+        references=None if refs is None else (refs.samples, refs.sample_rate),
+        **_history(est.report),
+        title=_title(est.report, est.origin),
+        estimate_names=est.names,
+        reference_names=None if refs is None else refs.names,
+    ), notes
+
+
+def picture_of_evaluation(evaluation):
+    """PNG bytes for ``cocktail evaluate --plot``: the scored signals, with their scores."""
+    est, refs, mix = evaluation.estimates, evaluation.references, evaluation.mixture
+    r = evaluation.report
+    scores = [None] * len(est.names)
+    for j, i in enumerate(evaluation.matching):
+        if i is not None:
+            sdr = r["sources"][i]["sdr"]
+            scores[j] = "SDR " + ("-" if sdr is None else f"{sdr:.1f}") + " dB"
+    return render_separation(
+        mixture=None if mix is None else (mix.samples, mix.sample_rate),
+        estimates=(est.samples, est.sample_rate),
+        references=(refs.samples, refs.sample_rate),
+        **_history(est.report),
+        title=_title(est.report, est.origin, r["average"]["sdr"]),
+        estimate_names=est.names, reference_names=refs.names,
+        matching=evaluation.matching, scores=scores,
+    )
