@@ -221,9 +221,13 @@ def _raw_format(raw, rate, channels, encoding):
 @click.option("--report", "report_path", metavar="FILE",
               help="Where to write the JSON report.  [default: DIR/separation.json; "
                    "none with -o -]")
+@click.option("--plot", "plot_path", metavar="FILE.png",
+              help="Also draw the mixture, the speakers and the convergence curve "
+                   "(needs cocktail[plot]).")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors and warnings.")
 def separate(mixtures, output, sources, model, adaptive, seed, max_iter, tol, nfft, algorithm,
-             fit_seconds, block_seconds, raw, rate, channels, encoding, jobs, report_path, quiet):
+             fit_seconds, block_seconds, raw, rate, channels, encoding, jobs, report_path,
+             plot_path, quiet):
     """Separate recordings (one channel per microphone) into one WAV per speaker.
 
     Outputs are scaled to how each speaker sounds at microphone 1, ordered
@@ -261,7 +265,15 @@ def separate(mixtures, output, sources, model, adaptive, seed, max_iter, tol, nf
                       fit_seconds=fit_seconds, block_seconds=block_seconds, adaptive=adaptive,
                       nfft=nfft, algorithm=algorithm)
 
-    if len(mixtures) > 1 or (mixtures[0] != audio.STDIO and Path(mixtures[0]).is_dir()):
+    several = len(mixtures) > 1 or (mixtures[0] != audio.STDIO and Path(mixtures[0]).is_dir())
+    if plot_path is not None:
+        if several or output == audio.STDIO:
+            raise CocktailError("--plot takes one input and an output folder (not -o -)")
+        from . import plot
+
+        plot.require_matplotlib("cocktail separate --plot")
+        _check_picture_path(plot_path, mixtures)
+    if several:
         return _separate_many(mixtures, output, options, jobs, raw_format, report_path, quiet)
     mixture = mixtures[0]
     if output == audio.STDIO:
@@ -275,6 +287,14 @@ def separate(mixtures, output, sources, model, adaptive, seed, max_iter, tol, nf
     for w in summary["warnings"]:
         _say(quiet, w, "Warning")
     _say(quiet, _done(summary, f"{output}/"))
+    if plot_path is not None:
+        from . import plot
+
+        data, _ = plot.picture_of_files(
+            report_path or output,
+            mixture_path=None if mixture == audio.STDIO or raw_format else mixture)
+        _write_picture(plot_path, data)
+        _say(quiet, f"picture -> {plot_path}")
 
 
 def _done(summary, where):

@@ -411,3 +411,19 @@ def test_every_command_has_help_with_an_example(command):
 def test_version():
     result = run("--version")
     assert result.exit_code == 0 and "cocktail, version" in result.stdout
+
+
+def test_separate_plot_writes_a_picture(mixture, tmp_path):
+    mix, _, _ = mixture
+    result = run("separate", mix, "-o", tmp_path / "o", "--plot", tmp_path / "p.png", "-q")
+    assert result.exit_code == 0, result.output
+    data = (tmp_path / "p.png").read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    width = int.from_bytes(data[16:20], "big")
+    assert width == 1200
+
+
+def test_separate_plot_needs_a_folder(mixture):
+    mix, _, _ = mixture
+    only_error(run("separate", mix, "-o", "-", "--plot", "p.png"),
+               "--plot takes one input and an output folder (not -o -)")
