@@ -18,24 +18,40 @@ from dataclasses import asdict
 from pathlib import Path
 
 
+import numpy as np
+import soundfile as sf
+
 from . import audio, stream
 from .errors import CocktailError
+from .scaling import headroom_gain
 from .separation import Options, describe, run
 
 REPORT_NAME = "separation.json"
 
 
 class FolderSink:
-    """speaker_1.wav ... in a folder, written under temporary names until commit."""
+    """speaker_1.wav ... in a folder, written under temporary names until commit.
 
-    def __init__(self, folder, n_sources, n_frames, sample_rate, subtype):
+    ``deferred``: the headroom gain is not known yet. Samples are kept as
+    32-bit float while the peak is tracked; :meth:`settle` then chooses the
+    gain and, when the gain or the final format asks for it, rewrites the
+    files once (cheaper than separating a room recording twice).
+    """
+
+    rescales = True
+
+    def __init__(self, folder, n_sources, n_frames, sample_rate, subtype, deferred=False):
         self.folder = Path(folder)
         self.names = [f"speaker_{i}.wav" for i in range(1, n_sources + 1)]
+        self.subtype, self.rate, self.frames = subtype, sample_rate, n_frames
+        self.deferred = deferred
+        self.peak = 0.0
         self.writers = []
         try:
             for n in self.names:
                 self.writers.append(stream.Writer(self.folder / n, channels=1,
-                                                  sample_rate=sample_rate, subtype=subtype,
+                                                  sample_rate=sample_rate,
+                                                  subtype="FLOAT" if deferred else subtype,
                                                   frames=n_frames))
         except OSError as exc:
             self.discard()
@@ -43,8 +59,36 @@ class FolderSink:
 
     def write(self, block):
         if block.shape[1]:
+            if self.deferred:
+                self.peak = max(self.peak, float(np.abs(block).max()))
             for w, row in zip(self.writers, block):
                 w.write(row[None, :])
+
+    def settle(self):
+        """Finish the temporary files; return the headroom gain applied (1 if none)."""
+        if not self.deferred:
+            return 1.0
+        gain = headroom_gain(self.peak)
+        for w in self.writers:
+            w.close_temporary()
+        if gain != 1.0 or self.subtype != "FLOAT":
+            rewritten = []
+            try:
+                for w, n in zip(self.writers, self.names):
+                    out = stream.Writer(self.folder / n, channels=1, sample_rate=self.rate,
+                                        subtype=self.subtype, frames=self.frames)
+                    rewritten.append(out)
+                    with sf.SoundFile(w.temporary) as f:
+                        for b in f.blocks(1 << 18, dtype="float64", always_2d=True):
+                            out.write(b.T * gain)
+            except BaseException:
+                for out in rewritten:
+                    out.discard()
+                raise
+            for w in self.writers:
+                w.discard()
+            self.writers = rewritten
+        return gain
 
     def commit(self):
         for w in self.writers:
@@ -92,12 +136,20 @@ def separate_file(input_path, output_dir, options=None, *, raw=None, report_path
         subtype = audio.output_subtype(reader.subtype)
         targets = [folder / f"speaker_{i}.wav" for i in range(1, reader.channels + 1)]
         check_outputs_apart(input_path, targets + [report_path])
-        report, warnings, sink = run(
-            reader, lambda n, frames: FolderSink(folder, n, frames, reader.sample_rate, subtype),
-            opts, callback=callback)
+        def open_sink(n, frames, deferred=False):
+            return FolderSink(folder, n, frames, reader.sample_rate, subtype, deferred)
+
+        open_sink.rescales = True
+        report, warnings, sink = run(reader, open_sink, opts, callback=callback)
         report = describe(report, reader, opts)
-    report.update(outputs=sink.names, output_subtype=subtype, warnings=warnings)
+    sep = report.pop("_separator")
     try:
+        if report["output_gain"] is None:
+            gain = sink.settle()
+            report["output_gain"] = gain
+            if gain != 1.0:
+                report.update(sep.scaled(gain).report())
+        report.update(outputs=sink.names, output_subtype=subtype, warnings=warnings)
         with audio.AtomicWriter() as w:
             w.add(report_path, (json.dumps(report, indent=1) + "\n").encode())
             sink.commit()

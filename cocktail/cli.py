@@ -318,6 +318,7 @@ def _separate_to_stdout(mixture, options, raw_format, report_path, quiet):
                                                   raw_format is not None),
             options, callback=Progress(quiet))
         sink.commit()
+        report.pop("_separator")
         report = describe(report, reader, options)
     for w in warnings:
         _say(quiet, w, "Warning")

@@ -409,6 +409,10 @@ def run(reader, open_sink, options: Options, *, callback=None):
             ready = [sep.process(X[:, i:i + block]) for i in range(0, X.shape[1], block)]
             ready.append(sep.flush())
             peak = max(float(np.abs(y).max()) for y in ready if y.size)
+        elif reader.seekable and sep.kind == "convolutive" and getattr(open_sink, "rescales", False):
+            # A second STFT pass would double the cost: the sink keeps float
+            # samples and applies the gain once it has seen the peak.
+            peak = None
         elif reader.seekable:
             reader.seek(0)
             peak = _peak(sep, _blocks(reader, block))
@@ -418,12 +422,13 @@ def run(reader, open_sink, options: Options, *, callback=None):
             # full scale (integers) or twice the peak seen so far (floats).
             in_peak = 1.0 if reader.subtype.startswith("PCM") else 2.0 * float(np.abs(X).max())
             peak = sep.peak_bound(in_peak)
-        gain = headroom_gain(peak)
-        if gain != 1.0:
+        gain = None if peak is None else headroom_gain(peak)
+        if gain is not None and gain != 1.0:
             sep = sep.scaled(gain)  # (outputs already in memory are scaled below)
     report["output_gain"] = gain
 
-    sink = open_sink(n_sources, reader.frames)
+    sink = open_sink(n_sources, reader.frames) if gain is not None else \
+        open_sink(n_sources, reader.frames, deferred=True)
     try:
         written = 0
         if ready is not None:
@@ -446,6 +451,7 @@ def run(reader, open_sink, options: Options, *, callback=None):
         raise
     report.update(sep.report())
     report["n_samples"] = int(written)
+    report["_separator"] = sep  # for a sink that sets the gain at the end
     return report, warnings, sink
 
 
@@ -512,5 +518,6 @@ def separate(X, sample_rate, *, callback: Optional[Callable[[int, float], None]]
         raise CocktailError("expected a 2-D array of microphones x samples")
     reader = ArrayReader(X, sample_rate, name=name)
     report, warnings, sink = run(reader, MemorySink, opts, callback=callback)
+    report.pop("_separator")
     return Separation(outputs=sink.result(), report=describe(report, reader, opts),
                       warnings=warnings)

@@ -75,8 +75,9 @@ class BinFilter:
         if n_frames == 0:
             return np.zeros((self.n_out, 0))
         spec = np.fft.rfft(frames(x, nfft, hop) * self.window, axis=-1)  # (in, k, F)
-        out = np.einsum("fnm,mkf->nkf", self.W, spec.astype(self.W.dtype, copy=False))
-        seg = np.fft.irfft(out, n=nfft, axis=-1) * self.synth  # (out, k, nfft)
+        # One small matrix product per bin, batched: (F, out, in) @ (F, in, k).
+        out = np.matmul(self.W, spec.transpose(2, 0, 1).astype(self.W.dtype, copy=False))
+        seg = np.fft.irfft(out.transpose(1, 2, 0), n=nfft, axis=-1) * self.synth  # (out, k, nfft)
         # Overlap-add: frame k starts at k*hop in a buffer that begins with the
         # tail carried over from the last call.
         total = (n_frames - 1) * hop + nfft

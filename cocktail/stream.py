@@ -337,9 +337,19 @@ class Writer:
         else:
             self._stream.write(_encode(block, self.encoding))
 
+    @property
+    def temporary(self):
+        return self._tmp
+
+    def close_temporary(self):
+        """Finish the temporary file without renaming it (to read it back)."""
+        if self._file is not None and not self._file.closed:
+            self._file.close()
+
     def commit(self):
         if self._file is not None:
-            self._file.close()
+            if not self._file.closed:
+                self._file.close()
             os.chmod(self._tmp, 0o666 & ~audio.umask())
             os.replace(self._tmp, self.target)
             self._tmp = None
