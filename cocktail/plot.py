@@ -282,23 +282,10 @@ def render_separation(
     return buf.getvalue()
 
 
-def plot_separation(
-    path,
-    *,
-    mixture=None,
-    estimates,
-    references=None,
-    history: Optional[Sequence[float]] = None,
-    title: Optional[str] = None,
-    estimate_names: Optional[List[str]] = None,
-    reference_names: Optional[List[str]] = None,
-    matching: Optional[List[Optional[int]]] = None,
-    scores: Optional[List[Optional[str]]] = None,
-    tolerance: Optional[float] = None,
-    stages: Optional[List[dict]] = None,
-    history_label: str = "gradient norm",
-) -> None:
+def plot_separation(path, **picture) -> None:
     """Write a PNG picture of a separation to ``path``.
+
+    Keyword arguments are those of :func:`render_separation`:
 
     ``mixture``, ``estimates`` and ``references`` are ``(samples, sample_rate)``
     with samples channels x samples (``mixture`` and ``references`` may be
@@ -315,11 +302,7 @@ def plot_separation(
     """
     from . import audio
 
-    data = render_separation(mixture=mixture, estimates=estimates, references=references,
-                             history=history, title=title, estimate_names=estimate_names,
-                             reference_names=reference_names, matching=matching,
-                             scores=scores, tolerance=tolerance, stages=stages,
-                             history_label=history_label)
+    data = render_separation(**picture)
     audio.check_writable_file(path)
     with audio.AtomicWriter() as writer:
         writer.add(path, data)
