@@ -368,19 +368,57 @@ def _separate_many(mixtures, output, options, jobs, raw_format, report_path, qui
 # --------------------------------------------------------------------- mix
 
 
+def _size(text):
+    try:
+        size = tuple(float(v) for v in text.lower().split("x"))
+    except ValueError:
+        size = ()
+    if len(size) != 3 or min(size) <= 0:
+        raise CocktailError(f"--room-size must be three lengths in metres like 6x5x3, got '{text}'")
+    return size
+
+
+def _channel_list(text):
+    try:
+        chans = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        chans = []
+    if not chans or min(chans) < 1:
+        raise CocktailError(f"--rir-mics must be channel numbers from 1 like 1,9, got '{text}'")
+    return chans
+
+
 @cli.command(context_settings=CONTEXT)
 @click.argument("sources", nargs=-1, required=True, metavar="SOURCE...")
 @click.option("-o", "--output", required=True, metavar="OUT.wav|-",
               help="The mixture, one channel per microphone, or '-' for stdout.")
 @click.option("-m", "--mics", type=int, default=None, metavar="M",
-              help="Number of microphones.  [default: one per source]")
+              help="Number of microphones.  [default: one per source; with --rir, every "
+                   "channel of the responses]")
 @click.option("--seed", type=int, default=0, show_default=True,
-              help="Seed of the random mixing matrix.")
+              help="Seed of the random mixing matrix (or of the source positions with --room).")
 @click.option("--matrix", "matrix_path", metavar="FILE",
               help="Mixing matrix to use instead of a random one: JSON rows (or a sidecar "
                    "with \"mixing\") or CSV, one row per microphone, one column per source.")
+@click.option("--rir", "rir_paths", multiple=True, metavar="FILE.wav",
+              help="A measured room impulse response per source (repeat the option, in "
+                   "source order): a multi-channel WAV, channel m = microphone m.")
+@click.option("--rir-mics", metavar="LIST",
+              help="Which channels of the --rir files are the microphones, e.g. 1,9.  "
+                   "[default: the first --mics, or all]")
+@click.option("--room", "rt60", type=float, default=None, metavar="RT60",
+              help="Simulate a shoebox room with this reverberation time in seconds "
+                   "(image-source method): a linear array at the room's centre, sources "
+                   "on an arc in front of it.")
+@click.option("--room-size", default="6x5x3", show_default=True, metavar="LxWxH",
+              help="Room dimensions in metres, with --room.")
+@click.option("--mic-spacing", type=float, default=0.05, show_default=True, metavar="M",
+              help="Distance between neighbouring microphones in metres, with --room.")
+@click.option("--source-distance", type=float, default=1.5, show_default=True, metavar="M",
+              help="Distance from the array to the sources in metres, with --room.")
 @click.option("--truth", "truth_dir", metavar="DIR",
-              help="Also write the sources exactly as mixed (source_1.wav ...) into DIR.")
+              help="Also write the sources exactly as mixed (as heard at microphone 1 for "
+                   "rooms) into DIR as source_1.wav ...")
 @click.option("--sidecar", "sidecar_path", metavar="FILE",
               help="Where to keep the ground truth as JSON.  [default: OUT.json; none with -o -]")
 @click.option("--rate", type=int, default=None, metavar="HZ",
@@ -388,18 +426,24 @@ def _separate_many(mixtures, output, options, jobs, raw_format, report_path, qui
 @click.option("--subtype", type=click.Choice(["FLOAT", "PCM_16", "PCM_24"]), default="FLOAT",
               show_default=True, help="Sample format of the mixture.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors and warnings.")
-def mix(sources, output, mics, seed, matrix_path, truth_dir, sidecar_path, rate, subtype, quiet):
-    """Mix mono sources into a test recording x = A s, keeping the ground truth.
+def mix(sources, output, mics, seed, matrix_path, rir_paths, rir_mics, rt60, room_size,
+        mic_spacing, source_distance, truth_dir, sidecar_path, rate, subtype, quiet):
+    """Mix mono sources into a test recording, keeping the ground truth.
 
-    Sources of different lengths are padded with silence, different sample
-    rates are resampled, multi-channel sources are downmixed. The mixture is
-    scaled to peak at 0.9 so it never clips; the scale, the mixing matrix and
-    the sources are kept in a JSON sidecar for scoring a separation later.
+    By default x = A s with a random, well-conditioned A (an instantaneous
+    mixture); with --rir or --room, each source reaches each microphone
+    through a room's echoes (a convolutive mixture). Sources of different
+    lengths are padded with silence, different sample rates are resampled,
+    multi-channel sources are downmixed. The mixture is scaled to peak at 0.9
+    so it never clips; the scale, the mixing and the sources are kept in a
+    JSON sidecar for scoring a separation later.
 
     \b
     Example:
       cocktail mix alice.wav bob.wav -o mix.wav --truth truth/
       cocktail mix a.wav b.wav c.wav --mics 4 --seed 7 -o mix4.wav
+      cocktail mix a.wav b.wav --room 0.3 -o room.wav
+      cocktail mix a.wav b.wav --rir office1.wav --rir office2.wav --rir-mics 1,9 -o office.wav
       cocktail mix a.wav b.wav -o - | cocktail separate - -o out/
     """
     from . import mixing
@@ -410,11 +454,13 @@ def mix(sources, output, mics, seed, matrix_path, truth_dir, sidecar_path, rate,
         raise CocktailError(f"--mics must be at least 1, got {mics}")
     if rate is not None and rate < 1:
         raise CocktailError(f"--rate must be a positive number of Hz, got {rate}")
+    if sum(x is not None and x != () for x in (matrix_path, rir_paths or None, rt60)) > 1:
+        raise CocktailError("choose one of --matrix, --rir and --room")
     to_stdout = output == audio.STDIO
     if sidecar_path is None and not to_stdout:
         sidecar_path = str(Path(output).with_suffix(".json"))
     written = ([] if to_stdout else [output]) + ([sidecar_path] if sidecar_path else [])
-    for src in sources:
+    for src in list(sources) + list(rir_paths):
         if src == audio.STDIO:
             raise CocktailError("mix reads its sources from files, not from standard input")
         if not Path(src).exists():
@@ -428,6 +474,7 @@ def mix(sources, output, mics, seed, matrix_path, truth_dir, sidecar_path, rate,
         audio.prepare_folder(truth_dir)
 
     n = len(sources)
+    A = H = None
     if matrix_path is not None:
         A = mixing.read_matrix(matrix_path)
         if A.shape[1] != n:
@@ -440,49 +487,76 @@ def mix(sources, output, mics, seed, matrix_path, truth_dir, sidecar_path, rate,
                 f"matrix '{matrix_path}' has {A.shape[0]} rows but --mics is {mics} "
                 "(one row per microphone)"
             )
-    else:
+    elif not rir_paths and rt60 is None:
         A = mixing.random_mixing(mics or n, n, seed)
+    if rir_paths and len(rir_paths) != n:
+        raise CocktailError(f"--rir needs one impulse response per source: {n} sources, "
+                            f"{len(rir_paths)} responses")
+    size = _size(room_size)
     loaded = mixing.load_sources(sources, sample_rate=rate)
     for note in loaded.notes:
         _say(quiet, note, "Note")
-    X, scale = mixing.mix(loaded.signals, A)
+    side = {"cocktail_version": __version__}
+    if A is not None:
+        X, scale = mixing.mix(loaded.signals, A)
+        truth = loaded.signals
+        side.update(kind="instantaneous", model="x = scale * mixing @ sources",
+                    seed=None if matrix_path else seed, matrix_file=matrix_path,
+                    mixing=A.tolist(), condition_number=float(np.linalg.cond(A)))
+        n_mics = A.shape[0]
+    else:
+        if rir_paths:
+            chans = [c - 1 for c in _channel_list(rir_mics)] if rir_mics else \
+                (list(range(mics)) if mics else None)
+            H = mixing.read_rirs(rir_paths, n, loaded.sample_rate, chans)
+            side.update(rir=[str(p) for p in rir_paths], rir_mics=[c + 1 for c in (
+                chans if chans is not None else range(H.shape[0]))])
+        else:
+            from .room import room_responses
+
+            if mics is not None and mics < 2:
+                raise CocktailError("a room mixture needs at least two microphones")
+            H, src_pos, mic_pos = room_responses(n, mics or n, rt60, loaded.sample_rate,
+                                                 size=size, spacing=mic_spacing,
+                                                 distance=source_distance, seed=seed)
+            side.update(room={"rt60": rt60, "size": list(size), "mic_spacing": mic_spacing,
+                              "source_distance": source_distance, "seed": seed,
+                              "sources_xyz": np.round(src_pos, 4).tolist(),
+                              "mics_xyz": np.round(mic_pos, 4).tolist()})
+        X, truth, scale = mixing.convolutive_mix(loaded.signals, H)
+        side.update(kind="convolutive",
+                    model="x_m = scale * sum_s (h_ms * source_s); truth: each source at mic 1")
+        n_mics = H.shape[0]
     truth_names = [f"source_{i}.wav" for i in range(1, n + 1)]
     if truth_dir is not None:
         for t in truth_names:
             for src in sources:
                 if _same_file(Path(truth_dir) / t, src):
                     raise CocktailError(f"truth file '{Path(truth_dir) / t}' would overwrite an input")
-
-    sidecar = {
-        "cocktail_version": __version__,
-        "kind": "instantaneous",
-        "model": "x = scale * mixing @ sources",
+    side.update({
         "sources": [str(s) for s in sources],
         "sample_rate": loaded.sample_rate,
-        "n_mics": int(A.shape[0]),
+        "n_mics": int(n_mics),
         "n_sources": n,
         "n_samples": int(X.shape[1]),
-        "seed": None if matrix_path else seed,
-        "matrix_file": matrix_path,
-        "mixing": A.tolist(),
         "scale": scale,
-        "condition_number": float(np.linalg.cond(A)),
         "subtype": subtype,
         "truth": [str(Path(truth_dir) / t) for t in truth_names] if truth_dir else None,
-    }
+    })
     mixture_bytes = audio.encode(X, loaded.sample_rate, subtype)
     with audio.AtomicWriter() as writer:
         if not to_stdout:
             writer.add(output, mixture_bytes)
         if truth_dir is not None:
-            for t, s in zip(truth_names, loaded.signals):
+            for t, s in zip(truth_names, truth):
                 writer.add(Path(truth_dir) / t, audio.encode(s[None, :], loaded.sample_rate, "FLOAT"))
         if sidecar_path:
-            writer.add(sidecar_path, (json.dumps(sidecar, indent=1) + "\n").encode())
+            writer.add(sidecar_path, (json.dumps(side, indent=1) + "\n").encode())
     if to_stdout:
         audio.write_stdout(mixture_bytes)
     else:
-        _say(quiet, f"mixed {n} sources into {A.shape[0]} microphones -> {output}"
+        _say(quiet, f"mixed {n} sources into {n_mics} microphones "
+                    f"({side['kind']}) -> {output}"
                     + (f" (ground truth in {sidecar_path})" if sidecar_path else ""))
 
 

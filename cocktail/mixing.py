@@ -116,3 +116,80 @@ def mix(S, A, *, peak=MIX_PEAK):
         raise CocktailError("the mixture is silent: the mixing matrix cancels every source")
     scale = peak / top
     return X * scale, float(scale)
+
+
+def read_rirs(paths, n_sources, sample_rate, mics=None):
+    """Measured responses, one multi-channel WAV per source: (n_mics, n_sources, taps).
+
+    ``mics`` picks channels (0-based) of every file; by default all of them.
+    """
+    if len(paths) != n_sources:
+        raise CocktailError(f"--rir needs one impulse response per source: {n_sources} sources, "
+                            f"{len(paths)} responses")
+    responses = []
+    for p in paths:
+        r = audio.read(p)
+        if r.sample_rate != sample_rate:
+            raise CocktailError(f"impulse response {r.name} is at {r.sample_rate} Hz but the "
+                                f"sources are at {sample_rate} Hz; resample it first")
+        if r.frames == 0 or not np.any(r.samples):
+            raise CocktailError(f"impulse response {r.name} is silent")
+        responses.append(r)
+    channels = {r.channels for r in responses}
+    if len(channels) > 1:
+        detail = ", ".join(f"{r.name}: {r.channels}" for r in responses)
+        raise CocktailError(f"the impulse responses have different channel counts ({detail}); "
+                            "each needs one channel per microphone")
+    n_ch = channels.pop()
+    if mics is None:
+        mics = list(range(n_ch))
+    bad = [m + 1 for m in mics if not 0 <= m < n_ch]
+    if bad:
+        raise CocktailError(f"the impulse responses have {n_ch} channels; there is no channel "
+                            f"{bad[0]}")
+    if len(mics) < 2:
+        raise CocktailError("a room mixture needs at least two microphones (channels of the "
+                            "impulse responses)")
+    taps = max(r.frames for r in responses)
+    H = np.zeros((len(mics), n_sources, taps))
+    for s, r in enumerate(responses):
+        H[:, s, :r.frames] = r.samples[mics]
+    return H
+
+
+def images(S, H):
+    """Each source as heard at each microphone: (n_mics, n_sources, n_samples)."""
+    from scipy.signal import oaconvolve
+
+    n = S.shape[1]
+    return np.array([[oaconvolve(s, h)[:n] for s, h in zip(S, row)] for row in H])
+
+
+def convolutive_mix(S, H, *, peak=MIX_PEAK):
+    """Return (x, images at microphone 1, scale): x = scale * sum of images."""
+    img = images(S, H)
+    X = img.sum(axis=1)
+    top = np.abs(X).max()
+    if top == 0:
+        raise CocktailError("the mixture is silent")
+    scale = peak / top
+    return X * scale, img[0], float(scale)
+
+
+def responses_from_sidecar(side, base, sample_rate):
+    """The room responses a convolutive mixture was made with, from its sidecar."""
+    if side.get("rir"):
+        paths = []
+        for p in side["rir"]:
+            q = Path(p)
+            paths.append(str(q if q.exists() or q.is_absolute() else Path(base) / q))
+        return read_rirs(paths, len(paths), sample_rate, [m - 1 for m in side["rir_mics"]])
+    room = side.get("room")
+    if not room:
+        raise CocktailError("the sidecar names neither impulse responses nor a room")
+    from .room import room_responses
+
+    H, _, _ = room_responses(side["n_sources"], side["n_mics"], room["rt60"], sample_rate,
+                             size=room["size"], spacing=room["mic_spacing"],
+                             distance=room["source_distance"], seed=room["seed"])
+    return H
