@@ -198,14 +198,14 @@ def _raw_format(raw, rate, channels, encoding):
                    "(instantaneous, default 1e-07) or relative change of the cost "
                    "(convolutive, default 1e-06).")
 @click.option("--nfft", type=int, default=None, metavar="N",
-              help="STFT frame length of the convolutive model.  [default: 2048 at 16 kHz, "
+              help="STFT frame length of the convolutive model.  [default: 4096 at 16 kHz, "
                    "scaled with the sample rate]")
 @click.option("--algorithm", default=None, metavar="NAME",
               help="Convolutive algorithm: ilrma, auxiva, auxiva-gauss, auxiva-iss, natgrad.  "
                    "[default: the best measured]")
 @click.option("--fit-seconds", type=float, default=60.0, show_default=True, metavar="S",
               help="Estimate the unmixing from at most this many seconds, spread over the "
-                   "recording (and at most 4 million samples in all); longer recordings are "
+                   "recording (and at most 8 million samples in all); longer recordings are "
                    "then separated block by block in bounded memory.")
 @click.option("--block-seconds", type=float, default=1.0, show_default=True, metavar="S",
               help="Block length for applying the unmixing; also the latency on pipes.")
