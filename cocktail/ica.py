@@ -60,13 +60,18 @@ class ICAResult:
     unmixing: np.ndarray  # (n_sources, n_mics)
     mixing: np.ndarray  # (n_mics, n_sources), the pseudo-inverse of unmixing
     mean: np.ndarray  # (n_mics, 1)
-    sources: np.ndarray  # (n_sources, n_samples)
+    signals: np.ndarray = field(repr=False)  # the microphones it was fitted on
     n_iter: int
     converged: bool
     gradient_norm: float
     densities: List[str]  # "sparse", "super-gaussian" or "sub-gaussian" per output
     history: List[float] = field(default_factory=list)  # gradient norm per iteration
     stages: List[dict] = field(default_factory=list)  # {"start": iteration, "name": ...}
+
+    @property
+    def sources(self):
+        """The separated outputs (n_sources, n_samples), computed on demand."""
+        return self.unmixing @ (self.signals - self.mean)
 
 
 def _logcosh(y):
@@ -369,7 +374,10 @@ def ica(
     Q, R = np.linalg.qr(rng.standard_normal((n_sources, n_sources)))
     Q = Q * np.sign(np.diag(R))
     W_total = Q
-    Y = (Q @ white.matrix) @ (X - white.mean)
+
+    def outputs(step):
+        """Current outputs on every ``step``-th sample (computed afresh, not kept)."""
+        return np.ascontiguousarray((W_total @ white.matrix) @ (X[:, ::step] - white.mean))
 
     history: List[float] = []
     done: List[dict] = []
@@ -391,7 +399,7 @@ def ica(
                 done.append({"start": n_iter + 1,
                              "name": ("sparse" if use_sparse else "log cosh")
                              + ("" if step == 1 else f", 1/{step} of samples")})
-                part = np.ascontiguousarray(Y[:, ::step])
+                part = outputs(step)
                 if extended:
                     densities = _choose_densities(_unit_rows(part)[0] if use_sparse else part,
                                                   densities, sparse=use_sparse)
@@ -402,7 +410,6 @@ def ica(
                 )
                 del part
                 W_total = W @ W_total
-                Y = W @ Y
                 n_iter += it
                 if n_iter >= max_iter:
                     break
@@ -414,7 +421,7 @@ def ica(
         unmixing=unmixing,
         mixing=mixing,
         mean=white.mean,
-        sources=Y,
+        signals=X,
         n_iter=n_iter,
         converged=bool(converged),
         gradient_norm=gnorm,
