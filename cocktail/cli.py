@@ -201,7 +201,7 @@ def _raw_format(raw, rate, channels, encoding):
               help="STFT frame length of the convolutive model.  [default: 4096 at 16 kHz, "
                    "scaled with the sample rate]")
 @click.option("--algorithm", default=None, metavar="NAME",
-              help="Convolutive algorithm: ilrma, auxiva, auxiva-gauss, auxiva-iss, natgrad.  "
+              help="Convolutive algorithm: ilrma, auxiva-gauss, auxiva, natgrad.  "
                    "[default: the best measured]")
 @click.option("--fit-seconds", type=float, default=60.0, show_default=True, metavar="S",
               help="Estimate the unmixing from at most this many seconds, spread over the "

@@ -1,0 +1,331 @@
+"""Tests of the frequency-domain (IVA) separation core."""
+import itertools
+
+import numpy as np
+import pytest
+from scipy.signal import lfilter
+
+from cocktail import iva
+from cocktail.errors import CocktailError
+from cocktail.iva import ALGORITHMS, DEFAULT_ALGORITHM, ConvolutiveResult, separate_convolutive
+
+FS = 8000
+NFFT = 512
+
+
+# ----------------------------------------------------------------------------
+# synthetic speech-like sources and rooms
+
+
+def speech_like(n_src, n_samples, rng, fs=FS):
+    """Laplace noise, coloured by a random resonance and switched on and off by
+    slow random envelopes (syllables and pauses), like speech."""
+    out = np.empty((n_src, n_samples))
+    t_env = np.arange(n_samples) / fs
+    for n in range(n_src):
+        x = rng.laplace(size=n_samples)
+        f0 = rng.uniform(300, 1500)
+        r = 0.95
+        a = [1.0, -2 * r * np.cos(2 * np.pi * f0 / fs), r * r]
+        x = lfilter([1.0, -0.5], a, x)
+        # syllable-rate envelope: rectified sum of slow sinusoids, with pauses
+        env = np.zeros(n_samples)
+        for _ in range(4):
+            env += np.sin(2 * np.pi * rng.uniform(1, 5) * t_env + rng.uniform(0, 2 * np.pi))
+        env = np.maximum(env, 0) ** 2
+        out[n] = x * env
+        out[n] /= out[n].std()
+    return out
+
+
+def room_responses(n_mics, n_src, rng, taps=48):
+    """Short random room responses: a direct path delayed by 0-4 samples,
+    then exponentially decaying echoes."""
+    h = np.zeros((n_mics, n_src, taps))
+    decay = np.exp(-np.arange(taps) / 8.0)
+    for m in range(n_mics):
+        for s in range(n_src):
+            d = rng.integers(0, 5)
+            h[m, s, d] = 1.0
+            h[m, s, d + 1:] += 0.4 * rng.standard_normal(taps - d - 1) * decay[: taps - d - 1]
+    return h
+
+
+def convolve_mix(S, h):
+    n_mics, n_src, _ = h.shape
+    L = S.shape[1]
+    images = np.zeros((n_mics, n_src, L))
+    for m in range(n_mics):
+        for s in range(n_src):
+            images[m, s] = np.convolve(S[s], h[m, s])[:L]
+    return images.sum(axis=1), images[0]
+
+
+def make_case(n_mics, n_src, seconds=4.0, seed=0):
+    rng = np.random.default_rng(seed)
+    S = speech_like(n_src, int(seconds * FS), rng)
+    X, refs = convolve_mix(S, room_responses(n_mics, n_src, rng))
+    return X, refs
+
+
+# ----------------------------------------------------------------------------
+# a small SIR measure: least-squares projection onto short filters of the
+# reference images (the source images at microphone 1)
+
+
+def _delayed(r, lags):
+    L = len(r)
+    out = np.zeros((len(lags), L))
+    for i, d in enumerate(lags):
+        if d >= 0:
+            out[i, d:] = r[: L - d]
+        else:
+            out[i, : L + d] = r[-d:]
+    return out
+
+
+def sir_db(refs, est, n_taps=8):
+    """Mean SIR (dB) of est against refs, best permutation.
+
+    Every output is fitted by least squares with short filters (lags
+    -n_taps..n_taps) of all references; the fitted part from its own source is
+    target, the parts from the others interference."""
+    lags = range(-n_taps, n_taps + 1)
+    basis = [_delayed(r, lags) for r in refs]
+    Bm = np.concatenate(basis).T  # (L, n_refs * n_lags)
+    k = len(lags)
+    energy = np.zeros((est.shape[0], refs.shape[0]))  # output x source
+    for j, y in enumerate(est):
+        coef, *_ = np.linalg.lstsq(Bm, y, rcond=None)
+        for i in range(refs.shape[0]):
+            part = Bm[:, i * k:(i + 1) * k] @ coef[i * k:(i + 1) * k]
+            energy[j, i] = np.sum(part ** 2)
+    best = -np.inf
+    for perm in itertools.permutations(range(est.shape[0]), refs.shape[0]):
+        sirs = []
+        for i, j in enumerate(perm):
+            target = energy[j, i]
+            interf = energy[j].sum() - target
+            sirs.append(10 * np.log10(target / max(interf, 1e-12)))
+        best = max(best, float(np.mean(sirs)))
+    return best
+
+
+def input_sir_db(X, refs):
+    return sir_db(refs, np.tile(X[:1], (refs.shape[0], 1)))
+
+
+# ----------------------------------------------------------------------------
+# the STFT
+
+
+@pytest.mark.parametrize("nfft, hop, n", [(512, 128, 4000), (512, 100, 777), (64, 32, 64), (4096, 1024, 9000)])
+def test_stft_reconstructs_exactly(nfft, hop, n):
+    x = np.random.default_rng(0).standard_normal((2, n))
+    stft = iva._STFT(nfft, hop)
+    X = stft.forward(x, dtype=np.complex128)
+    assert X.shape == (nfft // 2 + 1, 2, stft.n_frames(n))
+    np.testing.assert_allclose(stft.inverse(X, n), x, atol=1e-12)
+
+
+# ----------------------------------------------------------------------------
+# separation quality
+
+
+@pytest.fixture(scope="module")
+def case_2x2():
+    return make_case(2, 2, seed=1)
+
+
+@pytest.fixture(scope="module")
+def result_2x2(case_2x2):
+    X, _ = case_2x2
+    return separate_convolutive(X, nfft=NFFT, random_state=0)
+
+
+def test_separates_two_speakers_in_a_room(case_2x2, result_2x2):
+    X, refs = case_2x2
+    res = result_2x2
+    assert isinstance(res, ConvolutiveResult)
+    assert res.sources.shape == X.shape
+    assert res.sources.dtype == np.float64
+    gain = sir_db(refs, res.sources) - input_sir_db(X, refs)
+    assert gain > 30.0, f"SIR improvement only {gain:.1f} dB"
+
+
+def test_three_mics_three_speakers():
+    X, refs = make_case(3, 3, seed=2)
+    res = separate_convolutive(X, nfft=NFFT, random_state=0)
+    gain = sir_db(refs, res.sources) - input_sir_db(X, refs)
+    assert gain > 20.0, f"SIR improvement only {gain:.1f} dB"
+
+
+def test_more_mics_than_sources():
+    X, refs = make_case(4, 2, seed=3)
+    res = separate_convolutive(X, n_sources=2, nfft=NFFT, random_state=0)
+    assert res.sources.shape == (2, X.shape[1])
+    assert res.unmixing.shape == (NFFT // 2 + 1, 2, 4)
+    gain = sir_db(refs, res.sources) - input_sir_db(X, refs)
+    assert gain > 30.0, f"SIR improvement only {gain:.1f} dB"
+
+
+def test_outputs_are_projected_back_to_mic_one(case_2x2, result_2x2):
+    # projected back, the outputs add up (nearly) to what microphone 1 heard
+    X, refs = case_2x2
+    resid = X[0] - result_2x2.sources.sum(axis=0)
+    assert np.sum(resid ** 2) < 0.1 * np.sum(X[0] ** 2)
+    # and each output has the level of its speaker at mic 1, not unit power
+    levels = sorted(np.std(result_2x2.sources, axis=1))
+    ref_levels = sorted(np.std(refs, axis=1))
+    np.testing.assert_allclose(levels, ref_levels, rtol=0.25)
+
+
+def test_unmixing_matrices_reproduce_the_outputs(case_2x2, result_2x2):
+    X, _ = case_2x2
+    res = result_2x2
+    stft = iva._STFT(res.nfft, res.hop)
+    Xf = stft.forward(X, dtype=np.complex128)  # (F, M, T)
+    y = stft.inverse(np.matmul(res.unmixing, Xf), X.shape[1])
+    err = np.max(np.abs(y - res.sources)) / np.max(np.abs(res.sources))
+    assert err < 1e-3
+
+
+def test_result_bookkeeping(case_2x2, result_2x2):
+    res = result_2x2
+    assert res.algorithm == DEFAULT_ALGORITHM
+    assert (res.nfft, res.hop) == (NFFT, NFFT // 4)
+    assert res.n_iter == len(res.history) >= 1
+    assert all(np.isfinite(res.history))
+    assert isinstance(res.converged, bool)
+
+
+def test_callback_and_iteration_limit(case_2x2):
+    X, _ = case_2x2
+    calls = []
+    res = separate_convolutive(X, nfft=NFFT, max_iter=5, tol=0.0,
+                               callback=lambda i, v: calls.append((i, v)))
+    assert res.n_iter == 5
+    assert res.converged is False
+    assert [i for i, _ in calls] == [1, 2, 3, 4, 5]
+    assert [v for _, v in calls] == res.history
+
+
+def test_deterministic(case_2x2):
+    X, _ = case_2x2
+    X = X[:, : 2 * FS]
+    a = separate_convolutive(X, nfft=NFFT, max_iter=20, random_state=7)
+    b = separate_convolutive(X, nfft=NFFT, max_iter=20, random_state=7)
+    assert np.array_equal(a.sources, b.sources)
+    assert np.array_equal(a.unmixing, b.unmixing)
+    assert a.history == b.history
+
+
+def test_scale_invariant(case_2x2, result_2x2):
+    X, _ = case_2x2
+    res = separate_convolutive(1e-4 * X, nfft=NFFT, random_state=0)
+    np.testing.assert_allclose(res.sources * 1e4, result_2x2.sources, atol=1e-3 * np.abs(X).max())
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_every_algorithm_separates(case_2x2, algorithm):
+    X, refs = case_2x2
+    res = separate_convolutive(X, nfft=NFFT, algorithm=algorithm, random_state=0)
+    assert res.algorithm == algorithm
+    assert np.all(np.isfinite(res.sources))
+    gain = sir_db(refs, res.sources) - input_sir_db(X, refs)
+    assert gain > 15.0, f"{algorithm}: SIR improvement only {gain:.1f} dB"
+
+
+# ----------------------------------------------------------------------------
+# silence and degenerate input never yields NaN
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_silent_channel_and_silent_stretch(algorithm):
+    X, _ = make_case(3, 2, seconds=2.0, seed=4)
+    X[2] = 0.0  # a dead microphone
+    X[:, FS // 2: FS] = 0.0  # everybody quiet for half a second
+    res = separate_convolutive(X, n_sources=2, nfft=NFFT, algorithm=algorithm, max_iter=15)
+    assert np.all(np.isfinite(res.sources))
+    assert np.all(np.isfinite(res.unmixing))
+    # the silent stretch stays (nearly) silent: at most the removed DC offset
+    quiet = res.sources[:, FS // 2 + NFFT: FS - NFFT]
+    assert np.max(np.abs(quiet - quiet.mean(axis=1, keepdims=True))) < 1e-6 * np.abs(X).max()
+    assert np.max(np.abs(quiet)) < 0.01 * np.abs(X).max()
+
+
+def test_all_silent():
+    res = separate_convolutive(np.zeros((2, 4 * NFFT)), nfft=NFFT)
+    assert res.sources.shape == (2, 4 * NFFT)
+    assert np.all(res.sources == 0)
+
+
+def test_identical_channels():
+    X, _ = make_case(2, 2, seconds=2.0, seed=5)
+    X[1] = X[0]
+    res = separate_convolutive(X, nfft=NFFT, max_iter=15)
+    assert np.all(np.isfinite(res.sources))
+
+
+@pytest.mark.parametrize("gain", [1e-300, 1e300])
+def test_extreme_levels(gain):
+    X, _ = make_case(2, 2, seconds=2.0, seed=7)
+    res = separate_convolutive(X * gain, nfft=NFFT, max_iter=20)
+    assert np.all(np.isfinite(res.sources))
+    assert 0.01 < np.abs(res.sources).max() / gain / np.abs(X).max() < 100
+
+
+def test_dc_offset_and_band_limited_input():
+    X, _ = make_case(2, 2, seconds=2.0, seed=6)
+    X = lfilter([1.0], [1.0, -0.9], X, axis=1) + 3.0  # no energy at the top, an offset
+    res = separate_convolutive(X, nfft=NFFT, max_iter=15)
+    assert np.all(np.isfinite(res.sources))
+
+
+# ----------------------------------------------------------------------------
+# argument checks: a user must be able to act on the message
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(X=np.zeros(1000)), "the mixture must be 2-D (n_mics, n_samples), got 1 dimension(s)"),
+        (dict(X=np.zeros((1, 5000))), "convolutive separation needs at least 2 microphones, got 1"),
+        (dict(X=np.zeros((5000, 2))),
+         "the mixture has more channels (5000) than samples (2); pass it as (n_mics, n_samples)"),
+        (dict(n_sources=3), "n_sources must be between 1 and the number of microphones (2), got 3"),
+        (dict(n_sources=0), "n_sources must be between 1 and the number of microphones (2), got 0"),
+        (dict(n_sources=1.5), "n_sources must be a whole number, got 1.5"),
+        (dict(nfft=8), "nfft must be a whole number of at least 16 samples, got 8"),
+        (dict(hop=0), "hop must be a whole number between 1 and nfft/2 (256), got 0"),
+        (dict(hop=300), "hop must be a whole number between 1 and nfft/2 (256), got 300"),
+        (dict(algorithm="fastica"),
+         "unknown algorithm 'fastica'; choose one of: " + ", ".join(ALGORITHMS)),
+        (dict(max_iter=0), "max_iter must be a whole number of at least 1, got 0"),
+        (dict(tol=-1.0), "tol must be a non-negative number, got -1.0"),
+        (dict(nfft=8192),
+         "the recording is too short: 4000 samples, shorter than one STFT frame (nfft=8192); "
+         "use a smaller nfft or a longer recording"),
+    ],
+)
+def test_bad_arguments(kwargs, message):
+    args = dict(X=np.random.default_rng(0).standard_normal((2, 4000)), nfft=NFFT)
+    args.update(kwargs)
+    X = args.pop("X")
+    with pytest.raises(CocktailError) as err:
+        separate_convolutive(X, **args)
+    assert str(err.value) == message
+
+
+def test_bad_random_state():
+    with pytest.raises(CocktailError) as err:
+        separate_convolutive(np.ones((2, 4000)), nfft=NFFT, random_state="seed")
+    assert str(err.value) == ("random_state must be a non-negative whole number, a numpy "
+                              "Generator or None, got 'seed'")
+
+
+def test_nan_input_rejected():
+    X = np.ones((2, 4000))
+    X[0, 10] = np.nan
+    with pytest.raises(CocktailError, match="NaN or infinite"):
+        separate_convolutive(X, nfft=NFFT)
