@@ -100,14 +100,14 @@ class Progress:
         self.start = time.monotonic()
         self.last = None
 
-    def __call__(self, iteration, value):
+    def __call__(self, iteration, value, what="gradient norm"):
         if self.quiet:
             return
         now = time.monotonic()
         if now - self.start < self.DELAY or (self.last is not None and now - self.last < self.EVERY):
             return
         self.last = now
-        click.echo(f"  {self.label} {iteration}: gradient norm {value:.2e}", err=True)
+        click.echo(f"  {self.label} {iteration}: {what} {value:.3e}", err=True)
 
 
 def _same_file(a, b):

@@ -262,7 +262,8 @@ class Adaptive:
     def process(self, block):
         y = self._sep.process(block) * self.gain
         if self._callback is not None and self._sep.history:
-            self._callback(len(self._sep.history), float(self._sep.history[-1]))
+            self._callback(len(self._sep.history), float(self._sep.history[-1]),
+                           "block gradient norm")
         return y
 
     def flush(self):
@@ -324,8 +325,9 @@ def fit(X, sample_rate, options: Options, *, name="the recording", callback=None
         kwargs = {} if options.max_iter is None else {"max_iter": options.max_iter}
         if options.tol is not None:
             kwargs["tol"] = options.tol
+        report_cost = None if callback is None else (lambda i, v: callback(i, v, "cost"))
         res = separate_convolutive(X, n_sources=n_sources, nfft=nfft, algorithm=algorithm,
-                                   random_state=options.seed, callback=callback, **kwargs)
+                                   random_state=options.seed, callback=report_cost, **kwargs)
         D = res.unmixing
         # Order by the energy each output carries at microphone 1.
         power = np.einsum("fnm,mk,fnk->n", D, cov.astype(complex), D.conj()).real
