@@ -415,6 +415,7 @@ def run(reader, open_sink, options: Options, *, callback=None):
         elif reader.seekable and sep.kind == "convolutive" and getattr(open_sink, "rescales", False):
             # A second STFT pass would double the cost: the sink keeps float
             # samples and applies the gain once it has seen the peak.
+            reader.seek(0)
             peak = None
         elif reader.seekable:
             reader.seek(0)
