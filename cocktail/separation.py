@@ -25,9 +25,11 @@ DUPLICATE_CORRELATION = 1 - 1e-9
 #: Fewest samples worth separating, whatever the number of sources.
 MIN_SAMPLES = 400
 #: How much of a long recording the unmixing is estimated from: at most this
-#: many seconds, in FIT_SEGMENTS pieces spread evenly over the recording...
+#: many seconds, in at most FIT_SEGMENTS pieces of FIT_PIECE_SECONDS or
+#: more, spread evenly over the recording...
 FIT_SECONDS = 60.0
-FIT_SEGMENTS = 20
+FIT_SEGMENTS = 12
+FIT_PIECE_SECONDS = 5.0
 #: ...and at most this many samples over all channels (bounds the memory).
 FIT_MAX_VALUES = 8_000_000
 #: Frames per block when applying the unmixing.
@@ -151,14 +153,17 @@ def fit_plan(n_frames, n_channels, sample_rate, fit_seconds=FIT_SECONDS, segment
     """Which (start, length) pieces of a recording the unmixing is estimated from.
 
     The whole recording when it fits the budget (``fit_seconds`` and
-    FIT_MAX_VALUES samples over all channels); otherwise ``segments`` equal
-    pieces spread evenly from start to end, so that every part of a long
-    recording, and every speaker in it, is represented.
+    FIT_MAX_VALUES samples over all channels); otherwise up to ``segments``
+    equal pieces, each at least FIT_PIECE_SECONDS long (the room model needs
+    whole STFT frames, many of them), spread evenly from start to end, so
+    that every part of a long recording, and every speaker in it, is
+    represented.
     """
     budget = int(min(fit_seconds * sample_rate, FIT_MAX_VALUES // max(n_channels, 1)))
     budget = max(budget, 1)
     if n_frames <= budget:
         return [(0, n_frames)]
+    segments = max(1, min(segments, int(budget // (FIT_PIECE_SECONDS * sample_rate))))
     length = budget // segments
     starts = np.linspace(0, n_frames - length, segments).astype(int)
     return [(int(s), length) for s in starts]

@@ -103,17 +103,18 @@ def test_raw_needs_rate_and_channels():
 
 def test_long_recording_is_estimated_from_spread_pieces(write_wav, rng, tmp_path):
     """Past --fit-seconds the unmixing comes from pieces spread over the file."""
-    S = speechlike(2, 8000 * 30, rng)
+    S = speechlike(2, 8000 * 60, rng)
     A = np.array([[1.0, 0.7], [0.4, 1.0]])
     mix = write_wav("long.wav", 0.3 * A @ S, rate=8000)
-    summary = separate_file(mix, tmp_path / "o", {"fit_seconds": 5.0, "block_seconds": 0.5})
+    summary = separate_file(mix, tmp_path / "o", {"fit_seconds": 20.0, "block_seconds": 0.5})
     report = json.loads((tmp_path / "o" / "separation.json").read_text())
-    assert summary["duration"] == 30.0
+    assert summary["duration"] == 60.0
     assert amari_index(np.array(report["unmixing"]) @ A) < 0.02
     y = sf.read(tmp_path / "o" / "speaker_1.wav")[0]
     assert len(y) == S.shape[1]
-    plan = fit_plan(8000 * 30, 2, 8000, 5.0)
-    assert len(plan) == 20 and plan[0][0] == 0 and plan[-1][0] + plan[-1][1] == 8000 * 30
+    plan = fit_plan(8000 * 60, 2, 8000, 20.0)
+    assert len(plan) == 4 and plan[0][0] == 0 and plan[-1][0] + plan[-1][1] == 8000 * 60
+    assert all(length == 8000 * 5 for _, length in plan)
 
 
 def test_block_size_does_not_change_the_result(tmp_path):
@@ -229,7 +230,7 @@ def test_long_room_recording_in_one_pass(tmp_path):
     voices = [SAMPLES / "alice.wav", SAMPLES / "bob.wav"]
     assert run("mix", *voices, "--room", 0.2, "--subtype", "PCM_16", "-o", tmp_path / "m.wav",
                "-q").exit_code == 0
-    r = run("separate", tmp_path / "m.wav", "--fit-seconds", 3, "-o", tmp_path / "o", "-q")
+    r = run("separate", tmp_path / "m.wav", "--fit-seconds", 5, "-o", tmp_path / "o", "-q")
     assert r.exit_code == 0, r.output
     report = json.loads((tmp_path / "o" / "separation.json").read_text())
     frames = sf.info(tmp_path / "m.wav").frames
@@ -241,4 +242,4 @@ def test_long_room_recording_in_one_pass(tmp_path):
         assert np.abs(y.astype(int)).max() < 32767
     assert 0 < report["output_gain"] <= 1
     scores = json.loads(run("evaluate", tmp_path / "o", "-r", tmp_path / "m.json", "--json").stdout)
-    assert scores["average"]["sdr_improvement"] > 3
+    assert scores["average"]["sdr_improvement"] > 8
