@@ -284,6 +284,7 @@ def separate(mixtures, output, sources, model, adaptive, seed, max_iter, tol, nf
         output = str(Path("separated") / ("stdin" if mixture == audio.STDIO else Path(mixture).stem))
     summary = separate_file(mixture, output, options, raw=raw_format, report_path=report_path,
                             callback=Progress(quiet))
+    _say_model(quiet, summary)
     for w in summary["warnings"]:
         _say(quiet, w, "Warning")
     _say(quiet, _done(summary, f"{output}/"))
@@ -295,6 +296,13 @@ def separate(mixtures, output, sources, model, adaptive, seed, max_iter, tol, nf
             mixture_path=None if mixture == audio.STDIO or raw_format else mixture)
         _write_picture(plot_path, data)
         _say(quiet, f"picture -> {plot_path}")
+
+
+def _say_model(quiet, summary):
+    """Say which model --model auto chose, and why."""
+    reason = summary.get("model_reason") or ""
+    if reason.startswith("auto: "):
+        _say(quiet, f"{summary['model']} model: {reason[len('auto: '):]}", "Note")
 
 
 def _done(summary, where):
@@ -327,8 +335,10 @@ def _separate_to_stdout(mixture, options, raw_format, report_path, quiet):
         with audio.AtomicWriter() as writer:
             writer.add(report_path, (json.dumps(report, indent=1) + "\n").encode())
     summary = {"n_sources": report["n_sources"], "model": report["model"],
+               "model_reason": report.get("model_reason"),
                "converged": report.get("converged", True), "iterations": report.get("iterations"),
                "seconds": time.monotonic() - start}
+    _say_model(quiet, summary)
     _say(quiet, _done(summary, "stdout"))
 
 

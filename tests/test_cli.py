@@ -427,3 +427,27 @@ def test_separate_plot_needs_a_folder(mixture):
     mix, _, _ = mixture
     only_error(run("separate", mix, "-o", "-", "--plot", "p.png"),
                "--plot takes one input and an output folder (not -o -)")
+
+
+def test_auto_model_says_what_it_chose_and_why(mixture, tmp_path):
+    mix, _, _ = mixture
+    result = run("separate", mix, "-o", tmp_path / "o")
+    first = result.stderr.splitlines()[0]
+    assert first.startswith("Note: instantaneous model: inter-channel phase is 0/180 degrees in ")
+    assert first.endswith("(threshold 90%): no delays between microphones")
+    report = json.loads((tmp_path / "o" / "separation.json").read_text())
+    assert report["model_reason"].startswith("auto: inter-channel phase")
+
+
+def test_unreadable_file(mixture, tmp_path, monkeypatch):
+    """A file the user may not read (simulated: tests may run as root, who may)."""
+    mix, _, _ = mixture
+    real_open = open
+
+    def guarded_open(path, *args, **kwargs):
+        if str(path) == str(mix):
+            raise PermissionError(13, "Permission denied")
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", guarded_open)
+    only_error(run("separate", mix, "-o", tmp_path / "o"), f"cannot read '{mix}': permission denied")
