@@ -199,7 +199,7 @@ def _raw_format(raw, rate, channels, encoding):
                    "(convolutive, default 1e-06).")
 @click.option("--nfft", type=int, default=None, metavar="N",
               help="STFT frame length of the convolutive model.  [default: 4096 at 16 kHz, "
-                   "scaled with the sample rate]")
+                   "scaled with the sample rate, shorter for recordings under 4 s]")
 @click.option("--algorithm", default=None, metavar="NAME",
               help="Convolutive algorithm: ilrma, auxiva-gauss, auxiva, natgrad.  "
                    "[default: the best measured]")

@@ -291,10 +291,22 @@ def choose_model(X, sample_rate, model):
     return chosen, f"auto: {reason}"
 
 
-def default_nfft(sample_rate):
+#: Fewest STFT frames the room model wants; shorter recordings get shorter frames.
+MIN_FRAMES = 60
+
+
+def default_nfft(sample_rate, n_samples=None):
     """4096 at 16 kHz (256 ms, longer than most rooms' early echoes), scaled
-    with the sample rate to a power of two."""
-    return int(2 ** round(np.log2(4096 * sample_rate / 16000)))
+    with the sample rate to a power of two; halved (down to a quarter) while
+    a short recording would give fewer than MIN_FRAMES frames at a quarter-
+    frame hop. Measured on the benchmark rooms cut to 3 s: 2048 gains 1.3 dB
+    over 4096; from 5 s on, 4096 is best."""
+    nfft = int(2 ** round(np.log2(4096 * sample_rate / 16000)))
+    if n_samples is not None:
+        floor = nfft // 4
+        while nfft > floor and n_samples / (nfft // 4) < MIN_FRAMES:
+            nfft //= 2
+    return nfft
 
 
 def fit(X, sample_rate, options: Options, *, name="the recording", callback=None):
@@ -325,7 +337,7 @@ def fit(X, sample_rate, options: Options, *, name="the recording", callback=None
     else:
         from .iva import DEFAULT_ALGORITHM, separate_convolutive
 
-        nfft = options.nfft or default_nfft(sample_rate)
+        nfft = options.nfft or default_nfft(sample_rate, X.shape[1])
         algorithm = options.algorithm or DEFAULT_ALGORITHM
         kwargs = {} if options.max_iter is None else {"max_iter": options.max_iter}
         if options.tol is not None:

@@ -329,3 +329,14 @@ def test_nan_input_rejected():
     X[0, 10] = np.nan
     with pytest.raises(CocktailError, match="NaN or infinite"):
         separate_convolutive(X, nfft=NFFT)
+
+
+def test_default_frame_length_follows_rate_and_length():
+    from cocktail.separation import default_nfft
+
+    assert default_nfft(16000) == 4096
+    assert default_nfft(48000) == 16384
+    assert default_nfft(8000) == 2048
+    assert default_nfft(16000, 16000 * 10) == 4096
+    assert default_nfft(16000, 16000 * 3) == 2048  # keep at least 60 frames
+    assert default_nfft(16000, 16000 // 2) == 1024  # but never below a quarter
