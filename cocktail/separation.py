@@ -235,13 +235,23 @@ class Convolutive:
         return float(g * (input_peak + np.abs(self.mean).max()) * 2.0)
 
     def report(self):
+        import base64
+
         W = self.unmixing
+        # float16 halves the size and keeps 3 significant digits; a bin with
+        # gains past its range falls back to float32.
+        dtype = "<f2" if np.abs(W).max() < 6e4 else "<f4"
+        pack = lambda a: base64.b64encode(np.ascontiguousarray(a, dtype=dtype).tobytes()).decode()
         return {
             "unmixing_shape": list(W.shape),
-            "unmixing_note": "per-bin complex matrices, bins x sources x mics, stored as "
-                             "float16 real and imaginary parts, rows listed bin by bin",
-            "unmixing_real": np.round(W.real, 5).astype(np.float16).tolist(),
-            "unmixing_imag": np.round(W.imag, 5).astype(np.float16).tolist(),
+            "unmixing_dtype": dtype,
+            "unmixing_encoding": "base64 of the little-endian unmixing_dtype, bins x sources x "
+                                 "mics, real and imaginary parts apart: W = np.frombuffer("
+                                 "b64decode(unmixing_real), unmixing_dtype).reshape(shape) + 1j "
+                                 "* (the same for unmixing_imag); outputs = overlap-add of "
+                                 "W_f STFT_f(x - mean)",
+            "unmixing_real": pack(W.real),
+            "unmixing_imag": pack(W.imag),
             "mean": self.mean[:, 0].tolist(),
             "nfft": self.nfft,
             "hop": self.hop,
