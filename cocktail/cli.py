@@ -66,6 +66,9 @@ class CocktailGroup(click.Group):
             # The reader of our stdout went away (e.g. "| head"): not our error.
             _silence_stdout()
             sys.exit(EXIT_ERROR)
+        except OSError as exc:  # a full disk, a vanished folder...
+            where = f" ('{exc.filename}')" if exc.filename else ""
+            _fail(f"{exc.strerror or exc}{where}", EXIT_ERROR)
         sys.exit(rv if isinstance(rv, int) else 0)
 
 

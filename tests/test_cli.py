@@ -451,3 +451,14 @@ def test_unreadable_file(mixture, tmp_path, monkeypatch):
 
     monkeypatch.setattr("builtins.open", guarded_open)
     only_error(run("separate", mix, "-o", tmp_path / "o"), f"cannot read '{mix}': permission denied")
+
+
+def test_full_disk_is_one_line_and_leaves_nothing(mixture, tmp_path, monkeypatch):
+    mix, _, _ = mixture
+
+    def no_space(self, block):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(stream.Writer, "write", no_space)
+    only_error(run("separate", mix, "-o", tmp_path / "o"), "No space left on device")
+    assert list((tmp_path / "o").iterdir()) == []
