@@ -1,5 +1,4 @@
 """Long recordings, live streams, raw PCM and batches of files."""
-import io
 import json
 import resource
 import subprocess
