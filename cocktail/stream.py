@@ -182,8 +182,10 @@ class PCMReader(Reader):
 
     seekable = False
 
-    def __init__(self, source, *, name, sample_rate, channels, encoding, frames=None):
+    def __init__(self, source, *, name, sample_rate, channels, encoding, frames=None,
+                 owned=None):
         self._src = source
+        self._owned = owned  # a file this reader opened, closed with it
         self.name = name
         self.sample_rate = sample_rate
         self.channels = channels
@@ -201,6 +203,10 @@ class PCMReader(Reader):
         if self._left is not None:
             self._left -= usable // self._frame_bytes
         return _decode(data[:usable], self.encoding, self.channels)
+
+    def close(self):
+        if self._owned is not None:
+            self._owned.close()
 
 
 def _wav_stream_header(src, name):
@@ -248,9 +254,12 @@ def open_input(path, *, raw=None):
             frames = None
         else:
             audio.check_file(path)
-            src = _ByteSource(open(path, "rb"))
+            owned = open(path, "rb")
+            src = _ByteSource(owned)
             name = audio.display_name(path)
             frames = os.path.getsize(path) // bytes_per_frame(encoding, channels)
+            return PCMReader(src, name=name, sample_rate=rate, channels=channels,
+                             encoding=encoding, frames=frames, owned=owned)
         return PCMReader(src, name=name, sample_rate=rate, channels=channels,
                          encoding=encoding, frames=frames)
     if str(path) != audio.STDIO:

@@ -242,3 +242,16 @@ def test_long_room_recording_in_one_pass(tmp_path):
     assert 0 < report["output_gain"] <= 1
     scores = json.loads(run("evaluate", tmp_path / "o", "-r", tmp_path / "m.json", "--json").stdout)
     assert scores["average"]["sdr_improvement"] > 8
+
+
+def test_raw_pcm_file_to_folder(tmp_path):
+    x, rate = sf.read(SAMPLES / "mixture.wav", dtype="int16")
+    raw = tmp_path / "mix.raw"
+    raw.write_bytes(x.tobytes())
+    r = run("separate", raw, "--raw", "--rate", rate, "--channels", 2, "-o", tmp_path / "o", "-q")
+    assert r.exit_code == 0, r.output
+    wav = run("separate", SAMPLES / "mixture.wav", "-o", tmp_path / "w", "-q")
+    assert wav.exit_code == 0
+    for i in (1, 2):
+        assert (tmp_path / "o" / f"speaker_{i}.wav").read_bytes() == \
+            (tmp_path / "w" / f"speaker_{i}.wav").read_bytes()
