@@ -356,9 +356,9 @@ def fit(X, sample_rate, options: Options, *, name="the recording", callback=None
         res = separate_convolutive(X, n_sources=n_sources, nfft=nfft, algorithm=algorithm,
                                    random_state=options.seed, callback=report_cost, **kwargs)
         D = res.unmixing
-        # Order by the energy each output carries at microphone 1.
-        power = np.einsum("fnm,mk,fnk->n", D, cov.astype(complex), D.conj()).real
-        order = np.lexsort((np.arange(len(power)), -power))
+        # Loudest first: the energy each output has at microphone 1.
+        power = np.einsum("nt,nt->n", res.sources, res.sources)
+        order = np.lexsort((np.arange(len(power)), -np.round(power / power.max(), 12)))
         sep = Convolutive(D[:, order], mean, res.nfft, res.hop)
         report.update(
             algorithm=f"independent vector analysis per STFT bin ({res.algorithm})",

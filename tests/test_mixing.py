@@ -141,6 +141,8 @@ def test_room_mixture_separates(tmp_path):
     assert r.exit_code == 0, r.output
     report = json.loads((tmp_path / "o" / "separation.json").read_text())
     assert report["model"] == "convolutive"
+    energy = [float((sf.read(tmp_path / "o" / f"speaker_{i}.wav")[0] ** 2).sum()) for i in (1, 2)]
+    assert energy[0] >= energy[1]  # loudest first
     r = run("evaluate", tmp_path / "o", "-r", tmp_path / "m.json", "--json")
     scores = json.loads(r.stdout)
     assert scores["filter_length"] == 512
