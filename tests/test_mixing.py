@@ -165,5 +165,5 @@ def test_room_report_holds_the_per_bin_matrices(tmp_path):
     f = BinFilter(W, r["nfft"], r["hop"])
     y = np.concatenate([f.process(x), f.flush()], axis=1)
     out = np.stack([sf.read(tmp_path / "o" / f"speaker_{i}.wav")[0] for i in (1, 2)])
-    # float16 storage keeps about 3 significant digits of each matrix entry.
-    assert np.linalg.norm(y - out) / np.linalg.norm(out) < 3e-3
+    # float16 keeps about 3 significant digits of each entry: within 1% overall.
+    assert np.linalg.norm(y - out) / np.linalg.norm(out) < 1e-2
