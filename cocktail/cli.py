@@ -149,13 +149,14 @@ class _StdoutSink:
     def __init__(self, n_sources, n_frames, sample_rate, subtype, raw):
         from . import stream
 
-        out = getattr(sys.stdout, "buffer", sys.stdout)
+        self.out = getattr(sys.stdout, "buffer", sys.stdout)
         self.writer = stream.Writer(None, channels=n_sources, sample_rate=sample_rate,
-                                    subtype=subtype, frames=n_frames, raw=raw, stream=out)
+                                    subtype=subtype, frames=n_frames, raw=raw, stream=self.out)
 
     def write(self, block):
         if block.shape[1]:
             self.writer.write(block)
+            self.out.flush()  # a live listener hears each block as it is done
 
     def commit(self):
         self.writer.commit()

@@ -255,3 +255,34 @@ def test_raw_pcm_file_to_folder(tmp_path):
     for i in (1, 2):
         assert (tmp_path / "o" / f"speaker_{i}.wav").read_bytes() == \
             (tmp_path / "w" / f"speaker_{i}.wav").read_bytes()
+
+
+def test_live_stream_output_starts_before_the_input_ends():
+    """--adaptive on a live pipe: separated audio comes out while audio still goes in."""
+    x, rate = sf.read(SAMPLES / "mixture.wav", dtype="int16")
+    x = x[: 5 * rate]
+    header = unknown_length(subprocess.run(
+        cocktail_cmd() + ["mix", str(SAMPLES / "alice.wav"), str(SAMPLES / "bob.wav"), "-o", "-",
+                          "--subtype", "PCM_16"], capture_output=True).stdout[:44])
+    p = subprocess.Popen(cocktail_cmd() + ["separate", "-", "--adaptive", "-o", "-", "-q"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    fed = threading.Event()
+
+    def feed():
+        p.stdin.write(header)
+        for i in range(0, len(x), rate // 10):
+            p.stdin.write(x[i:i + rate // 10].tobytes())
+            p.stdin.flush()
+            time.sleep(0.1)  # a live source: a tenth of a second every tenth
+        fed.set()
+        p.stdin.close()
+
+    t = threading.Thread(target=feed)
+    t.start()
+    first = p.stdout.read(44 + 4 * rate // 10)  # the header and a tenth of a second
+    assert len(first) == 44 + 4 * rate // 10
+    assert not fed.is_set()  # the input was still arriving
+    rest = p.stdout.read()
+    t.join()
+    assert p.wait(timeout=60) == 0
+    assert len(first) + len(rest) == 44 + 4 * len(x)
