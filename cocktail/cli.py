@@ -207,6 +207,9 @@ def _raw_format(raw, rate, channels, encoding):
 @click.option("--algorithm", default=None, metavar="NAME",
               help="Convolutive algorithm: ilrma, auxiva-gauss, auxiva, natgrad.  "
                    "[default: the best measured]")
+@click.option("--apply", "apply_path", metavar="REPORT.json",
+              help="Separate with the unmixing saved in a previous separation.json (same "
+                   "microphones, same places) instead of estimating one.")
 @click.option("--fit-seconds", type=float, default=60.0, show_default=True, metavar="S",
               help="Estimate the unmixing from at most this many seconds, spread over the "
                    "recording (and at most 8 million samples in all); longer recordings are "
@@ -230,8 +233,8 @@ def _raw_format(raw, rate, channels, encoding):
                    "(needs cocktail[plot]).")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors and warnings.")
 def separate(mixtures, output, sources, model, adaptive, seed, max_iter, tol, nfft, algorithm,
-             fit_seconds, block_seconds, raw, rate, channels, encoding, jobs, report_path,
-             plot_path, quiet):
+             apply_path, fit_seconds, block_seconds, raw, rate, channels, encoding, jobs,
+             report_path, plot_path, quiet):
     """Separate recordings (one channel per microphone) into one WAV per speaker.
 
     Outputs are scaled to how each speaker sounds at microphone 1, ordered
@@ -265,9 +268,12 @@ def separate(mixtures, output, sources, model, adaptive, seed, max_iter, tol, nf
     if jobs < 1:
         raise CocktailError(f"--jobs must be at least 1, got {jobs}")
     raw_format = _raw_format(raw, rate, channels, encoding)
+    if apply_path is not None and (adaptive or sources is not None):
+        raise CocktailError("--apply reuses a saved unmixing: it takes neither --adaptive nor "
+                            "--sources")
     options = Options(n_sources=sources, model=model, max_iter=max_iter, tol=tol, seed=seed,
                       fit_seconds=fit_seconds, block_seconds=block_seconds, adaptive=adaptive,
-                      nfft=nfft, algorithm=algorithm)
+                      nfft=nfft, algorithm=algorithm, apply=apply_path)
 
     several = len(mixtures) > 1 or (mixtures[0] != audio.STDIO and Path(mixtures[0]).is_dir())
     if plot_path is not None:

@@ -50,6 +50,7 @@ class Options:
     adaptive: bool = False
     nfft: Optional[int] = None
     algorithm: Optional[str] = None
+    apply: Optional[str] = None  # a separation.json whose unmixing to reuse
 
 
 @dataclass
@@ -319,6 +320,47 @@ def default_nfft(sample_rate, n_samples=None):
     return nfft
 
 
+def load_unmixing(path, X, sample_rate, name):
+    """The separator saved in a previous report, for a recording with the same microphones."""
+    import base64
+    import json
+
+    try:
+        saved = json.loads(open(path).read())
+    except FileNotFoundError:
+        raise CocktailError(f"cannot read '{path}': no such file") from None
+    except (OSError, ValueError) as exc:
+        raise CocktailError(f"cannot read '{path}': not a separation report ({exc})") from None
+    mean = X.mean(axis=1, keepdims=True)
+    try:
+        if "unmixing_real" in saved:
+            shape = saved["unmixing_shape"]
+            dtype = saved.get("unmixing_dtype", "<f2")
+            W = (np.frombuffer(base64.b64decode(saved["unmixing_real"]), dtype).reshape(shape)
+                 + 1j * np.frombuffer(base64.b64decode(saved["unmixing_imag"]), dtype).reshape(shape))
+            if saved.get("sample_rate") != sample_rate:
+                raise CocktailError(f"the unmixing in '{path}' is for {saved.get('sample_rate')} Hz; "
+                                    f"{name} is at {sample_rate} Hz")
+            sep = Convolutive(W.astype(np.complex128), mean, int(saved["nfft"]), int(saved["hop"]))
+            n_mics = W.shape[2]
+        else:
+            W = np.asarray(saved["unmixing"], dtype=float)
+            if W.ndim != 2:
+                raise ValueError("unmixing is not a matrix")
+            sep = Instantaneous(W, mean)
+            n_mics = W.shape[1]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CocktailError(f"cannot read '{path}': not a separation report ({exc})") from None
+    if n_mics != X.shape[0]:
+        raise CocktailError(f"the unmixing in '{path}' is for {n_mics} microphones; {name} has "
+                            f"{X.shape[0]}")
+    n_sources = sep.unmixing.shape[-2]
+    report = {"model": sep.kind, "model_reason": f"unmixing applied from '{path}'",
+              "n_sources": int(n_sources), "algorithm": f"unmixing reused from '{path}'",
+              "parameters": {"apply": str(path)}, "iterations": 0, "converged": True}
+    return sep, report, []
+
+
 def fit(X, sample_rate, options: Options, *, name="the recording", callback=None):
     """Estimate the unmixing from ``X``; return (model, report, warnings)."""
     n_sources, warnings = resolve_sources(X, options.n_sources, name)
@@ -431,7 +473,10 @@ def run(reader, open_sink, options: Options, *, callback=None):
             X = first = reader.read_all(limit=limit)
             whole = X.shape[1] < limit
         check_recording(X, rate, name)
-        sep, report, warnings = fit(X, rate, options, name=name, callback=callback)
+        if options.apply:
+            sep, report, warnings = load_unmixing(options.apply, X, rate, name)
+        else:
+            sep, report, warnings = fit(X, rate, options, name=name, callback=callback)
         n_sources = report["n_sources"]
         # Headroom: one common gain that keeps every output below full scale.
         if whole:

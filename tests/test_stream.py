@@ -286,3 +286,33 @@ def test_live_stream_output_starts_before_the_input_ends():
     t.join()
     assert p.wait(timeout=60) == 0
     assert len(first) + len(rest) == 44 + 4 * len(x)
+
+
+def test_apply_a_saved_unmixing_to_another_recording(tmp_path):
+    """The same microphones hear other speakers: reuse the unmixing, no estimation."""
+    voices = [SAMPLES / "alice.wav", SAMPLES / "bob.wav", SAMPLES / "carol.wav"]
+    assert run("mix", voices[0], voices[1], "-o", tmp_path / "a.wav", "--seed", 3, "-q").exit_code == 0
+    assert run("separate", tmp_path / "a.wav", "-o", tmp_path / "sa", "-q").exit_code == 0
+    # Same room, same matrix, other talkers.
+    assert run("mix", voices[2], voices[0], "-o", tmp_path / "b.wav", "--matrix", tmp_path / "a.json",
+               "--truth", tmp_path / "tb", "-q").exit_code == 0
+    r = run("separate", tmp_path / "b.wav", "--apply", tmp_path / "sa" / "separation.json",
+            "-o", tmp_path / "sb", "-q")
+    assert r.exit_code == 0, r.output
+    report = json.loads((tmp_path / "sb" / "separation.json").read_text())
+    assert report["iterations"] == 0 and "applied from" in report["model_reason"]
+    truth = np.stack([sf.read(tmp_path / "tb" / f"source_{i}.wav")[0] for i in (1, 2)])
+    for i in (1, 2):
+        y = sf.read(tmp_path / "sb" / f"speaker_{i}.wav")[0]
+        assert sir_db(y, truth) > 30
+
+
+def test_apply_needs_the_same_microphones(tmp_path):
+    voices = [SAMPLES / "alice.wav", SAMPLES / "bob.wav"]
+    run("mix", *voices, "-o", tmp_path / "a.wav", "--mics", 3, "-q")
+    run("separate", tmp_path / "a.wav", "--sources", 2, "-o", tmp_path / "sa", "-q")
+    r = run("separate", SAMPLES / "mixture.wav", "--apply", tmp_path / "sa" / "separation.json",
+            "-o", tmp_path / "o")
+    assert r.exit_code == 1
+    assert r.stderr == (f"Error: the unmixing in '{tmp_path / 'sa' / 'separation.json'}' is for 3 "
+                        f"microphones; '{SAMPLES / 'mixture.wav'}' has 2\n")
