@@ -138,11 +138,33 @@ def output_subtype(input_subtype):
     return input_subtype if input_subtype in KEPT_SUBTYPES else "FLOAT"
 
 
+#: libsndfile's command to switch off the PEAK chunk of float files.
+_SFC_SET_ADD_PEAK_CHUNK = 0x1050
+
+
+def open_for_writing(target, sample_rate, channels, subtype, fmt="WAV"):
+    """A SoundFile for writing whose bytes depend on the samples only.
+
+    libsndfile stamps float WAVs with a PEAK chunk holding the wall-clock
+    time, so the same audio written a second later differs; it is switched
+    off (players do not need it) so that the same input and seed give
+    byte-identical files.
+    """
+    f = sf.SoundFile(target, "w", samplerate=sample_rate, channels=channels, subtype=subtype,
+                     format=fmt)
+    try:
+        sf._snd.sf_command(f._file, _SFC_SET_ADD_PEAK_CHUNK, sf._ffi.NULL, 0)
+    except AttributeError:  # a soundfile without these internals: keep the chunk
+        pass
+    return f
+
+
 def encode(samples, sample_rate, subtype) -> bytes:
     """A complete WAV file in memory (channels x frames in)."""
     buf = io.BytesIO()
     fmt = "WAV" if samples.size * 8 < 2**32 - 1024 else "RF64"
-    sf.write(buf, np.ascontiguousarray(samples.T), sample_rate, subtype=subtype, format=fmt)
+    with open_for_writing(buf, sample_rate, samples.shape[0], subtype, fmt) as f:
+        f.write(np.ascontiguousarray(samples.T))
     return buf.getvalue()
 
 

@@ -343,8 +343,8 @@ class Writer:
             os.close(fd)
             fmt = "RAW" if raw else ("WAV" if frames is None or frames * channels * 8 < 2**32 - 4096
                                      else "RF64")
-            self._file = sf.SoundFile(self._tmp, "w", samplerate=sample_rate, channels=channels,
-                                      subtype=ENCODING_SUBTYPE[self.encoding], format=fmt)
+            self._file = audio.open_for_writing(self._tmp, sample_rate, channels,
+                                                ENCODING_SUBTYPE[self.encoding], fmt)
 
     def write(self, block):
         if self._file is not None:
