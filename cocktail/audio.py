@@ -174,10 +174,24 @@ def write_stdout(data: bytes):
     stream.flush()
 
 
-def umask():
+def _umask():
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def temporary_beside(path):
+    """An empty file in the folder of ``path`` to write to before :func:`publish`."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(fd)
+    return tmp
+
+
+def publish(tmp, final):
+    """Give a finished temporary file the usual permissions and its final name."""
+    os.chmod(tmp, 0o666 & ~_umask())
+    os.replace(tmp, final)
 
 
 class AtomicWriter:
@@ -191,16 +205,14 @@ class AtomicWriter:
         self._pending = []  # (temporary path, final path)
 
     def add(self, path, data: bytes):
-        path = Path(path)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+        tmp = temporary_beside(path)
         self._pending.append((tmp, path))
-        with os.fdopen(fd, "wb") as f:
+        with open(tmp, "wb") as f:
             f.write(data)
-        os.chmod(tmp, 0o666 & ~umask())
 
     def commit(self):
         for tmp, final in self._pending:
-            os.replace(tmp, final)
+            publish(tmp, final)
         self._pending = []
 
     def discard(self):

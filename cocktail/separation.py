@@ -270,13 +270,12 @@ class Adaptive:
         self._sep = OnlineSeparator(n_mics, n_sources, sample_rate=sample_rate,
                                     block_seconds=block_seconds, random_state=seed)
         self._callback = callback
-        self.gain = 1.0
 
     def start(self):
         return self
 
     def process(self, block):
-        y = self._sep.process(block) * self.gain
+        y = self._sep.process(block)
         if self._callback is not None and self._sep.history:
             self._callback(len(self._sep.history), float(self._sep.history[-1]),
                            "block gradient norm")
@@ -367,7 +366,6 @@ def fit(X, sample_rate, options: Options, *, name="the recording", callback=None
     check_length(X.shape[1], n_sources, sample_rate, name)
     model, reason = choose_model(X, sample_rate, options.model)
     mean = X.mean(axis=1, keepdims=True)
-    cov = X @ X.T / X.shape[1] - mean @ mean.T
     report = {"model": model, "model_reason": reason, "n_sources": int(n_sources)}
     if model == "instantaneous":
         max_iter = MAX_ITER if options.max_iter is None else options.max_iter
@@ -375,7 +373,7 @@ def fit(X, sample_rate, options: Options, *, name="the recording", callback=None
         res = ica(X, n_sources=n_sources, max_iter=max_iter, tol=tol,
                   random_state=options.seed, callback=callback)
         W = project_back(res.unmixing, res.mixing)
-        W = W[energy_order(W, cov)]
+        W = W[energy_order(W, X @ X.T / X.shape[1] - mean @ mean.T)]
         sep = Instantaneous(W, mean)
         report.update(
             algorithm="natural-gradient maximum-likelihood ICA (L-BFGS on the relative "

@@ -9,7 +9,6 @@ renamed into place on success) or a WAV stream to stdout.
 import os
 import struct
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -337,10 +336,7 @@ class Writer:
             if not raw:
                 self._stream.write(_wav_header(channels, sample_rate, self.encoding, frames))
         else:
-            path = Path(target)
-            fd, self._tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part",
-                                             dir=path.parent)
-            os.close(fd)
+            self._tmp = audio.temporary_beside(target)
             fmt = "RAW" if raw else ("WAV" if frames is None or frames * channels * 8 < 2**32 - 4096
                                      else "RF64")
             self._file = audio.open_for_writing(self._tmp, sample_rate, channels,
@@ -370,8 +366,7 @@ class Writer:
         if self._file is not None:
             if not self._file.closed:
                 self._file.close()
-            os.chmod(self._tmp, 0o666 & ~audio.umask())
-            os.replace(self._tmp, self.target)
+            audio.publish(self._tmp, self.target)
             self._tmp = None
         else:
             self._stream.flush()
