@@ -192,11 +192,14 @@ def _raw_format(raw, rate, channels, encoding):
                    "for room recordings, 'auto' to decide from the recording.")
 @click.option("--adaptive", is_flag=True,
               help="Follow a changing mixture (moving speakers) with block-online "
-                   "natural-gradient updates instead of one unmixing for the whole recording.")
+                   "natural-gradient updates instead of one unmixing for the whole recording: "
+                   "the online form of the natural gradient (--algorithm natgrad is its "
+                   "batch form), one step per block.")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed of the solver's starting point; same input and seed, same output.")
 @click.option("--max-iter", type=int, default=None, metavar="N",
-              help="Iteration limit of the solver.  [default: 500 instantaneous, 100 convolutive]")
+              help="Iteration limit of the solver.  [default: 500 instantaneous (5000 for "
+                   "natgrad and gradient), 100 convolutive]")
 @click.option("--tol", type=float, default=None, metavar="TOL",
               help="Stopping tolerance: largest entry of the relative gradient "
                    "(instantaneous, default 1e-07) or relative change of the cost "
@@ -205,8 +208,11 @@ def _raw_format(raw, rate, channels, encoding):
               help="STFT frame length of the convolutive model.  [default: 4096 at 16 kHz, "
                    "scaled with the sample rate, shorter for recordings under 4 s]")
 @click.option("--algorithm", default=None, metavar="NAME",
-              help="Convolutive algorithm: ilrma, auxiva-gauss, auxiva, natgrad.  "
-                   "[default: the best measured]")
+              help="Solver. Instantaneous model: lbfgs (quasi-Newton), natgrad (Amari's "
+                   "rule), gradient (Euclidean, for comparison); convolutive: ilrma, "
+                   "auxiva-gauss, auxiva, natgrad. A name the model chosen by --model auto "
+                   "lacks gives a warning and that model's default.  [default: the fastest "
+                   "measured, lbfgs or ilrma]")
 @click.option("--apply", "apply_path", metavar="REPORT.json",
               help="Separate with the unmixing saved in a previous separation.json (same "
                    "microphones, same places) instead of estimating one.")
@@ -258,11 +264,12 @@ def separate(mixtures, output, sources, model, adaptive, seed, max_iter, tol, nf
     if nfft is not None and (nfft < 16 or nfft & (nfft - 1)):
         raise CocktailError(f"--nfft must be a power of two of at least 16, got {nfft}")
     if algorithm is not None:
-        from .iva import ALGORITHMS
+        from .separation import check_algorithm
 
-        if algorithm not in ALGORITHMS:
-            raise CocktailError(f"unknown --algorithm '{algorithm}': choose one of "
-                                f"{', '.join(ALGORITHMS)}")
+        try:
+            check_algorithm(algorithm, model)
+        except CocktailError as exc:
+            raise click.UsageError(str(exc)) from None
     if not fit_seconds > 0 or not block_seconds > 0:
         raise CocktailError("--fit-seconds and --block-seconds must be positive")
     if jobs < 1:

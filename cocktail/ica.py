@@ -24,7 +24,23 @@ Each output uses a super-Gaussian density (``G = log cosh``, for speech and
 music) or a sub-Gaussian one (``G = y^2/2 - log cosh``, for uniform-like
 signals), switched by the extended-infomax criterion of Lee, Girolami &
 Sejnowski (1999) as the iteration goes.
+
+Two textbook solvers run the same model (same start, same densities, same
+stages) with a plain step instead, to show what the quasi-Newton step and the
+natural gradient buy (``algorithm=``):
+
+* ``"natgrad"``: Amari's batch rule ``W <- W - mu (E[psi(y) y^T] - I) W``;
+* ``"gradient"``: the ordinary (Euclidean) gradient of the same loss,
+  ``W <- W - mu (E[psi(y) x^T] - W^-T)``, on the centred microphones in
+  principal-component coordinates (a rotation of the microphones: their
+  conditioning is kept, and with it the gradient's dependence on it).
+
+Their step ``mu`` is found by backtracking: halved until the loss decreases,
+then grown by half after each accepted step (a "bold driver"), so every
+accepted step lowers the loss. Both stop on the same relative-gradient
+tolerance as the default.
 """
+import time
 from dataclasses import dataclass, field
 from typing import Callable, List, Optional
 
@@ -35,8 +51,24 @@ from .whitening import whiten
 
 LOG2 = float(np.log(2.0))
 
+#: The instantaneous solvers (see the module docstring); the first is the default.
+ALGORITHMS = ("lbfgs", "natgrad", "gradient")
+DEFAULT_ALGORITHM = "lbfgs"
+#: What each one is, for reports.
+DESCRIPTIONS = {
+    "lbfgs": "natural-gradient maximum-likelihood ICA (L-BFGS on the relative gradient, "
+             "extended-infomax and sparse densities)",
+    "natgrad": "natural-gradient maximum-likelihood ICA (Amari's batch rule with a "
+               "backtracking step, extended-infomax and sparse densities)",
+    "gradient": "maximum-likelihood ICA by the ordinary (Euclidean) gradient (backtracking "
+                "step, extended-infomax and sparse densities)",
+}
+
 #: Defaults shared by the library and the command line.
 MAX_ITER = 500
+#: Iteration limits of the textbook solvers: plain steps converge linearly,
+#: so they need far more iterations than the quasi-Newton default.
+TEXTBOOK_MAX_ITER = 5000
 TOL = 1e-7
 #: Above this many samples the solver first converges on an evenly strided
 #: subset, then finishes on every sample (same optimum, far fewer full passes).
@@ -51,6 +83,16 @@ LS_TRIES = 12  # halvings of the step before falling back to the gradient
 COARSE_TOL = 1e-4  # tolerance of the coarse pass
 ROUNDING = 1e-13  # relative change of the loss that counts as rounding
 STALL_TOL = 1e-4  # below this gradient, a failed line search means converged
+# Step control of the textbook solvers ("bold driver").
+FIRST_STEP = 0.1  # the first step changes W by this fraction (Frobenius norm)
+STEP_GROW = 1.5  # after an accepted step, the next one tries a step this much larger
+STEP_SHRINK = 0.5  # a step that does not lower the loss is shrunk by this factor...
+STEP_TRIES = 40  # ...at most this many times before the solver gives up
+
+
+def default_max_iter(algorithm=DEFAULT_ALGORITHM):
+    """The iteration limit used when none is given."""
+    return MAX_ITER if algorithm == DEFAULT_ALGORITHM else TEXTBOOK_MAX_ITER
 
 
 @dataclass
@@ -67,6 +109,13 @@ class ICAResult:
     densities: List[str]  # "sparse", "super-gaussian" or "sub-gaussian" per output
     history: List[float] = field(default_factory=list)  # gradient norm per iteration
     stages: List[dict] = field(default_factory=list)  # {"start": iteration, "name": ...}
+    algorithm: str = DEFAULT_ALGORITHM  # which solver ran (one of ALGORITHMS)
+    #: Per iteration, at the same points as ``history``: the loss (negative
+    #: log-likelihood per sample of the centred microphones in principal-
+    #: component coordinates, up to the densities' constants) and the seconds
+    #: since :func:`ica` was called.
+    cost_history: List[float] = field(default_factory=list)
+    time_history: List[float] = field(default_factory=list)
 
     @property
     def sources(self):
@@ -253,13 +302,33 @@ def _line_search(state, densities, direction, fixed_scale):
     return None
 
 
-def _solve(Y, densities, *, max_iter, tol, extended, callback, history, start_iter=0,
+class _Trace:
+    """What every solver records per iteration, and the progress callback."""
+
+    def __init__(self, callback):
+        self.start = time.perf_counter()
+        self.callback = callback
+        self.gradient: List[float] = []
+        self.cost: List[float] = []
+        self.seconds: List[float] = []
+
+    def record(self, gnorm, cost):
+        self.gradient.append(gnorm)
+        self.cost.append(float(cost))
+        self.seconds.append(time.perf_counter() - self.start)
+        if self.callback is not None:
+            self.callback(len(self.gradient), gnorm)
+
+
+def _solve(Y, densities, *, max_iter, tol, extended, trace, cost_offset=0.0,
            fixed_scale=False):
     """L-BFGS on the relative gradient from ``W = I``.
 
     With ``fixed_scale`` the outputs are kept at unit power and only their
     mixing is optimised: the right parametrisation for densities whose
-    shape depends on the scale (the sparse one).
+    shape depends on the scale (the sparse one). ``cost_offset`` turns the
+    loss relative to the starting point into the absolute cost recorded in
+    ``trace``.
     Returns (W, Y, n_iter, converged, gradient_norm, densities).
     """
     n = Y.shape[0]
@@ -275,9 +344,7 @@ def _solve(Y, densities, *, max_iter, tol, extended, callback, history, start_it
     it = 0
     for it in range(1, max_iter + 1):
         gnorm = float(np.max(np.abs(state.G)))
-        history.append(gnorm)
-        if callback is not None:
-            callback(start_iter + it, gnorm)
+        trace.record(gnorm, state.loss + cost_offset)
         if gnorm < tol:
             converged = True
             break
@@ -323,17 +390,101 @@ def _solve(Y, densities, *, max_iter, tol, extended, callback, history, start_it
     return W, state.Y, it, converged, gnorm, densities
 
 
+def _textbook_direction(G, W, algorithm):
+    """The step in W down the loss whose relative gradient at ``W`` is ``G``.
+
+    The Euclidean gradient of the loss with respect to W is
+    ``E[psi(y) x^T] - W^-T = G W^-T``; the natural gradient is ``G W``, the
+    Euclidean one seen through the Fisher metric, which depends on W only
+    through the outputs.
+    """
+    if algorithm == "natgrad":
+        return -G @ W
+    return -np.linalg.solve(W, G.T).T
+
+
+def _solve_textbook(Z, W, densities, *, algorithm, max_iter, tol, extended, trace,
+                    fixed_scale=False):
+    """Plain gradient steps with a bold-driver step size, from ``W``.
+
+    ``Z`` (n, T) is the data in fixed coordinates and ``W`` (n, n) the
+    unmixing in the same coordinates: unlike :func:`_solve` the iterate is
+    not re-based at each step, which is what lets the Euclidean gradient
+    feel the conditioning. The loss is absolute (``-log|det W|`` included).
+    Returns (W, n_iter, converged, gradient_norm, densities).
+    """
+
+    def evaluate(W):
+        sign, logabs = np.linalg.slogdet(W)
+        if sign == 0 or not np.isfinite(logabs):
+            return None
+        Y = W @ Z
+        if fixed_scale:
+            Y, scale = _unit_rows(Y)
+            W = W / scale[:, None]
+            logabs -= np.log(scale).sum()
+        return W, _State(Y, densities, logabs, fixed_scale)
+
+    W, state = evaluate(W)
+    mu = None
+    converged = False
+    it = 0
+    for it in range(1, max_iter + 1):
+        gnorm = float(np.max(np.abs(state.G)))
+        trace.record(gnorm, state.loss)
+        if gnorm < tol:
+            converged = True
+            break
+        direction = _textbook_direction(state.G, W, algorithm)
+        if mu is None:
+            mu = FIRST_STEP * np.linalg.norm(W) / max(np.linalg.norm(direction), np.finfo(float).tiny)
+        noise = ROUNDING * max(abs(state.loss), 1.0)
+        found = None
+        for _ in range(STEP_TRIES):
+            try:
+                trial = evaluate(W + mu * direction)
+            except FloatingPointError:  # a step far too long: shorten it
+                trial = None
+            if trial is not None and (
+                trial[1].loss < state.loss - noise
+                or (trial[1].loss <= state.loss + noise and np.max(np.abs(trial[1].G)) < gnorm)
+            ):
+                found = trial
+                break
+            mu *= STEP_SHRINK
+        if found is None:
+            # No step lowers the loss in floating point.
+            converged = gnorm < STALL_TOL
+            break
+        W, new = found
+        mu *= STEP_GROW
+        if extended and it % 5 == 0:
+            kinds = [isinstance(d, SubGaussian) for d in densities]
+            now = [_stability(SuperGaussian(), y) < 0 for y in new.Y]
+            if kinds != now:
+                densities = [SubGaussian() if k else (d if not isinstance(d, SubGaussian)
+                                                      else SuperGaussian())
+                             for k, d in zip(now, densities)]
+                new = _State(new.Y, densities, new.logdet, fixed_scale)
+        state = new
+    else:
+        gnorm = float(np.max(np.abs(state.G)))
+        converged = gnorm < tol
+    return W, it, converged, gnorm, densities
+
+
 def ica(
     X,
     *,
     n_sources: Optional[int] = None,
-    max_iter: int = MAX_ITER,
+    max_iter: Optional[int] = None,
     tol: float = TOL,
     extended: bool = True,
     sparse: bool = True,
     fit_samples: Optional[int] = FIT_SAMPLES,
     random_state=None,
     callback: Optional[Callable[[int, float], None]] = None,
+    algorithm: str = DEFAULT_ALGORITHM,
 ) -> ICAResult:
     """Separate an instantaneous mixture by natural-gradient ML ICA.
 
@@ -342,8 +493,9 @@ def ica(
     X : array (n_mics, n_samples)
     n_sources : how many sources to extract (default: one per microphone);
         with fewer sources than microphones PCA reduces the dimension first.
-    max_iter, tol : stop after ``max_iter`` iterations or once the largest
-        entry of the relative gradient is below ``tol``.
+    max_iter, tol : stop after ``max_iter`` iterations (default: MAX_ITER for
+        the default solver, TEXTBOOK_MAX_ITER for the others) or once the
+        largest entry of the relative gradient is below ``tol``.
     extended : switch each output between super- and sub-Gaussian densities.
     sparse : finish with the sparse density (shape 1/2) on the outputs where
         it is stable, e.g. speech; needs ``extended``.
@@ -351,7 +503,23 @@ def ica(
         then finish on all of them (``None``: all samples from the start).
     random_state : seed or ``numpy.random.Generator`` for the initial rotation.
     callback : called as ``callback(iteration, gradient_norm)``.
+    algorithm : one of :data:`ALGORITHMS`: ``"lbfgs"`` (quasi-Newton, the
+        default and the fastest), ``"natgrad"`` (Amari's rule) or
+        ``"gradient"`` (the Euclidean gradient). All three fit the same model
+        from the same start through the same stages; only the step differs.
+
+    Returns
+    -------
+    ICAResult
+        ``unmixing`` (n_sources, n_mics), ``mixing`` (n_mics, n_sources), and
+        per iteration the relative-gradient norm, the cost and the time.
     """
+    if algorithm not in ALGORITHMS:
+        raise CocktailError(f"unknown algorithm '{algorithm}': choose one of "
+                            f"{', '.join(ALGORITHMS)}")
+    if max_iter is None:
+        max_iter = default_max_iter(algorithm)
+    trace = _Trace(callback)
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != 2:
         raise CocktailError("expected a 2-D array of microphones x samples")
@@ -379,7 +547,15 @@ def ica(
         """Current outputs on every ``step``-th sample (computed afresh, not kept)."""
         return np.ascontiguousarray((W_total @ white.matrix) @ (X[:, ::step] - white.mean))
 
-    history: List[float] = []
+    # The textbook solvers work on the centred microphones in principal-
+    # component coordinates, not whitened (a rotation: the conditioning of
+    # the mixing is kept), with the same starting outputs.
+    root = np.sqrt(white.eigenvalues[:n_sources])
+    to_components = white.matrix * root[:, None]  # (n_sources, n_mics)
+    W_components = W_total / root[None, :]
+    # Costs are reported in those coordinates: log|det| of the whitening, added.
+    cost_whitening = float(np.log(root).sum())
+
     done: List[dict] = []
     n_iter = 0
     densities = [SuperGaussian() for _ in range(n_sources)]
@@ -399,23 +575,39 @@ def ica(
                 done.append({"start": n_iter + 1,
                              "name": ("sparse" if use_sparse else "log cosh")
                              + ("" if step == 1 else f", 1/{step} of samples")})
-                part = outputs(step)
+                if algorithm == DEFAULT_ALGORITHM:
+                    part = outputs(step)
+                else:
+                    Z = np.ascontiguousarray(to_components @ (X[:, ::step] - white.mean))
+                    part = W_components @ Z
                 if extended:
                     densities = _choose_densities(_unit_rows(part)[0] if use_sparse else part,
                                                   densities, sparse=use_sparse)
-                W, part, it, converged, gnorm, densities = _solve(
-                    part, densities, max_iter=max(max_iter - n_iter, 1), tol=stage_tol,
-                    extended=extended, callback=callback, history=history, start_iter=n_iter,
-                    fixed_scale=use_sparse,
-                )
+                if algorithm == DEFAULT_ALGORITHM:
+                    offset = cost_whitening - float(np.linalg.slogdet(W_total)[1])
+                    W, part, it, converged, gnorm, densities = _solve(
+                        part, densities, max_iter=max(max_iter - n_iter, 1), tol=stage_tol,
+                        extended=extended, trace=trace, cost_offset=offset,
+                        fixed_scale=use_sparse,
+                    )
+                    W_total = W @ W_total
+                else:
+                    W_components, it, converged, gnorm, densities = _solve_textbook(
+                        Z, W_components, densities, algorithm=algorithm,
+                        max_iter=max(max_iter - n_iter, 1), tol=stage_tol, extended=extended,
+                        trace=trace, fixed_scale=use_sparse,
+                    )
+                    del Z
                 del part
-                W_total = W @ W_total
                 n_iter += it
                 if n_iter >= max_iter:
                     break
     except FloatingPointError as exc:
         raise CocktailError(f"the solver diverged (floating-point {exc}); try another --seed") from None
-    unmixing = W_total @ white.matrix
+    if algorithm == DEFAULT_ALGORITHM:
+        unmixing = W_total @ white.matrix
+    else:
+        unmixing = W_components @ to_components
     mixing = np.linalg.pinv(unmixing)
     return ICAResult(
         unmixing=unmixing,
@@ -426,6 +618,9 @@ def ica(
         converged=bool(converged),
         gradient_norm=gnorm,
         densities=[d.name for d in densities],
-        history=history,
+        history=trace.gradient,
         stages=done,
+        algorithm=algorithm,
+        cost_history=trace.cost,
+        time_history=trace.seconds,
     )

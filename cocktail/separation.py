@@ -15,7 +15,8 @@ import numpy as np
 
 from . import __version__
 from .errors import CocktailError
-from .ica import MAX_ITER, TOL, ica
+from . import ica as _ica
+from .ica import TOL, ica
 from .scaling import energy_order, headroom_gain, project_back
 from .whitening import covariance_spectrum, signal_rank
 
@@ -360,6 +361,47 @@ def load_unmixing(path, X, sample_rate, name):
     return sep, report, []
 
 
+def algorithms_for(model):
+    """The solver names ``--algorithm`` takes for a model, the default first."""
+    if model == "instantaneous":
+        return _ica.ALGORITHMS
+    from .iva import ALGORITHMS, DEFAULT_ALGORITHM
+
+    return (DEFAULT_ALGORITHM,) + tuple(a for a in ALGORITHMS if a != DEFAULT_ALGORITHM)
+
+
+def check_algorithm(algorithm, model):
+    """Refuse an algorithm no model has, or one the model chosen with --model lacks."""
+    if algorithm is None:
+        return
+    every = {"instantaneous": algorithms_for("instantaneous"),
+             "convolutive": algorithms_for("convolutive")}
+    if not any(algorithm in names for names in every.values()):
+        raise CocktailError(
+            f"unknown --algorithm '{algorithm}': choose one of "
+            + " or ".join(f"{', '.join(names)} ({kind})" for kind, names in every.items()))
+    if model in every and algorithm not in every[model]:
+        raise CocktailError(
+            f"--algorithm {algorithm} is not a solver of the {model} model: choose one of "
+            f"{', '.join(every[model])}")
+
+
+def solver_for(model, options, warnings):
+    """The solver to run: ``options.algorithm`` when the model has it.
+
+    With ``--model auto`` a name the chosen model lacks (it may suit other
+    recordings of a batch) gives a warning and that model's default.
+    """
+    names = algorithms_for(model)
+    wanted = options.algorithm
+    if wanted is None or wanted in names:
+        return wanted or names[0]
+    check_algorithm(wanted, options.model)
+    warnings.append(f"--algorithm {wanted} is not a solver of the {model} model, which "
+                    f"--model auto chose: running its default, {names[0]}")
+    return names[0]
+
+
 def fit(X, sample_rate, options: Options, *, name="the recording", callback=None):
     """Estimate the unmixing from ``X``; return (model, report, warnings)."""
     n_sources, warnings = resolve_sources(X, options.n_sources, name)
@@ -367,28 +409,29 @@ def fit(X, sample_rate, options: Options, *, name="the recording", callback=None
     model, reason = choose_model(X, sample_rate, options.model)
     mean = X.mean(axis=1, keepdims=True)
     report = {"model": model, "model_reason": reason, "n_sources": int(n_sources)}
+    algorithm = solver_for(model, options, warnings)
     if model == "instantaneous":
-        max_iter = MAX_ITER if options.max_iter is None else options.max_iter
+        max_iter = _ica.default_max_iter(algorithm) if options.max_iter is None else options.max_iter
         tol = TOL if options.tol is None else options.tol
         res = ica(X, n_sources=n_sources, max_iter=max_iter, tol=tol,
-                  random_state=options.seed, callback=callback)
+                  random_state=options.seed, callback=callback, algorithm=algorithm)
         W = project_back(res.unmixing, res.mixing)
         W = W[energy_order(W, X @ X.T / X.shape[1] - mean @ mean.T)]
         sep = Instantaneous(W, mean)
         report.update(
-            algorithm="natural-gradient maximum-likelihood ICA (L-BFGS on the relative "
-                      "gradient, extended-infomax and sparse densities)",
-            parameters={"max_iter": max_iter, "tol": tol, "seed": options.seed},
+            algorithm=_ica.DESCRIPTIONS[algorithm],
+            parameters={"algorithm": algorithm, "max_iter": max_iter, "tol": tol,
+                        "seed": options.seed},
             iterations=res.n_iter, converged=res.converged, gradient_norm=res.gradient_norm,
-            history=res.history, history_label="gradient norm", stages=res.stages,
-            densities=res.densities,
+            history=res.history, history_label="gradient norm",
+            history_cost=res.cost_history, history_seconds=res.time_history,
+            stages=res.stages, densities=res.densities,
         )
         converged, n_iter, final = res.converged, res.n_iter, f"gradient norm {res.gradient_norm:.2e}"
     else:
-        from .iva import DEFAULT_ALGORITHM, separate_convolutive
+        from .iva import separate_convolutive
 
         nfft = options.nfft or default_nfft(sample_rate, X.shape[1])
-        algorithm = options.algorithm or DEFAULT_ALGORITHM
         kwargs = {} if options.max_iter is None else {"max_iter": options.max_iter}
         if options.tol is not None:
             kwargs["tol"] = options.tol
