@@ -666,7 +666,11 @@ def evaluate_command(estimates, reference, mixture, filter_length, as_json, plot
 
 
 @cli.command("plot", context_settings=CONTEXT)
-@click.argument("estimates", metavar="OUTDIR|REPORT")
+@click.argument("estimates", nargs=-1, required=True, metavar="OUTDIR|REPORT...")
+@click.option("--convergence", is_flag=True,
+              help="Overlay the convergence curves of one or more separations (reports or "
+                   "output folders), labelled by algorithm: cost and gradient norm against "
+                   "iterations and seconds.")
 @click.option("--mixture", "mixture", metavar="MIX.wav",
               help="The mixture the speakers were separated from.  [default: the input "
                    "named in separation.json, if still there]")
@@ -676,7 +680,7 @@ def evaluate_command(estimates, reference, mixture, filter_length, as_json, plot
 @click.option("-o", "--output", required=True, metavar="FILE.png|-",
               help="The picture (PNG, 1200 pixels wide), or '-' for stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors and warnings.")
-def plot_command(estimates, mixture, reference, output, quiet):
+def plot_command(estimates, convergence, mixture, reference, output, quiet):
     """Draw a separation: waveforms, spectrograms and the solver's convergence.
 
     OUTDIR|REPORT is a folder written by 'cocktail separate' or its
@@ -686,17 +690,40 @@ def plot_command(estimates, mixture, reference, output, quiet):
     and the gradient norm of each solver iteration on a log scale. It is
     12 in x (1.3 + 0.95 per row + 2.2 for convergence) in at 100 dpi.
 
+    With --convergence, several reports' solver histories are overlaid
+    instead, 12 x 8 in: the cost above the best reached in each stage and
+    the gradient norm, against iterations and against seconds, log-log.
+
     \b
     Example:
       cocktail separate mix.wav -o out/
       cocktail plot out/ -o separation.png
       cocktail plot out/separation.json --mixture mix.wav -r mix.json -o separation.png
+      cocktail separate mix.wav -o ng/ --algorithm natgrad
+      cocktail plot --convergence out/ ng/ -o convergence.png
     """
     from . import plot
 
+    if convergence and (mixture is not None or reference is not None):
+        raise click.UsageError("--convergence draws only the solvers' curves: it takes "
+                               "neither --mixture nor --reference")
+    if not convergence and len(estimates) > 1:
+        raise click.UsageError("plot draws one separation: add --convergence to overlay "
+                               "several reports' convergence curves")
     plot.require_matplotlib("cocktail plot")
     if output != audio.STDIO:
-        _check_picture_path(output, [estimates, reference, mixture])
+        _check_picture_path(output, [*estimates, reference, mixture])
+    if convergence:
+        data, notes = plot.picture_of_convergence(estimates)
+        for note in notes:
+            _say(quiet, note, "Note")
+        if output == audio.STDIO:
+            audio.write_stdout(data)
+        else:
+            _write_picture(output, data)
+            _say(quiet, f"picture -> {output}")
+        return
+    estimates = estimates[0]
     if mixture is not None and mixture != audio.STDIO and not Path(mixture).exists():
         raise CocktailError(f"cannot read '{mixture}': no such file")
     data, notes = plot.picture_of_files(estimates, reference_path=reference, mixture_path=mixture)

@@ -84,7 +84,7 @@ COARSE_TOL = 1e-4  # tolerance of the coarse pass
 ROUNDING = 1e-13  # relative change of the loss that counts as rounding
 STALL_TOL = 1e-4  # below this gradient, a failed line search means converged
 # Step control of the textbook solvers ("bold driver").
-FIRST_STEP = 0.1  # the first step changes W by this fraction (Frobenius norm)
+FIRST_STEP = 0.1  # the first step changes the outputs by this much (Frobenius norm)
 STEP_GROW = 1.5  # after an accepted step, the next one tries a step this much larger
 STEP_SHRINK = 0.5  # a step that does not lower the loss is shrunk by this factor...
 STEP_TRIES = 40  # ...at most this many times before the solver gives up
@@ -437,7 +437,9 @@ def _solve_textbook(Z, W, densities, *, algorithm, max_iter, tol, extended, trac
             break
         direction = _textbook_direction(state.G, W, algorithm)
         if mu is None:
-            mu = FIRST_STEP * np.linalg.norm(W) / max(np.linalg.norm(direction), np.finfo(float).tiny)
+            # The first step changes the outputs by FIRST_STEP: W <- (I + mu D W^-1) W.
+            relative = np.linalg.norm(np.linalg.solve(W.T, direction.T))
+            mu = FIRST_STEP / max(relative, np.finfo(float).tiny)
         noise = ROUNDING * max(abs(state.loss), 1.0)
         found = None
         for _ in range(STEP_TRIES):

@@ -401,3 +401,236 @@ def picture_of_evaluation(evaluation):
         estimate_names=est.names, reference_names=refs.names,
         matching=evaluation.matching, scores=scores,
     )
+
+
+# ------------------------------------------------ convergence of several runs
+
+#: The overlay of convergence curves: 2 x 2 panels, 12 x 8 in at 100 dpi.
+CONVERGENCE_HEIGHT = 8.0
+
+
+class Run:
+    """One solver run's convergence record, as read from a separation report.
+
+    ``gradient``, ``cost`` and ``seconds`` are per-iteration lists (or None
+    where the report lacks them); ``stages`` are ``{"start", "name"}`` dicts;
+    ``group`` names the recording, so that costs are compared only between
+    runs on the same data.
+    """
+
+    def __init__(self, label, *, gradient=None, cost=None, seconds=None, stages=(),
+                 group="", converged=None, tolerance=None):
+        self.label = label
+        self.gradient = gradient
+        self.cost = cost
+        self.seconds = seconds
+        self.stages = list(stages)
+        self.group = group
+        self.converged = converged
+        self.tolerance = tolerance
+
+    @property
+    def n_iter(self):
+        return max(len(s) for s in (self.gradient, self.cost, self.seconds) if s is not None)
+
+
+def _numbers(values):
+    if not isinstance(values, list) or not values:
+        return None
+    try:
+        out = [float(v) for v in values]
+    except (TypeError, ValueError):
+        return None
+    return out
+
+
+def run_of_report(report, name):
+    """A :class:`Run` from a separation report (dict); None without any history."""
+    history = _numbers(report.get("history"))
+    label_kind = str(report.get("history_label") or "gradient norm")
+    gradient = history if label_kind != "cost" else None
+    cost = _numbers(report.get("history_cost")) or (history if label_kind == "cost" else None)
+    seconds = _numbers(report.get("history_seconds"))
+    if gradient is None and cost is None:
+        return None
+    params = report.get("parameters") or {}
+    algorithm = params.get("algorithm") or report.get("model") or "solver"
+    tol = params.get("tol")
+    return Run(str(algorithm), gradient=gradient, cost=cost, seconds=seconds,
+               stages=[st for st in report.get("stages") or []
+                       if isinstance(st, dict) and isinstance(st.get("start"), int)],
+               group=str(report.get("input", name)), converged=report.get("converged"),
+               tolerance=float(tol) if isinstance(tol, (int, float)) and tol > 0 else None)
+
+
+def _stage_of(run):
+    """The stage name of each iteration (1-based starts), '' where unstaged."""
+    names = [""] * run.n_iter
+    for st in sorted(run.stages, key=lambda s: s["start"]):
+        for i in range(max(st["start"] - 1, 0), run.n_iter):
+            names[i] = str(st.get("name", ""))
+    return names
+
+
+def excess_costs(runs):
+    """Per run, the cost above the lowest any run on the same data reached in that stage.
+
+    Stages change the objective (density, samples), so each iteration's
+    cost is compared with the best of its own stage.
+    """
+    best = {}
+    for run in runs:
+        if run.cost is None:
+            continue
+        for c, st in zip(run.cost, _stage_of(run)):
+            key = (run.group, st)
+            best[key] = min(best.get(key, np.inf), c)
+    out = []
+    for run in runs:
+        if run.cost is None:
+            out.append(None)
+            continue
+        out.append([c - best[(run.group, st)] for c, st in zip(run.cost, _stage_of(run))])
+    return out
+
+
+def render_convergence(runs: Sequence[Run], title: Optional[str] = None) -> bytes:
+    """Overlay the convergence curves of several runs; PNG bytes.
+
+    Four log-log panels: the cost above the best reached in each stage (top)
+    and the relative-gradient norm (bottom), against iterations (left) and
+    against seconds since the solver started (right). A run lacking a
+    quantity (e.g. time stamps) is left out of the panels that need it.
+    Open circles mark where a new stage (density, samples) begins.
+    """
+    require_matplotlib()
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    runs = list(runs)
+    if not runs:
+        raise CocktailError("nothing to plot: no runs")
+    fig = Figure(figsize=(WIDTH, CONVERGENCE_HEIGHT), dpi=DPI)
+    FigureCanvasAgg(fig)
+    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.07, top=0.86, hspace=0.28, wspace=0.18)
+    axes = [[fig.add_subplot(2, 2, 1 + 2 * r + c) for c in range(2)] for r in range(2)]
+    palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf",
+               "#8c564b", "#e377c2", "#bcbd22", "#7f7f7f"]
+    excess = excess_costs(runs)
+    drawn = [[False, False], [False, False]]
+    for k, (run, ex) in enumerate(zip(runs, excess)):
+        color = palette[k % len(palette)]
+        state = {True: ", converged", False: ", not converged"}.get(run.converged, "")
+        label = f"{run.label}: {run.n_iter} iterations" + (
+            f", {run.seconds[-1]:.2f} s" if run.seconds else "") + state
+        starts = [st["start"] - 1 for st in run.stages if 1 < st["start"] <= run.n_iter]
+        for r, values in enumerate((ex, run.gradient)):
+            if values is None:
+                continue
+            y = np.array([v if v > 0 else np.nan for v in values])
+            for c, x in enumerate((np.arange(1, len(y) + 1), run.seconds)):
+                if x is None or len(x) != len(y):
+                    continue
+                x = np.asarray(x, dtype=float)
+                ax = axes[r][c]
+                ax.loglog(x, y, color=color, linewidth=1.1,
+                          label=label if (r, c) == (1, 0) or (r, c) == (0, 0) and
+                          run.gradient is None else None)
+                if starts:
+                    ax.plot(x[starts], y[starts], "o", markersize=4, markerfacecolor="none",
+                            markeredgecolor=color)
+                drawn[r][c] = True
+    tolerances = {run.tolerance for run in runs if run.gradient is not None}
+    if len(tolerances) == 1 and None not in tolerances:
+        tol = tolerances.pop()
+        for ax in axes[1]:
+            ax.axhline(tol, color="0.4", linestyle="--", linewidth=0.8)
+            ax.text(0.01, tol, f" tolerance {tol:.0e}", transform=ax.get_yaxis_transform(),
+                    fontsize=7, va="bottom", color="0.35")
+    ylabels = ("cost above the stage's best\n(nats per sample)", "relative-gradient norm")
+    xlabels = ("iteration", "seconds since the solver started")
+    for r in range(2):
+        for c in range(2):
+            ax = axes[r][c]
+            ax.set_ylabel(ylabels[r] if c == 0 else "", fontsize=9)
+            ax.set_xlabel(xlabels[c], fontsize=9)
+            ax.tick_params(labelsize=8)
+            ax.grid(True, which="major", color="0.9", linewidth=0.5)
+            if not drawn[r][c]:
+                ax.text(0.5, 0.5, "not recorded by these reports", transform=ax.transAxes,
+                        ha="center", va="center", fontsize=9, color="0.4")
+                ax.set_xticks([])
+                ax.set_yticks([])
+    axes[0][0].set_title("Against iterations", fontsize=10, loc="left")
+    axes[0][1].set_title("Against time", fontsize=10, loc="left")
+    handles, labels = [], []
+    for ax in (axes[1][0], axes[0][0]):
+        h, lab = ax.get_legend_handles_labels()
+        handles += h
+        labels += lab
+    if any(run.stages for run in runs):
+        from matplotlib.lines import Line2D
+
+        handles.append(Line2D([], [], marker="o", linestyle="none", markerfacecolor="none",
+                              markeredgecolor="0.3"))
+        labels.append("a new stage begins (density or samples change)")
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.95), ncol=2,
+               fontsize=8.5, frameon=False)
+    heading = "\n".join(textwrap.wrap(title or "Convergence of the solvers", 110)[:1])
+    fig.text(0.5, 1 - 0.12 / CONVERGENCE_HEIGHT, heading, ha="center", va="top",
+             fontsize=11.5, fontweight="bold")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
+    return buf.getvalue()
+
+
+def _read_report(path):
+    """The separation report at ``path`` (its JSON, or a folder holding separation.json)."""
+    from .evaluate import REPORT_NAME, _read_json
+
+    p = Path(path)
+    if not p.exists():
+        raise CocktailError(f"cannot read '{p}': no such file or folder")
+    if p.is_dir():
+        if not (p / REPORT_NAME).is_file():
+            raise CocktailError(f"no {REPORT_NAME} in '{p}': give the report of a separation")
+        p = p / REPORT_NAME
+    report = _read_json(p, "a separation report")
+    if "algorithm" not in report or "n_sources" not in report:
+        raise CocktailError(f"'{p}' is not a separation report written by cocktail separate")
+    return report, p
+
+
+def picture_of_convergence(paths):
+    """PNG bytes for ``cocktail plot --convergence``, and notes.
+
+    Each path is a separation report or a folder holding one. Runs are
+    labelled by their algorithm, with the report's path added where two
+    labels would be the same.
+    """
+    require_matplotlib()
+    runs, notes, where = [], [], []
+    for path in paths:
+        report, p = _read_report(path)
+        run = run_of_report(report, str(p))
+        if run is None:
+            raise CocktailError(f"'{p}' has no convergence history to draw (a separation "
+                                "with --apply or --adaptive records none per iteration)")
+        if run.seconds is None:
+            notes.append(f"'{p}' has no time stamps: drawn against iterations only")
+        runs.append(run)
+        where.append(str(p))
+    counts = {}
+    for run in runs:
+        counts[run.label] = counts.get(run.label, 0) + 1
+    for run, p in zip(runs, where):
+        if counts[run.label] > 1:
+            run.label = f"{run.label} ({p})"
+    groups = {run.group for run in runs}
+    title = "Convergence of the solvers"
+    if len(groups) == 1:
+        name = groups.pop()
+        if len(name) > 2 and name[0] == name[-1] == "'":
+            name = f"'{Path(name[1:-1]).name}'"
+        title += f" on {name}"
+    return render_convergence(runs, title=title), notes
