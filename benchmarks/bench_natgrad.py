@@ -14,12 +14,14 @@ All three fit the same model from the same start through the same stages,
 so they end at the same cost (negative log-likelihood per sample). For each
 run the script finds the first iteration of the last stage whose cost is
 within --margin of the lowest final cost of the three, and reports that
-iteration and the seconds it took (from the call, whitening included). A
-run that never gets there within --max-iter iterations is reported as such.
+iteration and the seconds it took (from the call, whitening included), then
+in brackets the iterations and seconds until the solver stopped (converged,
+or the cap). A run that never gets there within --max-iter iterations is
+reported as such.
 The Amari index (0 = perfect separation) of the final unmixing is given too.
 
     python benchmarks/bench_natgrad.py SPEECH_DIR [--pattern '*.wav'] [--sources 2]
-        [--seconds 10] [--conditions 1 10 100 1000] [--max-iter 50000]
+        [--seconds 10] [--conditions 1 10 100 1000] [--max-iter 100000]
         [--plot benchmarks/natgrad.png]
 
 SPEECH_DIR holds mono WAV files of speech at one sample rate; the files that
@@ -163,7 +165,7 @@ def main(argv=None):
     p.add_argument("--seconds", type=float, default=10.0, help="length of the mixture (s)")
     p.add_argument("--conditions", type=float, nargs="+", default=[1, 10, 100, 1000])
     p.add_argument("--seed", type=int, default=0, help="seed of the rotations and the start")
-    p.add_argument("--max-iter", type=int, default=50_000,
+    p.add_argument("--max-iter", type=int, default=100_000,
                    help="iteration cap of every solver (default: %(default)s)")
     p.add_argument("--margin", type=float, default=MARGIN,
                    help="how close to the common cost counts as reached (default: %(default)g)")
@@ -198,8 +200,10 @@ def main(argv=None):
         for alg in ALGORITHMS:
             res = runs[cond][alg]
             hit = reached(res, targets[cond], args.margin, len(runs[cond]["lbfgs"].stages))
-            cells.append(f"{hit[0]} it / {hit[1]:.2f} s" if hit else
-                         f"not reached in {res.n_iter} it ({res.time_history[-1]:.0f} s)")
+            stop = f"{res.n_iter} it, {res.time_history[-1]:.2f} s"
+            cells.append(f"{hit[0]} it, {hit[1]:.2f} s ({stop})" if hit else
+                         f"not reached ({stop}: the cap)" if res.n_iter >= args.max_iter else
+                         f"not reached (stuck after {stop})")
         A = mixing_matrix(args.sources, cond, args.seed)
         quality = " / ".join(f"{amari_index(runs[cond][a].unmixing @ A):.0e}" for a in ALGORITHMS)
         print(f"| {cond:g} | " + " | ".join(cells) + f" | {quality} |")

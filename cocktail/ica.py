@@ -112,8 +112,9 @@ class ICAResult:
     algorithm: str = DEFAULT_ALGORITHM  # which solver ran (one of ALGORITHMS)
     #: Per iteration, at the same points as ``history``: the loss (negative
     #: log-likelihood per sample of the centred microphones in principal-
-    #: component coordinates, up to the densities' constants) and the seconds
-    #: since :func:`ica` was called.
+    #: component coordinates, up to the densities' constants; in the sparse
+    #: stages, with each output held at unit power) and the seconds since
+    #: :func:`ica` was called.
     cost_history: List[float] = field(default_factory=list)
     time_history: List[float] = field(default_factory=list)
 

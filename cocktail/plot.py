@@ -518,11 +518,16 @@ def render_convergence(runs: Sequence[Run], title: Optional[str] = None) -> byte
                "#8c564b", "#e377c2", "#bcbd22", "#7f7f7f"]
     excess = excess_costs(runs)
     drawn = [[False, False], [False, False]]
+    from matplotlib.lines import Line2D
+
+    handles, labels = [], []
     for k, (run, ex) in enumerate(zip(runs, excess)):
         color = palette[k % len(palette)]
         state = {True: ", converged", False: ", not converged"}.get(run.converged, "")
         label = f"{run.label}: {run.n_iter} iterations" + (
             f", {run.seconds[-1]:.2f} s" if run.seconds else "") + state
+        handles.append(Line2D([], [], color=color, linewidth=1.1))
+        labels.append(label)
         starts = [st["start"] - 1 for st in run.stages if 1 < st["start"] <= run.n_iter]
         for r, values in enumerate((ex, run.gradient)):
             if values is None:
@@ -533,9 +538,7 @@ def render_convergence(runs: Sequence[Run], title: Optional[str] = None) -> byte
                     continue
                 x = np.asarray(x, dtype=float)
                 ax = axes[r][c]
-                ax.loglog(x, y, color=color, linewidth=1.1,
-                          label=label if (r, c) == (1, 0) or (r, c) == (0, 0) and
-                          run.gradient is None else None)
+                ax.loglog(x, y, color=color, linewidth=1.1)
                 if starts:
                     ax.plot(x[starts], y[starts], "o", markersize=4, markerfacecolor="none",
                             markeredgecolor=color)
@@ -563,14 +566,7 @@ def render_convergence(runs: Sequence[Run], title: Optional[str] = None) -> byte
                 ax.set_yticks([])
     axes[0][0].set_title("Against iterations", fontsize=10, loc="left")
     axes[0][1].set_title("Against time", fontsize=10, loc="left")
-    handles, labels = [], []
-    for ax in (axes[1][0], axes[0][0]):
-        h, lab = ax.get_legend_handles_labels()
-        handles += h
-        labels += lab
     if any(run.stages for run in runs):
-        from matplotlib.lines import Line2D
-
         handles.append(Line2D([], [], marker="o", linestyle="none", markerfacecolor="none",
                               markeredgecolor="0.3"))
         labels.append("a new stage begins (density or samples change)")

@@ -15,8 +15,9 @@ import numpy as np
 
 from . import __version__
 from .errors import CocktailError
-from . import ica as _ica
-from .ica import TOL, ica
+from .ica import ALGORITHMS as ICA_ALGORITHMS
+from .ica import DESCRIPTIONS as ICA_DESCRIPTIONS
+from .ica import TOL, default_max_iter, ica
 from .scaling import energy_order, headroom_gain, project_back
 from .whitening import covariance_spectrum, signal_rank
 
@@ -364,7 +365,7 @@ def load_unmixing(path, X, sample_rate, name):
 def algorithms_for(model):
     """The solver names ``--algorithm`` takes for a model, the default first."""
     if model == "instantaneous":
-        return _ica.ALGORITHMS
+        return ICA_ALGORITHMS
     from .iva import ALGORITHMS, DEFAULT_ALGORITHM
 
     return (DEFAULT_ALGORITHM,) + tuple(a for a in ALGORITHMS if a != DEFAULT_ALGORITHM)
@@ -411,7 +412,7 @@ def fit(X, sample_rate, options: Options, *, name="the recording", callback=None
     report = {"model": model, "model_reason": reason, "n_sources": int(n_sources)}
     algorithm = solver_for(model, options, warnings)
     if model == "instantaneous":
-        max_iter = _ica.default_max_iter(algorithm) if options.max_iter is None else options.max_iter
+        max_iter = default_max_iter(algorithm) if options.max_iter is None else options.max_iter
         tol = TOL if options.tol is None else options.tol
         res = ica(X, n_sources=n_sources, max_iter=max_iter, tol=tol,
                   random_state=options.seed, callback=callback, algorithm=algorithm)
@@ -419,7 +420,7 @@ def fit(X, sample_rate, options: Options, *, name="the recording", callback=None
         W = W[energy_order(W, X @ X.T / X.shape[1] - mean @ mean.T)]
         sep = Instantaneous(W, mean)
         report.update(
-            algorithm=_ica.DESCRIPTIONS[algorithm],
+            algorithm=ICA_DESCRIPTIONS[algorithm],
             parameters={"algorithm": algorithm, "max_iter": max_iter, "tol": tol,
                         "seed": options.seed},
             iterations=res.n_iter, converged=res.converged, gradient_norm=res.gradient_norm,
