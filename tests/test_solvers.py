@@ -101,6 +101,22 @@ def test_recorded_cost_is_the_negative_log_likelihood_of_the_result(fits, speech
         assert abs(res.cost_history[-1] - nll) < 1e-8
 
 
+@pytest.mark.parametrize("algorithm", ["natgrad", "gradient"])
+def test_textbook_solvers_switch_densities_and_reduce_dimension(algorithm):
+    """Uniform sources need the sub-Gaussian density; 4 mics carry 2 sources."""
+    rng = np.random.default_rng(25)
+    S = rng.uniform(-1, 1, size=(2, 10000))
+    A = np.array([[1.0, 0.4], [-0.3, 1.0]])  # well conditioned: the gradient is quick too
+    res = ica(A @ S, random_state=0, algorithm=algorithm)
+    assert res.densities == ["sub-gaussian"] * 2
+    assert amari_index(res.unmixing @ A) < AMARI_BOUND
+    S = speechlike(2, 10000, rng)
+    A = rng.standard_normal((4, 2))
+    res = ica(A @ S, n_sources=2, random_state=0, algorithm=algorithm)
+    assert res.converged and res.unmixing.shape == (2, 4)
+    assert amari_index(res.unmixing @ A) < AMARI_BOUND
+
+
 def test_gradient_slows_down_on_an_ill_conditioned_mixture_natgrad_does_not():
     """Equivariance: the natural gradient sees only W A; the Euclidean one sees A."""
     rng = np.random.default_rng(22)
