@@ -71,6 +71,8 @@ PICTURE_WIDTH = 1000
 WAVE_HEIGHT = 56
 GAP_HEIGHT = 3
 SPEC_HEIGHT = 120
+#: The whole recording's waveform, above an excerpt's picture.
+OVERVIEW_HEIGHT = 28
 #: Spectrogram: window length, and the range of levels shown below the loudest.
 WINDOW_SECONDS = 0.032
 DYNAMIC_RANGE_DB = 80.0
@@ -106,8 +108,12 @@ class Track:
     href: str = ""  # the audio the player plays, relative to the page
     full_href: Optional[str] = None  # the full-length file, when the player has an excerpt
     picture: str = ""  # relative to the page
+    asset: str = ""  # base name of its files in ASSETS
     peak: float = 0.0
     envelope: Optional[np.ndarray] = None  # (2, PICTURE_WIDTH): min and max per column
+    span_frames: int = 0  # frames the picture shows (all, or the excerpt's)
+    overview: Optional[np.ndarray] = None  # (2, PICTURE_WIDTH): of the whole, with an excerpt
+    overview_picture: str = ""
     energy: Optional[np.ndarray] = None  # (PICTURE_WIDTH,): sum of squares per column
     power: Optional[np.ndarray] = None  # (PICTURE_WIDTH, SPEC_HEIGHT): spectrogram
     clipped: int = 0  # samples beyond full scale, clipped in the copy
@@ -297,21 +303,28 @@ class _Analysis:
         return low, high
 
 
-def _analyse(path, tracks, copies=None):
-    """Read ``path`` once: fill each track's pictures; write full copies if given.
+def _analyse(path, tracks, first=0, last=None, copies=None, overview=False):
+    """Read frames [first, last) of ``path`` once and fill its tracks' pictures.
 
     ``tracks`` are the Tracks of that file (one per channel used); ``copies``
-    maps a track's channel to an open SoundFile for its mono copy.
+    maps a track's channel to an open SoundFile for its mono copy (16-bit:
+    samples beyond full scale are clipped, and counted). With ``overview``,
+    the waveform and energy go to the track's overview instead.
     """
     info = _info(path)
+    last = info.frames if last is None else min(last, info.frames)
+    first = min(first, last)
     channels = [t.channel for t in tracks]
-    A = _Analysis(len(channels), info.frames, info.samplerate)
+    A = _Analysis(len(channels), last - first, info.samplerate)
     try:
         with sf.SoundFile(str(path)) as f:
-            while True:
-                block = f.read(READ_BLOCK, dtype="float32", always_2d=True)
+            f.seek(first)
+            left = last - first
+            while left > 0:
+                block = f.read(min(READ_BLOCK, left), dtype="float32", always_2d=True)
                 if not len(block):
                     break
+                left -= len(block)
                 block = np.ascontiguousarray(block.T[channels])
                 if not np.all(np.isfinite(block)):
                     raise CocktailError(f"{audio.display_name(path)} contains NaN or infinite "
@@ -329,10 +342,14 @@ def _analyse(path, tracks, copies=None):
         raise audio.unreadable(audio.display_name(path), exc) from None
     low, high = A.finish()
     for i, t in enumerate(tracks):
-        t.envelope = np.stack([low[i], high[i]])
-        t.energy = A.energy[i]
-        t.power = A.power[i]
-        t.peak = float(A.peak[i])
+        if overview:
+            t.overview = np.stack([low[i], high[i]])
+            t.energy = A.energy[i]
+        else:
+            t.envelope = np.stack([low[i], high[i]])
+            t.power = A.power[i]
+            t.span_frames = last - first
+        t.peak = max(t.peak, float(A.peak[i]))
 
 
 def choose_excerpt(tracks, duration, seconds):
@@ -356,25 +373,6 @@ def choose_excerpt(tracks, duration, seconds):
     column = int(np.argmax(score))
     start = float(np.floor(min(column * duration / PICTURE_WIDTH, duration - seconds)))
     return start, start + seconds
-
-
-def _write_excerpt(path, channel, rate, start, stop, target):
-    """Frames [start, stop) s of one channel of ``path`` as 16-bit FLAC in ``target``."""
-    first, last = int(round(start * rate)), int(round(stop * rate))
-    clipped = 0
-    with sf.SoundFile(str(path)) as f, \
-            audio.open_for_writing(target, rate, 1, COPY_SUBTYPE, "FLAC") as out:
-        f.seek(min(first, f.frames))
-        left = last - first
-        while left > 0:
-            block = f.read(min(READ_BLOCK, left), dtype="float32", always_2d=True)
-            if not len(block):
-                break
-            row = block[:, channel]
-            clipped += int((np.abs(row) > 1).sum())
-            out.write(np.clip(row, -1, 1))
-            left -= len(block)
-    return clipped
 
 
 # ----------------------------------------------------------------- pictures
@@ -403,35 +401,44 @@ def _colormap():
     return np.stack([np.interp(x, pos, rgb[:, k]) for k in range(3)], axis=1).astype(np.uint8)
 
 
-def ticks(duration):
-    """Time-axis ticks: (step, tick times in seconds), about TICKS_WANTED of them."""
-    step = next((s for s in TICK_STEPS if duration / s <= TICKS_WANTED), TICK_STEPS[-1])
-    return step, [k * step for k in range(int(duration / step) + 1) if k * step < duration]
+def ticks(start, stop):
+    """Time-axis ticks in [start, stop): (step, tick times in seconds), about TICKS_WANTED."""
+    length = stop - start
+    step = next((s for s in TICK_STEPS if length / s <= TICKS_WANTED), TICK_STEPS[-1])
+    first = int(np.ceil(start / step - 1e-9))
+    return step, [k * step for k in range(first, int(stop / step) + 1)
+                  if start - 1e-9 <= k * step < stop]
 
 
-def _render(track, duration, level_max, lut):
-    """The PNG of one track: waveform above spectrogram, PICTURE_WIDTH wide."""
+def _waveform(img, envelope, peak, cols, rgb):
+    """Draw min/max columns ``cols`` of ``envelope``, scaled to ``peak``, into ``img``."""
+    height = img.shape[0]
+    img[height // 2, :] = GRID_RGB
+    if peak <= 0:
+        return
+    low, high = envelope[0][cols], envelope[1][cols]
+    half = (height - 1) / 2
+    y_hi = np.floor(half * (1 - high / peak)).astype(int)
+    y_lo = np.maximum(np.ceil(half * (1 - low / peak)).astype(int), y_hi)
+    rows = np.arange(height)[:, None]
+    img[:, :len(cols)][(rows >= y_hi[None, :]) & (rows <= y_lo[None, :])] = rgb
+
+
+def _render(track, start, stop, level_max, lut):
+    """The PNG of one track: waveform above spectrogram from ``start`` to ``stop`` seconds."""
     W, H = PICTURE_WIDTH, WAVE_HEIGHT + GAP_HEIGHT + SPEC_HEIGHT
     img = np.full((H, W, 3), 255, np.uint8)
-    # Grid: the time ticks, and the zero line.
-    scale = track.frames / track.rate / duration if duration > 0 else 1.0
-    _, tick_times = ticks(duration)
-    for t in tick_times[1:]:
-        img[:WAVE_HEIGHT, min(int(round(t / duration * W)), W - 1)] = GRID_RGB
-    img[WAVE_HEIGHT // 2, :] = GRID_RGB
-    # Waveform, each track scaled to its own peak. A shorter track ends early.
-    used = max(1, int(round(W * min(scale, 1.0))))
+    length = stop - start
+    _, tick_times = ticks(start, stop)
+    for t in tick_times:
+        if t > start:
+            img[:WAVE_HEIGHT, min(int(round((t - start) / length * W)), W - 1)] = GRID_RGB
+    # A track shorter than the others ends early.
+    scale = min(track.span_frames / track.rate / length, 1.0) if length > 0 else 1.0
+    used = max(1, int(round(W * scale)))
     cols = np.minimum((np.arange(used) / max(scale, 1e-12)).astype(int), W - 1)
-    low, high = track.envelope[0][cols], track.envelope[1][cols]
-    top = max(track.peak, 1e-12)
-    half = (WAVE_HEIGHT - 1) / 2
-    y_hi = np.floor(half * (1 - high / top)).astype(int)
-    y_lo = np.ceil(half * (1 - low / top)).astype(int)
-    y_lo = np.maximum(y_lo, y_hi)
-    rows = np.arange(WAVE_HEIGHT)[:, None]
-    ink = (rows >= y_hi[None, :]) & (rows <= y_lo[None, :])
-    if track.peak > 0:
-        img[:WAVE_HEIGHT, :used][ink] = track.rgb
+    span_peak = float(np.abs(track.envelope).max()) if track.envelope.size else 0.0
+    _waveform(img[:WAVE_HEIGHT], track.envelope, span_peak, cols, track.rgb)
     # Spectrogram, one level scale for every track, low frequencies at the bottom.
     with np.errstate(divide="ignore"):
         db = 10 * np.log10(np.maximum(track.power[cols], level_max * 1e-30) / level_max)
@@ -440,6 +447,16 @@ def _render(track, duration, level_max, lut):
     img[WAVE_HEIGHT + GAP_HEIGHT:, :used] = spec.transpose(1, 0, 2)[::-1]
     if used < W:
         img[WAVE_HEIGHT + GAP_HEIGHT:, used:] = (245, 245, 245)
+    return _png(img)
+
+
+def _render_overview(track, duration):
+    """The PNG of a track's whole waveform (excerpt mode), OVERVIEW_HEIGHT tall."""
+    img = np.full((OVERVIEW_HEIGHT, PICTURE_WIDTH, 3), 255, np.uint8)
+    scale = min(track.frames / track.rate / duration, 1.0)
+    used = max(1, int(round(PICTURE_WIDTH * scale)))
+    cols = np.minimum((np.arange(used) / max(scale, 1e-12)).astype(int), PICTURE_WIDTH - 1)
+    _waveform(img, track.overview, track.peak, cols, track.rgb)
     return _png(img)
 
 
@@ -560,6 +577,9 @@ audio { width: 100%; height: 40px; display: block; margin: 4px 0 8px; }
         background: #00b4ff; left: 0; pointer-events: none; }
 .span { position: absolute; top: 0; bottom: 0; background: rgba(0, 140, 255, 0.13);
         border-left: 1px solid #0a84ff; border-right: 1px solid #0a84ff; pointer-events: none; }
+.overview { position: relative; line-height: 0; margin-bottom: 2px; }
+.overview img { width: 100%; height: 28px; display: block; background: #fafafa; }
+.ruler.small { height: 1.2em; font-size: 11px; margin-bottom: 4px; }
 .khz { position: absolute; right: 4px; font-size: 11px; line-height: 1; color: #fff;
        text-shadow: 0 0 3px #000; transform: translateY(-50%); }
 .ruler { position: relative; height: 1.3em; font-size: 12px; color: var(--mute); }
@@ -595,13 +615,13 @@ SCRIPT = """
   });
   Array.prototype.forEach.call(document.querySelectorAll('.track'), function (t) {
     var a = t.querySelector('audio'), pic = t.querySelector('.pic'), head = t.querySelector('.head');
-    var offset = parseFloat(t.getAttribute('data-offset')), total = parseFloat(t.getAttribute('data-total'));
-    function move() { head.style.left = (100 * (offset + a.currentTime) / total) + '%'; }
+    var total = parseFloat(t.getAttribute('data-total'));
+    function move() { head.style.left = (100 * a.currentTime / total) + '%'; }
     a.addEventListener('timeupdate', move);
     a.addEventListener('seeked', move);
     pic.addEventListener('click', function (e) {
       var r = pic.getBoundingClientRect();
-      var at = (e.clientX - r.left) / r.width * total - offset;
+      var at = (e.clientX - r.left) / r.width * total;
       if (at >= 0 && (!a.duration || at <= a.duration)) { a.currentTime = at; a.play(); }
     });
   });
@@ -718,7 +738,14 @@ def _scores_html(scores, origin):
             + "".join(f'<p class="meta">{line}</p>' for line in lines) + "</div>")
 
 
-def _track_html(t, duration, offset, excerpt, nyquist):
+def _ruler(start, stop):
+    step, tick_times = ticks(start, stop)
+    return "".join(f'<span style="left:{100 * (x - start) / (stop - start):.3f}%">'
+                   f"{clock(x, step)}</span>" for x in tick_times)
+
+
+def _track_html(t, start, stop, duration, nyquist):
+    """One track: heading, player, pictures (overview of the whole with an excerpt)."""
     score = ""
     if t.score is not None and t.score.get("sdr") is not None:
         score = (f'<span class="score">SDR {t.score["sdr"]:.1f} dB against '
@@ -730,32 +757,31 @@ def _track_html(t, duration, offset, excerpt, nyquist):
     k = khz_step
     while k < nyquist / 1000 * 0.97:
         y = spec_top + (1 - spec_top) * (1 - k * 1000 / nyquist)
-        labels.append(f'<span class="khz" style="top:{100 * y:.2f}%">'
-                      f'{k:g} kHz</span>')
+        labels.append(f'<span class="khz" style="top:{100 * y:.2f}%">{k:g} kHz</span>')
         k += khz_step
-    span = ""
-    if excerpt is not None:
-        a, z = excerpt
-        span = (f'<div class="span" style="left:{100 * a / duration:.3f}%;'
-                f'width:{100 * (z - a) / duration:.3f}%"></div>')
-    step, tick_times = ticks(duration)
-    ruler = "".join(f'<span style="left:{100 * x / duration:.3f}%">{clock(x, step)}</span>'
-                    for x in tick_times)
+    overview = ""
+    if t.overview_picture:
+        overview = (f'<div class="overview"><img src="{t.overview_picture}" '
+                    f'width="{PICTURE_WIDTH}" height="{OVERVIEW_HEIGHT}" '
+                    f'alt="waveform of the whole of {esc(t.label)}">'
+                    f'<div class="span" style="left:{100 * start / duration:.3f}%;'
+                    f'width:{100 * (stop - start) / duration:.3f}%"></div></div>'
+                    f'<div class="ruler small">{_ruler(0, duration)}</div>')
     meta = [f"{t.rate} Hz, {clock(t.frames / t.rate)}, peak "
             + ("silent" if t.peak <= 0 else f"{20 * np.log10(t.peak):.1f} dBFS")]
     if t.full_href:
         meta.append(f'full length: <a href="{t.full_href}">{esc(t.path.name)}</a>')
     if t.clipped:
         meta.append(f"{t.clipped} samples beyond full scale clipped in the copy")
-    return (f'<section class="card track" data-offset="{offset:.6f}" data-total="{duration:.6f}">'
+    return (f'<section class="card track" data-total="{stop - start:.6f}">'
             f'<h3><span class="swatch" style="background:rgb({r},{g},{b})"></span>'
             f'{esc(t.label)}{score}</h3>'
-            f'<audio controls preload="metadata" src="{t.href}"></audio>'
+            f'<audio controls preload="metadata" src="{t.href}"></audio>{overview}'
             f'<div class="pic"><img src="{t.picture}" width="{PICTURE_WIDTH}" '
             f'height="{WAVE_HEIGHT + GAP_HEIGHT + SPEC_HEIGHT}" '
-            f'alt="waveform and spectrogram of {esc(t.label)}">{span}'
+            f'alt="waveform and spectrogram of {esc(t.label)}">'
             f'<div class="head"></div>{"".join(labels)}</div>'
-            f'<div class="ruler">{ruler}</div>'
+            f'<div class="ruler">{_ruler(start, stop)}</div>'
             f'<p class="meta">{"; ".join(meta)}</p></section>')
 
 
@@ -790,6 +816,23 @@ def _check_replaceable(folder):
 
 def _folder_size(path):
     return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file())
+
+
+def _copy_and_analyse(path, group, stage, fmt, first=0, last=None):
+    """Analyse frames [first, last) of ``path`` and copy the tracks that need it.
+
+    Speakers played from their own WAV (``fmt`` "WAV") get no copy.
+    """
+    copies = {}
+    try:
+        for t in group:
+            if fmt == "FLAC" or t.kind == "mixture":
+                copies[t.channel] = audio.open_for_writing(
+                    str(stage / f"{t.asset}.{fmt.lower()}"), t.rate, 1, COPY_SUBTYPE, fmt)
+        _analyse(path, group, first, last, copies=copies)
+    finally:
+        for c in copies.values():
+            c.close()
 
 
 def write_page(folder, *, mixture_path=None, reference_path=None,
@@ -884,41 +927,40 @@ def write_page(folder, *, mixture_path=None, reference_path=None,
     stage = Path(tempfile.mkdtemp(prefix=f".{ASSETS}.", suffix=".part", dir=folder))
     page_tmp = None
     try:
-        # Read each file once: pictures, and the full-length copies of the microphones.
         mic_tracks = [t for t in tracks if t.kind == "mixture"]
-        if mic_tracks:
-            copies = {}
-            try:
-                if mode == "full":
-                    for t in mic_tracks:
-                        name = f"mic_{t.channel + 1}.wav"
-                        copies[t.channel] = audio.open_for_writing(
-                            str(stage / name), t.rate, 1, COPY_SUBTYPE)
-                        t.href = _href(ASSETS, name)
-                _analyse(mixture_path, mic_tracks, copies)
-            finally:
-                for c in copies.values():
-                    c.close()
-        for t in tracks:
-            if t.kind == "speaker":
-                _analyse(t.path, [t])
+        speakers = [t for t in tracks if t.kind == "speaker"]
+        groups = (([(mixture_path, mic_tracks)] if mic_tracks else [])
+                  + [(t.path, [t]) for t in speakers])
+        assets = ([f"mic_{t.channel + 1}" for t in mic_tracks]
+                  + [f"speaker_{k}" for k in range(1, len(speakers) + 1)])
+        for t, name in zip(tracks, assets):
+            t.asset = name
+            t.href = _href(ASSETS, name + (".wav" if mode == "full" else ".flac"))
+        if mode == "full":
+            # Each file read once: pictures, and a copy of each microphone.
+            for t in speakers:
                 t.href = _href(t.path.name)
-        if mode == "excerpt":
-            excerpt = choose_excerpt(tracks, duration, excerpt_seconds)
-            for k, t in enumerate(tracks):
-                name = (f"mic_{t.channel + 1}.flac" if t.kind == "mixture"
-                        else f"speaker_{k - len(mic_tracks) + 1}.flac")
-                t.clipped = _write_excerpt(t.path, t.channel, t.rate, *excerpt, stage / name)
-                if t.kind == "speaker":
-                    t.full_href = t.href
-                t.href = _href(ASSETS, name)
+            start, stop = 0.0, duration
+            for path, group in groups:
+                _copy_and_analyse(path, group, stage, "WAV")
+        else:
+            # The whole once (overview, activity), then the excerpt (copies, pictures).
+            for path, group in groups:
+                _analyse(path, group, overview=True)
+            start, stop = excerpt = choose_excerpt(tracks, duration, excerpt_seconds)
+            for t in speakers:
+                t.full_href = _href(t.path.name)
+            for path, group in groups:
+                _copy_and_analyse(path, group, stage, "FLAC",
+                                  int(round(start * rate)), int(round(stop * rate)))
         level_max = max((float(t.power.max()) for t in tracks), default=0.0) or 1.0
         lut = _colormap()
-        for k, t in enumerate(tracks):
-            name = (f"mic_{t.channel + 1}.png" if t.kind == "mixture"
-                    else f"speaker_{k - len(mic_tracks) + 1}.png")
-            (stage / name).write_bytes(_render(t, duration, level_max, lut))
-            t.picture = _href(ASSETS, name)
+        for t, name in zip(tracks, assets):
+            (stage / f"{name}.png").write_bytes(_render(t, start, stop, level_max, lut))
+            t.picture = _href(ASSETS, f"{name}.png")
+            if mode == "excerpt":
+                (stage / f"{name}_whole.png").write_bytes(_render_overview(t, duration))
+                t.overview_picture = _href(ASSETS, f"{name}_whole.png")
         (stage / MARKER).write_text("written by cocktail page; replaced on the next run\n")
 
         text = _page_text(report, report_path, tracks, duration, mode, excerpt, rate,
@@ -957,6 +999,8 @@ def _page_text(report, report_path, tracks, duration, mode, excerpt, rate, score
     mics = [t for t in tracks if t.kind == "mixture"]
     if report is not None:
         name = str(report.get("input", "the recording"))
+        if len(name) > 2 and name[0] == name[-1] == "'":
+            name = f"'{Path(name[1:-1]).name}'"  # a folder path would crowd the title
         title = f"Separation of {name}"
         state = "converged" if report.get("converged", True) else "not converged"
         its = (f" after {report['iterations']} iterations"
@@ -976,21 +1020,21 @@ def _page_text(report, report_path, tracks, duration, mode, excerpt, rate, score
         a, z = excerpt
         audio_note = (f"Audio: the recording is {clock(duration)} long, so every player has the "
                       f"same {z - a:.0f} s excerpt, {clock(a)} to {clock(z)}, where the speakers "
-                      f"are most active together (shaded on the pictures), as {COPY_SUBTYPE[-2:]}"
+                      f"are most active together (shaded on the strip of the whole recording), as {COPY_SUBTYPE[-2:]}"
                       f"-bit FLAC in {ASSETS}/. The full-length speakers are the WAV files of "
                       "this folder, linked under each player.")
     sections = [_warnings_html(report, []), ]
     if scores is not None:
         sections.append(_scores_html(scores, score_origin))
     nyquist = rate / 2
-    offset = excerpt[0] if excerpt else 0.0
+    start, stop = excerpt or (0.0, duration)
     if mics:
         sections.append(f'<h2 id="mixture">Mixture: {esc(mixture_path.name)}</h2>')
-        sections += [_track_html(t, duration, offset, excerpt, t.rate / 2) for t in mics]
+        sections += [_track_html(t, start, stop, duration, t.rate / 2) for t in mics]
     sections.append('<h2 id="speakers">Separated speakers</h2>')
     if notes:
         sections.append("".join(f'<p class="meta">Note: {esc(n)}</p>' for n in notes))
-    sections += [_track_html(t, duration, offset, excerpt, nyquist) for t in speakers]
+    sections += [_track_html(t, start, stop, duration, nyquist) for t in speakers]
     sections.append('<h2 id="report">Separation report</h2>')
     sections.append(_report_html(report, report_path, duration,
                                  None if mixture_path is None else mixture_path.name))
