@@ -1,10 +1,11 @@
 """Time `cocktail page` and `cocktail separate --html`, and measure the pages they write.
 
 Usage:
-    python benchmarks/bench_page.py SPEECH_DIR [--repeat N] [--long-minutes M] [--mics C]
-                                    [--skip-long] [--workdir DIR]
+    python benchmarks/bench_page.py SPEECH_DIR [--rate HZ] [--repeat N] [--long-minutes M]
+                                    [--mics C] [--skip-long] [--workdir DIR]
 
-SPEECH_DIR holds mono speech WAVs, all at one sample rate (at least two files).
+SPEECH_DIR holds mono speech WAVs, all at one sample rate (at least two files);
+--rate resamples them first (default: their own rate).
 
 Short case: the two longest, cut or looped to 10 s, are mixed by `cocktail mix`
 into 2 microphones (the sidecar mix.json lands next to mix.wav, so the page
@@ -68,13 +69,28 @@ def page_size(folder):
     return (folder / "index.html").stat().st_size + folder_size(folder / "listen")
 
 
-def speech(folder):
+def speech(folder, rate=None, work=None):
+    """(files, clips, rate): the speech WAVs, resampled to ``rate`` into ``work`` if given."""
+    from math import gcd
+
+    from scipy.signal import resample_poly
+
     files = sorted(Path(folder).glob("*.wav"))
     clips = [sf.read(f, dtype="float64", always_2d=True) for f in files]
     rates = {r for _, r in clips}
     if len(files) < 2 or len(rates) != 1:
         sys.exit(f"{folder}: need at least two mono WAVs of one sample rate")
-    return files, [c[:, 0] for c, _ in clips], rates.pop()
+    own = rates.pop()
+    clips = [c[:, 0] for c, _ in clips]
+    if rate is None or rate == own:
+        return files, clips, own
+    g = gcd(rate, own)
+    clips = [resample_poly(c, rate // g, own // g) for c in clips]
+    resampled = []
+    for f, c in zip(files, clips):
+        resampled.append(Path(work) / f.name)
+        sf.write(resampled[-1], c, rate, subtype="FLOAT")
+    return resampled, clips, rate
 
 
 def median_time(cmd, repeat, before=None):
@@ -152,15 +168,16 @@ def long_case(clips, rate, minutes, mics, work):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("speech_dir")
+    ap.add_argument("--rate", type=int, default=None, help="resample the speech to this rate")
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--long-minutes", type=float, default=60.0)
     ap.add_argument("--mics", type=int, default=8)
     ap.add_argument("--skip-long", action="store_true")
     ap.add_argument("--workdir", help="where to put the recordings (default: a temp folder)")
     args = ap.parse_args()
-    files, clips, rate = speech(args.speech_dir)
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
         work = Path(tmp)
+        files, clips, rate = speech(args.speech_dir, args.rate, work)
         rows = short_case(files, rate, args.repeat, work)
         if not args.skip_long:
             rows += long_case(clips, rate, args.long_minutes, args.mics, work)

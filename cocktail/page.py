@@ -707,9 +707,13 @@ def _warnings_html(report, extra):
     return f'<div class="card warnings" role="alert"><strong>{title}</strong><ul>{items}</ul></div>'
 
 
-def _scores_html(scores, origin):
+def _scores_html(scores, origin, order):
+    """The scores table, one row per reference, in the order of the speakers ``order``."""
     if scores is None:
         return ""
+    rank = {name: k for k, name in enumerate(order)}
+    rows = sorted(scores.get("sources") or [],
+                  key=lambda s: rank.get(s.get("estimate"), len(rank)))
     improve = scores.get("mixture") is not None
     cols = [("SDR", "sdr"), ("SIR", "sir"), ("SAR", "sar"), ("SI-SDR", "si_sdr")]
     if improve:
@@ -718,7 +722,7 @@ def _scores_html(scores, origin):
     body = "".join(
         f"<tr><td>{esc(s.get('estimate', '?'))}</td><td>{esc(s.get('reference', '?'))}</td>"
         + "".join(f"<td>{_db(s.get(k))}</td>" for _, k in cols) + "</tr>"
-        for s in scores.get("sources") or [])
+        for s in rows)
     avg = scores.get("average") or {}
     foot = ('<tr><td>average</td><td></td>'
             + "".join(f"<td>{_db(avg.get(k))}</td>" for _, k in cols) + "</tr>")
@@ -1009,7 +1013,7 @@ def _page_text(report, report_path, tracks, duration, mode, excerpt, rate, score
                    f"{esc(report.get('n_mics', '?'))} microphones, {clock(duration)}; "
                    f"{esc(report.get('model', '?'))} model, {state}{its}.")
     else:
-        title = f"Speakers in {report_path or tracks[-1].path.parent.name}"
+        title = f"Speakers in {tracks[-1].path.parent.name}"
         summary = f"{len(speakers)} speakers, {clock(duration)}."
     if mode == "full":
         audio_note = ("Audio: the players play the speakers' own WAV files in this folder"
@@ -1019,13 +1023,13 @@ def _page_text(report, report_path, tracks, duration, mode, excerpt, rate, score
     else:
         a, z = excerpt
         audio_note = (f"Audio: the recording is {clock(duration)} long, so every player has the "
-                      f"same {z - a:.0f} s excerpt, {clock(a)} to {clock(z)}, where the speakers "
+                      f"same {z - a:g} s excerpt, {clock(a)} to {clock(z)}, where the speakers "
                       f"are most active together (shaded on the strip of the whole recording), as {COPY_SUBTYPE[-2:]}"
                       f"-bit FLAC in {ASSETS}/. The full-length speakers are the WAV files of "
                       "this folder, linked under each player.")
     sections = [_warnings_html(report, []), ]
     if scores is not None:
-        sections.append(_scores_html(scores, score_origin))
+        sections.append(_scores_html(scores, score_origin, [t.label for t in speakers]))
     nyquist = rate / 2
     start, stop = excerpt or (0.0, duration)
     if mics:
