@@ -974,12 +974,18 @@ def write_page(folder, *, mixture_path=None, reference_path=None,
         os.chmod(stage, 0o777 & ~audio._umask())
         size = _folder_size(stage) + len(text.encode())
         # Swap in the new folder, then the page that refers to it.
-        assets = folder / ASSETS
+        live = folder / ASSETS
         old = None
-        if assets.exists():
+        if live.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{ASSETS}.old.", dir=folder))
-            os.replace(assets, old / ASSETS)
-        os.replace(stage, assets)
+            os.replace(live, old / ASSETS)
+        try:
+            os.replace(stage, live)
+        except OSError:
+            if old is not None:  # put the previous page's folder back
+                os.replace(old / ASSETS, live)
+                shutil.rmtree(old, ignore_errors=True)
+            raise
         stage = None
         audio.publish(page_tmp, folder / PAGE_NAME)
         page_tmp = None
