@@ -237,10 +237,13 @@ def _raw_format(raw, rate, channels, encoding):
 @click.option("--plot", "plot_path", metavar="FILE.png",
               help="Also draw the mixture, the speakers and the convergence curve "
                    "(needs cocktail[plot]).")
+@click.option("--html", "html_page", is_flag=True,
+              help="Also write a listening page, index.html, into the output folder "
+                   "(see 'cocktail page').")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors and warnings.")
 def separate(mixtures, output, sources, model, adaptive, seed, max_iter, tol, nfft, algorithm,
              apply_path, fit_seconds, block_seconds, raw, rate, channels, encoding, jobs,
-             report_path, plot_path, quiet):
+             report_path, plot_path, quiet, html_page=False):
     """Separate recordings (one channel per microphone) into one WAV per speaker.
 
     Outputs are scaled to how each speaker sounds at microphone 1, ordered
@@ -283,6 +286,9 @@ def separate(mixtures, output, sources, model, adaptive, seed, max_iter, tol, nf
                       nfft=nfft, algorithm=algorithm, apply=apply_path)
 
     several = len(mixtures) > 1 or (mixtures[0] != audio.STDIO and Path(mixtures[0]).is_dir())
+    if html_page and (output == audio.STDIO or report_path is not None):
+        raise CocktailError("--html writes the page into the output folder: it takes neither "
+                            "-o - nor --report")
     if plot_path is not None:
         if several or output == audio.STDIO:
             raise CocktailError("--plot takes one input and an output folder (not -o -)")
@@ -291,7 +297,8 @@ def separate(mixtures, output, sources, model, adaptive, seed, max_iter, tol, nf
         plot.require_matplotlib("cocktail separate --plot")
         _check_picture_path(plot_path, mixtures)
     if several:
-        return _separate_many(mixtures, output, options, jobs, raw_format, report_path, quiet)
+        return _separate_many(mixtures, output, options, jobs, raw_format, report_path, quiet,
+                              html_page)
     mixture = mixtures[0]
     if output == audio.STDIO:
         return _separate_to_stdout(mixture, options, raw_format, report_path, quiet)
@@ -313,6 +320,9 @@ def separate(mixtures, output, sources, model, adaptive, seed, max_iter, tol, nf
             mixture_path=None if mixture == audio.STDIO or raw_format else mixture)
         _write_picture(plot_path, data)
         _say(quiet, f"picture -> {plot_path}")
+    if html_page:
+        _write_page(output, None if mixture == audio.STDIO or raw_format else mixture, None,
+                    quiet)
 
 
 def _say_model(quiet, summary):
@@ -359,7 +369,8 @@ def _separate_to_stdout(mixture, options, raw_format, report_path, quiet):
     _say(quiet, _done(summary, "stdout"))
 
 
-def _separate_many(mixtures, output, options, jobs, raw_format, report_path, quiet):
+def _separate_many(mixtures, output, options, jobs, raw_format, report_path, quiet,
+                   html_page=False):
     from .batch import expand_inputs, output_folders, separate_many, summary_line
 
     if output == audio.STDIO:
@@ -385,6 +396,10 @@ def _separate_many(mixtures, output, options, jobs, raw_format, report_path, qui
             click.echo(f"{tag} {path}: Error: {error}", err=True)
 
     results = separate_many(inputs, folders, options, jobs=jobs, on_done=on_done)
+    if html_page:
+        for path, summary, error in results:
+            if error is None:
+                _write_page(summary["output"], path, None, quiet)
     failed = [p for p, _, e in results if e is not None]
     line = summary_line(results)
     if failed:
@@ -736,6 +751,55 @@ def plot_command(estimates, convergence, mixture, reference, output, quiet):
         _say(quiet, f"picture -> {output}")
 
 # ------------------------------------------------------ end evaluate and plot
+
+
+# -------------------------------------------------------------------- page
+
+
+def _write_page(folder, mixture, reference, quiet):
+    from . import page
+
+    result = page.write_page(folder, mixture_path=mixture, reference_path=reference)
+    for note in result.notes:
+        _say(quiet, note, "Note")
+    _say(quiet, f"page -> {result.path}")
+
+
+@cli.command("page", context_settings=CONTEXT)
+@click.argument("folder", metavar="DIR")
+@click.option("--mixture", "mixture", metavar="MIX.wav",
+              help="The recording that was separated.  [default: the input named in "
+                   "separation.json, if still there]")
+@click.option("-r", "--reference", "reference", metavar="REFERENCES",
+              help="The true sources, for scores per speaker: what 'cocktail evaluate -r' "
+                   "takes, or the JSON 'cocktail evaluate --json' printed.  [default: the "
+                   "sidecar of 'cocktail mix' next to the mixture, if there]")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors and warnings.")
+def page_command(folder, mixture, reference, quiet):
+    """Write a listening page for a separation: DIR/index.html.
+
+    DIR is a folder written by 'cocktail separate'. The page has a player,
+    a waveform and a spectrogram for each microphone of the mixture and each
+    speaker, on one time axis; the report (model, algorithm, iterations,
+    convergence, warnings); and the scores per speaker when the true sources
+    are known. It opens offline, from the file system, on a phone too.
+    Recordings up to 5 minutes are played whole; longer ones as one 30 s
+    excerpt per track (FLAC), where the speakers are most active, which the
+    page says. Pictures and audio copies go to DIR/listen/.
+
+    \b
+    Example:
+      cocktail separate meeting.wav -o out/
+      cocktail page out/
+      cocktail page out/ --mixture meeting.wav -r mix.json
+      cocktail separate meeting.wav -o out/ --html
+    """
+    for path in (mixture, reference):
+        if path is not None and (path == audio.STDIO or not Path(path).exists()):
+            raise CocktailError(f"cannot read '{path}': no such file"
+                                if path != audio.STDIO else
+                                "the page reads files: '-' (standard input) is not one")
+    _write_page(folder, mixture, reference, quiet)
 
 
 def _keep_freed_memory():
