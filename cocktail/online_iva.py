@@ -39,8 +39,10 @@ input already received and follows it by less than one block plus one STFT
 frame (:func:`latency_seconds`).
 
 Confidence: for every second of output, the dependence of the outputs (how
-much their time-frequency power rises and falls together) is recorded, and
-seconds where it exceeds ``UNSURE_CORRELATION`` are reported as unsure.
+much their time-frequency power rises and falls together) is recorded beside
+that of the microphones, and seconds where separating did not lower it by
+UNSURE_MARGIN are reported as unsure (a warning names those after the
+start-up).
 """
 from __future__ import annotations
 
@@ -75,9 +77,9 @@ SWEEPS = 1
 LOUDNESS_FLOOR = 1e-3
 #: Ridge added to the weighted covariances, relative to their mean power.
 RIDGE = 1e-4
-#: Dependence of the outputs (``OnlineIVA._close_second``) above which a
-#: second is reported as unsure.
-UNSURE_CORRELATION = 0.7
+#: A second is reported as unsure when the outputs are not at least this
+#: much less dependent than the microphones (``OnlineIVA._close_second``).
+UNSURE_MARGIN = 0.25
 #: Fewest frames in a second for its dependence to be judged.
 MIN_FRAMES_JUDGED = 4
 #: Floor of the log power in the dependence, relative to the mean power.
@@ -87,6 +89,8 @@ LOG_FLOOR = 1e-6
 MAX_SECONDS_KEPT = 3600
 #: A block whose power is below this fraction of the running power is silence.
 SILENCE = 1e-10
+#: Seconds at the start of a stream not warned about (still starting up).
+STARTUP_SECONDS = 2
 #: Unsure stretches named in the warning (the report has them all).
 MAX_SPANS_SAID = 5
 #: Seconds of recent frames kept for the warm-up and the alignment of bins.
@@ -198,9 +202,11 @@ class OnlineIVA:
         self.updates = 0
         # per-second confidence
         self._frames_per_second = max(1, int(round(self.sample_rate / self.hop)))
-        self._sec_loud: List[np.ndarray] = []  # frame loudness (N,) of the current second
+        self._sec_loud: List[np.ndarray] = []  # log power (N, F) per frame of the current second
+        self._sec_mix: List[np.ndarray] = []  # the same for the first N microphones
         self._sec_jump = False
-        self.dependence: List[float] = []  # max loudness correlation per second
+        self.dependence: List[float] = []  # outputs' dependence per second
+        self.mic_dependence: List[float] = []  # microphones' dependence per second
         self.unsure: List[List[float]] = []  # [start, end) seconds, merged
         self.cost: List[float] = []  # per second: mean cost change of its blocks
         self._sec_cost: List[float] = []
@@ -243,7 +249,7 @@ class OnlineIVA:
         power = float(np.mean(np.abs(X) ** 2)) * M
         if power <= SILENCE * self._power or power == 0.0:
             self.frames += T
-            self._confidence(None, T, None)
+            self._confidence(None, None, T, None)
             return self._D
         a = self._frame_weight ** T  # what the past keeps
         first = self.updates == 0
@@ -277,7 +283,7 @@ class OnlineIVA:
             except (FloatingPointError, np.linalg.LinAlgError):
                 self._W, self._P, self._V = W0, P0, V0
                 self.frames += T
-                self._confidence(None, T, None)
+                self._confidence(None, None, T, None)
                 return self._D
         self._D = D
         self.updates += 1
@@ -291,7 +297,7 @@ class OnlineIVA:
             self._next_align = self._hist_n + self._align_every
         Y = np.matmul(self._W, Xs)
         self.last_cost_change = self._cost(self._loudness(Y)) - cost0
-        self._confidence(Y, T, self.last_cost_change)
+        self._confidence(Y, X, T, self.last_cost_change)
         return self._D
 
     def _remember(self, X):
@@ -389,68 +395,68 @@ class OnlineIVA:
         logdet = float(np.sum(np.linalg.slogdet(self._W)[1]))
         return (F * float(np.sum(np.mean(np.log(r), axis=1))) - 2.0 * logdet) / (F * self.n_sources)
 
-    def _confidence(self, Y, T, cost):
+    def _confidence(self, Y, X, T, cost):
         """Accumulate per-second evidence of how sure the separation is.
 
-        Y: the new frames' outputs (F, N, T), or None for frames not learnt from.
+        Y, X: the new frames' outputs (F, N, T) and microphones (F, M, T), or
+        None for frames not learnt from.
         """
         if cost is not None:
             self._sec_cost.append(cost)
         if Y is not None:
-            P = Y.real ** 2 + Y.imag ** 2
-            P = np.log(P + LOG_FLOOR * max(float(np.mean(P)), _TINY))
+            P = _log_power(Y)
+            Pm = _log_power(X[:, :self.n_sources])
         for t in range(T):
             if Y is not None:
                 self._sec_loud.append(P[:, :, t].T.astype(np.float32))
+                self._sec_mix.append(Pm[:, :, t].T.astype(np.float32))
             if (self.frames - T + t + 1) % self._frames_per_second == 0:
                 self._close_second()
 
     def _close_second(self):
         """Close a second: the outputs' dependence, and whether it was unsure.
 
-        Dependence: the largest correlation, over pairs of outputs, of their
-        log power in every bin and frame of the second, each bin centred on
-        its mean (so per-bin gains do not count).  Separated speakers are
-        loud in different bins at different times (about 0 to 0.5); outputs
-        that still hold the same mixture rise and fall together (0.75 and more).
+        Dependence (``_dependence``) of the outputs and of as many
+        microphones: separated speakers are loud in different bins at
+        different times, so separating lowers it well below the microphones'
+        (about 0.4 against 0.85 in a room where separation works).  A second
+        where the outputs are not at least UNSURE_MARGIN less dependent than
+        the microphones is unsure.
         """
-        dep = 0.0
+        dep, dep_mix = 0.0, 1.0  # a second with (almost) nothing heard is not unsure
         if len(self._sec_loud) >= MIN_FRAMES_JUDGED and self.n_sources > 1:
-            L = np.stack(self._sec_loud, axis=2)  # (N, F, T)
-            L = L - L.mean(axis=2, keepdims=True)
-            L = L.reshape(L.shape[0], -1)
-            nrm = np.sqrt(np.sum(L * L, axis=1, dtype=np.float64))
-            ok = nrm > 0
-            if ok.sum() >= 2:
-                L = L[ok] / nrm[ok, None].astype(np.float32)
-                c = L @ L.T
-                dep = float(np.max(c[~np.eye(len(c), dtype=bool)]))
+            dep = _dependence(self._sec_loud)
+            dep_mix = _dependence(self._sec_mix)
         change = float(np.mean(self._sec_cost)) if self._sec_cost else 0.0
         sec = self.seconds
         if sec < MAX_SECONDS_KEPT:
             self.dependence.append(round(dep, 3))
+            self.mic_dependence.append(round(dep_mix, 3))
             self.cost.append(round(change, 4))
-        if dep > UNSURE_CORRELATION:
+        if dep_mix - dep < UNSURE_MARGIN:
             if self.unsure and self.unsure[-1][1] == sec:
                 self.unsure[-1][1] = sec + 1
             else:
                 self.unsure.append([sec, sec + 1])
         self.seconds += 1
         self._sec_loud = []
+        self._sec_mix = []
         self._sec_cost = []
 
     # -- report -----------------------------------------------------------
 
     def warnings(self) -> List[str]:
-        """A sentence for stderr when some seconds were unsure, else nothing."""
-        if not self.unsure:
+        """A sentence for stderr when seconds after the start-up were unsure, else nothing."""
+        spans = [[max(a, STARTUP_SECONDS), b] for a, b in self.unsure if b > STARTUP_SECONDS]
+        if not spans:
             return []
-        total = sum(b - a for a, b in self.unsure)
-        spans = ", ".join(f"{a}-{b} s" for a, b in self.unsure[:MAX_SPANS_SAID])
-        more = "" if len(self.unsure) <= MAX_SPANS_SAID else f" and {len(self.unsure) - MAX_SPANS_SAID} more"
-        return [f"the live separation was unsure during {total} of {self.seconds} s ({spans}{more}): "
-                "the outputs' loudness rose and fell together, or the room changed; see "
-                "'unsure_seconds' in the report"]
+        total = sum(b - a for a, b in spans)
+        said = ", ".join(f"{a}-{b} s" for a, b in spans[:MAX_SPANS_SAID])
+        more = "" if len(spans) <= MAX_SPANS_SAID else f" and {len(spans) - MAX_SPANS_SAID} more"
+        return [f"the live separation was unsure during {total} of {self.seconds} s ({said}{more}): "
+                "the outputs rose and fell together almost as much as the microphones (the "
+                "speakers moved, or too few microphones for the speakers); see 'unsure_seconds' "
+                "in the report"]
 
     def report(self) -> dict:
         """What the report records: settings, confidence per second, final matrices."""
@@ -464,6 +470,7 @@ class OnlineIVA:
             updates=self.updates,
             unsure_seconds=[list(u) for u in self.unsure],
             dependence_per_second=list(self.dependence),
+            mic_dependence_per_second=list(self.mic_dependence),
             cost_change_per_second=list(self.cost),
             history=list(self.cost),
             history_label="cost change per second",
@@ -488,6 +495,31 @@ class OnlineIVA:
     def flush(self) -> np.ndarray:
         """The output samples still held back, once the input has ended."""
         return self._filter.flush()
+
+
+def _log_power(Y):
+    """log |Y|^2 (F, K, T), floored relative to the mean power."""
+    P = Y.real ** 2 + Y.imag ** 2
+    return np.log(P + LOG_FLOOR * max(float(np.mean(P)), _TINY))
+
+
+def _dependence(frames):
+    """Largest correlation, over pairs of signals, of their log power.
+
+    ``frames``: per frame, the log power (K, F) of K signals.  Every bin is
+    centred on its mean over the frames, so per-bin gains do not count; the
+    correlation is taken over all bins and frames.
+    """
+    L = np.stack(frames, axis=2)  # (K, F, T)
+    L = L - L.mean(axis=2, keepdims=True)
+    L = L.reshape(L.shape[0], -1)
+    nrm = np.sqrt(np.sum(L * L, axis=1, dtype=np.float64))
+    ok = nrm > 0
+    if ok.sum() < 2:
+        return 0.0
+    L = L[ok] / nrm[ok, None].astype(np.float32)
+    c = L @ L.T
+    return float(np.max(c[~np.eye(len(c), dtype=bool)]))
 
 
 def _ridge(V):
