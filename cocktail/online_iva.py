@@ -104,6 +104,9 @@ WARM_ITER = 30
 #: the recent frames (``iva._align``): the online updates alone can leave a
 #: band of bins following the other speaker.
 ALIGN_EVERY = 1.0
+#: Whether that alignment also matches each bin to its neighbours and to the
+#: speakers' inter-microphone delays (``iva._align`` with ``local``).
+LOCAL_ALIGN = False
 #: Up to this many outputs, a re-alignment that would relabel the speakers as
 #: a whole is undone (all orderings are tried).
 MAX_RELABEL = 6
@@ -357,7 +360,7 @@ class OnlineIVA:
                 Q = np.broadcast_to(np.eye(self.n_mics), (self.n_freq,) + (self.n_mics,) * 2) \
                     if self._P is None else self._P
                 Z = X if self._P is None else np.matmul(self._P.astype(X.dtype), X)
-                W = _align(self._W, Z, Q, self._C)
+                W = _align(self._W, Z, Q, self._C, local=LOCAL_ALIGN)
             except (FloatingPointError, np.linalg.LinAlgError):
                 return
         # which old row each new row is, per bin
