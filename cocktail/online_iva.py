@@ -52,8 +52,8 @@ from typing import List, Optional
 import numpy as np
 
 from .errors import CocktailError
-from .iva import (_TINY, _align, _hermitian, _ip_sweep, _projection_back, _separate_whitened,
-                  _whiten)
+from .iva import (_TINY, _align, _Covariances, _drive, _hermitian, _ip_sweep, _iterate_auxiva,
+                  _projection_back, _State, _whiten)
 from .stft import BinFilter
 
 __all__ = [
@@ -99,7 +99,7 @@ HISTORY_SECONDS = 3.0
 #: the online updates a good start (one-off cost; output waits for it).
 WARM_SECONDS = 1.0
 #: Iterations of that batch warm-up.
-WARM_ITER = 30
+WARM_ITER = 20
 #: Every this many seconds, the bins are re-aligned to the same speakers on
 #: the recent frames (``iva._align``): the online updates alone can leave a
 #: band of bins following the other speaker.
@@ -188,7 +188,7 @@ class OnlineIVA:
         self.n_freq = F
         self._frame_weight = np.exp(-self.hop / (self.forgetting * self.sample_rate))
         self._C = np.zeros((F, M, M), dtype=np.complex128)  # mixture covariance
-        self._V = np.zeros((N, F, M, M), dtype=np.complex128)  # weighted covariances
+        self._V = np.zeros((N, F, N, N), dtype=np.complex128)  # weighted, on the subspace
         self._P = None  # (F, N, M) principal subspace, None when N == M
         self._W = np.tile(np.eye(N, dtype=np.complex128), (F, 1, 1))  # on the subspace
         self._D = np.zeros((F, N, M), dtype=np.complex128)  # applied: projected back
@@ -230,11 +230,22 @@ class OnlineIVA:
     # -- learning ---------------------------------------------------------
 
     def _subspace(self):
-        """Track the principal subspace of each bin; re-express W in it."""
-        evals, evecs = np.linalg.eigh(self._C)
-        P = _hermitian(evecs[:, :, ::-1][:, :, :self.n_sources])  # (F, N, M)
+        """Track the principal subspace of each bin; re-express W in it.
+
+        The first block takes the eigenvectors of the covariance; later ones
+        one step of subspace iteration from the last basis (orthonormalised
+        ``C P^H``), far cheaper than an eigendecomposition per block, and
+        enough for a covariance that changes slowly.
+        """
+        if self._P is None:
+            evals, evecs = np.linalg.eigh(self._C)
+            P = _hermitian(evecs[:, :, ::-1][:, :, :self.n_sources])  # (F, N, M)
+        else:
+            P = _hermitian(np.linalg.qr(np.matmul(self._C, _hermitian(self._P)))[0])
         if self._P is not None:
-            self._W = np.matmul(self._W, np.matmul(self._P, _hermitian(P)))
+            R = np.matmul(self._P, _hermitian(P))  # old coordinates from new ones
+            self._W = np.matmul(self._W, R)
+            self._V = np.matmul(np.matmul(_hermitian(R), self._V), R)
         self._P = P
 
     def _loudness(self, Y):
@@ -268,15 +279,15 @@ class OnlineIVA:
                     Xs = np.matmul(self._P, X)
                 else:
                     Xs = X
+                Xsh = _hermitian(Xs)
                 cost0 = None
                 for sweep in range(self.sweeps):
                     r = self._loudness(np.matmul(self._W, Xs))  # (N, T)
                     if sweep == 0:
                         cost0 = self._cost(r)
-                    Vb = np.einsum("fmt,nt,fkt->nfmk", X, 1.0 / r, X.conj(), optimize=True) / T
-                    V = Vb if first else a * V0 + (1 - a) * Vb
-                    Vs = V if N == M else np.matmul(np.matmul(self._P, V), _hermitian(self._P))
-                    Vs = Vs + _ridge(Vs)
+                    Vb = _weighted_covariances(Xs, Xsh, 1.0 / r)
+                    V = Vb if first else a * self._V + (1 - a) * Vb
+                    Vs = V + _ridge(V)
                     self._W = _ip_sweep(self._W, Vs)
                 self._V = V
                 D = self._W if N == M else np.matmul(self._W, self._P)
@@ -328,8 +339,7 @@ class OnlineIVA:
         """Recompute the weighted covariances and the applied unmixing for a new W."""
         Xs = X if self._P is None else np.matmul(self._P, X)
         r = self._loudness(np.matmul(self._W, Xs))
-        T = X.shape[2]
-        self._V = np.einsum("fmt,nt,fkt->nfmk", X, 1.0 / r, X.conj(), optimize=True) / T
+        self._V = _weighted_covariances(Xs, _hermitian(Xs), 1.0 / r)
         D = self._W if self._P is None else np.matmul(self._W, self._P)
         D = _projection_back(D, self._C + _ridge(self._C[None])[0])
         if np.all(np.isfinite(D)):
@@ -339,18 +349,19 @@ class OnlineIVA:
         """A short batch AuxIVA on the first frames, then online from there."""
         self.warmed = True
         X = self._recent().astype(np.complex128)
+        W_old, V_old, D_old = self._W, self._V, self._D
         with np.errstate(over="raise", invalid="raise", divide="raise", under="ignore"):
             try:
                 Z, Q, C = _whiten(X.astype(np.complex64), self.n_sources)
-                W, _, _, _ = _separate_whitened(Z, Q, C, "auxiva-gauss", WARM_ITER, 0.0,
-                                                np.random.default_rng(0), None)
-                D = np.matmul(W, Q)
-                W_new = D if self._P is None else np.matmul(D, _hermitian(self._P))
-                W_old = self._W
-                self._W = W_new
+                state = _State(np.tile(np.eye(self.n_sources, dtype=np.complex128),
+                                       (self.n_freq, 1, 1)))
+                _drive(_iterate_auxiva(Z, state, _Covariances(Z), "gauss"), state, WARM_ITER,
+                       0.0, None, [])
+                D = np.matmul(_align(state.W, Z, Q, C), Q)
+                self._W = D if self._P is None else np.matmul(D, _hermitian(self._P))
                 self._refresh(X)
             except (FloatingPointError, np.linalg.LinAlgError):
-                self._W = W_old
+                self._W, self._V, self._D = W_old, V_old, D_old
 
     def _realign(self):
         """Re-order each bin's rows so they follow the same speakers (recent frames)."""
@@ -498,6 +509,13 @@ class OnlineIVA:
     def flush(self) -> np.ndarray:
         """The output samples still held back, once the input has ended."""
         return self._filter.flush()
+
+
+def _weighted_covariances(X, Xh, w):
+    """V[n, f] = mean_t w[n, t] x_f(t) x_f(t)^H for X (F, M, T), Xh its conjugate
+    transpose and weights w (N, T); (N, F, M, M)."""
+    T = X.shape[2]
+    return np.stack([np.matmul(X * (wn / T), Xh) for wn in w])
 
 
 def _log_power(Y):
