@@ -52,8 +52,8 @@ from typing import List, Optional
 import numpy as np
 
 from .errors import CocktailError
-from .iva import (_TINY, _align, _Covariances, _drive, _hermitian, _ip_sweep, _iterate_auxiva,
-                  _projection_back, _State, _whiten)
+from .iva import (_TINY, _align, _hermitian, _ip_sweep, _projection_back, _separate_whitened,
+                  _whiten)
 from .stft import BinFilter
 
 __all__ = [
@@ -89,17 +89,21 @@ LOG_FLOOR = 1e-6
 MAX_SECONDS_KEPT = 3600
 #: A block whose power is below this fraction of the running power is silence.
 SILENCE = 1e-10
+#: With more microphones than outputs, the principal subspace is found
+#: afresh (eigendecomposition) every this many blocks, tracked in between.
+EIGEN_EVERY = 40
 #: Seconds at the start of a stream not warned about (still starting up).
 STARTUP_SECONDS = 2
 #: Unsure stretches named in the warning (the report has them all).
 MAX_SPANS_SAID = 5
 #: Seconds of recent frames kept for the warm-up and the alignment of bins.
 HISTORY_SECONDS = 3.0
-#: Once this many seconds have arrived, a short batch AuxIVA on them gives
-#: the online updates a good start (one-off cost; output waits for it).
+#: Once this many seconds have arrived, a short batch AuxIVA on them (with
+#: the batch model's alignment of bins) gives the online updates a good
+#: start (one-off cost; output waits for it).
 WARM_SECONDS = 1.0
 #: Iterations of that batch warm-up.
-WARM_ITER = 20
+WARM_ITER = 30
 #: Every this many seconds, the bins are re-aligned to the same speakers on
 #: the recent frames (``iva._align``): the online updates alone can leave a
 #: band of bins following the other speaker.
@@ -237,7 +241,7 @@ class OnlineIVA:
         ``C P^H``), far cheaper than an eigendecomposition per block, and
         enough for a covariance that changes slowly.
         """
-        if self._P is None:
+        if self._P is None or self.updates % EIGEN_EVERY == 0:
             evals, evecs = np.linalg.eigh(self._C)
             P = _hermitian(evecs[:, :, ::-1][:, :, :self.n_sources])  # (F, N, M)
         else:
@@ -353,11 +357,9 @@ class OnlineIVA:
         with np.errstate(over="raise", invalid="raise", divide="raise", under="ignore"):
             try:
                 Z, Q, C = _whiten(X.astype(np.complex64), self.n_sources)
-                state = _State(np.tile(np.eye(self.n_sources, dtype=np.complex128),
-                                       (self.n_freq, 1, 1)))
-                _drive(_iterate_auxiva(Z, state, _Covariances(Z), "gauss"), state, WARM_ITER,
-                       0.0, None, [])
-                D = np.matmul(_align(state.W, Z, Q, C), Q)
+                W, _, _, _ = _separate_whitened(Z, Q, C, "auxiva-gauss", WARM_ITER, 0.0,
+                                                np.random.default_rng(0), None)
+                D = np.matmul(W, Q)
                 self._W = D if self._P is None else np.matmul(D, _hermitian(self._P))
                 self._refresh(X)
             except (FloatingPointError, np.linalg.LinAlgError):
