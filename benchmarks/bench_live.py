@@ -131,7 +131,7 @@ def _unsure_seconds(mix_path, extra):
     return sum(b - a for a, b in report.get("unsure_seconds", []))
 
 
-def load_speech(folder, n, seconds, rate=None):
+def load_speech(folder, n, seconds):
     files = sorted(Path(folder).glob("*.wav"))
     clips = [sf.read(f, dtype="float64", always_2d=True) for f in files]
     rate = clips[0][1]

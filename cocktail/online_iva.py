@@ -60,6 +60,7 @@ __all__ = [
     "BLOCK_SECONDS",
     "FORGETTING",
     "OnlineIVA",
+    "describe",
     "default_nfft",
     "latency_seconds",
     "separate_online_iva",
