@@ -189,12 +189,17 @@ def _raw_format(raw, rate, channels, encoding):
 @click.option("--model", type=click.Choice(["auto", "instantaneous", "convolutive"]),
               default="auto", show_default=True,
               help="Mixing model: 'instantaneous' for x = A s (no echoes), 'convolutive' "
-                   "for room recordings, 'auto' to decide from the recording.")
+                   "for room recordings, 'auto' to decide from the recording (with "
+                   "--adaptive: from its first 2 s).")
 @click.option("--adaptive", is_flag=True,
-              help="Follow a changing mixture (moving speakers) with block-online "
-                   "natural-gradient updates instead of one unmixing for the whole recording: "
-                   "the online form of the natural gradient (--algorithm natgrad is its "
-                   "batch form), one step per block.")
+              help="Separate as the audio arrives and follow a changing mixture (moving "
+                   "speakers), updating the unmixing block by block instead of estimating one "
+                   "for the whole recording: online IVA per frequency for rooms, online "
+                   "natural-gradient ICA for instantaneous mixtures (the online form of the "
+                   "natural gradient; --algorithm natgrad is its batch form).  Rooms: output "
+                   "follows input by at most 0.25 s (a 0.125 s block plus a 128 ms STFT frame; "
+                   "--block-seconds below 0.125 lowers it at more cost), starting at once "
+                   "with --model convolutive, after 2 s with --model auto.")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed of the solver's starting point; same input and seed, same output.")
 @click.option("--max-iter", type=int, default=None, metavar="N",
@@ -221,7 +226,8 @@ def _raw_format(raw, rate, channels, encoding):
                    "recording (and at most 8 million samples in all); longer recordings are "
                    "then separated block by block in bounded memory.")
 @click.option("--block-seconds", type=float, default=1.0, show_default=True, metavar="S",
-              help="Block length for applying the unmixing; also the latency on pipes.")
+              help="Block length for applying the unmixing; also the latency on pipes "
+                   "(with --adaptive at most 0.25 s, and 0.125 s for rooms).")
 @click.option("--raw", is_flag=True, help="Input is headerless PCM (give --rate and "
                                           "--channels); with -o - the output is raw too.")
 @click.option("--rate", type=int, default=None, metavar="HZ", help="Sample rate of --raw input.")

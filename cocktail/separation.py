@@ -262,15 +262,27 @@ class Convolutive:
 
 
 class Adaptive:
-    """Block-online natural gradient: the unmixing follows a changing mixture."""
+    """Block-online separation: the unmixing follows a changing mixture.
+
+    ``room`` selects online IVA per STFT bin (:mod:`cocktail.online_iva`);
+    otherwise the instantaneous natural gradient of :mod:`cocktail.online`.
+    """
 
     kind = "adaptive"
 
-    def __init__(self, n_mics, n_sources, sample_rate, block_seconds, seed, callback=None):
-        from .online import OnlineSeparator
+    def __init__(self, n_mics, n_sources, sample_rate, block_seconds, seed, callback=None,
+                 room=False):
+        self.room = room
+        if room:
+            from .online_iva import OnlineIVA
 
-        self._sep = OnlineSeparator(n_mics, n_sources, sample_rate=sample_rate,
-                                    block_seconds=block_seconds, random_state=seed)
+            self._sep = OnlineIVA(n_mics, n_sources, sample_rate=sample_rate,
+                                  block_seconds=block_seconds)
+        else:
+            from .online import OnlineSeparator
+
+            self._sep = OnlineSeparator(n_mics, n_sources, sample_rate=sample_rate,
+                                        block_seconds=block_seconds, random_state=seed)
         self._callback = callback
 
     def start(self):
@@ -278,15 +290,25 @@ class Adaptive:
 
     def process(self, block):
         y = self._sep.process(block)
-        if self._callback is not None and self._sep.history:
+        if self._callback is not None and self.room and self._sep.updates:
+            self._callback(self._sep.updates, float(self._sep.last_cost_change),
+                           "block cost change")
+        elif self._callback is not None and not self.room and self._sep.history:
             self._callback(len(self._sep.history), float(self._sep.history[-1]),
                            "block gradient norm")
         return y
 
     def flush(self):
+        if self.room:
+            return self._sep.flush()
         return np.zeros((self._sep.n_sources, 0))
 
+    def warnings(self):
+        return self._sep.warnings() if self.room else []
+
     def report(self):
+        if self.room:
+            return self._sep.report()
         return {"unmixing": self._sep.unmixing.tolist(), "mean": self._sep.mean.ravel().tolist(),
                 "history": [float(h) for h in self._sep.history],
                 "densities": self._sep.densities}
@@ -488,15 +510,27 @@ def run(reader, open_sink, options: Options, *, callback=None):
     block = max(int(options.block_seconds * rate), 1)
     ready = None  # separated output of the whole recording, when it was in memory
     if options.adaptive:
-        # Online: no estimation pass; a first stretch only checks the input.
-        first = reader.read_all(limit=max(int(2 * rate), MIN_SAMPLES))
+        # Online: no estimation pass.  A first stretch checks the input and,
+        # with --model auto, chooses the model (a room needs longer).
+        from .online_iva import BLOCK_SECONDS as ROOM_BLOCK, describe as room_algorithm
+
+        wait = int((2.0 if options.model != "convolutive" else ROOM_BLOCK) * rate)
+        first = reader.read_all(limit=max(wait, MIN_SAMPLES))
         check_recording(first, rate, name)
         n_sources, warnings = resolve_sources(first, options.n_sources, name)
-        step = min(options.block_seconds, 0.25)
-        sep = Adaptive(reader.channels, n_sources, rate, step, options.seed, callback)
-        report = {"model": "adaptive", "model_reason": "chosen with --adaptive",
-                  "n_sources": n_sources,
-                  "algorithm": "block-online natural-gradient ICA (Amari, Cichocki & Yang)",
+        mixing, reason = choose_model(first, rate, options.model)
+        if mixing == "convolutive":
+            step = min(options.block_seconds, ROOM_BLOCK)
+            block = max(int(step * rate), 1)
+            algorithm = room_algorithm()
+        else:
+            step = min(options.block_seconds, 0.25)
+            algorithm = "block-online natural-gradient ICA (Amari, Cichocki & Yang)"
+        sep = Adaptive(reader.channels, n_sources, rate, step, options.seed, callback,
+                       room=mixing == "convolutive")
+        report = {"model": "adaptive", "mixing_model": mixing,
+                  "model_reason": reason if options.model == "auto" else "chosen with --adaptive",
+                  "n_sources": n_sources, "algorithm": algorithm,
                   "parameters": {"block_seconds": step, "seed": options.seed}}
         gain, whole = 1.0, False
     else:
@@ -568,6 +602,7 @@ def run(reader, open_sink, options: Options, *, callback=None):
         sink.discard()
         raise
     report.update(sep.report())
+    warnings += sep.warnings() if hasattr(sep, "warnings") else []
     report["n_samples"] = int(written)
     report["_separator"] = sep  # for a sink that sets the gain at the end
     return report, warnings, sink

@@ -75,6 +75,7 @@ class BinFilter:
         if n_frames == 0:
             return np.zeros((self.n_out, 0))
         spec = np.fft.rfft(frames(x, nfft, hop) * self.window, axis=-1)  # (in, k, F)
+        self._learn(spec)
         # One small matrix product per bin, batched: (F, out, in) @ (F, in, k).
         out = np.matmul(self.W, spec.transpose(2, 0, 1).astype(self.W.dtype, copy=False))
         seg = np.fft.irfft(out.transpose(1, 2, 0), n=nfft, axis=-1) * self.synth  # (out, k, nfft)
@@ -97,6 +98,9 @@ class BinFilter:
         tail = buf[:, done:]
         self._acc[:, :tail.shape[1]] = tail
         return buf[:, :done]
+
+    def _learn(self, spec):
+        """Hook for adaptive filters: see the frames (in, k, F) before they are filtered."""
 
     def _emit(self, y):
         if self._skip:

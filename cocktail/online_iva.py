@@ -1,0 +1,583 @@
+"""Block-online separation of room (convolutive) recordings: online AuxIVA.
+
+The batch room model (:mod:`cocktail.iva`) estimates one unmixing matrix per
+STFT bin from the whole recording.  Here the matrices are re-estimated after
+every block of a stream, from statistics that forget the past, so that the
+separation starts as soon as audio arrives and follows speakers who move
+(the room responses change).
+
+Method: online auxiliary-function IVA (Taniguchi et al. 2014; Nakashima &
+Ono 2022).  Each output ``n`` keeps, per bin ``f``, a weighted covariance of
+the microphones,
+
+    V_nf <- a V_nf + (1 - a) mean_t x_f(t) x_f(t)^H / r_n(t),
+
+where ``r_n(t)`` is the output's loudness in frame ``t`` (time-varying
+Gaussian prior: the mean power over bins, the same for every bin, which is
+what ties the bins of one speaker together) and ``a`` forgets with a time
+constant of ``forgetting`` seconds.  Row ``n`` of every bin's matrix is then
+updated by iterative projection (``iva._ip_sweep``).  The rows keep their
+order from block to block (each row is updated from its own history), so an
+output keeps its speaker across a gradual move.
+
+Two batch steps help, both on a ring buffer of the last HISTORY_SECONDS of
+frames (bounded memory): after WARM_SECONDS, a short batch AuxIVA on what has
+arrived gives the online updates a good start; then every ALIGN_EVERY
+seconds the bins are re-aligned to the same speakers (``iva._align``; the
+online updates alone can leave a band of bins following the other speaker),
+a re-alignment that would swap the speakers as a whole being undone.
+
+With more microphones than outputs, each bin is first projected onto the
+``n_sources`` principal components of a running covariance, tracked block by
+block (the matrices are re-expressed in the new basis when it turns).
+
+Outputs are projected back to microphone 1 per bin with the running mixture
+covariance (``iva._projection_back``), and synthesised by overlap-add
+(:class:`cocktail.stft.BinFilter`): a block's frames are separated with the
+matrices estimated up to and including that block, so output depends only on
+input already received and follows it by less than one block plus one STFT
+frame (:func:`latency_seconds`).
+
+Confidence: for every second of output, the dependence of the outputs (how
+much their time-frequency power rises and falls together) is recorded beside
+that of the microphones, and seconds where separating did not lower it by
+UNSURE_MARGIN are reported as unsure (a warning names those after the
+start-up).
+"""
+from __future__ import annotations
+
+import itertools
+from typing import List, Optional
+
+import numpy as np
+
+from .errors import CocktailError
+from .iva import (_TINY, _align, _hermitian, _ip_sweep, _projection_back, _separate_whitened,
+                  _whiten)
+from .stft import BinFilter
+
+__all__ = [
+    "BLOCK_SECONDS",
+    "FORGETTING",
+    "OnlineIVA",
+    "describe",
+    "default_nfft",
+    "latency_seconds",
+    "separate_online_iva",
+]
+
+#: Nominal block, in seconds: the matrices are updated once per block.
+BLOCK_SECONDS = 0.125
+#: STFT frame at 16 kHz (128 ms), scaled with the sample rate; hop a quarter.
+NFFT_16K = 2048
+#: Time constant of the running statistics, in seconds.
+FORGETTING = 2.5
+#: Iterative-projection sweeps per block (the loudness re-estimated between).
+SWEEPS = 1
+#: Floor on an output's frame loudness, relative to its running mean.
+LOUDNESS_FLOOR = 1e-3
+#: Ridge added to the weighted covariances, relative to their mean power.
+RIDGE = 1e-4
+#: A second is reported as unsure when the outputs are not at least this
+#: much less dependent than the microphones (``OnlineIVA._close_second``).
+UNSURE_MARGIN = 0.25
+#: Fewest frames in a second for its dependence to be judged.
+MIN_FRAMES_JUDGED = 4
+#: Floor of the log power in the dependence, relative to the mean power.
+LOG_FLOOR = 1e-6
+#: Seconds of per-second confidence kept in the report (beyond: only the
+#: unsure intervals are kept), so memory stays bounded.
+MAX_SECONDS_KEPT = 3600
+#: A block whose power is below this fraction of the running power is silence.
+SILENCE = 1e-10
+#: With more microphones than outputs, the principal subspace is found
+#: afresh (eigendecomposition) every this many blocks, tracked in between.
+EIGEN_EVERY = 40
+#: Seconds at the start of a stream not warned about (still starting up).
+STARTUP_SECONDS = 2
+#: Unsure stretches named in the warning (the report has them all).
+MAX_SPANS_SAID = 5
+#: Seconds of recent frames kept for the warm-up and the alignment of bins.
+HISTORY_SECONDS = 3.0
+#: Once this many seconds have arrived, a short batch AuxIVA on them (with
+#: the batch model's alignment of bins) gives the online updates a good
+#: start (one-off cost; output waits for it).
+WARM_SECONDS = 1.0
+#: Iterations of that batch warm-up.
+WARM_ITER = 30
+#: Every this many seconds, the bins are re-aligned to the same speakers on
+#: the recent frames (``iva._align``): the online updates alone can leave a
+#: band of bins following the other speaker.
+ALIGN_EVERY = 1.0
+#: Whether that alignment also matches each bin to its neighbours and to the
+#: speakers' inter-microphone delays (``iva._align`` with ``local``).
+LOCAL_ALIGN = False
+#: Up to this many outputs, a re-alignment that would relabel the speakers as
+#: a whole is undone (all orderings are tried).
+MAX_RELABEL = 6
+
+
+def describe():
+    """One line naming the method, for the report."""
+    return ("block-online AuxIVA per STFT bin (iterative projection, forgetting statistics, "
+            "time-varying Gaussian prior; Taniguchi et al. 2014)")
+
+
+def default_nfft(sample_rate):
+    """STFT frame length for the online model: 1024 at 16 kHz, scaled to a power of two."""
+    return int(2 ** round(np.log2(NFFT_16K * sample_rate / 16000.0)))
+
+
+def latency_seconds(sample_rate, block_seconds=BLOCK_SECONDS, nfft=None):
+    """Longest delay, in seconds, from a sample's arrival to its output.
+
+    A sample waits for the rest of its block, then for the frames that still
+    overlap it (``nfft - hop`` samples): under one block plus one STFT frame,
+    0.22 s at 16 kHz with the defaults.
+    """
+    nfft = default_nfft(sample_rate) if nfft is None else nfft
+    block = max(1, int(round(block_seconds * sample_rate)))
+    return (block + nfft - nfft // 4) / float(sample_rate)
+
+
+class _Filter(BinFilter):
+    """A :class:`BinFilter` whose matrices are re-estimated from each batch of frames."""
+
+    def __init__(self, owner, W, nfft, hop):
+        super().__init__(W, nfft, hop)
+        self._owner = owner
+
+    def _learn(self, spec):
+        self.W = self._owner._learn(spec)
+
+
+class OnlineIVA:
+    """Separate a room recording block by block, following changing rooms.
+
+    Parameters
+    ----------
+    n_mics : int
+        Microphones (rows of each block), at least 2.
+    n_sources : int, optional
+        Outputs, at most ``n_mics`` (default ``n_mics``).
+    sample_rate : float
+        Samples per second.
+    block_seconds : float
+        Nominal block; :meth:`process` takes blocks of any length, and the
+        matrices are updated whenever whole STFT frames are complete.
+    nfft : int, optional
+        STFT frame (default :func:`default_nfft`); hop ``nfft // 4``.
+    forgetting : float
+        Time constant of the running statistics, in seconds: shorter follows
+        a moving speaker sooner, longer separates better at rest.
+    sweeps : int
+        Iterative-projection sweeps per batch of frames.
+    """
+
+    def __init__(self, n_mics, n_sources=None, *, sample_rate, block_seconds=BLOCK_SECONDS,
+                 nfft=None, forgetting=FORGETTING, sweeps=SWEEPS):
+        if n_sources is None:
+            n_sources = n_mics
+        if n_mics < 2 or not 1 <= n_sources <= n_mics:
+            raise CocktailError(f"n_sources must be between 1 and {n_mics}, got {n_sources}")
+        if not (sample_rate > 0 and block_seconds > 0 and forgetting > 0):
+            raise CocktailError("sample_rate, block_seconds and forgetting must be positive")
+        self.n_mics, self.n_sources = int(n_mics), int(n_sources)
+        self.sample_rate = float(sample_rate)
+        self.nfft = default_nfft(sample_rate) if nfft is None else int(nfft)
+        self.hop = self.nfft // 4
+        self.block_size = max(1, int(round(block_seconds * sample_rate)))
+        self.forgetting = float(forgetting)
+        self.sweeps = int(sweeps)
+        F, M, N = self.nfft // 2 + 1, self.n_mics, self.n_sources
+        self.n_freq = F
+        self._frame_weight = np.exp(-self.hop / (self.forgetting * self.sample_rate))
+        self._C = np.zeros((F, M, M), dtype=np.complex128)  # mixture covariance
+        self._V = np.zeros((N, F, N, N), dtype=np.complex128)  # weighted, on the subspace
+        self._P = None  # (F, N, M) principal subspace, None when N == M
+        self._W = np.tile(np.eye(N, dtype=np.complex128), (F, 1, 1))  # on the subspace
+        self._D = np.zeros((F, N, M), dtype=np.complex128)  # applied: projected back
+        self._power = 0.0  # running mixture power per frame
+        self._filter = _Filter(self, self._D, self.nfft, self.hop)
+        self._hist_len = max(1, int(round(HISTORY_SECONDS * self.sample_rate / self.hop)))
+        self._hist = np.zeros((F, M, self._hist_len), dtype=np.complex64)  # ring buffer
+        self._hist_n = 0  # frames written to it in all
+        self._warm_at = int(round(WARM_SECONDS * self.sample_rate / self.hop))
+        self._align_every = max(1, int(round(ALIGN_EVERY * self.sample_rate / self.hop)))
+        self._next_align = self._warm_at + self._align_every
+        self.warmed = False
+        self.frames = 0
+        self.updates = 0
+        # per-second confidence
+        self._frames_per_second = max(1, int(round(self.sample_rate / self.hop)))
+        self._sec_loud: List[np.ndarray] = []  # log power (N, F) per frame of the current second
+        self._sec_mix: List[np.ndarray] = []  # the same for the first N microphones
+        self._sec_jump = False
+        self.dependence: List[float] = []  # outputs' dependence per second
+        self.mic_dependence: List[float] = []  # microphones' dependence per second
+        self.unsure: List[List[float]] = []  # [start, end) seconds, merged
+        self.cost: List[float] = []  # per second: mean cost change of its blocks
+        self._sec_cost: List[float] = []
+        self.seconds = 0
+        self.last_cost_change = 0.0
+
+    # -- state ------------------------------------------------------------
+
+    @property
+    def unmixing(self) -> np.ndarray:
+        """Current per-bin unmixing (n_freq, n_sources, n_mics), projected back to mic 1."""
+        return self._D.copy()
+
+    @property
+    def latency(self) -> float:
+        return latency_seconds(self.sample_rate, self.block_size / self.sample_rate, self.nfft)
+
+    # -- learning ---------------------------------------------------------
+
+    def _subspace(self):
+        """Track the principal subspace of each bin; re-express W in it.
+
+        The first block takes the eigenvectors of the covariance; later ones
+        one step of subspace iteration from the last basis (orthonormalised
+        ``C P^H``), far cheaper than an eigendecomposition per block, and
+        enough for a covariance that changes slowly.
+        """
+        if self._P is None or self.updates % EIGEN_EVERY == 0:
+            evals, evecs = np.linalg.eigh(self._C)
+            P = _hermitian(evecs[:, :, ::-1][:, :, :self.n_sources])  # (F, N, M)
+        else:
+            P = _hermitian(np.linalg.qr(np.matmul(self._C, _hermitian(self._P)))[0])
+        if self._P is not None:
+            R = np.matmul(self._P, _hermitian(P))  # old coordinates from new ones
+            self._W = np.matmul(self._W, R)
+            self._V = np.matmul(np.matmul(_hermitian(R), self._V), R)
+        self._P = P
+
+    def _loudness(self, Y):
+        """Frame loudness r (N, T) of outputs Y (F, N, T) under the Gaussian prior."""
+        r = np.mean(Y.real ** 2 + Y.imag ** 2, axis=0)
+        ref = max(float(np.mean(r)), _TINY)
+        return np.maximum(r, LOUDNESS_FLOOR * ref)
+
+    def _learn(self, spec):
+        """Update the matrices from new frames ``spec`` (M, T, F); return the applied unmixing."""
+        M, T, F = spec.shape
+        if T == 0:
+            return self._D
+        X = np.ascontiguousarray(spec.transpose(2, 0, 1)).astype(np.complex128)  # (F, M, T)
+        power = float(np.mean(np.abs(X) ** 2)) * M
+        if power <= SILENCE * self._power or power == 0.0:
+            self.frames += T
+            self._confidence(None, None, T, None)
+            return self._D
+        a = self._frame_weight ** T  # what the past keeps
+        first = self.updates == 0
+        self._power = power if first else a * self._power + (1 - a) * power
+        Cb = np.matmul(X, _hermitian(X)) / T
+        self._C = Cb if first else a * self._C + (1 - a) * Cb
+        N = self.n_sources
+        with np.errstate(over="raise", invalid="raise", divide="raise", under="ignore"):
+            try:
+                W0, P0, V0 = self._W.copy(), self._P, self._V
+                if N < M:
+                    self._subspace()
+                    Xs = np.matmul(self._P, X)
+                else:
+                    Xs = X
+                Xsh = _hermitian(Xs)
+                cost0 = None
+                for sweep in range(self.sweeps):
+                    r = self._loudness(np.matmul(self._W, Xs))  # (N, T)
+                    if sweep == 0:
+                        cost0 = self._cost(r)
+                    Vb = _weighted_covariances(Xs, Xsh, 1.0 / r)
+                    V = Vb if first else a * self._V + (1 - a) * Vb
+                    Vs = V + _ridge(V)
+                    self._W = _ip_sweep(self._W, Vs)
+                self._V = V
+                D = self._W if N == M else np.matmul(self._W, self._P)
+                D = _projection_back(D, self._C + _ridge(self._C[None])[0])
+                if not np.all(np.isfinite(D)):
+                    raise FloatingPointError("non-finite unmixing")
+            except (FloatingPointError, np.linalg.LinAlgError):
+                self._W, self._P, self._V = W0, P0, V0
+                self.frames += T
+                self._confidence(None, None, T, None)
+                return self._D
+        self._D = D
+        self.updates += 1
+        self.frames += T
+        self._remember(X)
+        if N > 1 and not self.warmed and self._hist_n >= self._warm_at:
+            self._warm_up()
+            Xs = X if N == M else np.matmul(self._P, X)
+        elif N > 1 and self.warmed and self._hist_n >= self._next_align:
+            self._realign()
+            self._next_align = self._hist_n + self._align_every
+        Y = np.matmul(self._W, Xs)
+        self.last_cost_change = self._cost(self._loudness(Y)) - cost0
+        self._confidence(Y, X, T, self.last_cost_change)
+        return self._D
+
+    def _remember(self, X):
+        """Keep the last HISTORY_SECONDS of frames X (F, M, T) in the ring buffer."""
+        T, L = X.shape[2], self._hist_len
+        if T >= L:
+            X = X[:, :, T - L:]
+            self._hist_n += T - L
+            T = L
+        i = self._hist_n % L
+        first = min(T, L - i)
+        self._hist[:, :, i:i + first] = X[:, :, :first]
+        self._hist[:, :, :T - first] = X[:, :, first:]
+        self._hist_n += T
+
+    def _recent(self):
+        """The buffered frames in time order, (F, M, T)."""
+        L = self._hist_len
+        if self._hist_n < L:
+            return self._hist[:, :, :self._hist_n]
+        i = self._hist_n % L
+        return np.concatenate([self._hist[:, :, i:], self._hist[:, :, :i]], axis=2)
+
+    def _refresh(self, X):
+        """Recompute the weighted covariances and the applied unmixing for a new W."""
+        Xs = X if self._P is None else np.matmul(self._P, X)
+        r = self._loudness(np.matmul(self._W, Xs))
+        self._V = _weighted_covariances(Xs, _hermitian(Xs), 1.0 / r)
+        D = self._W if self._P is None else np.matmul(self._W, self._P)
+        D = _projection_back(D, self._C + _ridge(self._C[None])[0])
+        if np.all(np.isfinite(D)):
+            self._D = D
+
+    def _warm_up(self):
+        """A short batch AuxIVA on the first frames, then online from there."""
+        self.warmed = True
+        X = self._recent().astype(np.complex128)
+        W_old, V_old, D_old = self._W, self._V, self._D
+        with np.errstate(over="raise", invalid="raise", divide="raise", under="ignore"):
+            try:
+                Z, Q, C = _whiten(X.astype(np.complex64), self.n_sources)
+                W, _, _, _ = _separate_whitened(Z, Q, C, "auxiva-gauss", WARM_ITER, 0.0,
+                                                np.random.default_rng(0), None)
+                D = np.matmul(W, Q)
+                self._W = D if self._P is None else np.matmul(D, _hermitian(self._P))
+                self._refresh(X)
+            except (FloatingPointError, np.linalg.LinAlgError):
+                self._W, self._V, self._D = W_old, V_old, D_old
+
+    def _realign(self):
+        """Re-order each bin's rows so they follow the same speakers (recent frames)."""
+        X = self._recent()
+        with np.errstate(over="raise", invalid="raise", divide="raise", under="ignore"):
+            try:
+                Q = np.broadcast_to(np.eye(self.n_mics), (self.n_freq,) + (self.n_mics,) * 2) \
+                    if self._P is None else self._P
+                Z = X if self._P is None else np.matmul(self._P.astype(X.dtype), X)
+                W = _align(self._W, Z, Q, self._C, local=LOCAL_ALIGN)
+            except (FloatingPointError, np.linalg.LinAlgError):
+                return
+        # which old row each new row is, per bin
+        d = np.abs(W[:, :, None, :] - self._W[:, None, :, :]).sum(axis=3)  # (F, N, N)
+        perm = np.argmin(d, axis=2)
+        if np.all(perm == np.arange(self.n_sources)):
+            return
+        # Keep each speaker on its output: if most of the energy moved, the
+        # alignment relabelled the speakers as a whole; undo that relabelling.
+        F, N = perm.shape
+        energy = np.einsum("fmm->f", self._C).real
+        vote = np.zeros((N, N))  # vote[i, k]: energy of the bins whose new row i is old row k
+        np.add.at(vote, (np.broadcast_to(np.arange(N), (F, N)), perm),
+                  np.broadcast_to(energy[:, None], (F, N)))
+        if N <= MAX_RELABEL:
+            sigma = max(itertools.permutations(range(N)),
+                        key=lambda g: sum(vote[g[n], n] for n in range(N)))
+            perm = perm[:, list(sigma)]
+        if np.all(perm == np.arange(N)):
+            return
+        rows = np.arange(F)[:, None]
+        self._W = self._W[rows, perm]
+        self._V = self._V[perm.T, rows.T]
+        self._refresh_D()
+
+    def _refresh_D(self):
+        D = self._W if self._P is None else np.matmul(self._W, self._P)
+        D = _projection_back(D, self._C + _ridge(self._C[None])[0])
+        if np.all(np.isfinite(D)):
+            self._D = D
+
+    def _cost(self, r):
+        """The model's negative log-likelihood per bin and output, for the frames of r."""
+        F = self.n_freq
+        logdet = float(np.sum(np.linalg.slogdet(self._W)[1]))
+        return (F * float(np.sum(np.mean(np.log(r), axis=1))) - 2.0 * logdet) / (F * self.n_sources)
+
+    def _confidence(self, Y, X, T, cost):
+        """Accumulate per-second evidence of how sure the separation is.
+
+        Y, X: the new frames' outputs (F, N, T) and microphones (F, M, T), or
+        None for frames not learnt from.
+        """
+        if cost is not None:
+            self._sec_cost.append(cost)
+        if Y is not None:
+            P = _log_power(Y)
+            Pm = _log_power(X[:, :self.n_sources])
+        for t in range(T):
+            if Y is not None:
+                self._sec_loud.append(P[:, :, t].T.astype(np.float32))
+                self._sec_mix.append(Pm[:, :, t].T.astype(np.float32))
+            if (self.frames - T + t + 1) % self._frames_per_second == 0:
+                self._close_second()
+
+    def _close_second(self):
+        """Close a second: the outputs' dependence, and whether it was unsure.
+
+        Dependence (``_dependence``) of the outputs and of as many
+        microphones: separated speakers are loud in different bins at
+        different times, so separating lowers it well below the microphones'
+        (about 0.4 against 0.85 in a room where separation works).  A second
+        where the outputs are not at least UNSURE_MARGIN less dependent than
+        the microphones is unsure.
+        """
+        dep, dep_mix = 0.0, 1.0  # a second with (almost) nothing heard is not unsure
+        if len(self._sec_loud) >= MIN_FRAMES_JUDGED and self.n_sources > 1:
+            dep = _dependence(self._sec_loud)
+            dep_mix = _dependence(self._sec_mix)
+        change = float(np.mean(self._sec_cost)) if self._sec_cost else 0.0
+        sec = self.seconds
+        if sec < MAX_SECONDS_KEPT:
+            self.dependence.append(round(dep, 3))
+            self.mic_dependence.append(round(dep_mix, 3))
+            self.cost.append(round(change, 4))
+        if dep_mix - dep < UNSURE_MARGIN:
+            if self.unsure and self.unsure[-1][1] == sec:
+                self.unsure[-1][1] = sec + 1
+            else:
+                self.unsure.append([sec, sec + 1])
+        self.seconds += 1
+        self._sec_loud = []
+        self._sec_mix = []
+        self._sec_cost = []
+
+    # -- report -----------------------------------------------------------
+
+    def warnings(self) -> List[str]:
+        """A sentence for stderr when seconds after the start-up were unsure, else nothing."""
+        spans = [[max(a, STARTUP_SECONDS), b] for a, b in self.unsure if b > STARTUP_SECONDS]
+        if not spans:
+            return []
+        total = sum(b - a for a, b in spans)
+        said = ", ".join(f"{a}-{b} s" for a, b in spans[:MAX_SPANS_SAID])
+        more = "" if len(spans) <= MAX_SPANS_SAID else f" and {len(spans) - MAX_SPANS_SAID} more"
+        return [f"the live separation was unsure during {total} of {self.seconds} s ({said}{more}): "
+                "the outputs rose and fell together almost as much as the microphones (the "
+                "speakers moved, or too few microphones for the speakers); see 'unsure_seconds' "
+                "in the report"]
+
+    def report(self) -> dict:
+        """What the report records: settings, confidence per second, final matrices."""
+        from .separation import Convolutive
+
+        info = Convolutive(self._D, np.zeros((self.n_mics, 1)), self.nfft, self.hop).report()
+        info.update(
+            converged=not self.unsure or self.unsure[-1][1] < self.seconds,
+            latency_seconds=round(self.latency, 4),
+            forgetting_seconds=self.forgetting,
+            updates=self.updates,
+            unsure_seconds=[list(u) for u in self.unsure],
+            dependence_per_second=list(self.dependence),
+            mic_dependence_per_second=list(self.mic_dependence),
+            cost_change_per_second=list(self.cost),
+            history=list(self.cost),
+            history_label="cost change per second",
+        )
+        return info
+
+    # -- streaming --------------------------------------------------------
+
+    def process(self, block) -> np.ndarray:
+        """Separate a block (n_mics, n_samples); return the output samples now final.
+
+        Concatenated with :meth:`flush`, the outputs have exactly the input's
+        length and alignment, each speaker as heard at microphone 1.
+        """
+        X = np.asarray(block, dtype=np.float64)
+        if X.ndim != 2 or X.shape[0] != self.n_mics:
+            raise CocktailError(f"expected a block of {self.n_mics} microphones x samples")
+        if not np.all(np.isfinite(X)):
+            raise CocktailError("the block contains NaN or infinite samples")
+        return self._filter.process(X)
+
+    def flush(self) -> np.ndarray:
+        """The output samples still held back, once the input has ended."""
+        return self._filter.flush()
+
+
+def _weighted_covariances(X, Xh, w):
+    """V[n, f] = mean_t w[n, t] x_f(t) x_f(t)^H for X (F, M, T), Xh its conjugate
+    transpose and weights w (N, T); (N, F, M, M)."""
+    T = X.shape[2]
+    return np.stack([np.matmul(X * (wn / T), Xh) for wn in w])
+
+
+def _log_power(Y):
+    """log |Y|^2 (F, K, T), floored relative to the mean power."""
+    P = Y.real ** 2 + Y.imag ** 2
+    return np.log(P + LOG_FLOOR * max(float(np.mean(P)), _TINY))
+
+
+def _dependence(frames):
+    """Largest correlation, over pairs of signals, of their log power.
+
+    ``frames``: per frame, the log power (K, F) of K signals.  Every bin is
+    centred on its mean over the frames, so per-bin gains do not count; the
+    correlation is taken over all bins and frames.
+    """
+    L = np.stack(frames, axis=2)  # (K, F, T)
+    L = L - L.mean(axis=2, keepdims=True)
+    L = L.reshape(L.shape[0], -1)
+    nrm = np.sqrt(np.sum(L * L, axis=1, dtype=np.float64))
+    ok = nrm > 0
+    if ok.sum() < 2:
+        return 0.0
+    L = L[ok] / nrm[ok, None].astype(np.float32)
+    c = L @ L.T
+    return float(np.max(c[~np.eye(len(c), dtype=bool)]))
+
+
+def _ridge(V):
+    """A ridge (…, F, K, K) for matrices V (…, F, K, K): RIDGE times their mean power."""
+    K = V.shape[-1]
+    tr = np.einsum("...fii->...f", V).real
+    level = np.maximum(np.mean(tr, axis=-1, keepdims=True), _TINY) / K
+    return (RIDGE * level)[..., None, None] * np.eye(K)
+
+
+def separate_online_iva(X, sample_rate, *, n_sources: Optional[int] = None,
+                        block_seconds: float = BLOCK_SECONDS, nfft: Optional[int] = None,
+                        forgetting: float = FORGETTING, sweeps: int = SWEEPS):
+    """Separate a whole room recording block-online, as a stream would be.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n_mics, n_samples)
+    sample_rate : float
+    n_sources, block_seconds, nfft, forgetting, sweeps
+        As for :class:`OnlineIVA`.
+
+    Returns
+    -------
+    Y : ndarray, shape (n_sources, n_samples)
+        The speakers as heard at microphone 1.
+    sep : OnlineIVA
+        The separator after the last block (report, confidence, matrices).
+    """
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2:
+        raise CocktailError("expected a 2-D array of microphones x samples")
+    sep = OnlineIVA(X.shape[0], n_sources, sample_rate=sample_rate, block_seconds=block_seconds,
+                    nfft=nfft, forgetting=forgetting, sweeps=sweeps)
+    out = [sep.process(X[:, i:i + sep.block_size]) for i in range(0, X.shape[1], sep.block_size)]
+    out.append(sep.flush())
+    return np.concatenate(out, axis=1), sep
