@@ -20,9 +20,11 @@ Every algorithm runs in the same frame:
    across frequency (power-ratio clustering, after Sawada et al.);
 4. the main iterations until the cost settles (``tol``) or ``max_iter``,
    then the alignment of step 3 once more on the now cleaner outputs,
-   followed by a local step: each bin is matched to its neighbouring and
-   harmonic bins, helped by how well it fits each speaker's inter-microphone
-   delays (after Sawada et al. 2004, who combine both cues);
+   followed by two finer steps that also weigh how well each output fits
+   each speaker's inter-microphone delays (after Sawada et al. 2004, who
+   combine both cues): whole bands, each matched against the speakers'
+   activity in all the other bands, then single bins, each matched to its
+   neighbouring and harmonic bins;
 5. projection back: every output is rescaled per bin to how that speaker
    sounds at microphone 1 (the minimal distortion principle).
 
@@ -81,6 +83,10 @@ _ILRMA_BASES = 8  # spectral shapes per speaker in the ILRMA source model
 # to, and the weight of the inter-mic delay cue per such neighbour
 _LOCAL_NEAR = 3
 _DELAY_WEIGHT = 0.5
+# band re-ordering before the local step: the spectrum is cut into 16, 32 and
+# 64 bands in turn, and the delay cue weighs this much against activity
+_BLOCK_DIVISIONS = (16, 32, 64)
+_BLOCK_WEIGHT = 1.0
 
 
 @dataclass
@@ -591,12 +597,66 @@ def _refine_local(v, score0, near=3, n_rounds=10):
     return perm
 
 
+def _centroid_scores(v, wbin):
+    """score[f, n, k]: correlation of output k of bin f with the energy-
+    weighted mean profile (centroid) of aligned output n over all bins."""
+    c = np.einsum("f,nft->nt", wbin.astype(v.dtype), v)
+    c = c - c.mean(axis=1, keepdims=True)
+    c /= np.maximum(np.linalg.norm(c, axis=1, keepdims=True), _TINY)
+    return np.einsum("nt,kft->fnk", c.astype(v.dtype), v)
+
+
+def _refine_blocks(v, A, wbin, sizes, weight, n_rounds=3):
+    """Re-order whole bands, scored by activity and inter-microphone delays.
+
+    IVA's typical failure is a band of neighbouring bins whose speakers are
+    consistently exchanged: neighbour-by-neighbour matching cannot see it
+    (the neighbours agree with each other) and in low bands the activity
+    profiles of two speakers can be nearly as alike as those of one.  Here
+    each band of ``size`` bins (for every size in ``sizes``, coarse to fine)
+    takes the one permutation that maximises, summed over its bins, the
+    correlation with each speaker's centroid plus ``weight`` times the fit
+    to that speaker's delays (``_delay_fit``), both estimated from all bins.
+    v (N, F, T) and A (F, M, N) must be aligned already; returns
+    perm (F, N) as ``_align_permutations``.
+    """
+    N, F, T = v.shape
+    rows = np.arange(F)[:, None]
+    perm = np.tile(np.arange(N), (F, 1))
+    use_delay = A.shape[1] > 1 and weight > 0
+    for size in sizes:
+        for _ in range(n_rounds):
+            va = v[perm.T, rows.T]  # (N, F, T): aligned output n of bin f
+            part = va * wbin[None, :, None].astype(v.dtype)
+            total = part.sum(axis=1)
+            dscore = 0.0
+            if use_delay:
+                dscore = weight * _delay_fit(A[rows, :, perm].transpose(0, 2, 1), wbin)
+            new = perm.copy()
+            for lo in range(0, F, size):
+                # centroids of all the other bins: a band must not vote for itself
+                c = total - part[:, lo:lo + size].sum(axis=1)
+                c -= c.mean(axis=1, keepdims=True)
+                c /= np.maximum(np.linalg.norm(c, axis=1, keepdims=True), _TINY)
+                score = np.einsum("nt,kft->fnk", c.astype(v.dtype), va[:, lo:lo + size])
+                if use_delay:
+                    score = score + dscore[lo:lo + size]
+                score = (score * wbin[lo:lo + size, None, None]).sum(axis=0)
+                q = _best_permutations(score[None])[0]
+                new[lo:lo + size] = perm[lo:lo + size][:, q]
+            if np.array_equal(new, perm):
+                break
+            perm = new
+    return perm
+
+
 def _align(W, Z, Q, C, local=False):
     """Permute the rows of W (F, N, N) so every bin's outputs follow the same speakers.
 
-    With ``local``, the global alignment is followed by the local step of
-    ``_refine_local``, which also weighs the fit to each speaker's
-    inter-microphone delays; meant for the final, well separated outputs.
+    With ``local``, the global alignment is followed by ``_refine_blocks``
+    (whole bands) and the local step of ``_refine_local`` (single bins), both
+    of which also weigh the fit to each speaker's inter-microphone delays;
+    meant for the final, well separated outputs.
     """
     F = W.shape[0]
     A = _mixing_estimate(np.matmul(W, Q), C)
@@ -609,6 +669,10 @@ def _align(W, Z, Q, C, local=False):
     W = W[rows, perm]
     if not local:
         return W
+    v = v[perm.T, rows.T]
+    A = A[rows, :, perm].transpose(0, 2, 1)
+    perm = _refine_blocks(v, A, wbin, [max(F // k, 4) for k in _BLOCK_DIVISIONS], _BLOCK_WEIGHT)
+    W = W[rows, perm]
     v = v[perm.T, rows.T]
     A = A[rows, :, perm].transpose(0, 2, 1)
     d = (_DELAY_WEIGHT * 2 * _LOCAL_NEAR) * _delay_fit(A, wbin)
