@@ -161,6 +161,7 @@ def separate_file(input_path, output_dir, options=None, *, raw=None, report_path
         "n_sources": report["n_sources"],
         "model": report["model"],
         "model_reason": report.get("model_reason"),
+        "sources_reason": report.get("sources_reason"),
         "converged": report.get("converged", True),
         "iterations": report.get("iterations"),
         "seconds": time.monotonic() - started,

@@ -178,14 +178,35 @@ def _raw_format(raw, rate, channels, encoding):
     return rate, channels, encoding or "s16"
 
 
+class SourceCount(click.ParamType):
+    """--sources: a positive whole number, 'auto' or 'all'."""
+
+    name = "N|auto|all"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int) or value in ("auto", "all"):
+            return value
+        try:
+            n = int(value)
+        except ValueError:
+            n = 0
+        if n < 1:
+            self.fail(f"{value!r} is not a positive whole number, 'auto' or 'all'", param, ctx)
+        return n
+
+
 @cli.command(context_settings=CONTEXT)
 @click.argument("mixtures", nargs=-1, required=True, metavar="MIX.wav...")
 @click.option("-o", "--output", "output", metavar="DIR|-",
               help="Folder for speaker_1.wav ... and separation.json, or '-' for one "
                    "multi-channel WAV on stdout. With several inputs, each goes to "
                    "DIR/<input name>/.  [default: separated/<input name>/]")
-@click.option("-n", "--sources", type=int, default=None, metavar="N",
-              help="Number of speakers to separate.  [default: one per microphone]")
+@click.option("-n", "--sources", type=SourceCount(), default="auto", show_default=True,
+              metavar="N|auto|all",
+              help="Number of speakers to separate: a number, 'auto' to count them (from the "
+                   "microphones' covariance for instantaneous mixtures, from how the outputs "
+                   "of a trial separation sound for rooms; the choice and its evidence go to "
+                   "stderr and the report), or 'all' for one per microphone.")
 @click.option("--model", type=click.Choice(["auto", "instantaneous", "convolutive"]),
               default="auto", show_default=True,
               help="Mixing model: 'instantaneous' for x = A s (no echoes), 'convolutive' "
@@ -284,7 +305,7 @@ def separate(mixtures, output, sources, model, adaptive, seed, max_iter, tol, nf
     if jobs < 1:
         raise CocktailError(f"--jobs must be at least 1, got {jobs}")
     raw_format = _raw_format(raw, rate, channels, encoding)
-    if apply_path is not None and (adaptive or sources is not None):
+    if apply_path is not None and (adaptive or sources != "auto"):
         raise CocktailError("--apply reuses a saved unmixing: it takes neither --adaptive nor "
                             "--sources")
     options = Options(n_sources=sources, model=model, max_iter=max_iter, tol=tol, seed=seed,
@@ -336,6 +357,9 @@ def _say_model(quiet, summary):
     reason = summary.get("model_reason") or ""
     if reason.startswith("auto: "):
         _say(quiet, f"{summary['model']} model: {reason[len('auto: '):]}", "Note")
+    reason = summary.get("sources_reason") or ""
+    if reason.startswith("auto: "):
+        _say(quiet, reason[len("auto: "):], "Note")
 
 
 def _done(summary, where):
@@ -369,6 +393,7 @@ def _separate_to_stdout(mixture, options, raw_format, report_path, quiet):
             writer.add(report_path, (json.dumps(report, indent=1) + "\n").encode())
     summary = {"n_sources": report["n_sources"], "model": report["model"],
                "model_reason": report.get("model_reason"),
+               "sources_reason": report.get("sources_reason"),
                "converged": report.get("converged", True), "iterations": report.get("iterations"),
                "seconds": time.monotonic() - start}
     _say_model(quiet, summary)

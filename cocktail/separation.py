@@ -9,7 +9,7 @@ microphone 1, ordered by energy and given headroom. It never prints; warnings
 come back in the result.
 """
 from dataclasses import asdict, dataclass, field
-from typing import Callable, List, Optional
+from typing import Callable, List, Optional, Union
 
 import numpy as np
 
@@ -42,7 +42,7 @@ BLOCK_SECONDS = 1.0
 class Options:
     """Everything a separation run can be told; the defaults live here."""
 
-    n_sources: Optional[int] = None
+    n_sources: Optional[Union[int, str]] = None  # None or 'auto': count; 'all': one per mic
     model: str = "auto"
     max_iter: Optional[int] = None
     tol: Optional[float] = None
@@ -119,7 +119,20 @@ def diagnose_rank(X):
     return reasons or ["the channels are linear combinations of each other"]
 
 
+#: What ``n_sources`` may say instead of a number: count them, or one per microphone.
+SOURCE_CHOICES = ("auto", "all")
+
+
+def _fixed(n_sources):
+    """The forced number of sources, or None when it is to be found."""
+    return None if n_sources is None or n_sources in SOURCE_CHOICES else n_sources
+
+
 def check_sources(n_sources, n_mics, name):
+    if isinstance(n_sources, str) and n_sources not in SOURCE_CHOICES:
+        raise CocktailError(f"the number of sources must be a whole number, 'auto' or 'all', "
+                            f"got {n_sources!r}")
+    n_sources = _fixed(n_sources)
     if n_sources is not None and not 1 <= n_sources <= n_mics:
         raise CocktailError(
             f"--sources must be between 1 and {n_mics} (the number of microphones "
@@ -131,6 +144,7 @@ def resolve_sources(X, n_sources, name="the recording"):
     """Decide how many sources to separate; warn when the rank forces fewer."""
     n_mics = X.shape[0]
     check_sources(n_sources, n_mics, name)
+    n_sources = _fixed(n_sources)
     _, eigval, _ = covariance_spectrum(X)
     rank = signal_rank(eigval)
     wanted = n_mics if n_sources is None else n_sources
@@ -425,13 +439,37 @@ def solver_for(model, options, warnings):
     return names[0]
 
 
+def count_sources(X, sample_rate, model, upper, options):
+    """How many speakers ``X`` holds, at most ``upper``: a :class:`Count`."""
+    from .counting import count_instantaneous, count_room
+
+    counted = count_instantaneous(X)
+    if model == "instantaneous":
+        return counted
+    upper = min(upper, counted.evidence["rank"])
+    nfft = options.nfft or default_nfft(sample_rate, X.shape[1])
+    return count_room(X, sample_rate, nfft, upper, options.seed)
+
+
 def fit(X, sample_rate, options: Options, *, name="the recording", callback=None):
     """Estimate the unmixing from ``X``; return (model, report, warnings)."""
     n_sources, warnings = resolve_sources(X, options.n_sources, name)
     check_length(X.shape[1], n_sources, sample_rate, name)
     model, reason = choose_model(X, sample_rate, options.model)
     mean = X.mean(axis=1, keepdims=True)
-    report = {"model": model, "model_reason": reason, "n_sources": int(n_sources)}
+    report = {"model": model, "model_reason": reason}
+    if options.n_sources in (None, "auto") and n_sources > 1:
+        counted = count_sources(X, sample_rate, model, n_sources, options)
+        n_sources = counted.n
+        report["source_count"] = counted.as_report()
+        report["sources_reason"] = f"auto: {counted.describe()}"
+        if counted.unsure:
+            warnings.append(f"unsure how many speakers {name} holds: kept {counted.n}, one more "
+                            "than the clearest count (--sources N to force it)")
+    else:
+        how = "--sources" if _fixed(options.n_sources) is not None else "one per microphone"
+        report["sources_reason"] = f"{n_sources} chosen with {how}"
+    report["n_sources"] = int(n_sources)
     algorithm = solver_for(model, options, warnings)
     if model == "instantaneous":
         max_iter = default_max_iter(algorithm) if options.max_iter is None else options.max_iter
@@ -472,6 +510,9 @@ def fit(X, sample_rate, options: Options, *, name="the recording", callback=None
                         "seed": options.seed, **kwargs},
             iterations=res.n_iter, converged=res.converged, history=res.history,
             history_label="cost",
+            all_microphones=("Wiener filters over all microphones" if res.beamformed else
+                             "the separation of each bin's principal subspace")
+            if X.shape[0] > n_sources else "every microphone is a dimension of the separation",
         )
         converged, n_iter, final = res.converged, res.n_iter, "cost still changing"
     if not converged:

@@ -204,11 +204,18 @@ def test_mono_file(write_wav, rng, tmp_path):
                "(one channel per microphone)")
 
 
-@pytest.mark.parametrize("n", [0, 4])
-def test_sources_out_of_range(mixture, n, tmp_path):
+def test_sources_more_than_microphones(mixture, tmp_path):
+    mix, _, _ = mixture
+    only_error(run("separate", mix, "--sources", 4, "-o", tmp_path / "o"),
+               f"--sources must be between 1 and 3 (the number of microphones in '{mix}'), got 4")
+
+
+@pytest.mark.parametrize("n", ["0", "-1", "two", "1.5"])
+def test_sources_not_a_count(mixture, n, tmp_path):
     mix, _, _ = mixture
     only_error(run("separate", mix, "--sources", n, "-o", tmp_path / "o"),
-               f"--sources must be between 1 and 3 (the number of microphones in '{mix}'), got {n}")
+               f"Invalid value for '-n' / '--sources': '{n}' is not a positive whole number, "
+               "'auto' or 'all' (see 'cocktail separate --help')", code=2)
 
 
 def test_zero_length(write_wav, tmp_path):

@@ -1,0 +1,182 @@
+"""Counting the speakers (--sources auto) and using every microphone."""
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from scipy.signal import lfilter
+
+from cocktail import separate
+from cocktail.cli import cli
+from cocktail.counting import count_instantaneous, count_outputs, quantisation_step
+from cocktail.iva import separate_convolutive
+from cocktail.room import room_responses as simulated_room
+from test_iva import convolve_mix, room_responses, speech_like
+
+RATE = 8000
+
+
+def quantise(X, bits=16):
+    """X scaled to peak at 0.9, rounded to a ``bits``-bit grid."""
+    X = 0.9 * X / np.abs(X).max()
+    q = 2.0 ** (bits - 1)
+    return np.round(X * q) / q
+
+
+def instantaneous(n_src, n_mics, rng, snr_db=None, seconds=4):
+    S = speech_like(n_src, seconds * RATE, rng)
+    S *= 10 ** (rng.uniform(-10, 0, n_src) / 20)[:, None]  # speakers not equally loud
+    X = rng.standard_normal((n_mics, n_src)) @ S
+    if snr_db is not None:
+        X += rng.standard_normal(X.shape) * np.sqrt(np.mean(X**2) * 10 ** (-snr_db / 10))
+    return X
+
+
+@pytest.mark.parametrize("n_src,n_mics", [(2, 2), (2, 5), (3, 3), (3, 8), (4, 6), (5, 5),
+                                          (6, 6), (6, 8)])
+@pytest.mark.parametrize("noise", [None, 40])
+@pytest.mark.parametrize("bits", [None, 16])
+def test_instantaneous_count(n_src, n_mics, noise, bits):
+    rng = np.random.default_rng(1000 * n_src + n_mics + (noise or 0))
+    X = instantaneous(n_src, n_mics, rng, noise)
+    X = quantise(X, bits) if bits else X
+    counted = count_instantaneous(X)
+    assert counted.n == n_src, counted.evidence
+
+
+def test_sensor_noise_on_one_extra_microphone():
+    """N + 1 microphones with white sensor noise: the extra dimension is
+    Gaussian and white, not a speaker."""
+    X = instantaneous(3, 4, np.random.default_rng(7), snr_db=30)
+    counted = count_instantaneous(X)
+    assert counted.n == 3
+    assert "white Gaussian noise" in counted.method
+
+
+def test_quiet_near_gaussian_source_is_kept_and_flagged():
+    """A faint coloured Gaussian source (like a fan, or dense music) could be
+    noise or a source: it is kept, one more rather than one fewer, and the
+    count says it is unsure."""
+    rng = np.random.default_rng(3)
+    S = speech_like(2, 4 * RATE, rng)
+    hum = lfilter([1.0], [1.0, -0.9], rng.standard_normal(4 * RATE))
+    S = np.vstack([S, 0.05 * hum / hum.std()])
+    X = rng.standard_normal((3, 3)) @ S
+    counted = count_instantaneous(X)
+    assert counted.n == 3 and counted.unsure
+
+
+def test_scaled_copy_of_a_channel_is_not_a_speaker():
+    """16-bit, channel 3 = -0.5 x channel 1: its rounding is quantisation noise."""
+    rng = np.random.default_rng(4)
+    X = quantise(rng.standard_normal((2, 2)) @ speech_like(2, 4 * RATE, rng))
+    X = np.vstack([X, np.round(-0.5 * X[0] * 32768) / 32768])
+    assert quantisation_step(X) == 2.0 ** -15
+    assert count_instantaneous(X).n == 2
+
+
+def test_dead_microphone_with_hiss_is_not_a_speaker():
+    """A dead microphone with +-2 LSB of hiss stays under the noise floor."""
+    rng = np.random.default_rng(5)
+    X = quantise(rng.standard_normal((2, 2)) @ speech_like(2, 4 * RATE, rng))
+    hiss = rng.integers(-2, 3, size=X.shape[1]) / 32768
+    assert count_instantaneous(np.vstack([X, hiss])).n == 2
+
+
+def test_room_outputs_with_soft_onsets_are_not_talkers():
+    """count_outputs on outputs whose envelopes are smeared copies of the
+    talkers' (reverberation) keeps the talkers only."""
+    rng = np.random.default_rng(6)
+    F, T = 64, 400
+    talkers = (rng.random((2, T)) < 0.3) * rng.uniform(1, 10, (2, T))  # bursts
+    kernel = np.exp(-np.arange(30) / 10.0)
+    smeared = np.array([np.convolve(t, kernel)[:T] for t in talkers]) * 0.3
+    P = np.concatenate([talkers, smeared])[None].repeat(F, axis=0) + 1e-3
+    counted, keep = count_outputs(P, np.linspace(0, 4000, F))
+    assert counted.n == 2 and sorted(keep) == [0, 1]
+
+
+# ------------------------------------------------------------------ rooms
+
+
+def room_mixture(n_src, n_mics, seed, seconds=6, rt60=None):
+    """A room recording and each speaker's image at microphone 1: short random
+    responses, or with ``rt60`` the simulated shoebox room of ``cocktail mix``."""
+    rng = np.random.default_rng(seed)
+    S = speech_like(n_src, seconds * RATE, rng)
+    if rt60 is None:
+        H = room_responses(n_mics, n_src, rng)
+    else:
+        H = simulated_room(n_src, n_mics, rt60, RATE, spacing=0.1, seed=seed)[0]
+    return convolve_mix(S, H)
+
+
+def sdr_db(ref, est):
+    """SDR after the best scaling of each estimate (dB), best pairing."""
+    out = []
+    for r in ref:
+        best = -np.inf
+        for e in est:
+            a = np.dot(e, r) / max(np.dot(e, e), 1e-300)
+            err = r - a * e
+            best = max(best, 10 * np.log10(np.dot(r, r) / max(np.dot(err, err), 1e-300)))
+        out.append(best)
+    return float(np.mean(out))
+
+
+def test_every_microphone_beats_the_principal_subspace():
+    """With 4 microphones and 2 speakers in a reverberant room, the Wiener
+    filter over all microphones improves on separating the 2-dimensional
+    principal subspace; in a nearly dry room, where the subspace separation is
+    already clean, it is left out."""
+    kwargs = dict(n_sources=2, nfft=512)
+    X, images = room_mixture(2, 4, 11, rt60=0.3)
+    full = separate_convolutive(X, **kwargs)
+    pca = separate_convolutive(X, beamform=False, **kwargs)
+    assert full.beamformed and not pca.beamformed
+    assert sdr_db(images, full.sources) > sdr_db(images, pca.sources) + 1.0
+    X, images = room_mixture(2, 4, 11)
+    dry = separate_convolutive(X, **kwargs)
+    assert not dry.beamformed and sdr_db(images, dry.sources) > 30
+
+
+@pytest.mark.parametrize("n_src,n_mics", [(2, 2), (3, 3)])
+def test_room_count(n_src, n_mics):
+    """Every talker of a simulated room is counted."""
+    X, _ = room_mixture(n_src, n_mics, 20 + n_src, rt60=0.3)
+    result = separate(X, RATE, model="convolutive")
+    assert result.report["n_sources"] == n_src
+    assert result.report["source_count"]["evidence"]["onset_sharpness"][0] == 1.0
+
+
+# ------------------------------------------------------------ command line
+
+
+def test_cli_says_and_records_the_count(tmp_path):
+    rng = np.random.default_rng(8)
+    X = quantise(instantaneous(2, 4, rng))
+    import soundfile as sf
+
+    sf.write(tmp_path / "mix.wav", X.T, RATE, subtype="PCM_16")
+    res = CliRunner().invoke(cli, ["separate", str(tmp_path / "mix.wav"), "-o",
+                                   str(tmp_path / "out")])
+    assert res.exit_code == 0, res.output
+    assert "Note: 2 speakers (covariance eigenvalues: 2 of 4 above the noise floor)" in res.output
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "separation.json", "speaker_1.wav", "speaker_2.wav"]
+    report = json.loads((tmp_path / "out" / "separation.json").read_text())
+    assert report["n_sources"] == 2
+    assert report["source_count"]["evidence"]["quantisation"] == "16-bit"
+    assert report["source_count"]["evidence"]["rank"] == 2
+    # 'all' keeps the old behaviour: one output per microphone (here: per component)
+    res = CliRunner().invoke(cli, ["separate", str(tmp_path / "mix.wav"), "--sources", "all",
+                                   "-o", str(tmp_path / "all")])
+    assert res.exit_code == 0, res.output
+
+
+def test_count_is_deterministic():
+    X, _ = room_mixture(2, 3, 30)
+    a = separate(X, RATE, model="convolutive")
+    b = separate(X, RATE, model="convolutive")
+    assert a.report["source_count"] == b.report["source_count"]
+    assert np.array_equal(a.outputs, b.outputs)
