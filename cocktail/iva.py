@@ -26,7 +26,11 @@ Every algorithm runs in the same frame:
    activity in all the other bands, then single bins, each matched to its
    neighbouring and harmonic bins;
 5. projection back: every output is rescaled per bin to how that speaker
-   sounds at microphone 1 (the minimal distortion principle).
+   sounds at microphone 1 (the minimal distortion principle);
+6. with more microphones than speakers, a multichannel Wiener filter per
+   speaker and bin over all microphones, steered by the separated outputs,
+   recovers what the principal subspace of step 1 left out; it is kept if
+   its outputs rise and fall together less than those of step 5.
 
 Algorithms (all batched over frequency bins, no loop over bins):
 
@@ -111,6 +115,9 @@ class ConvolutiveResult:
         (the model changes after the warm-up, so the curve may step there).
     algorithm, nfft, hop
         The settings used.
+    beamformed : bool
+        Whether the Wiener filters over all microphones were kept (more
+        microphones than speakers only).
     """
 
     sources: np.ndarray
@@ -121,6 +128,7 @@ class ConvolutiveResult:
     algorithm: str = DEFAULT_ALGORITHM
     nfft: int = DEFAULT_NFFT
     hop: int = DEFAULT_NFFT // 4
+    beamformed: bool = False
 
 
 # ----------------------------------------------------------------------------
@@ -685,6 +693,55 @@ def _align(W, Z, Q, C, local=False):
 
 
 # ----------------------------------------------------------------------------
+# using every microphone
+
+
+def _leakage(D, X):
+    """How much the outputs Y = D X still rise and fall together: the mean
+    correlation of their log power over all time-frequency cells, between
+    every pair of outputs (lower is better separated)."""
+    P = _power(D, X).astype(np.float64).reshape(D.shape[1], -1)
+    L = np.log(P + 1e-6 * max(float(P.mean()), _TINY))
+    L -= L.mean(axis=1, keepdims=True)
+    L /= np.maximum(np.linalg.norm(L, axis=1, keepdims=True), _TINY)
+    G = L @ L.T
+    return float(np.mean(G[np.triu_indices(len(G), 1)]))
+
+
+def _beamform(D, X, C, ref=0):
+    """Per-speaker Wiener beamformers over all microphones, from the separation.
+
+    With more microphones than speakers, the separation runs in each bin's
+    principal subspace, and the dimensions left out still carry what tells
+    a speaker from the reverberation and noise around it.  Here the
+    separated outputs Y = D X only serve to weigh the time-frequency cells:
+    each speaker's share of a cell's power gives that speaker's spatial
+    covariance R_n (the cells it dominates) and the rest's R_x - R_n, from
+    which the multichannel Wiener filter
+    w_n = (R_x - R_n)^-1 R_n e_ref / (1 + tr((R_x - R_n)^-1 R_n)) (Souden et
+    al. 2010) estimates its image at microphone ``ref`` from all microphones.
+
+    D: (F, N, M) demixing with projection back; X: (F, M, T) STFT of the
+    mixture; C: (F, M, M) its covariance.  Returns the new D (F, N, M).
+    """
+    F, N, M = D.shape
+    X = X.astype(np.complex128)  # close microphones: differences of nearly equal covariances
+    share = _power(D, X)  # (N, F, T)
+    tot = share.sum(axis=0)
+    share /= np.maximum(tot, 1e-12 * max(float(tot.mean()), _TINY))
+    cov = _Covariances(X)
+    out = np.empty_like(D)
+    ridge = 1e-6 * float(np.mean(np.einsum("fii->f", C).real)) / M * np.eye(M)
+    for n in range(N):
+        Rn = cov.cov(share[n:n + 1])[0]
+        Ri = cov.cov(1.0 - share[n:n + 1])[0]
+        G = np.linalg.solve(Ri + ridge, Rn)
+        lam = np.maximum(np.einsum("fii->f", G).real, 0.0)
+        out[:, n, :] = np.conj(G[:, :, ref] / (1.0 + lam[:, None]))
+    return out
+
+
+# ----------------------------------------------------------------------------
 # STFT
 
 
@@ -838,6 +895,7 @@ def separate_convolutive(
     tol: float = 2e-3,
     random_state=None,
     callback: Optional[Callable[[int, float], None]] = None,
+    beamform: bool = True,
 ) -> ConvolutiveResult:
     """Separate a room recording into its speakers, each as heard at mic 1.
 
@@ -848,7 +906,8 @@ def separate_convolutive(
     n_sources : int, optional
         How many speakers to extract, at most n_mics (default n_mics).  With
         fewer speakers than microphones every bin is first reduced to its
-        n_sources principal components.
+        n_sources principal components, and the separated speakers then
+        steer a Wiener filter over all microphones.
     nfft, hop : int
         STFT frame length and hop in samples (hop defaults to nfft // 4).
         The frame should be long compared with the room's reverberation:
@@ -865,6 +924,10 @@ def separate_convolutive(
         seed always give the same output (None means seed 0).
     callback : callable(iteration, cost), optional
         Called after every iteration, e.g. for a progress display.
+    beamform : bool
+        With more microphones than speakers, refine every speaker with a
+        Wiener filter over all microphones (step 6 of the module docstring);
+        False keeps the separation of the principal subspace.
 
     Returns
     -------
@@ -917,6 +980,13 @@ def separate_convolutive(
             Z, Q, C, algorithm, max_iter, tol, rng, callback
         )
         D = _projection_back(np.matmul(W, Q), C)
+        beamformed = False
+        if beamform and n_mics > n_sources:
+            Xf = stft.forward(X)
+            B = _beamform(D, Xf, C)
+            if _leakage(B, Xf) < _leakage(D, Xf):
+                D, beamformed = B, True
+            del Xf
         bad = ~np.all(np.isfinite(D), axis=(1, 2))
         if bad.any():  # cannot happen short of a bug; silence such bins
             D[bad] = 0.0
@@ -933,4 +1003,5 @@ def separate_convolutive(
         algorithm=algorithm,
         nfft=nfft,
         hop=hop,
+        beamformed=beamformed,
     )
