@@ -10,6 +10,7 @@ half-written WAV behind.
 """
 import io
 import os
+import stat
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -161,6 +162,8 @@ def open_for_writing(target, sample_rate, channels, subtype, fmt="WAV"):
 
 def encode(samples, sample_rate, subtype) -> bytes:
     """A complete WAV file in memory (channels x frames in)."""
+    if not np.isfinite(samples).all():
+        raise CocktailError("not writing audio that holds NaN or infinite samples")
     buf = io.BytesIO()
     fmt = "WAV" if samples.size * 8 < 2**32 - 1024 else "RF64"
     with open_for_writing(buf, sample_rate, samples.shape[0], subtype, fmt) as f:
@@ -168,8 +171,48 @@ def encode(samples, sample_rate, subtype) -> bytes:
     return buf.getvalue()
 
 
+def stdout_stream():
+    """The binary standard output, or an error saying it is closed."""
+    out = sys.stdout
+    try:
+        if out is None:  # how Python starts with descriptor 1 closed
+            raise ValueError
+        os.fstat(out.fileno())
+    except (AttributeError, io.UnsupportedOperation):
+        pass  # an in-memory stream
+    except (OSError, ValueError):
+        raise CocktailError("standard output is closed: redirect it to a file or a pipe, or "
+                            "give a file name instead of '-'") from None
+    return getattr(out, "buffer", out)
+
+
+def check_stdout_apart(paths):
+    """Refuse to write to a standard output that is one of the input files.
+
+    ``cocktail separate mix.wav -o - >> mix.wav`` would otherwise read and
+    append to the same file; the shell opened it, so only its device and
+    inode tell.
+    """
+    try:
+        out = os.fstat(sys.stdout.fileno())
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return
+    if not stat.S_ISREG(out.st_mode):
+        return
+    for p in paths:
+        if p is None or str(p) == STDIO:
+            continue
+        try:
+            st = os.stat(p)
+        except OSError:
+            continue
+        if (st.st_dev, st.st_ino) == (out.st_dev, out.st_ino):
+            raise CocktailError(f"standard output is the input file {display_name(p)}: writing "
+                                "to it would damage it; redirect the output to another file")
+
+
 def write_stdout(data: bytes):
-    stream = getattr(sys.stdout, "buffer", sys.stdout)
+    stream = stdout_stream()
     stream.write(data)
     stream.flush()
 
@@ -180,18 +223,63 @@ def _umask():
     return mask
 
 
+def is_special(path):
+    """True for an existing file that is neither regular nor a folder: a device,
+    a FIFO, a socket. Such files are written in place, never replaced."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
+
+
+def write_target(path):
+    """Where writing ``path`` really goes: the end of its chain of symbolic links.
+
+    Renaming onto a link would replace the link by a file; its target is
+    what the user means.
+    """
+    return Path(os.path.realpath(path)) if os.path.islink(path) else Path(path)
+
+
 def temporary_beside(path):
-    """An empty file in the folder of ``path`` to write to before :func:`publish`."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    """An empty file to write to before :func:`publish`.
+
+    It lies in the folder of the real target (a link is followed), so the
+    final rename stays on one file system; for a device or a FIFO, which are
+    written in place, it lies in the system's temporary folder.
+    """
+    target = write_target(path)
+    folder = None if is_special(target) else target.parent
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=folder)
     os.close(fd)
     return tmp
 
 
+_COPY_CHUNK = 1 << 20
+
+
 def publish(tmp, final):
-    """Give a finished temporary file the usual permissions and its final name."""
+    """Give a finished temporary file its final name.
+
+    A regular file (or nothing) at the target is replaced by a rename, with
+    the usual permissions; a device or a FIFO receives the bytes instead and
+    stays what it is.
+    """
+    target = write_target(final)
+    if is_special(target):
+        try:
+            with open(tmp, "rb") as src, open(target, "wb") as dst:
+                while True:
+                    chunk = src.read(_COPY_CHUNK)
+                    if not chunk:
+                        break
+                    dst.write(chunk)
+        finally:
+            os.unlink(tmp)
+        return
     os.chmod(tmp, 0o666 & ~_umask())
-    os.replace(tmp, final)
+    os.replace(tmp, target)
 
 
 class AtomicWriter:
@@ -253,9 +341,14 @@ def prepare_folder(path):
 def check_writable_file(path):
     """Fail early, before any work, if a file cannot be created at ``path``."""
     p = Path(path)
-    parent = p.parent if str(p.parent) else Path(".")
     if p.is_dir():
         raise CocktailError(f"cannot write to '{p}': it is a folder")
+    if is_special(p):
+        if not os.access(p, os.W_OK):
+            raise CocktailError(f"cannot write to '{p}': permission denied")
+        return p
+    target = write_target(p)
+    parent = target.parent if str(target.parent) else Path(".")
     if not parent.is_dir():
         raise CocktailError(f"cannot write to '{p}': folder '{parent}' does not exist")
     if not os.access(parent, os.W_OK | os.X_OK):

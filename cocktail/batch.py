@@ -12,8 +12,10 @@ processes (``cocktail separate --jobs N``) or on a Dask cluster::
 """
 import json
 import os
+import signal
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict
 from pathlib import Path
 
@@ -205,6 +207,50 @@ def _job(args):
         return input_path, None, str(exc)
 
 
+#: Exit status of a worker stopped by Ctrl-C or SIGTERM (as the command's).
+INTERRUPTED_STATUS = 130
+#: Seconds to wait for stopped workers to remove their temporary files.
+STOP_WAIT = 10.0
+
+_job_running = False
+
+
+def _worker_signal(signum, frame):
+    """In a worker: a job in progress cleans up (as on Ctrl-C), an idle worker leaves."""
+    if _job_running:
+        raise KeyboardInterrupt
+    os._exit(INTERRUPTED_STATUS)
+
+
+def _worker_init():
+    signal.signal(signal.SIGINT, _worker_signal)
+    signal.signal(signal.SIGTERM, _worker_signal)
+
+
+def _worker_job(args):
+    global _job_running
+    _job_running = True
+    try:
+        return _job(args)
+    except KeyboardInterrupt:
+        # separate_file has removed its temporary files; the pool must not
+        # hand this worker another file.
+        os._exit(INTERRUPTED_STATUS)
+    finally:
+        _job_running = False
+
+
+def _stop_pool(pool):
+    """Stop every worker now: queued files are dropped, running ones clean up."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for p in processes:
+        if p.is_alive():
+            p.terminate()
+    for p in processes:
+        p.join(STOP_WAIT)
+
+
 def separate_many(inputs, folders, options=None, *, jobs=1, on_done=None):
     """Separate each input into its folder, ``jobs`` files at a time.
 
@@ -222,13 +268,26 @@ def separate_many(inputs, folders, options=None, *, jobs=1, on_done=None):
             if on_done:
                 on_done(*r)
     else:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            futures = [pool.submit(_job, t) for t in tasks]
+        pool = ProcessPoolExecutor(max_workers=jobs, initializer=_worker_init)
+        try:
+            futures = [pool.submit(_worker_job, t) for t in tasks]
             for f in as_completed(futures):
                 r = f.result()
                 results[r[0]] = r
                 if on_done:
                     on_done(*r)
+        except BrokenProcessPool:
+            # A worker left: interrupted with the others (Ctrl-C reaches the
+            # whole process group), or killed from outside.
+            stopped = [p.exitcode for p in (getattr(pool, "_processes", None) or {}).values()]
+            _stop_pool(pool)
+            if INTERRUPTED_STATUS in stopped or not stopped:
+                raise KeyboardInterrupt from None
+            raise CocktailError("a worker process stopped unexpectedly (out of memory?)") from None
+        except BaseException:
+            _stop_pool(pool)
+            raise
+        pool.shutdown()
     return [results[t[0]] for t in tasks]
 
 

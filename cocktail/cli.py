@@ -8,6 +8,7 @@ Exit status: 0 success, 1 an error in the input or the environment,
 """
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -27,10 +28,26 @@ from .errors import CocktailError  # noqa: E402
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 128 + signal.SIGTERM
+#: A reader that left our stdout pipe: quiet, like a process killed by SIGPIPE.
+EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
+
+_terminated = []  # set when SIGTERM arrived
+
+
+def _on_sigterm(signum, frame):
+    """SIGTERM (timeout, systemd, job schedulers) cleans up as Ctrl-C does."""
+    _terminated.append(signum)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second one must not cut the cleanup
+    raise KeyboardInterrupt
 
 
 class _Interrupted(Exception):
     """Ctrl-C, carried past click's own handler (which prints a blank line)."""
+
+
+class _BrokenPipe(Exception):
+    """The reader of stdout left, carried past click (which would exit 1)."""
 
 
 class CocktailGroup(click.Group):
@@ -41,6 +58,8 @@ class CocktailGroup(click.Group):
             return super().invoke(ctx)
         except KeyboardInterrupt:
             raise _Interrupted() from None
+        except BrokenPipeError:
+            raise _BrokenPipe() from None
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         if not standalone_mode:
@@ -59,13 +78,15 @@ class CocktailGroup(click.Group):
         except CocktailError as exc:
             _fail(str(exc), EXIT_ERROR)
         except (click.Abort, KeyboardInterrupt, _Interrupted):
+            if _terminated:
+                _fail("terminated", EXIT_TERMINATED)
             _fail("interrupted", EXIT_INTERRUPTED)
         except MemoryError:
             _fail("out of memory: try a smaller --fit-seconds", EXIT_ERROR)
-        except BrokenPipeError:
+        except (BrokenPipeError, _BrokenPipe):
             # The reader of our stdout went away (e.g. "| head"): not our error.
             _silence_stdout()
-            sys.exit(EXIT_ERROR)
+            sys.exit(EXIT_BROKEN_PIPE)
         except OSError as exc:  # a full disk, a vanished folder...
             where = f" ('{exc.filename}')" if exc.filename else ""
             _fail(f"{exc.strerror or exc}{where}", EXIT_ERROR)
@@ -149,7 +170,7 @@ class _StdoutSink:
     def __init__(self, n_sources, n_frames, sample_rate, subtype, raw):
         from . import stream
 
-        self.out = getattr(sys.stdout, "buffer", sys.stdout)
+        self.out = audio.stdout_stream()
         self.writer = stream.Writer(None, channels=n_sources, sample_rate=sample_rate,
                                     subtype=subtype, frames=n_frames, raw=raw, stream=self.out)
 
@@ -327,6 +348,8 @@ def _separate_to_stdout(mixture, options, raw_format, report_path, quiet):
     from .separation import describe, run
 
     start = time.monotonic()
+    audio.stdout_stream()
+    audio.check_stdout_apart([mixture, options.apply])
     if report_path is not None:
         audio.check_writable_file(report_path)
     with stream.open_input(mixture, raw=raw_format) as reader:
@@ -490,6 +513,9 @@ def mix(sources, output, mics, seed, matrix_path, rir_paths, rir_mics, rt60, roo
                 raise CocktailError(f"output '{w}' is also an input; choose another name")
     for w in written:
         audio.check_writable_file(w)
+    if to_stdout:
+        audio.stdout_stream()
+        audio.check_stdout_apart(list(sources) + list(rir_paths) + [matrix_path])
     if truth_dir is not None:
         audio.prepare_folder(truth_dir)
 
@@ -690,6 +716,9 @@ def plot_command(estimates, mixture, reference, output, quiet):
     plot.require_matplotlib("cocktail plot")
     if output != audio.STDIO:
         _check_picture_path(output, [estimates, reference, mixture])
+    else:
+        audio.stdout_stream()
+        audio.check_stdout_apart([estimates, reference, mixture])
     if mixture is not None and mixture != audio.STDIO and not Path(mixture).exists():
         raise CocktailError(f"cannot read '{mixture}': no such file")
     data, notes = plot.picture_of_files(estimates, reference_path=reference, mixture_path=mixture)
@@ -724,4 +753,5 @@ def _keep_freed_memory():
 
 def main():
     _keep_freed_memory()
+    signal.signal(signal.SIGTERM, _on_sigterm)
     cli.main(prog_name="cocktail")

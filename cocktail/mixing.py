@@ -39,6 +39,10 @@ def load_sources(paths, *, sample_rate=None) -> Sources:
     for c in clips:
         if c.frames == 0:
             raise CocktailError(f"{c.name} contains no samples")
+        bad = np.flatnonzero(~np.isfinite(c.samples).all(axis=0))
+        if bad.size:
+            raise CocktailError(f"{c.name} contains NaN or infinite samples (first at "
+                                f"{bad[0] / c.sample_rate:.3f} s)")
     rate = sample_rate or max(c.sample_rate for c in clips)
     signals = []
     for c in clips:

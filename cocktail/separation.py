@@ -319,40 +319,112 @@ def default_nfft(sample_rate, n_samples=None):
     return nfft
 
 
-def load_unmixing(path, X, sample_rate, name):
-    """The separator saved in a previous report, for a recording with the same microphones."""
-    import base64
+#: Sample types a report may store its per-bin matrices in.
+REPORT_DTYPES = ("<f2", "<f4", "<f8")
+#: Shortest STFT frame a saved room unmixing may have.
+MIN_NFFT = 16
+
+
+def _read_report(path):
     import json
 
     try:
-        saved = json.loads(open(path).read())
+        if str(path) == "-":
+            import sys
+
+            text = sys.stdin.read()
+        else:
+            with open(path) as f:
+                text = f.read()
+        return json.loads(text)
     except FileNotFoundError:
         raise CocktailError(f"cannot read '{path}': no such file") from None
+    except IsADirectoryError:
+        raise CocktailError(f"cannot read '{path}': it is a folder, not a report") from None
     except (OSError, ValueError) as exc:
         raise CocktailError(f"cannot read '{path}': not a separation report ({exc})") from None
+
+
+def _whole(value, what):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+        raise ValueError(f"{what} is not a whole number")
+    return int(value)
+
+
+def load_unmixing(path, X, sample_rate, name):
+    """The separator saved in a previous report, for a recording with the same microphones.
+
+    Parameters
+    ----------
+    path : str
+        A separation.json written by an earlier run, or ``-`` for stdin.
+    X : ndarray, shape (n_mics, n_samples)
+        The recording (or the part of it in memory) to apply it to.
+    sample_rate : int
+    name : str
+        How to call the recording in messages.
+
+    Returns
+    -------
+    (separator, report, warnings)
+
+    Raises CocktailError unless the report holds a complete, finite unmixing
+    for as many microphones as ``X`` has (and, for the room model, a usable
+    frame length and hop at the same sample rate).
+    """
+    import base64
+    import binascii
+
+    saved = _read_report(path)
+    bad = f"cannot read '{path}': not a usable separation report"
+    if not isinstance(saved, dict):
+        raise CocktailError(f"{bad} (expected a JSON object)")
     mean = X.mean(axis=1, keepdims=True)
     try:
         if "unmixing_real" in saved:
-            shape = saved["unmixing_shape"]
+            shape = [_whole(v, "unmixing_shape") for v in saved["unmixing_shape"]]
             dtype = saved.get("unmixing_dtype", "<f2")
-            W = (np.frombuffer(base64.b64decode(saved["unmixing_real"]), dtype).reshape(shape)
-                 + 1j * np.frombuffer(base64.b64decode(saved["unmixing_imag"]), dtype).reshape(shape))
+            if dtype not in REPORT_DTYPES:
+                raise ValueError(f"unknown unmixing_dtype {dtype!r}")
+            if len(shape) != 3 or min(shape) < 1:
+                raise ValueError(f"unmixing_shape {shape} is not bins x sources x mics")
+            parts = [np.frombuffer(base64.b64decode(saved[k], validate=True), dtype)
+                     for k in ("unmixing_real", "unmixing_imag")]
+            if any(p.size != np.prod(shape) for p in parts):
+                raise ValueError(f"the stored matrices do not hold {shape} values")
+            W = parts[0].reshape(shape) + 1j * parts[1].reshape(shape)
+            nfft, hop = _whole(saved["nfft"], "nfft"), _whole(saved["hop"], "hop")
+            if nfft < MIN_NFFT or nfft & (nfft - 1):
+                raise ValueError(f"nfft {nfft} is not a power of two of at least {MIN_NFFT}")
+            if not 1 <= hop <= nfft // 2:
+                raise ValueError(f"hop {hop} is not between 1 and nfft/2")
+            if shape[0] != nfft // 2 + 1:
+                raise ValueError(f"{shape[0]} frequency bins do not match nfft {nfft}")
             if saved.get("sample_rate") != sample_rate:
                 raise CocktailError(f"the unmixing in '{path}' is for {saved.get('sample_rate')} Hz; "
                                     f"{name} is at {sample_rate} Hz")
-            sep = Convolutive(W.astype(np.complex128), mean, int(saved["nfft"]), int(saved["hop"]))
+            sep = Convolutive(W.astype(np.complex128), mean, nfft, hop)
             n_mics = W.shape[2]
         else:
             W = np.asarray(saved["unmixing"], dtype=float)
-            if W.ndim != 2:
+            if W.ndim != 2 or W.size == 0:
                 raise ValueError("unmixing is not a matrix")
             sep = Instantaneous(W, mean)
             n_mics = W.shape[1]
-    except (KeyError, TypeError, ValueError) as exc:
-        raise CocktailError(f"cannot read '{path}': not a separation report ({exc})") from None
+        if "mean" in saved:
+            stored_mean = np.asarray(saved["mean"], dtype=float)
+            if stored_mean.shape != (n_mics,) or not np.isfinite(stored_mean).all():
+                raise ValueError(f"mean is not {n_mics} finite numbers")
+    except (KeyError, TypeError, ValueError, binascii.Error) as exc:
+        what = f"no {exc}" if isinstance(exc, KeyError) else str(exc)
+        raise CocktailError(f"{bad} ({what})") from None
+    if not np.isfinite(sep.unmixing).all():
+        raise CocktailError(f"{bad} (its unmixing holds NaN or infinite values)")
     if n_mics != X.shape[0]:
         raise CocktailError(f"the unmixing in '{path}' is for {n_mics} microphones; {name} has "
                             f"{X.shape[0]}")
+    if sep.unmixing.shape[-2] > n_mics:
+        raise CocktailError(f"{bad} (it has more sources than microphones)")
     n_sources = sep.unmixing.shape[-2]
     report = {"model": sep.kind, "model_reason": f"unmixing applied from '{path}'",
               "n_sources": int(n_sources), "algorithm": f"unmixing reused from '{path}'",

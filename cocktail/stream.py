@@ -317,6 +317,14 @@ def _wav_header(channels, rate, encoding, frames):
             b"data" + struct.pack("<I", data_size))
 
 
+def check_finite_output(block, target):
+    """The last guard: no NaN or infinity is ever written as audio."""
+    if not np.isfinite(block).all():
+        where = "standard output" if target is None else f"'{target}'"
+        raise CocktailError(f"not writing {where}: the result holds NaN or infinite samples "
+                            "(the input or the unmixing is not usable)")
+
+
 class Writer:
     """Write blocks of (channels, frames) to a WAV file or a WAV/raw stream.
 
@@ -333,8 +341,9 @@ class Writer:
         if stream is not None:
             self._stream = stream
             self._file = None
-            if not raw:
-                self._stream.write(_wav_header(channels, sample_rate, self.encoding, frames))
+            # Sent with the first samples, once they are known to be finite.
+            self._header = b"" if raw else _wav_header(channels, sample_rate, self.encoding,
+                                                       frames)
         else:
             self._tmp = audio.temporary_beside(target)
             fmt = "RAW" if raw else ("WAV" if frames is None or frames * channels * 8 < 2**32 - 4096
@@ -343,6 +352,7 @@ class Writer:
                                                 ENCODING_SUBTYPE[self.encoding], fmt)
 
     def write(self, block):
+        check_finite_output(block, self.target)
         if self._file is not None:
             if self.encoding in ("s16", "s32"):
                 # Quantise here, as libsndfile would: handing it integers
@@ -351,7 +361,8 @@ class Writer:
             else:
                 self._file.write(np.ascontiguousarray(block.T))
         else:
-            self._stream.write(_encode(block, self.encoding))
+            self._stream.write(self._header + _encode(block, self.encoding))
+            self._header = b""
 
     @property
     def temporary(self):
@@ -369,6 +380,9 @@ class Writer:
             audio.publish(self._tmp, self.target)
             self._tmp = None
         else:
+            if self._header:
+                self._stream.write(self._header)
+                self._header = b""
             self._stream.flush()
 
     def discard(self):
