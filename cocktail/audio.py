@@ -13,8 +13,9 @@ import os
 import stat
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import List
 
 import numpy as np
 import soundfile as sf
@@ -34,6 +35,7 @@ class Audio:
     sample_rate: int
     subtype: str  # libsndfile subtype of the source, e.g. "PCM_16"
     name: str  # how to name the source in messages
+    notes: List[str] = field(default_factory=list)  # what was unusual about reading it
 
     @property
     def channels(self):
@@ -67,16 +69,24 @@ def _wav_data_chunk(head):
     return None
 
 
+#: Data-chunk sizes that mean "unknown": what arecord, sox and cocktail write
+#: to a pipe, where they cannot go back to fill in the length.
+UNKNOWN_SIZES = (0, 0x7FFFFFFF, 0xFFFFFFFF)
+#: Bytes at the start of a file searched for the header.
+HEAD_BYTES = 65536
+_RIFF_LIMIT = 0xFFFFFFFF
+
+
 def check_complete(head, total_size, name):
     """Refuse a WAV whose data chunk is shorter than its header promises.
 
-    Streams of unknown length carry 0 or 0xFFFFFFFF as the size; those pass.
+    Streams of unknown length carry one of UNKNOWN_SIZES; those pass.
     """
     chunk = _wav_data_chunk(head)
     if chunk is None or head[:4] != b"RIFF":
         return
     offset, declared = chunk
-    if declared in (0, 0xFFFFFFFF):
+    if declared in UNKNOWN_SIZES:
         return
     present = total_size - offset
     if present < declared:
@@ -84,6 +94,86 @@ def check_complete(head, total_size, name):
             f"cannot read {name}: the file is truncated (its header promises {declared} "
             f"bytes of audio, only {max(present, 0)} are there)"
         )
+
+
+def fixed_header(head, total_size, name):
+    """The first bytes of a WAV whose header gives no length, with the real sizes.
+
+    Returns (patched head, note), or (None, None) when the header is usable
+    as it is. The data then runs to the end of the file, as in a stream.
+    """
+    chunk = _wav_data_chunk(head)
+    if chunk is None or head[:4] != b"RIFF":
+        return None, None
+    offset, declared = chunk
+    present = total_size - offset
+    if declared not in UNKNOWN_SIZES or present <= 0 or present == declared \
+            or total_size - 8 > _RIFF_LIMIT:
+        return None, None
+    patched = bytearray(head)
+    patched[4:8] = (total_size - 8).to_bytes(4, "little")
+    patched[offset - 4:offset] = present.to_bytes(4, "little")
+    note = (f"the header of {name} gives no length (as a stream written to a file does): "
+            "read to the end of the file")
+    return bytes(patched), note
+
+
+class _PatchedHead:
+    """A binary file seen through a corrected first few bytes (for libsndfile)."""
+
+    def __init__(self, f, head):
+        self._f, self._head = f, head
+
+    def read(self, n=-1):
+        pos = self._f.tell()
+        data = self._f.read(n)
+        if pos < len(self._head) and data:
+            k = min(len(data), len(self._head) - pos)
+            data = self._head[pos:pos + k] + data[k:]
+        return data
+
+    def seek(self, offset, whence=0):
+        return self._f.seek(offset, whence)
+
+    def tell(self):
+        return self._f.tell()
+
+    def close(self):
+        self._f.close()
+
+
+class _OwningSoundFile(sf.SoundFile):
+    """A SoundFile over a file object it closes with itself."""
+
+    def __init__(self, owned, *args, **kwargs):
+        self._owned = owned
+        super().__init__(*args, **kwargs)
+
+    def close(self):
+        try:
+            super().close()
+        finally:
+            self._owned.close()
+
+
+def open_sound(path, name):
+    """A libsndfile reader for a file, and the notes about reading it.
+
+    A WAV whose header gives no length is read to its end (with a note)
+    instead of being taken as empty or truncated.
+    """
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        head = f.read(HEAD_BYTES)
+    patched, note = fixed_header(head, size, name)
+    if patched is None:
+        return sf.SoundFile(str(path)), []
+    raw = open(path, "rb")
+    try:
+        return _OwningSoundFile(raw, _PatchedHead(raw, patched)), [note]
+    except BaseException:
+        raw.close()
+        raise
 
 
 def check_file(path):
@@ -98,7 +188,7 @@ def check_file(path):
         raise CocktailError(f"cannot read {name}: the file is empty")
     try:
         with open(p, "rb") as f:
-            check_complete(f.read(65536), p.stat().st_size, name)
+            check_complete(f.read(HEAD_BYTES), p.stat().st_size, name)
     except PermissionError:
         raise CocktailError(f"cannot read {name}: permission denied") from None
 
@@ -114,24 +204,28 @@ def unreadable(name, exc):
 def read(path, *, stdin_bytes=None) -> Audio:
     """Read a WAV (or any format libsndfile knows) from a path or ``-`` for stdin."""
     name = display_name(path)
-    if str(path) == STDIO:
-        data = _read_stdin() if stdin_bytes is None else stdin_bytes
-        if not data:
-            raise CocktailError("standard input is empty: expected a WAV stream")
-        check_complete(data[:65536], len(data), name)
-        source = io.BytesIO(data)
-    else:
-        check_file(path)
-        source = str(path)
+    notes = []
     try:
-        with sf.SoundFile(source) as f:
+        if str(path) == STDIO:
+            data = _read_stdin() if stdin_bytes is None else stdin_bytes
+            if not data:
+                raise CocktailError("standard input is empty: expected a WAV stream")
+            check_complete(data[:HEAD_BYTES], len(data), name)
+            patched, note = fixed_header(data[:HEAD_BYTES], len(data), name)
+            if patched is not None:
+                data, notes = patched + data[len(patched):], []  # a stream: no note
+            f = sf.SoundFile(io.BytesIO(data))
+        else:
+            check_file(path)
+            f, notes = open_sound(path, name)
+        with f:
             subtype = f.subtype
             rate = f.samplerate
             samples = f.read(dtype="float64", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError, PermissionError) as exc:
         raise unreadable(name, exc) from None
     return Audio(samples=np.ascontiguousarray(samples.T), sample_rate=int(rate),
-                 subtype=subtype, name=name)
+                 subtype=subtype, name=name, notes=notes)
 
 
 def output_subtype(input_subtype):

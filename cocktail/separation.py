@@ -597,6 +597,7 @@ def run(reader, open_sink, options: Options, *, callback=None):
         raise
     report.update(sep.report())
     report["n_samples"] = int(written)
+    warnings = warnings + list(reader.notes)
     report["_separator"] = sep  # for a sink that sets the gain at the end
     return report, warnings, sink
 
