@@ -131,12 +131,14 @@ def separate_file(input_path, output_dir, options=None, *, raw=None, report_path
     opts = _options(options)
     started = time.monotonic()
     folder = audio.prepare_folder(output_dir)
+    report_to_stdout = str(report_path) == audio.STDIO
     report_path = Path(report_path) if report_path else folder / REPORT_NAME
-    audio.check_writable_file(report_path)
+    if not report_to_stdout:
+        audio.check_writable_file(report_path)
     with stream.open_input(input_path, raw=raw) as reader:
         subtype = audio.output_subtype(reader.subtype)
         targets = [folder / f"speaker_{i}.wav" for i in range(1, reader.channels + 1)]
-        check_outputs_apart(input_path, targets + [report_path])
+        check_outputs_apart(input_path, targets + ([] if report_to_stdout else [report_path]))
         def open_sink(n, frames, deferred=False):
             return FolderSink(folder, n, frames, reader.sample_rate, subtype, deferred)
 
@@ -151,9 +153,14 @@ def separate_file(input_path, output_dir, options=None, *, raw=None, report_path
             if gain != 1.0:
                 report.update(sep.scaled(gain).report())
         report.update(outputs=sink.names, output_subtype=subtype, warnings=warnings)
-        with audio.AtomicWriter() as w:
-            w.add(report_path, (json.dumps(report, indent=1) + "\n").encode())
+        text = (json.dumps(report, indent=1) + "\n").encode()
+        if report_to_stdout:
             sink.commit()
+            audio.write_stdout(text)
+        else:
+            with audio.AtomicWriter() as w:
+                w.add(report_path, text)
+                sink.commit()
     except BaseException:
         sink.discard()
         raise

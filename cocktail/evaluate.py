@@ -119,7 +119,7 @@ def score(references, estimates, *, filter_length=INSTANTANEOUS_FILTER_LENGTH, m
     if filter_length > R.shape[1]:
         raise CocktailError(
             f"the filter length ({filter_length}) is longer than the signals "
-            f"({R.shape[1]} samples): lower --filter-length"
+            f"({R.shape[1]} samples): use a shorter filter"
         )
     # A silent estimate has no direction: BSS Eval is undefined for it (0 / 0).
     # Score the others; a reference only a silent estimate is left for gets -inf.
@@ -250,7 +250,7 @@ def load_estimates(path):
             if not _is_report(report):
                 raise CocktailError(
                     f"'{p}' is not a separation report written by cocktail separate"
-                    + (" (it is the sidecar of cocktail mix: give it to --reference)"
+                    + (" (it is the sidecar of cocktail mix: it holds the references)"
                        if _is_sidecar(report) else "")
                 )
             folder = p.parent
@@ -511,7 +511,7 @@ def evaluate(estimates_path, reference_path, *, mixture_path=None, filter_length
     """
     require_fast_bss_eval()
     if filter_length is not None and filter_length < 1:
-        raise CocktailError(f"--filter-length must be at least 1, got {filter_length}")
+        raise CocktailError(f"the filter length must be at least 1, got {filter_length}")
     if [str(p) for p in (estimates_path, reference_path, mixture_path)].count(audio.STDIO) > 1:
         raise CocktailError("only one of the estimates, the references and the mixture can "
                             "come from standard input")

@@ -2,6 +2,7 @@
 import csv
 import io
 import json
+import sys
 from dataclasses import dataclass, field
 from math import gcd
 from pathlib import Path
@@ -89,7 +90,7 @@ def read_matrix(path):
     """A mixing matrix from JSON (a list of rows, or an object with "mixing") or CSV."""
     p = Path(path)
     try:
-        text = p.read_text()
+        text = sys.stdin.read() if str(path) == audio.STDIO else p.read_text()
     except FileNotFoundError:
         raise CocktailError(f"cannot read matrix '{p}': no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -128,7 +129,7 @@ def read_rirs(paths, n_sources, sample_rate, mics=None):
     ``mics`` picks channels (0-based) of every file; by default all of them.
     """
     if len(paths) != n_sources:
-        raise CocktailError(f"--rir needs one impulse response per source: {n_sources} sources, "
+        raise CocktailError(f"one impulse response per source is needed: {n_sources} sources, "
                             f"{len(paths)} responses")
     responses = []
     for p in paths:

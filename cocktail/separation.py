@@ -32,6 +32,8 @@ FIT_SEGMENTS = 12
 FIT_PIECE_SECONDS = 5.0
 #: ...and at most this many samples over all channels (bounds the memory).
 FIT_MAX_VALUES = 8_000_000
+#: More microphones than any array has: an array passed samples x microphones.
+MAX_MICROPHONES = 1024
 #: Frames per block when applying the unmixing.
 BLOCK_SECONDS = 1.0
 
@@ -483,7 +485,7 @@ def fit(X, sample_rate, options: Options, *, name="the recording", callback=None
     if not converged:
         warnings.append(
             f"the solver did not converge in {n_iter} iterations ({final}); the separation "
-            "may be poor: raise --max-iter"
+            "may be poor: raise the iteration limit (max_iter)"
         )
     return sep, report, warnings
 
@@ -511,6 +513,11 @@ def run(reader, open_sink, options: Options, *, callback=None):
         raise CocktailError(
             f"{name} has one channel; separation needs at least two microphones "
             "(one channel per microphone)"
+        )
+    if reader.channels > MAX_MICROPHONES:
+        raise CocktailError(
+            f"{name} has {reader.channels} channels, more than any microphone array "
+            f"(at most {MAX_MICROPHONES} are accepted): one channel per microphone is expected"
         )
     check_sources(options.n_sources, reader.channels, name)
     block = max(int(options.block_seconds * rate), 1)
@@ -663,6 +670,11 @@ def separate(X, sample_rate, *, callback: Optional[Callable[[int, float], None]]
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != 2:
         raise CocktailError("expected a 2-D array of microphones x samples")
+    if X.shape[0] > X.shape[1]:
+        raise CocktailError(
+            f"{name} has {X.shape[0]} rows and {X.shape[1]} columns: expected one row per "
+            "microphone (microphones x samples, more samples than microphones); transpose it"
+        )
     reader = ArrayReader(X, sample_rate, name=name)
     report, warnings, sink = run(reader, MemorySink, opts, callback=callback)
     report.pop("_separator")

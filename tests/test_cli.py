@@ -376,7 +376,8 @@ def test_mix_to_stdout(voices):
 
 
 def test_mix_one_source(voices, tmp_path):
-    only_error(run("mix", voices[0], "-o", tmp_path / "m.wav"), "mix needs at least two sources")
+    only_error(run("mix", voices[0], "-o", tmp_path / "m.wav"),
+               "mix needs at least two sources (see 'cocktail mix --help')", code=2)
 
 
 def test_mix_output_equal_to_input(voices, tmp_path):
@@ -434,7 +435,8 @@ def test_separate_plot_writes_a_picture(mixture, tmp_path):
 def test_separate_plot_needs_a_folder(mixture):
     mix, _, _ = mixture
     only_error(run("separate", mix, "-o", "-", "--plot", "p.png"),
-               "--plot takes one input and an output folder (not -o -)")
+               "--plot takes one input and an output folder (not -o -) "
+               "(see 'cocktail separate --help')", code=2)
 
 
 def test_auto_model_says_what_it_chose_and_why(mixture, tmp_path):
