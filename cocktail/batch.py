@@ -125,11 +125,36 @@ def separate_file(input_path, output_dir, options=None, *, raw=None, report_path
     ``options`` is an :class:`~cocktail.separation.Options` or a dict of its
     fields; ``raw`` = (rate, channels, encoding) reads headerless PCM.
     The folder receives speaker_1.wav ... and separation.json (or the report
-    goes to ``report_path``). Raises CocktailError for bad input; nothing is
-    left in the folder then.
+    goes to ``report_path``, ``-`` for stdout). Raises CocktailError for bad
+    input; nothing is left in the folder then (nor the folder, if this run
+    made it). speaker_N.wav files of an earlier run with more speakers are
+    removed, so the folder holds one separation.
     """
     opts = _options(options)
     started = time.monotonic()
+    made = not Path(output_dir).exists()
+    try:
+        return _separate_into(input_path, output_dir, opts, raw, report_path, callback, started)
+    except BaseException:
+        if made:  # a failed or interrupted run leaves no empty folder behind
+            try:
+                Path(output_dir).rmdir()
+            except OSError:
+                pass
+        raise
+
+
+def _stale_outputs(folder, n_sources):
+    """speaker_N.wav files of an earlier run with more speakers."""
+    stale = []
+    for p in folder.glob("speaker_*.wav"):
+        number = p.stem[len("speaker_"):]
+        if number.isdigit() and int(number) > n_sources and not p.name.startswith("."):
+            stale.append(p)
+    return stale
+
+
+def _separate_into(input_path, output_dir, opts, raw, report_path, callback, started):
     folder = audio.prepare_folder(output_dir)
     report_to_stdout = str(report_path) == audio.STDIO
     report_path = Path(report_path) if report_path else folder / REPORT_NAME
@@ -164,6 +189,8 @@ def separate_file(input_path, output_dir, options=None, *, raw=None, report_path
     except BaseException:
         sink.discard()
         raise
+    for p in _stale_outputs(folder, report["n_sources"]):
+        p.unlink()
     return {
         "input": str(input_path),
         "output": str(folder),

@@ -211,6 +211,12 @@ class _ChannelList(click.ParamType):
         return chans
 
 
+#: Names that look like audio files (an output folder named so is noted).
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".aif", ".aiff", ".mp3", ".w64", ".rf64")
+#: Picture formats other than PNG (which is all the pictures are written as).
+OTHER_PICTURE_SUFFIXES = (".pdf", ".svg", ".svgz", ".jpg", ".jpeg", ".eps", ".ps", ".tif",
+                          ".tiff", ".gif", ".webp", ".bmp")
+
 POSITIVE = _Positive()
 COUNT = click.IntRange(min=1)
 SEED = click.IntRange(min=0)
@@ -384,12 +390,15 @@ def separate(mixtures, output, sources, model, adaptive, seed, max_iter, tol, nf
 
     if output is None:
         output = str(Path("separated") / ("stdin" if mixture == audio.STDIO else Path(mixture).stem))
+    elif Path(output).suffix.lower() in AUDIO_SUFFIXES and not Path(output).is_dir():
+        _say(quiet, f"'{output}' will be a folder holding speaker_1.wav ... (for one "
+                    f"multi-channel file: -o - > {output})", "Note")
     summary = separate_file(mixture, output, options, raw=raw_format, report_path=report_path,
                             callback=Progress(quiet))
     _say_model(quiet, summary)
     for w in summary["warnings"]:
         _say(quiet, w, "Warning")
-    _say(quiet, _done(summary, f"{output}/"))
+    _say(quiet, _done(summary, f"{Path(output)}/"))
     if plot_path is not None:
         from . import plot
 
@@ -419,10 +428,14 @@ def _say_model(quiet, summary):
         _say(quiet, f"{summary['model']} model: {reason[len('auto: '):]}", "Note")
 
 
+def _speakers(n):
+    return f"{n} speaker{'s' if n != 1 else ''}"
+
+
 def _done(summary, where):
     state = "converged" if summary["converged"] else "not converged"
     its = f"{summary['iterations']} iterations, " if summary.get("iterations") is not None else ""
-    return (f"{summary['n_sources']} speakers separated ({summary['model']} model, {its}{state}, "
+    return (f"{_speakers(summary['n_sources'])} separated ({summary['model']} model, {its}{state}, "
             f"{summary['seconds']:.1f} s) -> {where}")
 
 
@@ -478,7 +491,7 @@ def _separate_many(mixtures, output, options, jobs, raw_format, report_path, qui
         if error is None:
             for w in summary["warnings"]:
                 _say(quiet, f"{path}: {w}", "Warning")
-            _say(quiet, f"{tag} {path}: {summary['n_sources']} speakers "
+            _say(quiet, f"{tag} {path}: {_speakers(summary['n_sources'])} "
                         f"({summary['model']}, {summary['seconds']:.1f} s) -> {summary['output']}/")
         else:
             click.echo(f"{tag} {path}: Error: {error}", err=True)
@@ -609,6 +622,16 @@ def mix(sources, output, mics, seed, matrix_path, rir_paths, rir_mics, rt60, roo
     loaded = mixing.load_sources(sources, sample_rate=rate)
     for note in loaded.notes:
         _say(quiet, note, "Note")
+    warned = mixing.mixing_warnings(loaded.signals, [audio.display_name(s) for s in sources], A)
+    if rt60 is None:
+        ctx = click.get_current_context()
+        unused = [f"--{k.replace('_', '-')}" for k in ("room_size", "mic_spacing", "source_distance")
+                  if ctx.get_parameter_source(k) == click.core.ParameterSource.COMMANDLINE]
+        if unused:
+            warned.append(f"{', '.join(unused)} {'describe' if len(unused) > 1 else 'describes'} "
+                          "the simulated room: ignored without --room")
+    for w in warned:
+        _say(quiet, w, "Warning")
     side = {"cocktail_version": __version__}
     if A is not None:
         X, scale = mixing.mix(loaded.signals, A)
@@ -653,6 +676,7 @@ def mix(sources, output, mics, seed, matrix_path, rir_paths, rir_mics, rt60, roo
         "scale": scale,
         "subtype": subtype,
         "truth": [str(Path(truth_dir) / t) for t in truth_names] if truth_dir else None,
+        "warnings": warned,
     })
     mixture_bytes = audio.encode(X, loaded.sample_rate, subtype)
     with audio.AtomicWriter() as writer:
@@ -678,6 +702,10 @@ def mix(sources, output, mics, seed, matrix_path, rir_paths, rir_mics, rt60, roo
 
 
 def _check_picture_path(path, inputs):
+    suffix = Path(path).suffix.lower()
+    if suffix in OTHER_PICTURE_SUFFIXES:
+        raise click.UsageError(f"pictures are written as PNG: name the file '{Path(path).stem}"
+                               f".png', not '{path}'")
     audio.check_writable_file(path)
     for i in inputs:
         if i is not None and i != audio.STDIO and _same_file(path, i):

@@ -68,6 +68,45 @@ def load_sources(paths, *, sample_rate=None) -> Sources:
     return Sources(signals=S, sample_rate=rate, notes=notes)
 
 
+#: Two sources whose correlation is this close to +-1 are the same signal.
+SAME_SIGNAL = 1 - 1e-9
+#: Condition number past which a mixing matrix cannot be undone in practice.
+SINGULAR_CONDITION = 1e6
+
+
+def mixing_warnings(S, names, A=None):
+    """What makes a test mixture impossible to separate fully, one line each.
+
+    Parameters
+    ----------
+    S : ndarray, shape (n_sources, n_samples)
+        The sources as they enter the mix.
+    names : list of str
+        How to call each source in messages.
+    A : ndarray, shape (n_mics, n_sources), optional
+        The mixing matrix of an instantaneous mixture.
+
+    Returns
+    -------
+    list of str
+    """
+    warnings = []
+    Sc = S - S.mean(axis=1, keepdims=True)
+    power = np.einsum("st,st->s", Sc, Sc)
+    for i in range(len(S)):
+        for j in range(i + 1, len(S)):
+            r = np.dot(Sc[i], Sc[j]) / np.sqrt(power[i] * power[j]) if power[i] * power[j] else 0
+            if abs(r) > SAME_SIGNAL:
+                warnings.append(f"sources {i + 1} and {j + 1} ({names[i]}, {names[j]}) are the "
+                                "same signal: no separation can tell them apart")
+    if A is not None:
+        cond = np.linalg.cond(A)
+        if not cond < SINGULAR_CONDITION:
+            warnings.append(f"the mixing matrix is singular or nearly so (condition number "
+                            f"{cond:.3g}): not every source can be recovered from the mixture")
+    return warnings
+
+
 def random_mixing(n_mics, n_sources, random_state=None):
     """A random mixing matrix with condition number at most MAX_CONDITION.
 

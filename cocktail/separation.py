@@ -149,6 +149,96 @@ def resolve_sources(X, n_sources, name="the recording"):
     return wanted, warnings
 
 
+# ---------------------------------------------------------------- warnings
+
+#: Share of samples at full scale from which a recording counts as clipped.
+CLIPPED_SHARE = 1e-3
+#: Bits of the integer sample formats (full scale is one step below 1).
+INTEGER_BITS = {"PCM_16": 16, "PCM_24": 24, "PCM_32": 32, "PCM_S8": 8, "PCM_U8": 8}
+#: Outputs whose excess kurtosis is this close to 0 are near-Gaussian.
+GAUSSIAN_KURTOSIS = 0.25
+#: Samples per channel these checks look at at once (bounds their memory).
+CHECK_CHUNK = 1 << 16
+#: Samples per output the kurtosis is measured on, evenly spaced.
+KURTOSIS_SAMPLES = 1 << 17
+
+
+def clipping(X, subtype, name):
+    """A warning when many samples sit at full scale (a clipped recording).
+
+    Parameters
+    ----------
+    X : ndarray, shape (n_mics, n_samples)
+    subtype : str
+        libsndfile sample format of the input (integers reach 1 - 2**-(bits-1)).
+    name : str
+
+    Returns
+    -------
+    list of str, empty or one warning
+    """
+    bits = INTEGER_BITS.get(subtype)
+    top = 1.0 - 2.0 ** -(bits - 1) if bits else 1.0
+    at_top = sum(int(np.count_nonzero(np.abs(X[:, i:i + CHECK_CHUNK]) >= top))
+                 for i in range(0, X.shape[1], CHECK_CHUNK))
+    share = at_top / X.size if X.size else 0.0
+    if share < CLIPPED_SHARE:
+        return []
+    return [f"{name} is clipped: {share:.1%} of its samples are at full scale; clipping is not "
+            "a mixture of the sources, so the separation will be poorer"]
+
+
+def gaussian_outputs(Y):
+    """A warning when two or more outputs are near-Gaussian.
+
+    ICA tells sources apart by how far from Gaussian they are; of several
+    Gaussian sources it recovers only some blend.
+
+    Parameters
+    ----------
+    Y : ndarray, shape (n_sources, n_samples)
+        The separated outputs.
+
+    Returns
+    -------
+    list of str, empty or one warning
+    """
+    Yc = Y - Y.mean(axis=1, keepdims=True)
+    power = np.mean(Yc**2, axis=1)
+    live = power > 0
+    kurtosis = np.full(len(Y), np.inf)
+    kurtosis[live] = np.mean(Yc[live]**4, axis=1) / power[live]**2 - 3.0
+    near = [i + 1 for i in np.flatnonzero(np.abs(kurtosis) < GAUSSIAN_KURTOSIS)]
+    if len(near) < 2:
+        return []
+    listed = ", ".join(str(i) for i in near)
+    return [f"outputs {listed} are near-Gaussian (excess kurtosis under {GAUSSIAN_KURTOSIS}): "
+            "independent component analysis cannot separate Gaussian sources from each other, "
+            "so they may still be mixed"]
+
+
+def ignored_by_model(model, options):
+    """Options of the room model given to a run that uses the instantaneous one."""
+    if model != "instantaneous":
+        return []
+    given = [k for k in ("nfft", "algorithm") if getattr(options, k) is not None]
+    if not given:
+        return []
+    return [f"{' and '.join(given)} {'apply' if len(given) > 1 else 'applies'} to the room "
+            "(convolutive) model only: ignored by the instantaneous model"]
+
+
+def ignored_by_apply(options):
+    """Estimation options given with a saved unmixing, which needs no estimation."""
+    defaults = Options()
+    given = [k for k in ("model", "nfft", "algorithm", "max_iter", "tol", "fit_seconds")
+             if getattr(options, k) != getattr(defaults, k)]
+    if not given:
+        return []
+    return [f"{', '.join(given)} {'are' if len(given) > 1 else 'is'} ignored: the unmixing is "
+            "applied as saved, not estimated"]
+
+
 # ------------------------------------------------------------ fit planning
 
 
@@ -441,6 +531,7 @@ def fit(X, sample_rate, options: Options, *, name="the recording", callback=None
     model, reason = choose_model(X, sample_rate, options.model)
     mean = X.mean(axis=1, keepdims=True)
     report = {"model": model, "model_reason": reason, "n_sources": int(n_sources)}
+    warnings.extend(ignored_by_model(model, options))
     if model == "instantaneous":
         max_iter = MAX_ITER if options.max_iter is None else options.max_iter
         tol = TOL if options.tol is None else options.tol
@@ -449,6 +540,8 @@ def fit(X, sample_rate, options: Options, *, name="the recording", callback=None
         W = project_back(res.unmixing, res.mixing)
         W = W[energy_order(W, X @ X.T / X.shape[1] - mean @ mean.T)]
         sep = Instantaneous(W, mean)
+        step = max(1, X.shape[1] // KURTOSIS_SAMPLES)
+        warnings.extend(gaussian_outputs(sep.process(X[:, ::step])))
         report.update(
             algorithm="natural-gradient maximum-likelihood ICA (L-BFGS on the relative "
                       "gradient, extended-infomax and sparse densities)",
@@ -552,6 +645,7 @@ def run(reader, open_sink, options: Options, *, callback=None):
         check_recording(X, rate, name)
         if options.apply:
             sep, report, warnings = load_unmixing(options.apply, X, rate, name)
+            warnings.extend(ignored_by_apply(options))
         else:
             sep, report, warnings = fit(X, rate, options, name=name, callback=callback)
         n_sources = report["n_sources"]
@@ -579,6 +673,7 @@ def run(reader, open_sink, options: Options, *, callback=None):
         if gain is not None and gain != 1.0:
             sep = sep.scaled(gain)  # (outputs already in memory are scaled below)
     report["output_gain"] = gain
+    warnings = clipping(first if options.adaptive else X, reader.subtype, name) + warnings
 
     sink = open_sink(n_sources, reader.frames) if gain is not None else \
         open_sink(n_sources, reader.frames, deferred=True)
