@@ -164,6 +164,8 @@ def _separate_into(input_path, output_dir, opts, raw, report_path, callback, sta
         subtype = audio.output_subtype(reader.subtype)
         targets = [folder / f"speaker_{i}.wav" for i in range(1, reader.channels + 1)]
         check_outputs_apart(input_path, targets + ([] if report_to_stdout else [report_path]))
+        if opts.apply and opts.apply != audio.STDIO:
+            check_outputs_apart(opts.apply, targets + ([] if report_to_stdout else [report_path]))
         def open_sink(n, frames, deferred=False):
             return FolderSink(folder, n, frames, reader.sample_rate, subtype, deferred)
 

@@ -30,16 +30,20 @@ EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 128 + signal.SIGTERM
+#: Signals that end a run as Ctrl-C does (cleaned up), with their word for it.
+STOP_SIGNALS = {signal.SIGTERM: "terminated", signal.SIGHUP: "hung up"}
 #: A reader that left our stdout pipe: quiet, like a process killed by SIGPIPE.
 EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
 
 _terminated = []  # set when SIGTERM arrived
 
 
-def _on_sigterm(signum, frame):
-    """SIGTERM (timeout, systemd, job schedulers) cleans up as Ctrl-C does."""
+def _on_stop_signal(signum, frame):
+    """SIGTERM (timeout, systemd, job schedulers) and SIGHUP (a closed terminal)
+    clean up as Ctrl-C does."""
     _terminated.append(signum)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second one must not cut the cleanup
+    for s in STOP_SIGNALS:
+        signal.signal(s, signal.SIG_IGN)  # a second one must not cut the cleanup
     raise KeyboardInterrupt
 
 
@@ -80,7 +84,7 @@ class CocktailGroup(click.Group):
             _fail(str(exc), EXIT_ERROR)
         except (click.Abort, KeyboardInterrupt, _Interrupted):
             if _terminated:
-                _fail("terminated", EXIT_TERMINATED)
+                _fail(STOP_SIGNALS[_terminated[0]], 128 + _terminated[0])
             _fail("interrupted", EXIT_INTERRUPTED)
         except MemoryError:
             _fail("out of memory: try a smaller --fit-seconds", EXIT_ERROR)
@@ -366,6 +370,8 @@ def separate(mixtures, output, sources, model, adaptive, seed, max_iter, tol, nf
                       nfft=nfft, algorithm=algorithm, apply=apply_path)
 
     _one_stdout([("-o", output), ("--report", report_path), ("--plot", plot_path)])
+    if audio.STDIO in (output, report_path, plot_path):
+        audio.check_stdout_apart(list(mixtures) + [apply_path])
     if apply_path == audio.STDIO and audio.STDIO in mixtures:
         raise click.UsageError("--apply - and the input '-' cannot both come from standard input")
     several = len(mixtures) > 1 or (mixtures[0] != audio.STDIO and Path(mixtures[0]).is_dir())
@@ -448,6 +454,11 @@ def _separate_to_stdout(mixture, options, raw_format, report_path, quiet):
     audio.check_stdout_apart([mixture, options.apply])
     if report_path is not None:
         audio.check_writable_file(report_path)
+        from .batch import check_outputs_apart
+
+        check_outputs_apart(mixture, [report_path])
+        if options.apply is not None:
+            check_outputs_apart(options.apply, [report_path])
     with stream.open_input(mixture, raw=raw_format) as reader:
         subtype = audio.output_subtype(reader.subtype)
         report, warnings, sink = run(
@@ -583,7 +594,9 @@ def mix(sources, output, mics, seed, matrix_path, rir_paths, rir_mics, rt60, roo
     sidecar_to_stdout = sidecar_path == audio.STDIO
     written = ([] if to_stdout else [output]) + (
         [sidecar_path] if sidecar_path and not sidecar_to_stdout else [])
-    for src in list(sources) + list(rir_paths):
+    for src in list(sources) + list(rir_paths) + ([matrix_path] if matrix_path else []):
+        if src == audio.STDIO and src == matrix_path:
+            continue
         if src == audio.STDIO:
             raise CocktailError("mix reads its sources from files, not from standard input")
         if not Path(src).exists():
@@ -701,6 +714,17 @@ def mix(sources, output, mics, seed, matrix_path, rir_paths, rir_mics, rt60, roo
 # (this section belongs to the evaluate/plot work: commands `evaluate`, `plot`)
 
 
+def _files_below(paths):
+    """The paths, with the files directly inside those that are folders."""
+    out = []
+    for p in paths:
+        if p is not None and p != audio.STDIO and Path(p).is_dir():
+            out.extend(q for q in Path(p).iterdir() if q.is_file())
+        else:
+            out.append(p)
+    return out
+
+
 def _check_picture_path(path, inputs):
     suffix = Path(path).suffix.lower()
     if suffix in OTHER_PICTURE_SUFFIXES:
@@ -761,10 +785,11 @@ def evaluate_command(estimates, reference, mixture, filter_length, as_json, plot
 
         plot.require_matplotlib("cocktail evaluate --plot")
         if plot_path == audio.STDIO:
-            raise CocktailError("--plot needs a file name: standard output carries the scores")
+            raise click.UsageError("--plot needs a file name: standard output carries the scores")
         _check_picture_path(plot_path, [estimates, reference, mixture])
     if mixture is not None and mixture != audio.STDIO and not Path(mixture).exists():
         raise CocktailError(f"cannot read '{mixture}': no such file")
+    audio.check_stdout_apart(_files_below([estimates, reference, mixture]))
 
     result = scoring.evaluate(estimates, reference, mixture_path=mixture,
                               filter_length=filter_length)
@@ -848,5 +873,6 @@ def _keep_freed_memory():
 
 def main():
     _keep_freed_memory()
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    for s in STOP_SIGNALS:
+        signal.signal(s, _on_stop_signal)
     cli.main(prog_name="cocktail")

@@ -765,6 +765,10 @@ def separate(X, sample_rate, *, callback: Optional[Callable[[int, float], None]]
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != 2:
         raise CocktailError("expected a 2-D array of microphones x samples")
+    if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)) \
+            or sample_rate < 1:
+        raise CocktailError(f"the sample rate must be a positive whole number of Hz, got "
+                            f"{sample_rate!r}")
     if X.shape[0] > X.shape[1]:
         raise CocktailError(
             f"{name} has {X.shape[0]} rows and {X.shape[1]} columns: expected one row per "

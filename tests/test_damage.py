@@ -333,3 +333,80 @@ def test_a_reader_that_leaves_early_is_not_an_error(mixture):
     p.stdout.close()
     assert p.wait(HANG_GUARD) == 128 + signal.SIGPIPE
     assert p.stderr.read() == b""
+
+
+# ---------------------------------------------------------------- siblings
+
+
+def test_sighup_cleans_up_like_sigterm(tmp_path, rng):
+    """A closed terminal (SIGHUP) is a stop like any other: no .part files left."""
+    rate = 8000
+    X = np.array([[1.0, 0.5], [0.4, 1.0]]) @ speechlike(2, 4 * rate, rng)
+    pcm = np.round(X / np.abs(X).max() * 20000).astype("<i2").T.tobytes()
+    out = tmp_path / "o"
+    p = subprocess.Popen(cocktail_cmd() + ["separate", "-", "-o", str(out), "--fit-seconds", "1",
+                                           "--block-seconds", "0.1", "-q"],
+                         stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdin.write(_wav_header(2, rate, 60 * rate) + pcm)
+    p.stdin.flush()
+    _wait_for(lambda: out.is_dir() and len(leftovers(out)) == 2, p)
+    p.send_signal(signal.SIGHUP)
+    assert p.wait(HANG_GUARD) == 128 + signal.SIGHUP
+    p.stdin.close()
+    assert p.stderr.read() == b"Error: hung up\n"
+    assert leftovers(tmp_path) == [] and not out.exists()
+
+
+def test_report_onto_the_input_with_stdout_output_is_refused(mixture):
+    mix, _, _ = mixture
+    before = mix.read_bytes()
+    result = run("separate", mix, "-o", "-", "--report", mix)
+    only_error(result, f"output '{mix}' would overwrite the input")
+    assert mix.read_bytes() == before
+
+
+def test_outputs_onto_the_applied_report_are_refused(mixture, tmp_path):
+    mix, _, _ = mixture
+    assert run("separate", mix, "-o", tmp_path / "a", "-q").exit_code == 0
+    saved = tmp_path / "a" / "separation.json"
+    before = saved.read_bytes()
+    for out in (tmp_path / "a", "-"):
+        result = run("separate", mix, "-o", out, "--apply", saved, "--report", saved)
+        only_error(result, f"output '{saved}' would overwrite the input")
+    assert saved.read_bytes() == before
+
+
+def test_mix_sidecar_onto_its_matrix_is_refused(tmp_path):
+    matrix = tmp_path / "m.json"
+    matrix.write_text("[[1, 0.5], [0.3, 1]]")
+    result = run("mix", SAMPLES / "alice.wav", SAMPLES / "bob.wav", "-o", tmp_path / "m.wav",
+                 "--matrix", matrix)
+    only_error(result, f"output '{matrix}' is also an input; choose another name")
+    assert matrix.read_text() == "[[1, 0.5], [0.3, 1]]"
+
+
+def test_evaluate_appending_to_its_estimates_is_refused(mixture, tmp_path):
+    mix, _, _ = mixture
+    assert run("separate", mix, "-o", tmp_path / "o", "-q").exit_code == 0
+    speaker = tmp_path / "o" / "speaker_1.wav"
+    before = speaker.read_bytes()
+    with open(speaker, "ab") as stdout:
+        p = subprocess.run(cocktail_cmd() + ["evaluate", str(tmp_path / "o"), "-r", str(mix)],
+                           stdout=stdout, stderr=subprocess.PIPE, timeout=HANG_GUARD)
+    assert p.returncode == 1
+    assert p.stderr.decode() == (f"Error: standard output is the input file '{speaker}': "
+                                 "writing to it would damage it; redirect the output to another "
+                                 "file\n")
+    assert speaker.read_bytes() == before
+
+
+@pytest.mark.parametrize("rate", [0, -5, float("nan"), 16000.5])
+def test_library_refuses_a_sample_rate_that_is_not_one(rate):
+    import cocktail
+    from cocktail.errors import CocktailError
+
+    X = np.random.default_rng(0).laplace(size=(2, 16000))
+    with pytest.raises(CocktailError) as err:
+        cocktail.separate(X, rate)
+    assert str(err.value) == (f"the sample rate must be a positive whole number of Hz, got "
+                              f"{rate!r}")
