@@ -50,9 +50,17 @@ def display_name(path):
     return "standard input" if str(path) == STDIO else f"'{path}'"
 
 
-def _read_stdin():
+def stdin_stream():
+    """The binary standard input, or an error saying it is closed."""
     stream = getattr(sys.stdin, "buffer", sys.stdin)
-    return stream.read()
+    if stream is None or not hasattr(stream, "read"):  # Python starts so with descriptor 0 closed
+        raise CocktailError("standard input is closed: give a file name instead of '-', or "
+                            "pipe something in")
+    return stream
+
+
+def _read_stdin():
+    return stdin_stream().read()
 
 
 def _wav_data_chunk(head):

@@ -2,7 +2,6 @@
 import csv
 import io
 import json
-import sys
 from dataclasses import dataclass, field
 from math import gcd
 from pathlib import Path
@@ -129,7 +128,7 @@ def read_matrix(path):
     """A mixing matrix from JSON (a list of rows, or an object with "mixing") or CSV."""
     p = Path(path)
     try:
-        text = sys.stdin.read() if str(path) == audio.STDIO else p.read_text()
+        text = audio.stdin_stream().read().decode() if str(path) == audio.STDIO else p.read_text()
     except FileNotFoundError:
         raise CocktailError(f"cannot read matrix '{p}': no such file") from None
     except (OSError, UnicodeDecodeError) as exc:

@@ -422,9 +422,9 @@ def _read_report(path):
 
     try:
         if str(path) == "-":
-            import sys
+            from .audio import stdin_stream
 
-            text = sys.stdin.read()
+            text = stdin_stream().read().decode()
         else:
             with open(path) as f:
                 text = f.read()

@@ -11,7 +11,6 @@ import io
 import os
 import stat
 import struct
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -272,7 +271,7 @@ def open_input(path, *, raw=None):
     if raw is not None:
         rate, channels, encoding = raw
         if str(path) == audio.STDIO:
-            src = _ByteSource(getattr(sys.stdin, "buffer", sys.stdin))
+            src = _ByteSource(audio.stdin_stream())
             name = "standard input"
             frames = None
         else:
@@ -293,7 +292,7 @@ def open_input(path, *, raw=None):
                          encoding=encoding, frames=frames)
     if str(path) != audio.STDIO:
         return FileReader(path)
-    src = _ByteSource(getattr(sys.stdin, "buffer", sys.stdin))
+    src = _ByteSource(audio.stdin_stream())
     first = src.peek(4)
     if not first:
         raise CocktailError("standard input is empty: expected a WAV stream")

@@ -410,3 +410,21 @@ def test_library_refuses_a_sample_rate_that_is_not_one(rate):
         cocktail.separate(X, rate)
     assert str(err.value) == (f"the sample rate must be a positive whole number of Hz, got "
                               f"{rate!r}")
+
+
+@pytest.mark.parametrize("args", [
+    ["separate", "-", "-o", "{tmp}/o"],
+    ["separate", "-", "--raw", "--rate", "8000", "--channels", "2", "-o", "{tmp}/o"],
+    ["separate", str(SAMPLES / "mixture.wav"), "--apply", "-", "-o", "{tmp}/o"],
+    ["evaluate", "-", "-r", str(SAMPLES / "mixture.wav")],
+    ["mix", str(SAMPLES / "alice.wav"), str(SAMPLES / "bob.wav"), "--matrix", "-",
+     "-o", "{tmp}/m.wav"],
+], ids=["wav", "raw", "apply", "evaluate", "matrix"])
+def test_closed_stdin_is_one_error_line(tmp_path, args):
+    p = subprocess.run(cocktail_cmd() + [a.format(tmp=tmp_path) for a in args],
+                       stdin=None, capture_output=True, timeout=HANG_GUARD,
+                       preexec_fn=lambda: os.close(0))
+    assert p.returncode == 1
+    assert p.stderr.decode() == ("Error: standard input is closed: give a file name instead of "
+                                 "'-', or pipe something in\n")
+    assert list(tmp_path.iterdir()) == []
