@@ -107,6 +107,11 @@ def test_mix_wrong_values(args, message, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_evaluate_plot_to_stdout_is_a_wrong_command_line():
+    usage_error(run("evaluate", MIX, "-r", MIX, "--plot", "-"),
+                "--plot needs a file name: standard output carries the scores", "evaluate")
+
+
 @pytest.mark.parametrize("value", ["0", "-5"])
 def test_evaluate_filter_length(value):
     usage_error(run("evaluate", MIX, "-r", MIX, "--filter-length", value),
