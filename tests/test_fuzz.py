@@ -88,7 +88,7 @@ def finite_wavs(paths):
         assert np.isfinite(x).all(), p
 
 
-FUZZ = settings(max_examples=25, deadline=None, derandomize=True,
+FUZZ = settings(max_examples=15, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow])
 
 
