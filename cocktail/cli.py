@@ -378,8 +378,9 @@ def separate(mixtures, output, sources, model, adaptive, seed, max_iter, tol, nf
     if plot_path is not None:
         if several or output == audio.STDIO:
             raise click.UsageError("--plot takes one input and an output folder (not -o -)")
-        if report_path == audio.STDIO:
-            raise click.UsageError("--plot draws from the report: give --report a file, not '-'")
+        if report_path == audio.STDIO or (report_path and audio.is_special(report_path)):
+            raise click.UsageError("--plot draws from the report: give --report a file, not "
+                                   f"'{report_path}'")
         from . import plot
 
         plot.require_matplotlib("cocktail separate --plot")

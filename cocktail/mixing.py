@@ -175,6 +175,8 @@ def read_rirs(paths, n_sources, sample_rate, mics=None):
         if r.sample_rate != sample_rate:
             raise CocktailError(f"impulse response {r.name} is at {r.sample_rate} Hz but the "
                                 f"sources are at {sample_rate} Hz; resample it first")
+        if not np.isfinite(r.samples).all():
+            raise CocktailError(f"impulse response {r.name} contains NaN or infinite samples")
         if r.frames == 0 or not np.any(r.samples):
             raise CocktailError(f"impulse response {r.name} is silent")
         responses.append(r)

@@ -428,3 +428,25 @@ def test_closed_stdin_is_one_error_line(tmp_path, args):
     assert p.stderr.decode() == ("Error: standard input is closed: give a file name instead of "
                                  "'-', or pipe something in\n")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_plot_with_a_report_onto_a_device_is_refused_before_any_work(mixture, null_device,
+                                                                      tmp_path):
+    mix, _, _ = mixture
+    result = run("separate", mix, "-o", tmp_path / "o", "--report", null_device, "--plot",
+                 tmp_path / "p.png")
+    only_error(result, f"--plot draws from the report: give --report a file, not "
+                       f"'{null_device}' (see 'cocktail separate --help')", code=2)
+    assert not (tmp_path / "o").exists() and is_device(null_device)
+
+
+def test_mix_refuses_an_impulse_response_holding_nan(tmp_path, rng):
+    rir = rng.standard_normal((400, 2)) * 0.01
+    rir[10, 1] = np.inf
+    for name in ("r1.wav", "r2.wav"):
+        sf.write(tmp_path / name, rir, 16000, subtype="FLOAT")
+    result = run("mix", SAMPLES / "alice.wav", SAMPLES / "bob.wav", "--rir", tmp_path / "r1.wav",
+                 "--rir", tmp_path / "r2.wav", "-o", tmp_path / "m.wav", "-q")
+    only_error(result, f"impulse response '{tmp_path / 'r1.wav'}' contains NaN or infinite "
+                       "samples")
+    assert not (tmp_path / "m.wav").exists()
