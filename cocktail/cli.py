@@ -706,7 +706,7 @@ def mix(sources, output, mics, seed, matrix_path, rir_paths, rir_mics, rt60, roo
     if to_stdout:
         audio.write_stdout(mixture_bytes)
     else:
-        _say(quiet, f"mixed {n} sources into {n_mics} microphones "
+        _say(quiet, f"mixed {n} sources into {n_mics} microphone{'s' if n_mics != 1 else ''} "
                     f"({side['kind']}) -> {output}"
                     + (f" (ground truth in {sidecar_path})" if sidecar_path else ""))
 

@@ -149,3 +149,11 @@ def test_evaluate_json_holds_plain_paths(tmp_path):
     assert report["estimates"] == str(tmp_path / "o")
     assert report["references"] == str(tmp_path / "m.json")
     assert report["mixture"] == str(tmp_path / "m.wav")
+
+
+def test_one_microphone_is_singular(tmp_path):
+    result = run("mix", *VOICES, "--mics", 1, "-o", tmp_path / "one.wav")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines()[-1] == (f"mixed 2 sources into 1 microphone "
+                                              f"(instantaneous) -> {tmp_path / 'one.wav'} "
+                                              f"(ground truth in {tmp_path / 'one.json'})")
