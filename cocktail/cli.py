@@ -364,7 +364,7 @@ def separate(mixtures, output, sources, model, adaptive, seed, max_iter, tol, nf
     raw_format = _raw_format(raw, rate, channels, encoding)
     if apply_path is not None and (adaptive or sources is not None):
         raise click.UsageError("--apply reuses a saved unmixing: it takes neither --adaptive nor "
-                            "--sources")
+                               "--sources")
     options = Options(n_sources=sources, model=model, max_iter=max_iter, tol=tol, seed=seed,
                       fit_seconds=fit_seconds, block_seconds=block_seconds, adaptive=adaptive,
                       nfft=nfft, algorithm=algorithm, apply=apply_path)
@@ -631,7 +631,7 @@ def mix(sources, output, mics, seed, matrix_path, rir_paths, rir_mics, rt60, roo
         A = mixing.random_mixing(mics or n, n, seed)
     if rir_paths and len(rir_paths) != n:
         raise click.UsageError(f"--rir needs one impulse response per source: {n} sources, "
-                            f"{len(rir_paths)} responses")
+                               f"{len(rir_paths)} responses")
     size = room_size
     loaded = mixing.load_sources(sources, sample_rate=rate)
     for note in loaded.notes:
@@ -708,7 +708,9 @@ def mix(sources, output, mics, seed, matrix_path, rir_paths, rir_mics, rt60, roo
     else:
         _say(quiet, f"mixed {n} sources into {n_mics} microphone{'s' if n_mics != 1 else ''} "
                     f"({side['kind']}) -> {output}"
-                    + (f" (ground truth in {sidecar_path})" if sidecar_path else ""))
+                    + (f" (ground truth in "
+                       f"{'standard output' if sidecar_to_stdout else sidecar_path})"
+                       if sidecar_path else ""))
 
 
 # ---------------------------------------------------------- evaluate and plot
