@@ -10,6 +10,7 @@ half-written WAV behind.
 """
 import io
 import os
+import secrets
 import stat
 import sys
 import tempfile
@@ -352,10 +353,52 @@ def temporary_beside(path):
     written in place, it lies in the system's temporary folder.
     """
     target = write_target(path)
-    folder = None if is_special(target) else target.parent
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=folder)
-    os.close(fd)
-    return tmp
+    folder = tempfile.gettempdir() if is_special(target) else str(target.parent)
+    while True:
+        tmp = os.path.join(folder, f".{target.name}.{secrets.token_hex(4)}.part")
+        # Known before it exists: an interruption at any moment leaves nothing behind.
+        _temporaries.add(tmp)
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            _temporaries.discard(tmp)
+            continue
+        except BaseException:
+            _temporaries.discard(tmp)
+            raise
+        os.close(fd)
+        return tmp
+
+
+#: Temporary files of this process not yet published or removed, and the
+#: output folders it made: what an interruption must clean up.
+_temporaries = set()
+_made_folders = []
+
+
+def remove_temporary(tmp):
+    """Delete a temporary file that will not be published."""
+    try:
+        os.unlink(tmp)
+    except OSError:
+        pass
+    _temporaries.discard(tmp)
+
+
+def clean_up_after_interruption():
+    """Remove every temporary file still pending, then the empty folders made.
+
+    The command line calls it on Ctrl-C or SIGTERM, which can come between
+    any two steps, even before a writer knows its own temporary file.
+    """
+    for tmp in list(_temporaries):
+        remove_temporary(tmp)
+    for folder in reversed(_made_folders):
+        try:
+            folder.rmdir()
+        except OSError:
+            pass
+    _made_folders.clear()
 
 
 _COPY_CHUNK = 1 << 20
@@ -378,10 +421,11 @@ def publish(tmp, final):
                         break
                     dst.write(chunk)
         finally:
-            os.unlink(tmp)
+            remove_temporary(tmp)
         return
     os.chmod(tmp, 0o666 & ~_umask())
     os.replace(tmp, target)
+    _temporaries.discard(tmp)
 
 
 class AtomicWriter:
@@ -407,10 +451,7 @@ class AtomicWriter:
 
     def discard(self):
         for tmp, _ in self._pending:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+            remove_temporary(tmp)
         self._pending = []
 
     def __enter__(self):
@@ -427,6 +468,7 @@ class AtomicWriter:
 def prepare_folder(path):
     """Create an output folder (and parents) or say why it cannot be written."""
     p = Path(path)
+    made = not os.path.lexists(p)
     try:
         p.mkdir(parents=True, exist_ok=True)
     except FileExistsError:
@@ -437,6 +479,8 @@ def prepare_folder(path):
         raise CocktailError(f"cannot write to '{p}': it is not a folder")
     if not os.access(p, os.W_OK | os.X_OK):
         raise CocktailError(f"cannot write to '{p}': permission denied")
+    if made:
+        _made_folders.append(p)
     return p
 
 

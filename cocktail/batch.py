@@ -269,8 +269,8 @@ def _worker_job(args):
     try:
         return _job(args)
     except KeyboardInterrupt:
-        # separate_file has removed its temporary files; the pool must not
-        # hand this worker another file.
+        # The pool must not hand this worker another file.
+        audio.clean_up_after_interruption()
         os._exit(INTERRUPTED_STATUS)
     finally:
         _job_running = False

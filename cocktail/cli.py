@@ -83,6 +83,7 @@ class CocktailGroup(click.Group):
         except CocktailError as exc:
             _fail(str(exc), EXIT_ERROR)
         except (click.Abort, KeyboardInterrupt, _Interrupted):
+            audio.clean_up_after_interruption()
             if _terminated:
                 _fail(STOP_SIGNALS[_terminated[0]], 128 + _terminated[0])
             _fail("interrupted", EXIT_INTERRUPTED)

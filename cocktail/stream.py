@@ -391,8 +391,12 @@ class Writer:
             self._tmp = audio.temporary_beside(target)
             fmt = "RAW" if raw else ("WAV" if frames is None or frames * channels * 8 < 2**32 - 4096
                                      else "RF64")
-            self._file = audio.open_for_writing(self._tmp, sample_rate, channels,
-                                                ENCODING_SUBTYPE[self.encoding], fmt)
+            try:
+                self._file = audio.open_for_writing(self._tmp, sample_rate, channels,
+                                                    ENCODING_SUBTYPE[self.encoding], fmt)
+            except BaseException:
+                audio.remove_temporary(self._tmp)
+                raise
 
     def write(self, block):
         check_finite_output(block, self.target)
@@ -450,7 +454,4 @@ class Writer:
                 self._file.close()
             except Exception:  # noqa: BLE001 - nothing more to do for a file being dropped
                 pass
-            try:
-                os.unlink(self._tmp)
-            except OSError:
-                pass
+            audio.remove_temporary(self._tmp)

@@ -450,3 +450,24 @@ def test_mix_refuses_an_impulse_response_holding_nan(tmp_path, rng):
     only_error(result, f"impulse response '{tmp_path / 'r1.wav'}' contains NaN or infinite "
                        "samples")
     assert not (tmp_path / "m.wav").exists()
+
+
+def test_an_interruption_between_any_two_steps_leaves_nothing(mixture, tmp_path, monkeypatch):
+    """Ctrl-C just after a writer made its temporary file, before anyone holds the writer."""
+    from cocktail import stream
+
+    mix, _, _ = mixture
+    real = stream.Writer.__init__
+    made = []
+
+    def interrupted_after_second(self, *args, **kwargs):
+        real(self, *args, **kwargs)
+        made.append(self.temporary)
+        if len(made) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(stream.Writer, "__init__", interrupted_after_second)
+    result = run("separate", mix, "-o", tmp_path / "o")
+    only_error(result, "interrupted", code=130)
+    assert len(made) == 2 and leftovers(tmp_path) == []
+    assert not (tmp_path / "o").exists()
