@@ -385,6 +385,13 @@ def remove_temporary(tmp):
     _temporaries.discard(tmp)
 
 
+def keep_folder(path):
+    """A folder made for outputs now holds them: no interruption removes it."""
+    p = Path(path)
+    if p in _made_folders:
+        _made_folders.remove(p)
+
+
 def clean_up_after_interruption():
     """Remove every temporary file still pending, then the empty folders made.
 

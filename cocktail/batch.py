@@ -134,7 +134,10 @@ def separate_file(input_path, output_dir, options=None, *, raw=None, report_path
     started = time.monotonic()
     made = not Path(output_dir).exists()
     try:
-        return _separate_into(input_path, output_dir, opts, raw, report_path, callback, started)
+        summary = _separate_into(input_path, output_dir, opts, raw, report_path, callback,
+                                 started)
+        audio.keep_folder(output_dir)
+        return summary
     except BaseException:
         if made:  # a failed or interrupted run leaves no empty folder behind
             try:
