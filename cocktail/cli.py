@@ -735,7 +735,7 @@ def _check_picture_path(path, inputs):
         raise click.UsageError(f"pictures are written as PNG: name the file '{Path(path).stem}"
                                f".png', not '{path}'")
     audio.check_writable_file(path)
-    for i in inputs:
+    for i in _files_below(inputs):
         if i is not None and i != audio.STDIO and _same_file(path, i):
             raise CocktailError(f"output '{path}' would overwrite an input")
 

@@ -471,3 +471,15 @@ def test_an_interruption_between_any_two_steps_leaves_nothing(mixture, tmp_path,
     only_error(result, "interrupted", code=130)
     assert len(made) == 2 and leftovers(tmp_path) == []
     assert not (tmp_path / "o").exists()
+
+
+def test_a_picture_onto_a_file_inside_an_input_folder_is_refused(mixture, tmp_path):
+    mix, _, _ = mixture
+    assert run("separate", mix, "-o", tmp_path / "o", "-q").exit_code == 0
+    report = tmp_path / "o" / "separation.json"
+    before = report.read_bytes()
+    only_error(run("plot", tmp_path / "o", "-o", report),
+               f"output '{report}' would overwrite an input")
+    only_error(run("evaluate", tmp_path / "o", "-r", mix, "--plot", report),
+               f"output '{report}' would overwrite an input")
+    assert report.read_bytes() == before
