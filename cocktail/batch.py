@@ -12,8 +12,10 @@ processes (``cocktail separate --jobs N``) or on a Dask cluster::
 """
 import json
 import os
+import signal
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict
 from pathlib import Path
 
@@ -123,18 +125,50 @@ def separate_file(input_path, output_dir, options=None, *, raw=None, report_path
     ``options`` is an :class:`~cocktail.separation.Options` or a dict of its
     fields; ``raw`` = (rate, channels, encoding) reads headerless PCM.
     The folder receives speaker_1.wav ... and separation.json (or the report
-    goes to ``report_path``). Raises CocktailError for bad input; nothing is
-    left in the folder then.
+    goes to ``report_path``, ``-`` for stdout). Raises CocktailError for bad
+    input; nothing is left in the folder then (nor the folder, if this run
+    made it). speaker_N.wav files of an earlier run with more speakers are
+    removed, so the folder holds one separation.
     """
     opts = _options(options)
     started = time.monotonic()
+    made = not Path(output_dir).exists()
+    try:
+        summary = _separate_into(input_path, output_dir, opts, raw, report_path, callback,
+                                 started)
+        audio.keep_folder(output_dir)
+        return summary
+    except BaseException:
+        if made:  # a failed or interrupted run leaves no empty folder behind
+            try:
+                Path(output_dir).rmdir()
+            except OSError:
+                pass
+        raise
+
+
+def _stale_outputs(folder, n_sources):
+    """speaker_N.wav files of an earlier run with more speakers."""
+    stale = []
+    for p in folder.glob("speaker_*.wav"):
+        number = p.stem[len("speaker_"):]
+        if number.isdigit() and int(number) > n_sources and not p.name.startswith("."):
+            stale.append(p)
+    return stale
+
+
+def _separate_into(input_path, output_dir, opts, raw, report_path, callback, started):
     folder = audio.prepare_folder(output_dir)
+    report_to_stdout = str(report_path) == audio.STDIO
     report_path = Path(report_path) if report_path else folder / REPORT_NAME
-    audio.check_writable_file(report_path)
+    if not report_to_stdout:
+        audio.check_writable_file(report_path)
     with stream.open_input(input_path, raw=raw) as reader:
         subtype = audio.output_subtype(reader.subtype)
         targets = [folder / f"speaker_{i}.wav" for i in range(1, reader.channels + 1)]
-        check_outputs_apart(input_path, targets + [report_path])
+        check_outputs_apart(input_path, targets + ([] if report_to_stdout else [report_path]))
+        if opts.apply and opts.apply != audio.STDIO:
+            check_outputs_apart(opts.apply, targets + ([] if report_to_stdout else [report_path]))
         def open_sink(n, frames, deferred=False):
             return FolderSink(folder, n, frames, reader.sample_rate, subtype, deferred)
 
@@ -149,12 +183,19 @@ def separate_file(input_path, output_dir, options=None, *, raw=None, report_path
             if gain != 1.0:
                 report.update(sep.scaled(gain).report())
         report.update(outputs=sink.names, output_subtype=subtype, warnings=warnings)
-        with audio.AtomicWriter() as w:
-            w.add(report_path, (json.dumps(report, indent=1) + "\n").encode())
+        text = (json.dumps(report, indent=1) + "\n").encode()
+        if report_to_stdout:
             sink.commit()
+            audio.write_stdout(text)
+        else:
+            with audio.AtomicWriter() as w:
+                w.add(report_path, text)
+                sink.commit()
     except BaseException:
         sink.discard()
         raise
+    for p in _stale_outputs(folder, report["n_sources"]):
+        p.unlink()
     return {
         "input": str(input_path),
         "output": str(folder),
@@ -206,6 +247,50 @@ def _job(args):
         return input_path, None, str(exc)
 
 
+#: Exit status of a worker stopped by Ctrl-C or SIGTERM (as the command's).
+INTERRUPTED_STATUS = 130
+#: Seconds to wait for stopped workers to remove their temporary files.
+STOP_WAIT = 10.0
+
+_job_running = False
+
+
+def _worker_signal(signum, frame):
+    """In a worker: a job in progress cleans up (as on Ctrl-C), an idle worker leaves."""
+    if _job_running:
+        raise KeyboardInterrupt
+    os._exit(INTERRUPTED_STATUS)
+
+
+def _worker_init():
+    signal.signal(signal.SIGINT, _worker_signal)
+    signal.signal(signal.SIGTERM, _worker_signal)
+
+
+def _worker_job(args):
+    global _job_running
+    _job_running = True
+    try:
+        return _job(args)
+    except KeyboardInterrupt:
+        # The pool must not hand this worker another file.
+        audio.clean_up_after_interruption()
+        os._exit(INTERRUPTED_STATUS)
+    finally:
+        _job_running = False
+
+
+def _stop_pool(pool):
+    """Stop every worker now: queued files are dropped, running ones clean up."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for p in processes:
+        if p.is_alive():
+            p.terminate()
+    for p in processes:
+        p.join(STOP_WAIT)
+
+
 def separate_many(inputs, folders, options=None, *, jobs=1, on_done=None):
     """Separate each input into its folder, ``jobs`` files at a time.
 
@@ -223,13 +308,26 @@ def separate_many(inputs, folders, options=None, *, jobs=1, on_done=None):
             if on_done:
                 on_done(*r)
     else:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            futures = [pool.submit(_job, t) for t in tasks]
+        pool = ProcessPoolExecutor(max_workers=jobs, initializer=_worker_init)
+        try:
+            futures = [pool.submit(_worker_job, t) for t in tasks]
             for f in as_completed(futures):
                 r = f.result()
                 results[r[0]] = r
                 if on_done:
                     on_done(*r)
+        except BrokenProcessPool:
+            # A worker left: interrupted with the others (Ctrl-C reaches the
+            # whole process group), or killed from outside.
+            stopped = [p.exitcode for p in (getattr(pool, "_processes", None) or {}).values()]
+            _stop_pool(pool)
+            if INTERRUPTED_STATUS in stopped or not stopped:
+                raise KeyboardInterrupt from None
+            raise CocktailError("a worker process stopped unexpectedly (out of memory?)") from None
+        except BaseException:
+            _stop_pool(pool)
+            raise
+        pool.shutdown()
     return [results[t[0]] for t in tasks]
 
 

@@ -7,7 +7,9 @@ Exit status: 0 success, 1 an error in the input or the environment,
 2 a wrong command line, 130 interrupted.
 """
 import json
+import math
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -27,10 +29,30 @@ from .errors import CocktailError  # noqa: E402
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 128 + signal.SIGTERM
+#: Signals that end a run as Ctrl-C does (cleaned up), with their word for it.
+STOP_SIGNALS = {signal.SIGTERM: "terminated", signal.SIGHUP: "hung up"}
+#: A reader that left our stdout pipe: quiet, like a process killed by SIGPIPE.
+EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
+
+_terminated = []  # set when SIGTERM arrived
+
+
+def _on_stop_signal(signum, frame):
+    """SIGTERM (timeout, systemd, job schedulers) and SIGHUP (a closed terminal)
+    clean up as Ctrl-C does."""
+    _terminated.append(signum)
+    for s in STOP_SIGNALS:
+        signal.signal(s, signal.SIG_IGN)  # a second one must not cut the cleanup
+    raise KeyboardInterrupt
 
 
 class _Interrupted(Exception):
     """Ctrl-C, carried past click's own handler (which prints a blank line)."""
+
+
+class _BrokenPipe(Exception):
+    """The reader of stdout left, carried past click (which would exit 1)."""
 
 
 class CocktailGroup(click.Group):
@@ -41,6 +63,8 @@ class CocktailGroup(click.Group):
             return super().invoke(ctx)
         except KeyboardInterrupt:
             raise _Interrupted() from None
+        except BrokenPipeError:
+            raise _BrokenPipe() from None
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         if not standalone_mode:
@@ -59,13 +83,16 @@ class CocktailGroup(click.Group):
         except CocktailError as exc:
             _fail(str(exc), EXIT_ERROR)
         except (click.Abort, KeyboardInterrupt, _Interrupted):
+            audio.clean_up_after_interruption()
+            if _terminated:
+                _fail(STOP_SIGNALS[_terminated[0]], 128 + _terminated[0])
             _fail("interrupted", EXIT_INTERRUPTED)
         except MemoryError:
             _fail("out of memory: try a smaller --fit-seconds", EXIT_ERROR)
-        except BrokenPipeError:
+        except (BrokenPipeError, _BrokenPipe):
             # The reader of our stdout went away (e.g. "| head"): not our error.
             _silence_stdout()
-            sys.exit(EXIT_ERROR)
+            sys.exit(EXIT_BROKEN_PIPE)
         except OSError as exc:  # a full disk, a vanished folder...
             where = f" ('{exc.filename}')" if exc.filename else ""
             _fail(f"{exc.strerror or exc}{where}", EXIT_ERROR)
@@ -120,6 +147,85 @@ def _same_file(a, b):
         return Path(a).resolve() == Path(b).resolve()
 
 
+class _Positive(click.ParamType):
+    """A finite number above zero (click's FloatRange lets NaN through)."""
+
+    name = "number"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, float):
+            v = value
+        else:
+            try:
+                v = float(value)
+            except (TypeError, ValueError):
+                self.fail(f"{value!r} is not a number", param, ctx)
+        if not (math.isfinite(v) and v > 0):
+            self.fail(f"must be a positive number, got {value}", param, ctx)
+        return v
+
+
+class _PowerOfTwo(click.ParamType):
+    """An STFT frame length: a power of two, not too short to hold a filter."""
+
+    name = "integer"
+    SMALLEST = 16
+
+    def convert(self, value, param, ctx):
+        v = click.INT.convert(value, param, ctx)
+        if v < self.SMALLEST or v & (v - 1):
+            self.fail(f"must be a power of two of at least {self.SMALLEST}, got {v}", param, ctx)
+        return v
+
+
+class _RoomSize(click.ParamType):
+    """Three positive lengths in metres, like 6x5x3."""
+
+    name = "LxWxH"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        try:
+            size = tuple(float(v) for v in str(value).lower().split("x"))
+        except ValueError:
+            size = ()
+        if len(size) != 3 or not all(math.isfinite(v) and v > 0 for v in size):
+            self.fail(f"must be three positive lengths in metres like 6x5x3, got '{value}'",
+                      param, ctx)
+        return size
+
+
+class _ChannelList(click.ParamType):
+    """Channel numbers counted from 1, like 1,9; each once."""
+
+    name = "LIST"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, list):
+            return value
+        try:
+            chans = [int(v) for v in str(value).split(",") if v.strip()]
+        except ValueError:
+            chans = []
+        if not chans or min(chans) < 1:
+            self.fail(f"must be channel numbers from 1 like 1,9, got '{value}'", param, ctx)
+        if len(set(chans)) != len(chans):
+            self.fail(f"names a channel twice ('{value}'): two microphones in one place "
+                      "hear the same signal", param, ctx)
+        return chans
+
+
+#: Names that look like audio files (an output folder named so is noted).
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".aif", ".aiff", ".mp3", ".w64", ".rf64")
+#: Picture formats other than PNG (which is all the pictures are written as).
+OTHER_PICTURE_SUFFIXES = (".pdf", ".svg", ".svgz", ".jpg", ".jpeg", ".eps", ".ps", ".tif",
+                          ".tiff", ".gif", ".webp", ".bmp")
+
+POSITIVE = _Positive()
+COUNT = click.IntRange(min=1)
+SEED = click.IntRange(min=0)
+
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
@@ -149,7 +255,7 @@ class _StdoutSink:
     def __init__(self, n_sources, n_frames, sample_rate, subtype, raw):
         from . import stream
 
-        self.out = getattr(sys.stdout, "buffer", sys.stdout)
+        self.out = audio.stdout_stream()
         self.writer = stream.Writer(None, channels=n_sources, sample_rate=sample_rate,
                                     subtype=subtype, frames=n_frames, raw=raw, stream=self.out)
 
@@ -168,13 +274,12 @@ class _StdoutSink:
 def _raw_format(raw, rate, channels, encoding):
     if not raw:
         if rate or channels or encoding:
-            raise CocktailError("--rate, --channels and --encoding describe --raw input; add --raw")
+            raise click.UsageError("--rate, --channels and --encoding describe --raw input; "
+                                   "add --raw")
         return None
     missing = [n for n, v in (("--rate", rate), ("--channels", channels)) if not v]
     if missing:
-        raise CocktailError(f"--raw input needs {' and '.join(missing)}")
-    if rate < 1 or channels < 1:
-        raise CocktailError("--rate and --channels must be positive")
+        raise click.UsageError(f"--raw input needs {' and '.join(missing)}")
     return rate, channels, encoding or "s16"
 
 
@@ -221,16 +326,16 @@ class SourceCount(click.ParamType):
                    "follows input by at most 0.25 s (a 0.125 s block plus a 128 ms STFT frame; "
                    "--block-seconds below 0.125 lowers it at more cost), starting at once "
                    "with --model convolutive, after 2 s with --model auto.")
-@click.option("--seed", type=int, default=0, show_default=True,
+@click.option("--seed", type=SEED, default=0, show_default=True,
               help="Seed of the solver's starting point; same input and seed, same output.")
-@click.option("--max-iter", type=int, default=None, metavar="N",
+@click.option("--max-iter", type=COUNT, default=None, metavar="N",
               help="Iteration limit of the solver.  [default: 500 instantaneous (5000 for "
                    "natgrad and gradient), 100 convolutive]")
-@click.option("--tol", type=float, default=None, metavar="TOL",
+@click.option("--tol", type=POSITIVE, default=None, metavar="TOL",
               help="Stopping tolerance: largest entry of the relative gradient "
                    "(instantaneous, default 1e-07) or relative change of the cost "
                    "(convolutive, default 1e-06).")
-@click.option("--nfft", type=int, default=None, metavar="N",
+@click.option("--nfft", type=_PowerOfTwo(), default=None, metavar="N",
               help="STFT frame length of the convolutive model.  [default: 4096 at 16 kHz, "
                    "scaled with the sample rate, shorter for recordings under 4 s]")
 @click.option("--algorithm", default=None, metavar="NAME",
@@ -242,21 +347,21 @@ class SourceCount(click.ParamType):
 @click.option("--apply", "apply_path", metavar="REPORT.json",
               help="Separate with the unmixing saved in a previous separation.json (same "
                    "microphones, same places) instead of estimating one.")
-@click.option("--fit-seconds", type=float, default=60.0, show_default=True, metavar="S",
+@click.option("--fit-seconds", type=POSITIVE, default=60.0, show_default=True, metavar="S",
               help="Estimate the unmixing from at most this many seconds, spread over the "
                    "recording (and at most 8 million samples in all); longer recordings are "
                    "then separated block by block in bounded memory.")
-@click.option("--block-seconds", type=float, default=1.0, show_default=True, metavar="S",
+@click.option("--block-seconds", type=POSITIVE, default=1.0, show_default=True, metavar="S",
               help="Block length for applying the unmixing; also the latency on pipes "
                    "(with --adaptive at most 0.25 s, and 0.125 s for rooms).")
 @click.option("--raw", is_flag=True, help="Input is headerless PCM (give --rate and "
                                           "--channels); with -o - the output is raw too.")
-@click.option("--rate", type=int, default=None, metavar="HZ", help="Sample rate of --raw input.")
-@click.option("--channels", type=int, default=None, metavar="C",
+@click.option("--rate", type=COUNT, default=None, metavar="HZ", help="Sample rate of --raw input.")
+@click.option("--channels", type=COUNT, default=None, metavar="C",
               help="Channels (microphones) of --raw input.")
 @click.option("--encoding", type=click.Choice(["s16", "s24", "s32", "f32", "f64"]), default=None,
               help="Sample encoding of --raw input, little-endian.  [default: s16]")
-@click.option("-j", "--jobs", type=int, default=1, show_default=True, metavar="N",
+@click.option("-j", "--jobs", type=COUNT, default=1, show_default=True, metavar="N",
               help="Files separated at once, in worker processes.")
 @click.option("--report", "report_path", metavar="FILE",
               help="Where to write the JSON report.  [default: DIR/separation.json; "
@@ -287,12 +392,6 @@ def separate(mixtures, output, sources, model, adaptive, seed, max_iter, tol, nf
     """
     from .separation import Options
 
-    if max_iter is not None and max_iter < 1:
-        raise CocktailError(f"--max-iter must be at least 1, got {max_iter}")
-    if tol is not None and not tol > 0:
-        raise CocktailError(f"--tol must be positive, got {tol}")
-    if nfft is not None and (nfft < 16 or nfft & (nfft - 1)):
-        raise CocktailError(f"--nfft must be a power of two of at least 16, got {nfft}")
     if algorithm is not None:
         from .separation import check_algorithm
 
@@ -300,29 +399,36 @@ def separate(mixtures, output, sources, model, adaptive, seed, max_iter, tol, nf
             check_algorithm(algorithm, model)
         except CocktailError as exc:
             raise click.UsageError(str(exc)) from None
-    if not fit_seconds > 0 or not block_seconds > 0:
-        raise CocktailError("--fit-seconds and --block-seconds must be positive")
-    if jobs < 1:
-        raise CocktailError(f"--jobs must be at least 1, got {jobs}")
     raw_format = _raw_format(raw, rate, channels, encoding)
     if apply_path is not None and (adaptive or sources != "auto"):
-        raise CocktailError("--apply reuses a saved unmixing: it takes neither --adaptive nor "
-                            "--sources")
+        raise click.UsageError("--apply reuses a saved unmixing: it takes neither --adaptive nor "
+                               "--sources")
     options = Options(n_sources=sources, model=model, max_iter=max_iter, tol=tol, seed=seed,
                       fit_seconds=fit_seconds, block_seconds=block_seconds, adaptive=adaptive,
                       nfft=nfft, algorithm=algorithm, apply=apply_path)
 
+    _one_stdout([("-o", output), ("--report", report_path), ("--plot", plot_path)])
+    if audio.STDIO in (output, report_path, plot_path):
+        audio.check_stdout_apart(list(mixtures) + [apply_path])
+    if apply_path == audio.STDIO and audio.STDIO in mixtures:
+        raise click.UsageError("--apply - and the input '-' cannot both come from standard input")
     several = len(mixtures) > 1 or (mixtures[0] != audio.STDIO and Path(mixtures[0]).is_dir())
     if html_page and (output == audio.STDIO or report_path is not None):
         raise CocktailError("--html writes the page into the output folder: it takes neither "
                             "-o - nor --report")
     if plot_path is not None:
         if several or output == audio.STDIO:
-            raise CocktailError("--plot takes one input and an output folder (not -o -)")
+            raise click.UsageError("--plot takes one input and an output folder (not -o -)")
+        if report_path == audio.STDIO or (report_path and audio.is_special(report_path)):
+            raise click.UsageError("--plot draws from the report: give --report a file, not "
+                                   f"'{report_path}'")
         from . import plot
 
         plot.require_matplotlib("cocktail separate --plot")
-        _check_picture_path(plot_path, mixtures)
+        if plot_path == audio.STDIO:
+            audio.stdout_stream()
+        else:
+            _check_picture_path(plot_path, mixtures)
     if several:
         return _separate_many(mixtures, output, options, jobs, raw_format, report_path, quiet,
                               html_page)
@@ -333,23 +439,38 @@ def separate(mixtures, output, sources, model, adaptive, seed, max_iter, tol, nf
 
     if output is None:
         output = str(Path("separated") / ("stdin" if mixture == audio.STDIO else Path(mixture).stem))
+    elif Path(output).suffix.lower() in AUDIO_SUFFIXES and not Path(output).is_dir():
+        _say(quiet, f"'{output}' will be a folder holding speaker_1.wav ... (for one "
+                    f"multi-channel file: -o - > {output})", "Note")
     summary = separate_file(mixture, output, options, raw=raw_format, report_path=report_path,
                             callback=Progress(quiet))
     _say_model(quiet, summary)
     for w in summary["warnings"]:
         _say(quiet, w, "Warning")
-    _say(quiet, _done(summary, f"{output}/"))
+    _say(quiet, _done(summary, f"{Path(output)}/"))
     if plot_path is not None:
         from . import plot
 
         data, _ = plot.picture_of_files(
             report_path or output,
             mixture_path=None if mixture == audio.STDIO or raw_format else mixture)
-        _write_picture(plot_path, data)
-        _say(quiet, f"picture -> {plot_path}")
+        if plot_path == audio.STDIO:
+            audio.write_stdout(data)
+        else:
+            _write_picture(plot_path, data)
+            _say(quiet, f"picture -> {plot_path}")
     if html_page:
         _write_page(output, None if mixture == audio.STDIO or raw_format else mixture, None,
                     quiet)
+
+
+def _one_stdout(uses):
+    """At most one output may be '-': stdout carries one thing."""
+    named = [flag for flag, value in uses if value == audio.STDIO]
+    if len(named) > 1:
+        raise click.UsageError(f"{' and '.join(named)} cannot "
+                               f"{'both' if len(named) == 2 else 'all'} be '-': standard output "
+                               "carries one of them; give the others file names")
 
 
 def _say_model(quiet, summary):
@@ -362,10 +483,14 @@ def _say_model(quiet, summary):
         _say(quiet, reason[len("auto: "):], "Note")
 
 
+def _speakers(n):
+    return f"{n} speaker{'s' if n != 1 else ''}"
+
+
 def _done(summary, where):
     state = "converged" if summary["converged"] else "not converged"
     its = f"{summary['iterations']} iterations, " if summary.get("iterations") is not None else ""
-    return (f"{summary['n_sources']} speakers separated ({summary['model']} model, {its}{state}, "
+    return (f"{_speakers(summary['n_sources'])} separated ({summary['model']} model, {its}{state}, "
             f"{summary['seconds']:.1f} s) -> {where}")
 
 
@@ -374,8 +499,15 @@ def _separate_to_stdout(mixture, options, raw_format, report_path, quiet):
     from .separation import describe, run
 
     start = time.monotonic()
+    audio.stdout_stream()
+    audio.check_stdout_apart([mixture, options.apply])
     if report_path is not None:
         audio.check_writable_file(report_path)
+        from .batch import check_outputs_apart
+
+        check_outputs_apart(mixture, [report_path])
+        if options.apply is not None:
+            check_outputs_apart(options.apply, [report_path])
     with stream.open_input(mixture, raw=raw_format) as reader:
         subtype = audio.output_subtype(reader.subtype)
         report, warnings, sink = run(
@@ -405,11 +537,11 @@ def _separate_many(mixtures, output, options, jobs, raw_format, report_path, qui
     from .batch import expand_inputs, output_folders, separate_many, summary_line
 
     if output == audio.STDIO:
-        raise CocktailError("-o - takes one input; give a folder for several")
+        raise click.UsageError("-o - takes one input; give a folder for several")
     if raw_format is not None or report_path is not None:
-        raise CocktailError("--raw and --report take one input")
+        raise click.UsageError("--raw and --report take one input")
     if audio.STDIO in mixtures:
-        raise CocktailError("'-' (stdin) cannot be one of several inputs")
+        raise click.UsageError("'-' (stdin) cannot be one of several inputs")
     inputs = expand_inputs(mixtures)
     folders = output_folders(inputs, output or "separated")
     total = len(inputs)
@@ -421,7 +553,7 @@ def _separate_many(mixtures, output, options, jobs, raw_format, report_path, qui
         if error is None:
             for w in summary["warnings"]:
                 _say(quiet, f"{path}: {w}", "Warning")
-            _say(quiet, f"{tag} {path}: {summary['n_sources']} speakers "
+            _say(quiet, f"{tag} {path}: {_speakers(summary['n_sources'])} "
                         f"({summary['model']}, {summary['seconds']:.1f} s) -> {summary['output']}/")
         else:
             click.echo(f"{tag} {path}: Error: {error}", err=True)
@@ -441,34 +573,14 @@ def _separate_many(mixtures, output, options, jobs, raw_format, report_path, qui
 # --------------------------------------------------------------------- mix
 
 
-def _size(text):
-    try:
-        size = tuple(float(v) for v in text.lower().split("x"))
-    except ValueError:
-        size = ()
-    if len(size) != 3 or min(size) <= 0:
-        raise CocktailError(f"--room-size must be three lengths in metres like 6x5x3, got '{text}'")
-    return size
-
-
-def _channel_list(text):
-    try:
-        chans = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        chans = []
-    if not chans or min(chans) < 1:
-        raise CocktailError(f"--rir-mics must be channel numbers from 1 like 1,9, got '{text}'")
-    return chans
-
-
 @cli.command(context_settings=CONTEXT)
 @click.argument("sources", nargs=-1, required=True, metavar="SOURCE...")
 @click.option("-o", "--output", required=True, metavar="OUT.wav|-",
               help="The mixture, one channel per microphone, or '-' for stdout.")
-@click.option("-m", "--mics", type=int, default=None, metavar="M",
+@click.option("-m", "--mics", type=COUNT, default=None, metavar="M",
               help="Number of microphones.  [default: one per source; with --rir, every "
                    "channel of the responses]")
-@click.option("--seed", type=int, default=0, show_default=True,
+@click.option("--seed", type=SEED, default=0, show_default=True,
               help="Seed of the random mixing matrix (or of the source positions with --room).")
 @click.option("--matrix", "matrix_path", metavar="FILE",
               help="Mixing matrix to use instead of a random one: JSON rows (or a sidecar "
@@ -476,25 +588,25 @@ def _channel_list(text):
 @click.option("--rir", "rir_paths", multiple=True, metavar="FILE.wav",
               help="A measured room impulse response per source (repeat the option, in "
                    "source order): a multi-channel WAV, channel m = microphone m.")
-@click.option("--rir-mics", metavar="LIST",
+@click.option("--rir-mics", type=_ChannelList(), metavar="LIST",
               help="Which channels of the --rir files are the microphones, e.g. 1,9.  "
                    "[default: the first --mics, or all]")
-@click.option("--room", "rt60", type=float, default=None, metavar="RT60",
+@click.option("--room", "rt60", type=POSITIVE, default=None, metavar="RT60",
               help="Simulate a shoebox room with this reverberation time in seconds "
                    "(image-source method): a linear array at the room's centre, sources "
                    "on an arc in front of it.")
-@click.option("--room-size", default="6x5x3", show_default=True, metavar="LxWxH",
+@click.option("--room-size", type=_RoomSize(), default="6x5x3", show_default=True, metavar="LxWxH",
               help="Room dimensions in metres, with --room.")
-@click.option("--mic-spacing", type=float, default=0.05, show_default=True, metavar="M",
+@click.option("--mic-spacing", type=POSITIVE, default=0.05, show_default=True, metavar="M",
               help="Distance between neighbouring microphones in metres, with --room.")
-@click.option("--source-distance", type=float, default=1.5, show_default=True, metavar="M",
+@click.option("--source-distance", type=POSITIVE, default=1.5, show_default=True, metavar="M",
               help="Distance from the array to the sources in metres, with --room.")
 @click.option("--truth", "truth_dir", metavar="DIR",
               help="Also write the sources exactly as mixed (as heard at microphone 1 for "
                    "rooms) into DIR as source_1.wav ...")
 @click.option("--sidecar", "sidecar_path", metavar="FILE",
               help="Where to keep the ground truth as JSON.  [default: OUT.json; none with -o -]")
-@click.option("--rate", type=int, default=None, metavar="HZ",
+@click.option("--rate", type=COUNT, default=None, metavar="HZ",
               help="Sample rate of the mixture.  [default: the highest among the sources]")
 @click.option("--subtype", type=click.Choice(["FLOAT", "PCM_16", "PCM_24"]), default="FLOAT",
               show_default=True, help="Sample format of the mixture.")
@@ -522,18 +634,24 @@ def mix(sources, output, mics, seed, matrix_path, rir_paths, rir_mics, rt60, roo
     from . import mixing
 
     if len(sources) < 2:
-        raise CocktailError("mix needs at least two sources")
-    if mics is not None and mics < 1:
-        raise CocktailError(f"--mics must be at least 1, got {mics}")
-    if rate is not None and rate < 1:
-        raise CocktailError(f"--rate must be a positive number of Hz, got {rate}")
+        raise click.UsageError("mix needs at least two sources")
     if sum(x is not None and x != () for x in (matrix_path, rir_paths or None, rt60)) > 1:
-        raise CocktailError("choose one of --matrix, --rir and --room")
+        raise click.UsageError("choose one of --matrix, --rir and --room")
+    if rt60 is not None and mics is not None and mics < 2:
+        raise click.BadParameter("a room mixture needs at least two microphones",
+                                 param_hint="'--mics'")
     to_stdout = output == audio.STDIO
+    _one_stdout([("-o", output), ("--sidecar", sidecar_path)])
+    if truth_dir == audio.STDIO:
+        raise click.UsageError("--truth needs a folder (it receives one file per source), not '-'")
     if sidecar_path is None and not to_stdout:
         sidecar_path = str(Path(output).with_suffix(".json"))
-    written = ([] if to_stdout else [output]) + ([sidecar_path] if sidecar_path else [])
-    for src in list(sources) + list(rir_paths):
+    sidecar_to_stdout = sidecar_path == audio.STDIO
+    written = ([] if to_stdout else [output]) + (
+        [sidecar_path] if sidecar_path and not sidecar_to_stdout else [])
+    for src in list(sources) + list(rir_paths) + ([matrix_path] if matrix_path else []):
+        if src == audio.STDIO and src == matrix_path:
+            continue
         if src == audio.STDIO:
             raise CocktailError("mix reads its sources from files, not from standard input")
         if not Path(src).exists():
@@ -543,6 +661,9 @@ def mix(sources, output, mics, seed, matrix_path, rir_paths, rir_mics, rt60, roo
                 raise CocktailError(f"output '{w}' is also an input; choose another name")
     for w in written:
         audio.check_writable_file(w)
+    if to_stdout or sidecar_to_stdout:
+        audio.stdout_stream()
+        audio.check_stdout_apart(list(sources) + list(rir_paths) + [matrix_path])
     if truth_dir is not None:
         audio.prepare_folder(truth_dir)
 
@@ -563,12 +684,22 @@ def mix(sources, output, mics, seed, matrix_path, rir_paths, rir_mics, rt60, roo
     elif not rir_paths and rt60 is None:
         A = mixing.random_mixing(mics or n, n, seed)
     if rir_paths and len(rir_paths) != n:
-        raise CocktailError(f"--rir needs one impulse response per source: {n} sources, "
-                            f"{len(rir_paths)} responses")
-    size = _size(room_size)
+        raise click.UsageError(f"--rir needs one impulse response per source: {n} sources, "
+                               f"{len(rir_paths)} responses")
+    size = room_size
     loaded = mixing.load_sources(sources, sample_rate=rate)
     for note in loaded.notes:
         _say(quiet, note, "Note")
+    warned = mixing.mixing_warnings(loaded.signals, [audio.display_name(s) for s in sources], A)
+    if rt60 is None:
+        ctx = click.get_current_context()
+        unused = [f"--{k.replace('_', '-')}" for k in ("room_size", "mic_spacing", "source_distance")
+                  if ctx.get_parameter_source(k) == click.core.ParameterSource.COMMANDLINE]
+        if unused:
+            warned.append(f"{', '.join(unused)} {'describe' if len(unused) > 1 else 'describes'} "
+                          "the simulated room: ignored without --room")
+    for w in warned:
+        _say(quiet, w, "Warning")
     side = {"cocktail_version": __version__}
     if A is not None:
         X, scale = mixing.mix(loaded.signals, A)
@@ -579,7 +710,7 @@ def mix(sources, output, mics, seed, matrix_path, rir_paths, rir_mics, rt60, roo
         n_mics = A.shape[0]
     else:
         if rir_paths:
-            chans = [c - 1 for c in _channel_list(rir_mics)] if rir_mics else \
+            chans = [c - 1 for c in rir_mics] if rir_mics else \
                 (list(range(mics)) if mics else None)
             H = mixing.read_rirs(rir_paths, n, loaded.sample_rate, chans)
             side.update(rir=[str(p) for p in rir_paths], rir_mics=[c + 1 for c in (
@@ -587,8 +718,6 @@ def mix(sources, output, mics, seed, matrix_path, rir_paths, rir_mics, rt60, roo
         else:
             from .room import room_responses
 
-            if mics is not None and mics < 2:
-                raise CocktailError("a room mixture needs at least two microphones")
             H, src_pos, mic_pos = room_responses(n, mics or n, rt60, loaded.sample_rate,
                                                  size=size, spacing=mic_spacing,
                                                  distance=source_distance, seed=seed)
@@ -615,6 +744,7 @@ def mix(sources, output, mics, seed, matrix_path, rir_paths, rir_mics, rt60, roo
         "scale": scale,
         "subtype": subtype,
         "truth": [str(Path(truth_dir) / t) for t in truth_names] if truth_dir else None,
+        "warnings": warned,
     })
     mixture_bytes = audio.encode(X, loaded.sample_rate, subtype)
     with audio.AtomicWriter() as writer:
@@ -623,23 +753,42 @@ def mix(sources, output, mics, seed, matrix_path, rir_paths, rir_mics, rt60, roo
         if truth_dir is not None:
             for t, s in zip(truth_names, truth):
                 writer.add(Path(truth_dir) / t, audio.encode(s[None, :], loaded.sample_rate, "FLOAT"))
-        if sidecar_path:
+        if sidecar_path and not sidecar_to_stdout:
             writer.add(sidecar_path, (json.dumps(side, indent=1) + "\n").encode())
+    if sidecar_to_stdout:
+        audio.write_stdout((json.dumps(side, indent=1) + "\n").encode())
     if to_stdout:
         audio.write_stdout(mixture_bytes)
     else:
-        _say(quiet, f"mixed {n} sources into {n_mics} microphones "
+        _say(quiet, f"mixed {n} sources into {n_mics} microphone{'s' if n_mics != 1 else ''} "
                     f"({side['kind']}) -> {output}"
-                    + (f" (ground truth in {sidecar_path})" if sidecar_path else ""))
+                    + (f" (ground truth in "
+                       f"{'standard output' if sidecar_to_stdout else sidecar_path})"
+                       if sidecar_path else ""))
 
 
 # ---------------------------------------------------------- evaluate and plot
 # (this section belongs to the evaluate/plot work: commands `evaluate`, `plot`)
 
 
+def _files_below(paths):
+    """The paths, with the files directly inside those that are folders."""
+    out = []
+    for p in paths:
+        if p is not None and p != audio.STDIO and Path(p).is_dir():
+            out.extend(q for q in Path(p).iterdir() if q.is_file())
+        else:
+            out.append(p)
+    return out
+
+
 def _check_picture_path(path, inputs):
+    suffix = Path(path).suffix.lower()
+    if suffix in OTHER_PICTURE_SUFFIXES:
+        raise click.UsageError(f"pictures are written as PNG: name the file '{Path(path).stem}"
+                               f".png', not '{path}'")
     audio.check_writable_file(path)
-    for i in inputs:
+    for i in _files_below(inputs):
         if i is not None and i != audio.STDIO and _same_file(path, i):
             raise CocktailError(f"output '{path}' would overwrite an input")
 
@@ -658,7 +807,7 @@ def _write_picture(path, data):
               help="The unprocessed mixture, for the improvement figures (microphone 1 is "
                    "the baseline).  [default: the input named in separation.json, or OUT.wav "
                    "next to the sidecar OUT.json, if there]")
-@click.option("--filter-length", type=int, default=None, metavar="N",
+@click.option("--filter-length", type=COUNT, default=None, metavar="N",
               help="Taps of the BSS Eval distortion filter.  [default: 1 for instantaneous "
                    "mixtures, 512 for room recordings or when unknown]")
 @click.option("--json", "as_json", is_flag=True,
@@ -693,10 +842,11 @@ def evaluate_command(estimates, reference, mixture, filter_length, as_json, plot
 
         plot.require_matplotlib("cocktail evaluate --plot")
         if plot_path == audio.STDIO:
-            raise CocktailError("--plot needs a file name: standard output carries the scores")
+            raise click.UsageError("--plot needs a file name: standard output carries the scores")
         _check_picture_path(plot_path, [estimates, reference, mixture])
     if mixture is not None and mixture != audio.STDIO and not Path(mixture).exists():
         raise CocktailError(f"cannot read '{mixture}': no such file")
+    audio.check_stdout_apart(_files_below([estimates, reference, mixture]))
 
     result = scoring.evaluate(estimates, reference, mixture_path=mixture,
                               filter_length=filter_length)
@@ -759,6 +909,9 @@ def plot_command(estimates, convergence, mixture, reference, output, quiet):
     plot.require_matplotlib("cocktail plot")
     if output != audio.STDIO:
         _check_picture_path(output, [*estimates, reference, mixture])
+    else:
+        audio.stdout_stream()
+        audio.check_stdout_apart([*estimates, reference, mixture])
     if convergence:
         data, notes = plot.picture_of_convergence(estimates)
         for note in notes:
@@ -853,4 +1006,6 @@ def _keep_freed_memory():
 
 def main():
     _keep_freed_memory()
+    for s in STOP_SIGNALS:
+        signal.signal(s, _on_stop_signal)
     cli.main(prog_name="cocktail")

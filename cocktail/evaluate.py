@@ -119,7 +119,7 @@ def score(references, estimates, *, filter_length=INSTANTANEOUS_FILTER_LENGTH, m
     if filter_length > R.shape[1]:
         raise CocktailError(
             f"the filter length ({filter_length}) is longer than the signals "
-            f"({R.shape[1]} samples): lower --filter-length"
+            f"({R.shape[1]} samples): use a shorter filter"
         )
     # A silent estimate has no direction: BSS Eval is undefined for it (0 / 0).
     # Score the others; a reference only a silent estimate is left for gets -inf.
@@ -250,7 +250,7 @@ def load_estimates(path):
             if not _is_report(report):
                 raise CocktailError(
                     f"'{p}' is not a separation report written by cocktail separate"
-                    + (" (it is the sidecar of cocktail mix: give it to --reference)"
+                    + (" (it is the sidecar of cocktail mix: it holds the references)"
                        if _is_sidecar(report) else "")
                 )
             folder = p.parent
@@ -467,6 +467,13 @@ def _amari(estimates, references, notes):
     return amari_index(W @ A)
 
 
+def _plain(name):
+    """A path as data (for JSON): no quotes, '-' for standard input."""
+    if name == audio.display_name(audio.STDIO):
+        return audio.STDIO
+    return name[1:-1] if len(name) > 1 and name[0] == name[-1] == "'" else name
+
+
 def _finite(v):
     v = float(v)
     return v if np.isfinite(v) else None
@@ -479,9 +486,9 @@ def evaluate(estimates_path, reference_path, *, mixture_path=None, filter_length
 
         {
           "cocktail_version": "1.0.0",
-          "estimates": "'out'",            # where the estimates came from
-          "references": "'mix.json'",      # where the references came from
-          "mixture": "'mix.wav'" | null,   # baseline of the improvements
+          "estimates": "out",              # where the estimates came from ("-": stdin)
+          "references": "mix.json",        # where the references came from
+          "mixture": "mix.wav" | null,     # baseline of the improvements
           "sample_rate": 16000,            # Hz
           "n_samples": 100082,             # samples scored (after any truncation)
           "duration": 6.255,               # seconds scored
@@ -511,7 +518,7 @@ def evaluate(estimates_path, reference_path, *, mixture_path=None, filter_length
     """
     require_fast_bss_eval()
     if filter_length is not None and filter_length < 1:
-        raise CocktailError(f"--filter-length must be at least 1, got {filter_length}")
+        raise CocktailError(f"the filter length must be at least 1, got {filter_length}")
     if [str(p) for p in (estimates_path, reference_path, mixture_path)].count(audio.STDIO) > 1:
         raise CocktailError("only one of the estimates, the references and the mixture can "
                             "come from standard input")
@@ -595,9 +602,9 @@ def evaluate(estimates_path, reference_path, *, mixture_path=None, filter_length
                for k in METRICS + IMPROVEMENTS}
     report = {
         "cocktail_version": __version__,
-        "estimates": est.origin,
-        "references": refs.origin,
-        "mixture": None if mix is None else mix.name,
+        "estimates": _plain(est.origin),
+        "references": _plain(refs.origin),
+        "mixture": None if mix is None else _plain(mix.name),
         "sample_rate": int(refs.sample_rate),
         "n_samples": int(n),
         "duration": round(n / refs.sample_rate, 6),
@@ -634,8 +641,8 @@ def format_table(report):
     w_est = max([len("estimate")] + [len(s["estimate"]) for s in r["sources"]])
     widths = [max(7, len(title) + 2) for title, _ in cols]
     lines = [
-        f"{r['n_estimates']} estimates from {r['estimates']} against {r['n_references']} "
-        f"references from {r['references']}",
+        f"{r['n_estimates']} estimates from {audio.display_name(r['estimates'])} against "
+        f"{r['n_references']} references from {audio.display_name(r['references'])}",
         f"{r['sample_rate']} Hz, {r['duration']:.2f} s scored; BSS Eval distortion filter "
         f"{r['filter_length']} tap{'s' if r['filter_length'] != 1 else ''} "
         f"({r['filter_length_reason']})",

@@ -39,6 +39,10 @@ def load_sources(paths, *, sample_rate=None) -> Sources:
     for c in clips:
         if c.frames == 0:
             raise CocktailError(f"{c.name} contains no samples")
+        bad = np.flatnonzero(~np.isfinite(c.samples).all(axis=0))
+        if bad.size:
+            raise CocktailError(f"{c.name} contains NaN or infinite samples (first at "
+                                f"{bad[0] / c.sample_rate:.3f} s)")
     rate = sample_rate or max(c.sample_rate for c in clips)
     signals = []
     for c in clips:
@@ -63,6 +67,45 @@ def load_sources(paths, *, sample_rate=None) -> Sources:
     return Sources(signals=S, sample_rate=rate, notes=notes)
 
 
+#: Two sources whose correlation is this close to +-1 are the same signal.
+SAME_SIGNAL = 1 - 1e-9
+#: Condition number past which a mixing matrix cannot be undone in practice.
+SINGULAR_CONDITION = 1e6
+
+
+def mixing_warnings(S, names, A=None):
+    """What makes a test mixture impossible to separate fully, one line each.
+
+    Parameters
+    ----------
+    S : ndarray, shape (n_sources, n_samples)
+        The sources as they enter the mix.
+    names : list of str
+        How to call each source in messages.
+    A : ndarray, shape (n_mics, n_sources), optional
+        The mixing matrix of an instantaneous mixture.
+
+    Returns
+    -------
+    list of str
+    """
+    warnings = []
+    Sc = S - S.mean(axis=1, keepdims=True)
+    power = np.einsum("st,st->s", Sc, Sc)
+    for i in range(len(S)):
+        for j in range(i + 1, len(S)):
+            r = np.dot(Sc[i], Sc[j]) / np.sqrt(power[i] * power[j]) if power[i] * power[j] else 0
+            if abs(r) > SAME_SIGNAL:
+                warnings.append(f"sources {i + 1} and {j + 1} ({names[i]}, {names[j]}) are the "
+                                "same signal: no separation can tell them apart")
+    if A is not None:
+        cond = np.linalg.cond(A)
+        if not cond < SINGULAR_CONDITION:
+            warnings.append(f"the mixing matrix is singular or nearly so (condition number "
+                            f"{cond:.3g}): not every source can be recovered from the mixture")
+    return warnings
+
+
 def random_mixing(n_mics, n_sources, random_state=None):
     """A random mixing matrix with condition number at most MAX_CONDITION.
 
@@ -85,7 +128,7 @@ def read_matrix(path):
     """A mixing matrix from JSON (a list of rows, or an object with "mixing") or CSV."""
     p = Path(path)
     try:
-        text = p.read_text()
+        text = audio.stdin_stream().read().decode() if str(path) == audio.STDIO else p.read_text()
     except FileNotFoundError:
         raise CocktailError(f"cannot read matrix '{p}': no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -124,7 +167,7 @@ def read_rirs(paths, n_sources, sample_rate, mics=None):
     ``mics`` picks channels (0-based) of every file; by default all of them.
     """
     if len(paths) != n_sources:
-        raise CocktailError(f"--rir needs one impulse response per source: {n_sources} sources, "
+        raise CocktailError(f"one impulse response per source is needed: {n_sources} sources, "
                             f"{len(paths)} responses")
     responses = []
     for p in paths:
@@ -132,6 +175,8 @@ def read_rirs(paths, n_sources, sample_rate, mics=None):
         if r.sample_rate != sample_rate:
             raise CocktailError(f"impulse response {r.name} is at {r.sample_rate} Hz but the "
                                 f"sources are at {sample_rate} Hz; resample it first")
+        if not np.isfinite(r.samples).all():
+            raise CocktailError(f"impulse response {r.name} contains NaN or infinite samples")
         if r.frames == 0 or not np.any(r.samples):
             raise CocktailError(f"impulse response {r.name} is silent")
         responses.append(r)

@@ -96,7 +96,7 @@ def room_responses(n_sources, n_mics, rt60, rate, *, size=(6.0, 5.0, 3.0), spaci
                    distance=1.5, seed=0):
     """Responses (n_mics, n_sources, taps) of the default layout, and the positions."""
     if not rt60 > 0:
-        raise CocktailError(f"--room needs a positive RT60 in seconds, got {rt60}")
+        raise CocktailError(f"the reverberation time must be a positive number of seconds, got {rt60}")
     sources, mics = layout(n_sources, n_mics, size, spacing=spacing, distance=distance, seed=seed)
     n = int(np.ceil(rt60 * rate)) + 2 * SINC_HALF
     H = np.array([[impulse_response(s, m, size, rt60, rate, n) for s in sources] for m in mics])

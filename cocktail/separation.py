@@ -34,6 +34,8 @@ FIT_SEGMENTS = 12
 FIT_PIECE_SECONDS = 5.0
 #: ...and at most this many samples over all channels (bounds the memory).
 FIT_MAX_VALUES = 8_000_000
+#: More microphones than any array has: an array passed samples x microphones.
+MAX_MICROPHONES = 1024
 #: Frames per block when applying the unmixing.
 BLOCK_SECONDS = 1.0
 
@@ -161,6 +163,94 @@ def resolve_sources(X, n_sources, name="the recording"):
         )
         wanted = rank
     return wanted, warnings
+
+
+# ---------------------------------------------------------------- warnings
+
+#: Share of samples at full scale from which a recording counts as clipped.
+CLIPPED_SHARE = 1e-3
+#: Bits of the integer sample formats (full scale is one step below 1).
+INTEGER_BITS = {"PCM_16": 16, "PCM_24": 24, "PCM_32": 32, "PCM_S8": 8, "PCM_U8": 8}
+#: Outputs whose excess kurtosis is this close to 0 are near-Gaussian.
+GAUSSIAN_KURTOSIS = 0.25
+#: Samples per channel these checks look at at once (bounds their memory).
+CHECK_CHUNK = 1 << 16
+#: Samples per output the kurtosis is measured on, evenly spaced.
+KURTOSIS_SAMPLES = 1 << 17
+
+
+def clipping(X, subtype, name):
+    """A warning when many samples sit at full scale (a clipped recording).
+
+    Parameters
+    ----------
+    X : ndarray, shape (n_mics, n_samples)
+    subtype : str
+        libsndfile sample format of the input (integers reach 1 - 2**-(bits-1)).
+    name : str
+
+    Returns
+    -------
+    list of str, empty or one warning
+    """
+    bits = INTEGER_BITS.get(subtype)
+    top = 1.0 - 2.0 ** -(bits - 1) if bits else 1.0
+    at_top = sum(int(np.count_nonzero(np.abs(X[:, i:i + CHECK_CHUNK]) >= top))
+                 for i in range(0, X.shape[1], CHECK_CHUNK))
+    share = at_top / X.size if X.size else 0.0
+    if share < CLIPPED_SHARE:
+        return []
+    return [f"{name} is clipped: {share:.1%} of its samples are at full scale; clipping is not "
+            "a mixture of the sources, so the separation will be poorer"]
+
+
+def gaussian_outputs(Y):
+    """A warning when two or more outputs are near-Gaussian.
+
+    ICA tells sources apart by how far from Gaussian they are; of several
+    Gaussian sources it recovers only some blend.
+
+    Parameters
+    ----------
+    Y : ndarray, shape (n_sources, n_samples)
+        The separated outputs.
+
+    Returns
+    -------
+    list of str, empty or one warning
+    """
+    Yc = Y - Y.mean(axis=1, keepdims=True)
+    power = np.mean(Yc**2, axis=1)
+    live = power > 0
+    kurtosis = np.full(len(Y), np.inf)
+    kurtosis[live] = np.mean(Yc[live]**4, axis=1) / power[live]**2 - 3.0
+    near = [i + 1 for i in np.flatnonzero(np.abs(kurtosis) < GAUSSIAN_KURTOSIS)]
+    if len(near) < 2:
+        return []
+    listed = ", ".join(str(i) for i in near)
+    return [f"outputs {listed} are near-Gaussian (excess kurtosis under {GAUSSIAN_KURTOSIS}): "
+            "independent component analysis cannot separate Gaussian sources from each other, "
+            "so they may still be mixed"]
+
+
+def ignored_by_model(model, options):
+    """Options of the room model given to a run that uses the instantaneous one
+    (a solver name the model lacks is dealt with by ``solver_for``)."""
+    if model != "instantaneous" or options.nfft is None:
+        return []
+    return ["nfft applies to the room (convolutive) model only: ignored by the "
+            "instantaneous model"]
+
+
+def ignored_by_apply(options):
+    """Estimation options given with a saved unmixing, which needs no estimation."""
+    defaults = Options()
+    given = [k for k in ("model", "nfft", "algorithm", "max_iter", "tol", "fit_seconds")
+             if getattr(options, k) != getattr(defaults, k)]
+    if not given:
+        return []
+    return [f"{', '.join(given)} {'are' if len(given) > 1 else 'is'} ignored: the unmixing is "
+            "applied as saved, not estimated"]
 
 
 # ------------------------------------------------------------ fit planning
@@ -357,40 +447,112 @@ def default_nfft(sample_rate, n_samples=None):
     return nfft
 
 
-def load_unmixing(path, X, sample_rate, name):
-    """The separator saved in a previous report, for a recording with the same microphones."""
-    import base64
+#: Sample types a report may store its per-bin matrices in.
+REPORT_DTYPES = ("<f2", "<f4", "<f8")
+#: Shortest STFT frame a saved room unmixing may have.
+MIN_NFFT = 16
+
+
+def _read_report(path):
     import json
 
     try:
-        saved = json.loads(open(path).read())
+        if str(path) == "-":
+            from .audio import stdin_stream
+
+            text = stdin_stream().read().decode()
+        else:
+            with open(path) as f:
+                text = f.read()
+        return json.loads(text)
     except FileNotFoundError:
         raise CocktailError(f"cannot read '{path}': no such file") from None
+    except IsADirectoryError:
+        raise CocktailError(f"cannot read '{path}': it is a folder, not a report") from None
     except (OSError, ValueError) as exc:
         raise CocktailError(f"cannot read '{path}': not a separation report ({exc})") from None
+
+
+def _whole(value, what):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+        raise ValueError(f"{what} is not a whole number")
+    return int(value)
+
+
+def load_unmixing(path, X, sample_rate, name):
+    """The separator saved in a previous report, for a recording with the same microphones.
+
+    Parameters
+    ----------
+    path : str
+        A separation.json written by an earlier run, or ``-`` for stdin.
+    X : ndarray, shape (n_mics, n_samples)
+        The recording (or the part of it in memory) to apply it to.
+    sample_rate : int
+    name : str
+        How to call the recording in messages.
+
+    Returns
+    -------
+    (separator, report, warnings)
+
+    Raises CocktailError unless the report holds a complete, finite unmixing
+    for as many microphones as ``X`` has (and, for the room model, a usable
+    frame length and hop at the same sample rate).
+    """
+    import base64
+    import binascii
+
+    saved = _read_report(path)
+    bad = f"cannot read '{path}': not a usable separation report"
+    if not isinstance(saved, dict):
+        raise CocktailError(f"{bad} (expected a JSON object)")
     mean = X.mean(axis=1, keepdims=True)
     try:
         if "unmixing_real" in saved:
-            shape = saved["unmixing_shape"]
+            shape = [_whole(v, "unmixing_shape") for v in saved["unmixing_shape"]]
             dtype = saved.get("unmixing_dtype", "<f2")
-            W = (np.frombuffer(base64.b64decode(saved["unmixing_real"]), dtype).reshape(shape)
-                 + 1j * np.frombuffer(base64.b64decode(saved["unmixing_imag"]), dtype).reshape(shape))
+            if dtype not in REPORT_DTYPES:
+                raise ValueError(f"unknown unmixing_dtype {dtype!r}")
+            if len(shape) != 3 or min(shape) < 1:
+                raise ValueError(f"unmixing_shape {shape} is not bins x sources x mics")
+            parts = [np.frombuffer(base64.b64decode(saved[k], validate=True), dtype)
+                     for k in ("unmixing_real", "unmixing_imag")]
+            if any(p.size != np.prod(shape) for p in parts):
+                raise ValueError(f"the stored matrices do not hold {shape} values")
+            W = parts[0].reshape(shape) + 1j * parts[1].reshape(shape)
+            nfft, hop = _whole(saved["nfft"], "nfft"), _whole(saved["hop"], "hop")
+            if nfft < MIN_NFFT or nfft & (nfft - 1):
+                raise ValueError(f"nfft {nfft} is not a power of two of at least {MIN_NFFT}")
+            if not 1 <= hop <= nfft // 2:
+                raise ValueError(f"hop {hop} is not between 1 and nfft/2")
+            if shape[0] != nfft // 2 + 1:
+                raise ValueError(f"{shape[0]} frequency bins do not match nfft {nfft}")
             if saved.get("sample_rate") != sample_rate:
                 raise CocktailError(f"the unmixing in '{path}' is for {saved.get('sample_rate')} Hz; "
                                     f"{name} is at {sample_rate} Hz")
-            sep = Convolutive(W.astype(np.complex128), mean, int(saved["nfft"]), int(saved["hop"]))
+            sep = Convolutive(W.astype(np.complex128), mean, nfft, hop)
             n_mics = W.shape[2]
         else:
             W = np.asarray(saved["unmixing"], dtype=float)
-            if W.ndim != 2:
+            if W.ndim != 2 or W.size == 0:
                 raise ValueError("unmixing is not a matrix")
             sep = Instantaneous(W, mean)
             n_mics = W.shape[1]
-    except (KeyError, TypeError, ValueError) as exc:
-        raise CocktailError(f"cannot read '{path}': not a separation report ({exc})") from None
+        if "mean" in saved:
+            stored_mean = np.asarray(saved["mean"], dtype=float)
+            if stored_mean.shape != (n_mics,) or not np.isfinite(stored_mean).all():
+                raise ValueError(f"mean is not {n_mics} finite numbers")
+    except (KeyError, TypeError, ValueError, binascii.Error) as exc:
+        what = f"no {exc}" if isinstance(exc, KeyError) else str(exc)
+        raise CocktailError(f"{bad} ({what})") from None
+    if not np.isfinite(sep.unmixing).all():
+        raise CocktailError(f"{bad} (its unmixing holds NaN or infinite values)")
     if n_mics != X.shape[0]:
         raise CocktailError(f"the unmixing in '{path}' is for {n_mics} microphones; {name} has "
                             f"{X.shape[0]}")
+    if sep.unmixing.shape[-2] > n_mics:
+        raise CocktailError(f"{bad} (it has more sources than microphones)")
     n_sources = sep.unmixing.shape[-2]
     report = {"model": sep.kind, "model_reason": f"unmixing applied from '{path}'",
               "n_sources": int(n_sources), "algorithm": f"unmixing reused from '{path}'",
@@ -470,6 +632,7 @@ def fit(X, sample_rate, options: Options, *, name="the recording", callback=None
         how = "--sources" if _fixed(options.n_sources) is not None else "one per microphone"
         report["sources_reason"] = f"{n_sources} chosen with {how}"
     report["n_sources"] = int(n_sources)
+    warnings.extend(ignored_by_model(model, options))
     algorithm = solver_for(model, options, warnings)
     if model == "instantaneous":
         max_iter = default_max_iter(algorithm) if options.max_iter is None else options.max_iter
@@ -479,6 +642,8 @@ def fit(X, sample_rate, options: Options, *, name="the recording", callback=None
         W = project_back(res.unmixing, res.mixing)
         W = W[energy_order(W, X @ X.T / X.shape[1] - mean @ mean.T)]
         sep = Instantaneous(W, mean)
+        step = max(1, X.shape[1] // KURTOSIS_SAMPLES)
+        warnings.extend(gaussian_outputs(sep.process(X[:, ::step])))
         report.update(
             algorithm=ICA_DESCRIPTIONS[algorithm],
             parameters={"algorithm": algorithm, "max_iter": max_iter, "tol": tol,
@@ -518,7 +683,7 @@ def fit(X, sample_rate, options: Options, *, name="the recording", callback=None
     if not converged:
         warnings.append(
             f"the solver did not converge in {n_iter} iterations ({final}); the separation "
-            "may be poor: raise --max-iter"
+            "may be poor: raise the iteration limit (max_iter)"
         )
     return sep, report, warnings
 
@@ -546,6 +711,11 @@ def run(reader, open_sink, options: Options, *, callback=None):
         raise CocktailError(
             f"{name} has one channel; separation needs at least two microphones "
             "(one channel per microphone)"
+        )
+    if reader.channels > MAX_MICROPHONES:
+        raise CocktailError(
+            f"{name} has {reader.channels} channels, more than any microphone array "
+            f"(at most {MAX_MICROPHONES} are accepted): one channel per microphone is expected"
         )
     check_sources(options.n_sources, reader.channels, name)
     block = max(int(options.block_seconds * rate), 1)
@@ -592,6 +762,7 @@ def run(reader, open_sink, options: Options, *, callback=None):
         check_recording(X, rate, name)
         if options.apply:
             sep, report, warnings = load_unmixing(options.apply, X, rate, name)
+            warnings.extend(ignored_by_apply(options))
         else:
             sep, report, warnings = fit(X, rate, options, name=name, callback=callback)
         n_sources = report["n_sources"]
@@ -619,6 +790,7 @@ def run(reader, open_sink, options: Options, *, callback=None):
         if gain is not None and gain != 1.0:
             sep = sep.scaled(gain)  # (outputs already in memory are scaled below)
     report["output_gain"] = gain
+    warnings = clipping(first if options.adaptive else X, reader.subtype, name) + warnings
 
     sink = open_sink(n_sources, reader.frames) if gain is not None else \
         open_sink(n_sources, reader.frames, deferred=True)
@@ -645,6 +817,7 @@ def run(reader, open_sink, options: Options, *, callback=None):
     report.update(sep.report())
     warnings += sep.warnings() if hasattr(sep, "warnings") else []
     report["n_samples"] = int(written)
+    warnings = warnings + list(reader.notes)
     report["_separator"] = sep  # for a sink that sets the gain at the end
     return report, warnings, sink
 
@@ -710,6 +883,15 @@ def separate(X, sample_rate, *, callback: Optional[Callable[[int, float], None]]
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != 2:
         raise CocktailError("expected a 2-D array of microphones x samples")
+    if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)) \
+            or sample_rate < 1:
+        raise CocktailError(f"the sample rate must be a positive whole number of Hz, got "
+                            f"{sample_rate!r}")
+    if X.shape[0] > X.shape[1]:
+        raise CocktailError(
+            f"{name} has {X.shape[0]} rows and {X.shape[1]} columns: expected one row per "
+            "microphone (microphones x samples, more samples than microphones); transpose it"
+        )
     reader = ArrayReader(X, sample_rate, name=name)
     report, warnings, sink = run(reader, MemorySink, opts, callback=callback)
     report.pop("_separator")

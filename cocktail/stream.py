@@ -6,9 +6,11 @@ as ``arecord`` and ``sox`` write when they cannot know it), or from raw PCM.
 A :class:`Writer` takes blocks and writes a WAV file (under a temporary name,
 renamed into place on success) or a WAV stream to stdout.
 """
+import fcntl
+import io
 import os
+import stat
 import struct
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +30,7 @@ ENCODINGS = {
 SUBTYPE_ENCODING = {"PCM_16": "s16", "PCM_24": "s24", "PCM_32": "s32", "FLOAT": "f32",
                     "DOUBLE": "f64"}
 ENCODING_SUBTYPE = {v: k for k, v in SUBTYPE_ENCODING.items()}
-UNKNOWN_SIZES = (0, 0xFFFFFFFF)
+UNKNOWN_SIZES = audio.UNKNOWN_SIZES
 
 
 def _decode(data, encoding, channels):
@@ -79,6 +81,7 @@ class Reader:
     """
 
     path = None
+    notes = ()  # what was unusual about the input, said once it is read
 
     def read(self, n):
         """Up to ``n`` frames as (channels, frames) float64; fewer at the end."""
@@ -116,7 +119,7 @@ class FileReader(Reader):
         self.name = audio.display_name(path)
         audio.check_file(path)
         try:
-            self._f = sf.SoundFile(str(path))
+            self._f, self.notes = audio.open_sound(path, self.name)
         except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
             raise audio.unreadable(self.name, exc) from None
         self.sample_rate = self._f.samplerate
@@ -193,6 +196,8 @@ class PCMReader(Reader):
         self.frames = frames
         self._frame_bytes = bytes_per_frame(encoding, channels)
         self._left = None if frames is None else frames
+        self._got = 0
+        self.notes = []
 
     def read(self, n):
         if self._left is not None:
@@ -201,7 +206,25 @@ class PCMReader(Reader):
         usable = len(data) - len(data) % self._frame_bytes
         if self._left is not None:
             self._left -= usable // self._frame_bytes
+        self._got += usable // self._frame_bytes
+        if n and len(data) < n * self._frame_bytes:
+            self._ended(len(data) - usable)
         return _decode(data[:usable], self.encoding, self.channels)
+
+    def _ended(self, leftover):
+        """Say once what was wrong with how the input ended."""
+        if self.notes:
+            return
+        if leftover:
+            self.notes.append(
+                f"{self.name} ends with {leftover} byte{'s' if leftover != 1 else ''} that "
+                f"make no whole frame ({self._frame_bytes} bytes each): ignored")
+        if self._left:
+            rate = self.sample_rate
+            self.notes.append(
+                f"{self.name} ended early: {self._got / rate:.3f} s of the "
+                f"{(self._got + self._left) / rate:.3f} s its header promises "
+                "(separated what arrived)")
 
     def close(self):
         if self._owned is not None:
@@ -248,7 +271,7 @@ def open_input(path, *, raw=None):
     if raw is not None:
         rate, channels, encoding = raw
         if str(path) == audio.STDIO:
-            src = _ByteSource(getattr(sys.stdin, "buffer", sys.stdin))
+            src = _ByteSource(audio.stdin_stream())
             name = "standard input"
             frames = None
         else:
@@ -256,14 +279,20 @@ def open_input(path, *, raw=None):
             owned = open(path, "rb")
             src = _ByteSource(owned)
             name = audio.display_name(path)
-            frames = os.path.getsize(path) // bytes_per_frame(encoding, channels)
-            return PCMReader(src, name=name, sample_rate=rate, channels=channels,
-                             encoding=encoding, frames=frames, owned=owned)
+            size, frame_bytes = os.path.getsize(path), bytes_per_frame(encoding, channels)
+            frames = size // frame_bytes
+            reader = PCMReader(src, name=name, sample_rate=rate, channels=channels,
+                               encoding=encoding, frames=frames, owned=owned)
+            if size % frame_bytes:
+                reader.notes.append(
+                    f"{name} ends with {size % frame_bytes} byte{'s' if size % frame_bytes != 1 else ''}"
+                    f" that make no whole frame ({frame_bytes} bytes each): ignored")
+            return reader
         return PCMReader(src, name=name, sample_rate=rate, channels=channels,
                          encoding=encoding, frames=frames)
     if str(path) != audio.STDIO:
         return FileReader(path)
-    src = _ByteSource(getattr(sys.stdin, "buffer", sys.stdin))
+    src = _ByteSource(audio.stdin_stream())
     first = src.peek(4)
     if not first:
         raise CocktailError("standard input is empty: expected a WAV stream")
@@ -317,6 +346,25 @@ def _wav_header(channels, rate, encoding, frames):
             b"data" + struct.pack("<I", data_size))
 
 
+def check_finite_output(block, target):
+    """The last guard: no NaN or infinity is ever written as audio."""
+    if not np.isfinite(block).all():
+        where = "standard output" if target is None else f"'{target}'"
+        raise CocktailError(f"not writing {where}: the result holds NaN or infinite samples "
+                            "(the input or the unmixing is not usable)")
+
+
+def _rewritable_position(stream):
+    """Where a stream starts if it is a regular file we may go back into, else None."""
+    try:
+        fd = stream.fileno()
+        if not stat.S_ISREG(os.fstat(fd).st_mode) or fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_APPEND:
+            return None
+        return stream.tell()
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return None
+
+
 class Writer:
     """Write blocks of (channels, frames) to a WAV file or a WAV/raw stream.
 
@@ -333,16 +381,25 @@ class Writer:
         if stream is not None:
             self._stream = stream
             self._file = None
-            if not raw:
-                self._stream.write(_wav_header(channels, sample_rate, self.encoding, frames))
+            # Sent with the first samples, once they are known to be finite.
+            self._header = b"" if raw else _wav_header(channels, sample_rate, self.encoding,
+                                                       frames)
+            self._promised = frames
+            self._sent = 0  # frames written
+            self._start = _rewritable_position(stream) if not raw else None
         else:
             self._tmp = audio.temporary_beside(target)
             fmt = "RAW" if raw else ("WAV" if frames is None or frames * channels * 8 < 2**32 - 4096
                                      else "RF64")
-            self._file = audio.open_for_writing(self._tmp, sample_rate, channels,
-                                                ENCODING_SUBTYPE[self.encoding], fmt)
+            try:
+                self._file = audio.open_for_writing(self._tmp, sample_rate, channels,
+                                                    ENCODING_SUBTYPE[self.encoding], fmt)
+            except BaseException:
+                audio.remove_temporary(self._tmp)
+                raise
 
     def write(self, block):
+        check_finite_output(block, self.target)
         if self._file is not None:
             if self.encoding in ("s16", "s32"):
                 # Quantise here, as libsndfile would: handing it integers
@@ -351,7 +408,9 @@ class Writer:
             else:
                 self._file.write(np.ascontiguousarray(block.T))
         else:
-            self._stream.write(_encode(block, self.encoding))
+            self._stream.write(self._header + _encode(block, self.encoding))
+            self._header = b""
+            self._sent += block.shape[1]
 
     @property
     def temporary(self):
@@ -369,7 +428,25 @@ class Writer:
             audio.publish(self._tmp, self.target)
             self._tmp = None
         else:
+            if self._header:
+                self._stream.write(self._header)
+                self._header = b""
+            if self._start is not None and self._sent != self._promised:
+                self._fix_sizes()
             self._stream.flush()
+
+    def _fix_sizes(self):
+        """Write the real sizes into the header of a stream that is a regular file."""
+        data = self._sent * bytes_per_frame(self.encoding, self.channels)
+        if 36 + data > 0xFFFFFFFF:
+            return
+        self._stream.flush()
+        end = self._stream.tell()
+        self._stream.seek(self._start + 4)
+        self._stream.write(struct.pack("<I", 36 + data))
+        self._stream.seek(self._start + 40)
+        self._stream.write(struct.pack("<I", data))
+        self._stream.seek(end)
 
     def discard(self):
         if self._file is not None:
@@ -377,7 +454,4 @@ class Writer:
                 self._file.close()
             except Exception:  # noqa: BLE001 - nothing more to do for a file being dropped
                 pass
-            try:
-                os.unlink(self._tmp)
-            except OSError:
-                pass
+            audio.remove_temporary(self._tmp)

@@ -100,7 +100,7 @@ def test_perfect_estimates_score_very_high_and_amari_zero(tmp_path, wav, refs, m
         assert s["sdr"] > 140 and s["sir"] > 140 and s["si_sdr"] > 140
     assert r["average"]["sdr"] <= ev.CLAMP_DB
     # mix.wav sits next to mix.json, and separation.json names it: both find it.
-    assert r["mixture"].endswith("mix.wav'")
+    assert r["mixture"].endswith("mix.wav") and "'" not in r["mixture"]
     assert r["average"]["sdr_improvement"] > 100
     assert r["filter_length"] == 1
     assert r["filter_length_reason"] == "instantaneous mixing, from 'mix.json'"
@@ -162,7 +162,7 @@ def test_improvement_is_over_microphone_one(wav, refs):
     # The mixture as its own estimate: channel 1 is the baseline of source 1, so 0 there.
     assert r["sources"][0]["sdr_improvement"] == pytest.approx(0.0, abs=1e-9)
     assert r["sources"][1]["sdr_improvement"] > 3
-    assert r["mixture"] == f"'{wav('mix.wav', X)}'"
+    assert r["mixture"] == str(wav('mix.wav', X))
 
 
 # --------------------------------------------------------------- the output
@@ -175,7 +175,7 @@ def test_json_schema(wav, refs):
                        "n_samples", "duration", "n_references", "n_estimates", "filter_length",
                        "filter_length_reason", "sources", "average", "amari_index",
                        "unmatched_estimates", "notes"]
-    assert r["estimates"].endswith("est.wav'") and r["references"].endswith("refs.wav'")
+    assert r["estimates"].endswith("est.wav") and r["references"].endswith("refs.wav")
     assert r["mixture"] is None and r["amari_index"] is None
     assert (r["sample_rate"], r["n_samples"], r["duration"]) == (RATE, 2 * RATE, 2.0)
     assert (r["n_references"], r["n_estimates"]) == (3, 3)
@@ -255,7 +255,7 @@ def test_sidecar_truth_and_relative_sources(tmp_path, wav, refs, monkeypatch):
     monkeypatch.chdir(tmp_path)
     r = scores(run("evaluate", "est.wav", "-r", "work/mix.json", "--json"))
     assert [s["reference"] for s in r["sources"]] == ["s0.wav", "s1.wav", "s2.wav"]
-    assert r["mixture"] == "'work/mix.wav'"  # found next to the sidecar
+    assert r["mixture"] == "work/mix.wav"  # found next to the sidecar
     assert min(s["sdr"] for s in r["sources"]) > 100
     # Without the truth files, the references are rebuilt from the sources.
     for f in (work / "truth").iterdir():
@@ -268,7 +268,7 @@ def test_sidecar_truth_and_relative_sources(tmp_path, wav, refs, monkeypatch):
 def test_estimates_from_standard_input(tmp_path, wav, refs):
     data = (wav("est.wav", refs[::-1])).read_bytes()
     r = scores(run("evaluate", "-", "-r", wav("refs.wav", refs), "--json", input=data))
-    assert r["estimates"] == "standard input"
+    assert r["estimates"] == "-"
     assert [s["estimate"] for s in r["sources"]] == ["channel 3", "channel 2", "channel 1"]
 
 
@@ -312,12 +312,9 @@ def test_matplotlib_missing_for_plot(wav, refs, tmp_path, monkeypatch):
 @pytest.mark.parametrize("args, message", [
     (["nope", "-r", "refs.wav"], "cannot read 'nope': no such file or folder"),
     (["est.wav", "-r", "nope.json"], "cannot read 'nope.json': no such file or folder"),
-    (["est.wav", "-r", "refs.wav", "--filter-length", "0"], "--filter-length must be at least 1, got 0"),
     (["est.wav", "-r", "refs.wav", "--filter-length", "20000"],
-     "the filter length (20000) is longer than the signals (16000 samples): lower --filter-length"),
+     "the filter length (20000) is longer than the signals (16000 samples): use a shorter filter"),
     (["est.wav", "-r", "refs.wav", "--mixture", "nope.wav"], "cannot read 'nope.wav': no such file"),
-    (["est.wav", "-r", "refs.wav", "--plot", "-"],
-     "--plot needs a file name: standard output carries the scores"),
     (["est.wav", "-r", "refs.wav", "--plot", "no/such/dir/p.png"],
      "cannot write to 'no/such/dir/p.png': folder 'no/such/dir' does not exist"),
     (["-", "-r", "-"], "only one of the estimates, the references and the mixture can come from "
@@ -331,7 +328,7 @@ def test_matplotlib_missing_for_plot(wav, refs, tmp_path, monkeypatch):
                                        "cocktail mix, e.g. mix.json)"),
     (["sidecar.json", "-r", "refs.wav"], "'sidecar.json' is not a separation report written by "
                                          "cocktail separate (it is the sidecar of cocktail mix: "
-                                         "give it to --reference)"),
+                                         "it holds the references)"),
     (["est.wav", "-r", "sidecar.json"], "cannot read source 'gone.wav' named in 'sidecar.json': no "
                                         "such file (looked in the working folder and in '.')"),
     (["est.wav", "-r", "bad.json"], "cannot read 'bad.json': not valid JSON (Expecting value: line "
@@ -382,7 +379,7 @@ def test_mix_separate_evaluate_end_to_end(tmp_path, monkeypatch):
     assert all(s["sdr"] > 30 for s in r["sources"])
     assert r["average"]["sdr"] > 30
     assert r["filter_length"] == 1
-    assert r["mixture"].endswith("mix.wav'")
+    assert r["mixture"].endswith("mix.wav") and "'" not in r["mixture"]
     assert r["average"]["sdr_improvement"] > 20
     assert 0 <= r["amari_index"] < 0.02
     # The table says the same.

@@ -19,8 +19,8 @@ def run(*args):
     return CliRunner().invoke(cli, [str(a) for a in args])
 
 
-def only_error(result, message):
-    assert result.exit_code == 1, result.output
+def only_error(result, message, code=1):
+    assert result.exit_code == code, result.output
     assert result.stderr.splitlines()[-1] == f"Error: {message}"
     assert "Traceback" not in result.output
 
@@ -64,7 +64,8 @@ def test_rir_mics_pick_channels(rirs, tmp_path):
 
 def test_rir_count_must_match_sources(rirs, tmp_path):
     only_error(run("mix", *VOICES, "--rir", rirs[0], "-o", tmp_path / "m.wav"),
-               "--rir needs one impulse response per source: 2 sources, 1 responses")
+               "--rir needs one impulse response per source: 2 sources, 1 responses "
+               "(see 'cocktail mix --help')", code=2)
 
 
 def test_rir_with_wrong_channel_count(rirs, tmp_path, rng):
@@ -105,7 +106,8 @@ def test_room_too_dead_for_its_size(tmp_path):
 
 def test_only_one_kind_of_mixing(rirs, tmp_path):
     only_error(run("mix", *VOICES, "--room", 0.3, "--rir", rirs[0], "--rir", rirs[1],
-                   "-o", tmp_path / "m.wav"), "choose one of --matrix, --rir and --room")
+                   "-o", tmp_path / "m.wav"),
+               "choose one of --matrix, --rir and --room (see 'cocktail mix --help')", code=2)
 
 
 def test_image_source_response_decays_at_the_stated_rate():

@@ -97,7 +97,8 @@ def test_raw_pcm_in_and_out():
 
 def test_raw_needs_rate_and_channels():
     r = run("separate", "-", "--raw", "--rate", 8000, input=b"\0" * 100)
-    assert r.exit_code == 1 and r.stderr == "Error: --raw input needs --channels\n"
+    assert r.exit_code == 2
+    assert r.stderr == "Error: --raw input needs --channels (see 'cocktail separate --help')\n"
 
 
 def test_long_recording_is_estimated_from_spread_pieces(write_wav, rng, tmp_path):
