@@ -183,6 +183,18 @@ class Sparse:
         return q.mean(), psi, psid
 
 
+def _switch_densities(densities, Y):
+    """Extended infomax's switch: outputs of Y where the super-Gaussian model
+    is unstable become sub-Gaussian and back.  The new list of densities, or
+    None when every output keeps its kind."""
+    kinds = [isinstance(d, SubGaussian) for d in densities]
+    now = [_stability(SuperGaussian(), y) < 0 for y in Y]
+    if kinds == now:
+        return None
+    return [SubGaussian() if k else (d if not isinstance(d, SubGaussian) else SuperGaussian())
+            for k, d in zip(now, densities)]
+
+
 def _stability(density, y):
     """kappa = E[psi'] E[y^2] - E[psi y]; separation is stable where kappa > 0."""
     _, psi, psid = density(y)
@@ -369,12 +381,9 @@ def _solve(Y, densities, *, max_iter, tol, extended, trace, cost_offset=0.0,
         M, s, new = found
         W = M @ W
         if extended and it % 5 == 0:
-            kinds = [isinstance(d, SubGaussian) for d in densities]
-            now = [_stability(SuperGaussian(), y) < 0 for y in new.Y]
-            if kinds != now:
-                densities = [SubGaussian() if k else (d if not isinstance(d, SubGaussian)
-                                                      else SuperGaussian())
-                             for k, d in zip(now, densities)]
+            switched = _switch_densities(densities, new.Y)
+            if switched is not None:
+                densities = switched
                 memory = []
                 state = _State(new.Y, densities, new.logdet, fixed_scale)
                 continue
@@ -462,12 +471,9 @@ def _solve_textbook(Z, W, densities, *, algorithm, max_iter, tol, extended, trac
         W, new = found
         mu *= STEP_GROW
         if extended and it % 5 == 0:
-            kinds = [isinstance(d, SubGaussian) for d in densities]
-            now = [_stability(SuperGaussian(), y) < 0 for y in new.Y]
-            if kinds != now:
-                densities = [SubGaussian() if k else (d if not isinstance(d, SubGaussian)
-                                                      else SuperGaussian())
-                             for k, d in zip(now, densities)]
+            switched = _switch_densities(densities, new.Y)
+            if switched is not None:
+                densities = switched
                 new = _State(new.Y, densities, new.logdet, fixed_scale)
         state = new
     else:
