@@ -1,0 +1,153 @@
+"""Room recordings and microphone arrays: cocktail beside the anchors and the
+best a per-frequency linear filter can do, in one run.
+
+usage: python benchmarks/bench_arrays.py CASE_DIR... [--before EXE] [--anchors LIST]
+                                         [--json OUT.json]
+
+A CASE_DIR holds mix.wav (one channel per microphone), refs.wav (each
+speaker's image at microphone 1) and meta.json (``n_src``, ``kind``), as
+``benchmarks/cases.py`` writes them. For every room case it runs, as whole
+processes timed on the wall clock:
+
+- ``cocktail separate`` with its defaults (the speakers are counted), and
+  with ``--sources N`` (the true number);
+- ``--before EXE``: another cocktail executable (e.g. an earlier release in
+  its own environment) with its defaults, for a side-by-side comparison;
+- the anchors of ``anchors.py`` named in ``--anchors`` (default
+  auxiva-best,ilrma-best,fastmnmf2), given the true number of speakers;
+
+and scores each with BSS Eval (fast_bss_eval, 512-tap distortion filter, best
+permutation; with more outputs than speakers, the best-matching ones). The
+ceiling is the oracle per-bin Wiener filter: for each speaker and STFT bin
+(4096 samples at 16 kHz, scaled with the rate, a quarter hop) the linear
+filter over all microphones that best reproduces the true image, i.e. the
+most any method with one unmixing matrix per bin can reach. Prints a
+Markdown table; cells are SDR in dB and whole-process seconds.
+"""
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import fast_bss_eval
+import numpy as np
+import soundfile as sf
+from scipy.signal import istft, stft
+
+HERE = Path(__file__).resolve().parent
+FILTER = 512
+
+
+def read_outputs(folder):
+    files = sorted(Path(folder).glob("speaker_*.wav"), key=lambda p: int(p.stem.split("_")[1]))
+    if not files:
+        files = sorted(Path(folder).glob("*.wav"))
+    ys = [sf.read(f, dtype="float64", always_2d=True)[0][:, 0] for f in files]
+    n = min(len(y) for y in ys)
+    return np.stack([y[:n] for y in ys])
+
+
+def sdr(refs, est):
+    n = min(refs.shape[1], est.shape[1])
+    r, e = refs[:, :n], est[:, :n]
+    if e.shape[0] < r.shape[0]:
+        return float("nan")
+    if e.shape[0] > r.shape[0]:  # keep the outputs that best match a speaker
+        c = np.abs(np.corrcoef(np.vstack([r, e]))[: len(r), len(r):])
+        pick = []
+        for i in range(len(r)):
+            j = int(np.argmax(c[i]))
+            pick.append(j)
+            c[:, j] = -np.inf
+        e = e[pick]
+    return float(np.mean(fast_bss_eval.bss_eval_sources(r, e, filter_length=FILTER)[0]))
+
+
+def ceiling(X, refs, rate):
+    """SDR of the oracle per-bin Wiener filter over all microphones."""
+    nfft = int(2 ** round(np.log2(4096 * rate / 16000)))
+    kw = dict(nperseg=nfft, noverlap=nfft - nfft // 4)
+    Xf = stft(X, **kw)[2]  # (M, F, T)
+    Rf = stft(refs, **kw)[2]  # (N, F, T)
+    out = np.zeros_like(Rf)
+    T = Xf.shape[2]
+    for f in range(Xf.shape[1]):
+        x = Xf[:, f]
+        cxx = x @ x.conj().T / T
+        cxx += 1e-9 * np.real(np.trace(cxx)) / len(cxx) * np.eye(len(cxx))
+        w = np.linalg.solve(cxx, x @ Rf[:, f].conj().T / T)  # (M, N)
+        out[:, f] = w.conj().T @ x
+    y = istft(out, **kw)[1]
+    return sdr(refs, y)
+
+
+def run(command):
+    """Run command(OUTDIR) as a whole process; (outputs or None, seconds, files)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "out"
+        t = time.perf_counter()
+        p = subprocess.run(command(str(out)), capture_output=True, text=True)
+        wall = time.perf_counter() - t
+        if p.returncode != 0:
+            return None, wall, 0
+        est = read_outputs(out)
+        return est, wall, len(est)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("cases", nargs="+")
+    ap.add_argument("--before", help="another cocktail executable to run beside this one")
+    ap.add_argument("--anchors", default="auxiva-best,ilrma-best,fastmnmf2")
+    ap.add_argument("--json", help="write the raw rows here")
+    a = ap.parse_args()
+    exe = os.environ.get("COCKTAIL") or shutil.which("cocktail", path=str(Path(sys.executable).parent))
+    anchors = [m for m in a.anchors.split(",") if m]
+    rows = []
+    for case in map(Path, a.cases):
+        meta = json.loads((case / "meta.json").read_text())
+        if meta["kind"] != "convolutive":
+            continue
+        X, rate = sf.read(case / "mix.wav", dtype="float64", always_2d=True)
+        refs = sf.read(case / "refs.wav", dtype="float64", always_2d=True)[0].T
+        n, mix = meta["n_src"], str(case / "mix.wav")
+        runs = {"cocktail": lambda o: [exe, "separate", mix, "-q", "-o", o],
+                "cocktail --sources N": lambda o: [exe, "separate", mix, "-q", "--sources",
+                                                   str(n), "-o", o]}
+        if a.before:
+            runs["before"] = lambda o: [a.before, "separate", mix, "-q", "-o", o]
+        for m in anchors:
+            runs[m] = lambda o, m=m: [sys.executable, str(HERE / "anchors.py"), m, mix, o, str(n)]
+        row = {"case": case.name, "mics": X.shape[1], "speakers": n,
+               "mic1": sdr(refs, np.repeat(X.T[:1], n, axis=0)), "ceiling": ceiling(X.T, refs, rate)}
+        for name, command in runs.items():
+            est, wall, files = run(command)
+            row[name] = {"sdr": float("nan") if est is None else sdr(refs, est), "wall": wall,
+                         "files": files, "failed": est is None}
+        rows.append(row)
+        print(json.dumps(row), file=sys.stderr, flush=True)
+    if a.json:
+        Path(a.json).write_text(json.dumps(rows, indent=1))
+    table(rows, list(runs))
+
+
+def table(rows, methods):
+    cell = lambda r: "fails" if r["failed"] else f"{r['sdr']:.1f} / {r['wall']:.1f}s"
+    head = ["case", "mics / speakers", "files written"] + methods + ["ceiling", "gap"]
+    print("| " + " | ".join(head) + " |")
+    print("|" + "---|" * len(head))
+    for r in rows:
+        gap = r["ceiling"] - r["cocktail"]["sdr"]
+        print("| " + " | ".join([r["case"], f"{r['mics']} / {r['speakers']}",
+                                 str(r["cocktail"]["files"])]
+                                + [cell(r[m]) for m in methods]
+                                + [f"{r['ceiling']:.1f}", f"{gap:.1f}"]) + " |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+"""How often `--sources auto` finds the right number of speakers.
+
+usage: python benchmarks/bench_count.py SPEECH_DIR [CASE_DIR...] [--trials 3]
+
+Instantaneous mixtures: real recordings from SPEECH_DIR (16 kHz mono WAVs,
+speech and music), 8 s each, 2 to 6 of them at random levels (0 to -10 dB)
+mixed by random matrices into N to 8 microphones, clean or with white sensor
+noise at 40 or 20 dB SNR, as float or as 16-bit audio; ``--trials`` draws of
+each. Room recordings: the CASE_DIRs (mix.wav, meta.json with ``n_src``, as
+``benchmarks/cases.py`` writes them), counted as ``cocktail separate`` does.
+Prints Markdown tables: right / too many / too few.
+"""
+import argparse
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from cocktail.counting import count_instantaneous
+from cocktail.separation import Options, count_sources
+
+SECONDS = 8
+RATE = 16000
+
+
+def load(folder):
+    out = []
+    for f in sorted(Path(folder).glob("*.wav")):
+        x, rate = sf.read(f, dtype="float64")
+        if rate != RATE or x.ndim != 1:
+            continue
+        x = np.resize(x, SECONDS * RATE) if len(x) < SECONDS * RATE else x[: SECONDS * RATE]
+        out.append(x / x.std())
+    return np.array(out)
+
+
+def instantaneous(S, trials):
+    rng = np.random.default_rng(0)
+    tally = defaultdict(lambda: [0, 0, 0])
+    for _ in range(trials):
+        for n in range(2, 7):
+            for m in range(n, 9):
+                for snr in (None, 40, 20):
+                    for bits in (None, 16):
+                        pick = S[rng.choice(len(S), n, replace=False)]
+                        X = rng.standard_normal((m, n)) @ (pick * 10 ** (rng.uniform(-10, 0, n) / 20)[:, None])
+                        if snr is not None:
+                            X += rng.standard_normal(X.shape) * np.sqrt(np.mean(X**2) * 10 ** (-snr / 10))
+                        X *= 0.9 / np.abs(X).max()
+                        if bits:
+                            X = np.round(X * 2 ** (bits - 1)) / 2 ** (bits - 1)
+                        got = count_instantaneous(X).n
+                        key = ("clean" if snr is None else f"{snr} dB SNR",
+                               "M = N" if m == n else "M > N")
+                        tally[key][0 if got == n else 1 if got > n else 2] += 1
+    print("| sensor noise | microphones | right | too many | too few |")
+    print("|---|---|---|---|---|")
+    for (noise, mics), (ok, more, fewer) in sorted(tally.items()):
+        print(f"| {noise} | {mics} | {ok} | {more} | {fewer} |")
+
+
+def rooms(cases):
+    print("| case | speakers | counted | evidence (onset sharpness of the trial outputs) |")
+    print("|---|---|---|---|")
+    for case in map(Path, cases):
+        meta = json.loads((case / "meta.json").read_text())
+        if meta["kind"] != "convolutive":
+            continue
+        X, rate = sf.read(case / "mix.wav", dtype="float64", always_2d=True)
+        X = X.T
+        counted = count_sources(X, rate, "convolutive", X.shape[0], Options())
+        sharp = counted.evidence.get("onset_sharpness", [])
+        print(f"| {case.parent.name}/{case.name} | {meta['n_src']} | {counted.n}"
+              f"{' (unsure)' if counted.unsure else ''} | {', '.join(f'{v:.2f}' for v in sharp)} |",
+              flush=True)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("speech")
+    ap.add_argument("cases", nargs="*")
+    ap.add_argument("--trials", type=int, default=3)
+    a = ap.parse_args()
+    instantaneous(load(a.speech), a.trials)
+    if a.cases:
+        print()
+        rooms(a.cases)
+
+
+if __name__ == "__main__":
+    main()
