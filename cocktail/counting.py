@@ -124,6 +124,19 @@ def quantisation_step(X):
     return None
 
 
+def noise_floor(X, top, step=None):
+    """The eigenvalue below which a component of X carries no signal.
+
+    FLOOR_MARGIN times the quantisation noise power (step**2 / 12, the step
+    found from the samples when not given) or times the round-off of the
+    largest eigenvalue ``top`` for float audio, whichever is larger.
+    """
+    if step is None:
+        step = quantisation_step(X)
+    quant = 0.0 if step is None else step * step / 12.0
+    return FLOOR_MARGIN * max(quant, ROUND_OFF * top)
+
+
 def count_instantaneous(X, step=None):
     """Count the sources of an instantaneous mixture from its covariance.
 
@@ -146,8 +159,8 @@ def count_instantaneous(X, step=None):
     lam, vec = np.linalg.eigh(Xc @ Xc.T / X.shape[1])
     lam, vec = np.clip(lam[::-1], 0.0, None), vec[:, ::-1]
     top = max(float(lam[0]), np.finfo(float).tiny)
-    floor = ROUND_OFF * top if step is None else max(step * step / 12.0, ROUND_OFF * top)
-    rank = int(np.sum(lam > FLOOR_MARGIN * floor))
+    threshold = noise_floor(X, top, step)
+    rank = int(np.sum(lam > threshold))
     n, why = max(rank, 1), "above the noise floor"
     stride = max(1, X.shape[1] // STAT_SAMPLES)
     kurt = np.full(len(lam), np.nan)
@@ -183,7 +196,8 @@ def count_instantaneous(X, step=None):
     quant = "float" if step is None else f"{int(round(1 - np.log2(step)))}-bit"
     evidence = {"rank": rank, "eigenvalues_db": db,
                 "excess_kurtosis": [None if np.isnan(v) else round(float(v), 2) for v in kurt],
-                "lag1_correlation": [None if np.isnan(v) else round(float(v), 2) for v in corr], "noise_floor_db": round(float(10 * np.log10(floor / top)), 1),
+                "lag1_correlation": [None if np.isnan(v) else round(float(v), 2) for v in corr],
+                "noise_floor_db": round(float(10 * np.log10(threshold / FLOOR_MARGIN / top)), 1),
                 "quantisation": quant}
     method = f"covariance eigenvalues: {n} of {len(lam)} {why}"
     return Count(n, method, unsure, evidence)

@@ -19,7 +19,7 @@ from .ica import ALGORITHMS as ICA_ALGORITHMS
 from .ica import DESCRIPTIONS as ICA_DESCRIPTIONS
 from .ica import TOL, default_max_iter, ica
 from .scaling import energy_order, headroom_gain, project_back
-from .whitening import covariance_spectrum, signal_rank
+from .whitening import covariance_spectrum
 
 MODELS = ("auto", "instantaneous", "convolutive")
 #: Two channels whose correlation is this close to +-1 are the same signal.
@@ -137,8 +137,8 @@ def check_sources(n_sources, n_mics, name):
     n_sources = _fixed(n_sources)
     if n_sources is not None and not 1 <= n_sources <= n_mics:
         raise CocktailError(
-            f"--sources must be between 1 and {n_mics} (the number of microphones "
-            f"in {name}), got {n_sources}"
+            f"the number of sources must be between 1 and {n_mics} (the number of "
+            f"microphones in {name}), got {n_sources}"
         )
 
 
@@ -148,7 +148,12 @@ def resolve_sources(X, n_sources, name="the recording"):
     check_sources(n_sources, n_mics, name)
     n_sources = _fixed(n_sources)
     _, eigval, _ = covariance_spectrum(X)
-    rank = signal_rank(eigval)
+    # components under the recording's own noise floor (its quantisation
+    # step, or round-off) carry no signal: a scaled copy of a 16-bit channel
+    # differs from it by rounding only
+    from .counting import noise_floor
+
+    rank = int(np.sum(eigval > noise_floor(X, eigval[0]))) if eigval[0] > 0 else 0
     wanted = n_mics if n_sources is None else n_sources
     warnings = []
     if rank < wanted:
@@ -624,6 +629,9 @@ def fit(X, sample_rate, options: Options, *, name="the recording", callback=None
         counted = count_sources(X, sample_rate, model, n_sources, options)
         n_sources = counted.n
         report["source_count"] = counted.as_report()
+        if n_sources == 1:
+            warnings.append(f"{name} seems to hold one source ({counted.method}): it is written "
+                            "as one speaker (--sources N to separate more)")
         report["sources_reason"] = f"auto: {counted.describe()}"
         if counted.unsure:
             warnings.append(f"unsure how many speakers {name} holds: kept {counted.n}, one more "

@@ -207,7 +207,8 @@ def test_mono_file(write_wav, rng, tmp_path):
 def test_sources_more_than_microphones(mixture, tmp_path):
     mix, _, _ = mixture
     only_error(run("separate", mix, "--sources", 4, "-o", tmp_path / "o"),
-               f"--sources must be between 1 and 3 (the number of microphones in '{mix}'), got 4")
+               f"the number of sources must be between 1 and 3 (the number of microphones in "
+               f"'{mix}'), got 4")
 
 
 @pytest.mark.parametrize("n", ["0", "-1", "two", "1.5"])

@@ -180,3 +180,21 @@ def test_count_is_deterministic():
     b = separate(X, RATE, model="convolutive")
     assert a.report["source_count"] == b.report["source_count"]
     assert np.array_equal(a.outputs, b.outputs)
+
+
+def test_forced_count_above_the_noise_floor_is_refused(tmp_path):
+    """--sources 3 on two speakers and a 16-bit scaled copy of a channel."""
+    import soundfile as sf
+
+    rng = np.random.default_rng(9)
+    X = quantise(rng.standard_normal((2, 2)) @ speech_like(2, 4 * RATE, rng))
+    X = np.vstack([X, np.round(-0.5 * X[0] * 32768) / 32768])
+    sf.write(tmp_path / "mix.wav", X.T, RATE, subtype="PCM_16")
+    res = CliRunner().invoke(cli, ["separate", str(tmp_path / "mix.wav"), "--sources", "3",
+                                   "-o", str(tmp_path / "out")])
+    assert res.exit_code == 1
+    assert "its 3 channels carry only 2 independent signals" in res.output
+    res = CliRunner().invoke(cli, ["separate", str(tmp_path / "mix.wav"), "-o",
+                                   str(tmp_path / "auto")])
+    assert res.exit_code == 0, res.output
+    assert len(list((tmp_path / "auto").glob("speaker_*.wav"))) == 2
