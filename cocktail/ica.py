@@ -612,7 +612,7 @@ def ica(
                 if n_iter >= max_iter:
                     break
     except FloatingPointError as exc:
-        raise CocktailError(f"the solver diverged (floating-point {exc}); try another --seed") from None
+        raise CocktailError(f"the solver diverged (floating-point {exc}); try another seed") from None
     if algorithm == DEFAULT_ALGORITHM:
         unmixing = W_total @ white.matrix
     else:

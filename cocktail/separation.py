@@ -631,11 +631,11 @@ def fit(X, sample_rate, options: Options, *, name="the recording", callback=None
         report["source_count"] = counted.as_report()
         if n_sources == 1:
             warnings.append(f"{name} seems to hold one source ({counted.method}): it is written "
-                            "as one speaker (--sources N to separate more)")
+                            "as one speaker (give the number of sources to separate more)")
         report["sources_reason"] = f"auto: {counted.describe()}"
         if counted.unsure:
             warnings.append(f"unsure how many speakers {name} holds: kept {counted.n}, one more "
-                            "than the clearest count (--sources N to force it)")
+                            "than the clearest count (give the number of sources to override it)")
     else:
         how = "--sources" if _fixed(options.n_sources) is not None else "one per microphone"
         report["sources_reason"] = f"{n_sources} chosen with {how}"
