@@ -667,7 +667,10 @@ def _report_html(report, report_path, duration, mixture_name):
                      f"{esc(clock(duration))}")
     if mixture_name:
         row("mixture played", esc(mixture_name))
-    row("speakers", esc(report.get("n_sources", "?")))
+    speakers = esc(report.get("n_sources", "?"))
+    if report.get("sources_reason"):
+        speakers += f' <span class="meta">({esc(report["sources_reason"])})</span>'
+    row("speakers", speakers)
     model = esc(report.get("model", "?"))
     if report.get("model_reason"):
         model += f' <span class="meta">({esc(report["model_reason"])})</span>'
