@@ -9,7 +9,7 @@ line starts quickly):
 """
 import importlib
 
-__version__ = "1.0.0"
+__version__ = "1.1.0"
 
 _API = {
     "CocktailError": "cocktail.errors",

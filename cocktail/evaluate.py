@@ -485,7 +485,7 @@ def evaluate(estimates_path, reference_path, *, mixture_path=None, filter_length
     Returns an :class:`Evaluation` whose ``report`` is the ``--json`` output::
 
         {
-          "cocktail_version": "1.0.0",
+          "cocktail_version": "1.1.0",
           "estimates": "out",              # where the estimates came from ("-": stdin)
           "references": "mix.json",        # where the references came from
           "mixture": "mix.wav" | null,     # baseline of the improvements
