@@ -633,13 +633,21 @@ def _refine_blocks(v, A, wbin, sizes, weight, n_rounds=3):
     perm = np.tile(np.arange(N), (F, 1))
     use_delay = A.shape[1] > 1 and weight > 0
     for size in sizes:
+        # the speakers' delays, fitted once per band size on the current order
+        # (each fit searches hundreds of delays in every bin)
+        dscore = 0.0
+        if use_delay:
+            dscore = weight * _delay_fit(A[rows, :, perm].transpose(0, 2, 1), wbin)
+            fixed = perm.copy()
         for _ in range(n_rounds):
             va = v[perm.T, rows.T]  # (N, F, T): aligned output n of bin f
             part = va * wbin[None, :, None].astype(v.dtype)
             total = part.sum(axis=1)
-            dscore = 0.0
-            if use_delay:
-                dscore = weight * _delay_fit(A[rows, :, perm].transpose(0, 2, 1), wbin)
+            if use_delay and not np.array_equal(perm, fixed):
+                # dscore[f, n, j] scored the output then in place j; follow the moves
+                where = np.argsort(fixed, axis=1)[rows, perm]  # place of each output then
+                dscore = dscore[rows[:, :, None], np.arange(N)[None, :, None], where[:, None, :]]
+                fixed = perm.copy()
             new = perm.copy()
             for lo in range(0, F, size):
                 # centroids of all the other bins: a band must not vote for itself

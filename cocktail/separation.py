@@ -614,8 +614,7 @@ def count_sources(X, sample_rate, model, upper, options):
     if model == "instantaneous":
         return counted
     upper = min(upper, counted.evidence["rank"])
-    nfft = options.nfft or default_nfft(sample_rate, X.shape[1])
-    return count_room(X, sample_rate, nfft, upper, options.seed)
+    return count_room(X, sample_rate, upper, options.seed)
 
 
 def fit(X, sample_rate, options: Options, *, name="the recording", callback=None):
