@@ -19,7 +19,7 @@ processes timed on the wall clock:
 and scores each with BSS Eval (fast_bss_eval, 512-tap distortion filter, best
 permutation; with more outputs than speakers, the best-matching ones). The
 ceiling is the oracle per-bin Wiener filter: for each speaker and STFT bin
-(4096 samples at 16 kHz, scaled with the rate, a quarter hop) the linear
+(4096 samples at 16 kHz, in proportion at other rates, a quarter hop) the linear
 filter over all microphones that best reproduces the true image, i.e. the
 most any method with one unmixing matrix per bin can reach. Prints a
 Markdown table; cells are SDR in dB and whole-process seconds.
@@ -70,7 +70,7 @@ def sdr(refs, est):
 
 def ceiling(X, refs, rate):
     """SDR of the oracle per-bin Wiener filter over all microphones."""
-    nfft = int(2 ** round(np.log2(4096 * rate / 16000)))
+    nfft = 4096 * rate // 16000
     kw = dict(nperseg=nfft, noverlap=nfft - nfft // 4)
     Xf = stft(X, **kw)[2]  # (M, F, T)
     Rf = stft(refs, **kw)[2]  # (N, F, T)
