@@ -260,7 +260,7 @@ def count_outputs(P, freqs, upper=None):
 #: room model's warm-up, run a little longer, on at most COUNT_SECONDS of the
 #: recording at COUNT_RATE (onsets are measured below 6 kHz).
 COUNT_ALGORITHM = "auxiva-gauss"
-COUNT_ITERATIONS = 30
+COUNT_ITERATIONS = 15
 COUNT_RATE = 16000
 COUNT_SECONDS = 20.0
 

@@ -91,6 +91,9 @@ _DELAY_WEIGHT = 0.5
 # 64 bands in turn, and the delay cue weighs this much against activity
 _BLOCK_DIVISIONS = (16, 32, 64)
 _BLOCK_WEIGHT = 1.0
+# delays of the delay cue: 2 * _DELAY_STEPS + 1 of them, nfft / _DELAY_GRID apart
+_DELAY_GRID = 16384
+_DELAY_STEPS = 256
 
 
 @dataclass
@@ -562,12 +565,15 @@ def _delay_fit(A, wbin):
     u = A[:, 1:, :] * np.conj(A[:, :1, :])  # (F, M-1, N), phase is what counts
     u /= np.maximum(np.abs(u), _TINY)
     omega = 2.0 * np.pi * np.arange(F) / nfft
-    step = nfft / 16384.0  # 1/64 ms at the usual 4096-sample frame of 16 kHz audio
-    taus = step * np.arange(-256, 257)  # +-nfft/64 samples
+    grid = _DELAY_GRID  # delays on a grid of nfft / grid samples: 1/64 ms at 4096, 16 kHz
+    steps = np.arange(-_DELAY_STEPS, _DELAY_STEPS + 1)  # +-nfft/64 samples
+    taus = steps * (nfft / grid)
     uw = (u * wbin[:, None, None]).reshape(F, -1)
-    fit = np.empty((len(taus), uw.shape[1]))
-    for lo in range(0, len(taus), 64):  # blocks keep the table of phases small
-        fit[lo:lo + 64] = (np.exp(1j * np.outer(taus[lo:lo + 64], omega)) @ uw).real
+    # fit[k] = Re sum_f uw[f] exp(i omega_f tau_k) = Re sum_f uw[f] exp(2 pi i f k / grid):
+    # an inverse FFT over the bins (folded onto the grid), read at the steps k
+    folded = np.zeros((grid, uw.shape[1]), dtype=np.complex128)
+    np.add.at(folded, np.arange(F) % grid, uw)
+    fit = (np.fft.ifft(folded, axis=0) * grid)[steps % grid].real
     tau = taus[np.argmax(fit, axis=0)].reshape(M - 1, N)
     model = np.exp(-1j * omega[:, None, None] * tau[None])  # (F, M-1, N)
     return np.einsum("fmn,fmk->fnk", np.conj(model), u).real / (M - 1)
