@@ -611,15 +611,6 @@ def _refine_local(v, score0, near=3, n_rounds=10):
     return perm
 
 
-def _centroid_scores(v, wbin):
-    """score[f, n, k]: correlation of output k of bin f with the energy-
-    weighted mean profile (centroid) of aligned output n over all bins."""
-    c = np.einsum("f,nft->nt", wbin.astype(v.dtype), v)
-    c = c - c.mean(axis=1, keepdims=True)
-    c /= np.maximum(np.linalg.norm(c, axis=1, keepdims=True), _TINY)
-    return np.einsum("nt,kft->fnk", c.astype(v.dtype), v)
-
-
 def _refine_blocks(v, A, wbin, sizes, weight, n_rounds=3):
     """Re-order whole bands, scored by activity and inter-microphone delays.
 
@@ -629,8 +620,10 @@ def _refine_blocks(v, A, wbin, sizes, weight, n_rounds=3):
     profiles of two speakers can be nearly as alike as those of one.  Here
     each band of ``size`` bins (for every size in ``sizes``, coarse to fine)
     takes the one permutation that maximises, summed over its bins, the
-    correlation with each speaker's centroid plus ``weight`` times the fit
-    to that speaker's delays (``_delay_fit``), both estimated from all bins.
+    correlation with each speaker's centroid over all the *other* bins (the
+    most energetic band would otherwise dominate the centroid it is compared
+    with) plus ``weight`` times the fit to that speaker's delays
+    (``_delay_fit``, fitted on all bins).
     v (N, F, T) and A (F, M, N) must be aligned already; returns
     perm (F, N) as ``_align_permutations``.
     """
