@@ -168,10 +168,15 @@ def test_cli_says_and_records_the_count(tmp_path):
     assert report["n_sources"] == 2
     assert report["source_count"]["evidence"]["quantisation"] == "16-bit"
     assert report["source_count"]["evidence"]["rank"] == 2
-    # 'all' keeps the old behaviour: one output per microphone (here: per component)
-    res = CliRunner().invoke(cli, ["separate", str(tmp_path / "mix.wav"), "--sources", "all",
-                                   "-o", str(tmp_path / "all")])
-    assert res.exit_code == 0, res.output
+
+
+def test_all_gives_one_output_per_microphone():
+    """--sources all keeps 1.0's default: as many outputs as microphones."""
+    X, _ = room_mixture(2, 3, 40, rt60=0.3)
+    result = separate(X, RATE, model="convolutive", n_sources="all")
+    assert result.outputs.shape[0] == 3
+    assert result.report["sources_reason"] == "3 chosen with one per microphone"
+    assert "source_count" not in result.report
 
 
 def test_count_is_deterministic():
