@@ -311,7 +311,8 @@ class SourceCount(click.ParamType):
               help="Number of speakers to separate: a number, 'auto' to count them (from the "
                    "microphones' covariance for instantaneous mixtures, from how the outputs "
                    "of a trial separation sound for rooms; the choice and its evidence go to "
-                   "stderr and the report), or 'all' for one per microphone.")
+                   "stderr and the report; --adaptive does not count yet: one per "
+                   "microphone), or 'all' for one per microphone.")
 @click.option("--model", type=click.Choice(["auto", "instantaneous", "convolutive"]),
               default="auto", show_default=True,
               help="Mixing model: 'instantaneous' for x = A s (no echoes), 'convolutive' "
