@@ -19,7 +19,7 @@ import numpy as np
 import soundfile as sf
 
 from cocktail.counting import count_instantaneous
-from cocktail.separation import Options, count_sources
+from cocktail.separation import Options, count_sources, resolve_sources
 
 SECONDS = 8
 RATE = 16000
@@ -70,7 +70,8 @@ def rooms(cases):
             continue
         X, rate = sf.read(case / "mix.wav", dtype="float64", always_2d=True)
         X = X.T
-        counted = count_sources(X, rate, "convolutive", X.shape[0], Options())
+        upper, _ = resolve_sources(X, None)
+        counted = count_sources(X, rate, "convolutive", upper, Options())
         sharp = counted.evidence.get("onset_sharpness", [])
         print(f"| {case.parent.name}/{case.name} | {meta['n_src']} | {counted.n}"
               f"{' (unsure)' if counted.unsure else ''} | {', '.join(f'{v:.2f}' for v in sharp)} |",

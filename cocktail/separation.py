@@ -607,13 +607,13 @@ def solver_for(model, options, warnings):
 
 
 def count_sources(X, sample_rate, model, upper, options):
-    """How many speakers ``X`` holds, at most ``upper``: a :class:`Count`."""
+    """How many speakers ``X`` holds, at most ``upper`` (the number of
+    components above its noise floor, as ``resolve_sources`` found): a
+    :class:`Count`."""
     from .counting import count_instantaneous, count_room
 
-    counted = count_instantaneous(X)
     if model == "instantaneous":
-        return counted
-    upper = min(upper, counted.evidence["rank"])
+        return count_instantaneous(X)
     return count_room(X, sample_rate, upper, options.seed)
 
 
