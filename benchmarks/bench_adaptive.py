@@ -5,8 +5,8 @@ and a different one for the second half (an abrupt move). For each half the
 SIR is measured after a re-convergence time (2 s by default), with the output
 permutation found on that half, for
 
-* adaptive: cocktail.online.separate_adaptive,
-* batch: cocktail.ica.ica on the whole recording (one matrix for both halves),
+* adaptive: cocktail.bss.online.separate_adaptive,
+* batch: cocktail.bss.ica.ica on the whole recording (one matrix for both halves),
 
 then the SIR of the adaptive outputs is followed in short windows around the
 switch, and the speed is reported as multiples of real time.
@@ -32,10 +32,10 @@ except ImportError:  # pragma: no cover
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cocktail import audio  # noqa: E402
-from cocktail.ica import ica  # noqa: E402
+from cocktail.io import audio  # noqa: E402
+from cocktail.bss.ica import ica  # noqa: E402
 from cocktail.mixing import random_mixing  # noqa: E402
-from cocktail.online import separate_adaptive  # noqa: E402
+from cocktail.bss.online import separate_adaptive  # noqa: E402
 
 
 def load_sources(folder, pattern, n, seconds):

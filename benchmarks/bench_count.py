@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from cocktail.counting import count_instantaneous
+from cocktail.bss.counting import count_instantaneous
 from cocktail.separation import Options, count_sources, resolve_sources
 
 SECONDS = 8

@@ -4,7 +4,7 @@ The same speech sources are mixed with matrices of condition number 1, 10,
 100 and 1000 (A = U diag(s) V^T with the same random rotations U, V every
 time and singular values s spaced evenly in log from 1 to 1/condition), and
 each mixture is separated by the three instantaneous solvers of
-``cocktail.ica``:
+``cocktail.bss.ica``:
 
 * lbfgs: the default, quasi-Newton steps on the relative gradient;
 * natgrad: Amari's batch natural-gradient rule with a backtracking step;
@@ -40,8 +40,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cocktail import audio  # noqa: E402
-from cocktail.ica import ALGORITHMS, ica  # noqa: E402
+from cocktail.io import audio  # noqa: E402
+from cocktail.bss.ica import ALGORITHMS, ica  # noqa: E402
 from cocktail.metrics import amari_index  # noqa: E402
 
 #: A run has reached the common cost when it is this close (nats per sample).

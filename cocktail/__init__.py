@@ -14,7 +14,7 @@ __version__ = "1.1.0"
 _API = {
     "CocktailError": "cocktail.errors",
     "ConvergenceWarning": "cocktail.errors",
-    "ICAResult": "cocktail.ica",
+    "ICAResult": "cocktail.bss.ica",
     "Separation": "cocktail.separation",
     "separate": "cocktail.separation",
     "amari_index": "cocktail.metrics",

@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from . import audio, stream
+from .io import audio, stream
 from .errors import CocktailError
-from .scaling import headroom_gain
+from .bss.scaling import headroom_gain
 from .separation import Options, describe, run
 
 REPORT_NAME = "separation.json"

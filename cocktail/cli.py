@@ -23,7 +23,8 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 import click  # noqa: E402
 import numpy as np  # noqa: E402
 
-from . import __version__, audio  # noqa: E402
+from . import __version__
+from .io import audio  # noqa: E402
 from .errors import CocktailError  # noqa: E402
 
 EXIT_ERROR = 1
@@ -253,7 +254,7 @@ class _StdoutSink:
     """One multi-channel WAV (or raw PCM) stream on stdout."""
 
     def __init__(self, n_sources, n_frames, sample_rate, subtype, raw):
-        from . import stream
+        from .io import stream
 
         self.out = audio.stdout_stream()
         self.writer = stream.Writer(None, channels=n_sources, sample_rate=sample_rate,
@@ -496,7 +497,7 @@ def _done(summary, where):
 
 
 def _separate_to_stdout(mixture, options, raw_format, report_path, quiet):
-    from . import stream
+    from .io import stream
     from .separation import describe, run
 
     start = time.monotonic()

@@ -31,7 +31,8 @@ from typing import List, Optional
 
 import numpy as np
 
-from . import __version__, audio
+from . import __version__
+from .io import audio
 from .errors import CocktailError
 from .metrics import amari_index
 
@@ -485,7 +486,7 @@ def evaluate(estimates_path, reference_path, *, mixture_path=None, filter_length
     Returns an :class:`Evaluation` whose ``report`` is the ``--json`` output::
 
         {
-          "cocktail_version": "1.1.0",
+          "cocktail_version": "...",      # the version that scored
           "estimates": "out",              # where the estimates came from ("-": stdin)
           "references": "mix.json",        # where the references came from
           "mixture": "mix.wav" | null,     # baseline of the improvements

@@ -9,7 +9,7 @@ from typing import List
 
 import numpy as np
 
-from . import audio
+from .io import audio
 from .errors import CocktailError
 
 #: Largest ratio of largest to smallest singular value of a random mixing matrix.

@@ -45,7 +45,8 @@ from urllib.parse import quote
 import numpy as np
 import soundfile as sf
 
-from . import __version__, audio
+from . import __version__
+from .io import audio
 from .errors import CocktailError
 
 PAGE_NAME = "index.html"

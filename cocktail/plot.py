@@ -300,7 +300,7 @@ def plot_separation(path, **picture) -> None:
     The file is written whole or not at all. Raises CocktailError when
     matplotlib is missing.
     """
-    from . import audio
+    from .io import audio
 
     data = render_separation(**picture)
     audio.check_writable_file(path)
@@ -357,7 +357,7 @@ def picture_of_files(estimates_path, *, reference_path=None, mixture_path=None):
     mixture is ``mixture_path``, else the input named in the report when it
     is still there; references are optional (see ``evaluate.load_references``).
     """
-    from . import audio
+    from .io import audio
     from .evaluate import find_mixture, load_estimates, load_references
 
     require_matplotlib()

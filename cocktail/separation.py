@@ -15,11 +15,12 @@ import numpy as np
 
 from . import __version__
 from .errors import CocktailError
-from .ica import ALGORITHMS as ICA_ALGORITHMS
-from .ica import DESCRIPTIONS as ICA_DESCRIPTIONS
-from .ica import TOL, default_max_iter, ica
-from .scaling import energy_order, headroom_gain, project_back
-from .whitening import covariance_spectrum
+from .bss.ica import ALGORITHMS as ICA_ALGORITHMS
+from .bss.ica import DESCRIPTIONS as ICA_DESCRIPTIONS
+from .bss.ica import TOL, default_max_iter, ica
+from .bss.scaling import energy_order, headroom_gain, project_back
+from .bss.iva import default_nfft
+from .bss.whitening import covariance_spectrum
 
 MODELS = ("auto", "instantaneous", "convolutive")
 #: Two channels whose correlation is this close to +-1 are the same signal.
@@ -151,7 +152,7 @@ def resolve_sources(X, n_sources, name="the recording"):
     # components under the recording's own noise floor (its quantisation
     # step, or round-off) carry no signal: a scaled copy of a 16-bit channel
     # differs from it by rounding only
-    from .counting import noise_floor
+    from .bss.counting import noise_floor
 
     rank = int(np.sum(eigval > noise_floor(X, eigval[0]))) if eigval[0] > 0 else 0
     wanted = n_mics if n_sources is None else n_sources
@@ -326,7 +327,7 @@ class Convolutive:
         self.nfft, self.hop = nfft, hop
 
     def start(self):
-        from .stft import BinFilter
+        from .bss.stft import BinFilter
 
         self._filter = BinFilter(self.unmixing, self.nfft, self.hop)
         return self
@@ -373,8 +374,8 @@ class Convolutive:
 class Adaptive:
     """Block-online separation: the unmixing follows a changing mixture.
 
-    ``room`` selects online IVA per STFT bin (:mod:`cocktail.online_iva`);
-    otherwise the instantaneous natural gradient of :mod:`cocktail.online`.
+    ``room`` selects online IVA per STFT bin (:mod:`cocktail.bss.online_iva`);
+    otherwise the instantaneous natural gradient of :mod:`cocktail.bss.online`.
     """
 
     kind = "adaptive"
@@ -383,12 +384,12 @@ class Adaptive:
                  room=False):
         self.room = room
         if room:
-            from .online_iva import OnlineIVA
+            from .bss.online_iva import OnlineIVA
 
             self._sep = OnlineIVA(n_mics, n_sources, sample_rate=sample_rate,
                                   block_seconds=block_seconds)
         else:
-            from .online import OnlineSeparator
+            from .bss.online import OnlineSeparator
 
             self._sep = OnlineSeparator(n_mics, n_sources, sample_rate=sample_rate,
                                         block_seconds=block_seconds, random_state=seed)
@@ -428,28 +429,10 @@ def choose_model(X, sample_rate, model):
         raise CocktailError(f"unknown model '{model}': choose one of {', '.join(MODELS)}")
     if model != "auto":
         return model, "chosen with --model"
-    from .detect import choose_model as detect
+    from .bss.detect import choose_model as detect
 
     chosen, reason = detect(X, sample_rate)
     return chosen, f"auto: {reason}"
-
-
-#: Fewest STFT frames the room model wants; shorter recordings get shorter frames.
-MIN_FRAMES = 60
-
-
-def default_nfft(sample_rate, n_samples=None):
-    """4096 at 16 kHz (256 ms, longer than most rooms' early echoes), scaled
-    with the sample rate to a power of two; halved (down to a quarter) while
-    a short recording would give fewer than MIN_FRAMES frames at a quarter-
-    frame hop. Measured on the benchmark rooms cut to 3 s: 2048 gains 1.3 dB
-    over 4096; from 5 s on, 4096 is best."""
-    nfft = int(2 ** round(np.log2(4096 * sample_rate / 16000)))
-    if n_samples is not None:
-        floor = nfft // 4
-        while nfft > floor and n_samples / (nfft // 4) < MIN_FRAMES:
-            nfft //= 2
-    return nfft
 
 
 #: Sample types a report may store its per-bin matrices in.
@@ -463,7 +446,7 @@ def _read_report(path):
 
     try:
         if str(path) == "-":
-            from .audio import stdin_stream
+            from .io.audio import stdin_stream
 
             text = stdin_stream().read().decode()
         else:
@@ -569,7 +552,7 @@ def algorithms_for(model):
     """The solver names ``--algorithm`` takes for a model, the default first."""
     if model == "instantaneous":
         return ICA_ALGORITHMS
-    from .iva import ALGORITHMS, DEFAULT_ALGORITHM
+    from .bss.iva import ALGORITHMS, DEFAULT_ALGORITHM
 
     return (DEFAULT_ALGORITHM,) + tuple(a for a in ALGORITHMS if a != DEFAULT_ALGORITHM)
 
@@ -610,7 +593,7 @@ def count_sources(X, sample_rate, model, upper, options):
     """How many speakers ``X`` holds, at most ``upper`` (the number of
     components above its noise floor, as ``resolve_sources`` found): a
     :class:`Count`."""
-    from .counting import count_instantaneous, count_room
+    from .bss.counting import count_instantaneous, count_room
 
     if model == "instantaneous":
         return count_instantaneous(X)
@@ -662,7 +645,7 @@ def fit(X, sample_rate, options: Options, *, name="the recording", callback=None
         )
         converged, n_iter, final = res.converged, res.n_iter, f"gradient norm {res.gradient_norm:.2e}"
     else:
-        from .iva import separate_convolutive
+        from .bss.iva import separate_convolutive
 
         nfft = options.nfft or default_nfft(sample_rate, X.shape[1])
         kwargs = {} if options.max_iter is None else {"max_iter": options.max_iter}
@@ -730,7 +713,7 @@ def run(reader, open_sink, options: Options, *, callback=None):
     if options.adaptive:
         # Online: no estimation pass.  A first stretch checks the input and,
         # with --model auto, chooses the model (a room needs longer).
-        from .online_iva import BLOCK_SECONDS as ROOM_BLOCK, describe as room_algorithm
+        from .bss.online_iva import BLOCK_SECONDS as ROOM_BLOCK, describe as room_algorithm
 
         wait = int((2.0 if options.model != "convolutive" else ROOM_BLOCK) * rate)
         first = reader.read_all(limit=max(wait, MIN_SAMPLES))
@@ -884,7 +867,7 @@ def separate(X, sample_rate, *, callback: Optional[Callable[[int, float], None]]
     Keyword options are those of :class:`Options` (``n_sources``, ``model``,
     ``max_iter``, ``tol``, ``seed``, ``adaptive``, ``nfft``, ``algorithm``...).
     """
-    from .stream import ArrayReader
+    from .io.stream import ArrayReader
 
     opts = Options(**options)
     X = np.asarray(X, dtype=np.float64)

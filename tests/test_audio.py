@@ -4,7 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from cocktail import audio
+from cocktail.io import audio
 from cocktail.errors import CocktailError
 
 FRAMES = st.integers(min_value=1, max_value=300)
@@ -82,7 +82,7 @@ def test_stream_encoding_matches_libsndfile(data, channels, frames, encoding):
 
     import soundfile as sf
 
-    from cocktail.stream import _encode
+    from cocktail.io.stream import _encode
 
     subtype, enc = encoding
     x = data.draw(arrays(np.float64, (channels, frames),

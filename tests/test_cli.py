@@ -7,7 +7,7 @@ import pytest
 import soundfile as sf
 from click.testing import CliRunner
 
-from cocktail import stream
+from cocktail.io import stream
 from cocktail.cli import cli
 from cocktail.metrics import amari_index
 

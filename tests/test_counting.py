@@ -8,8 +8,8 @@ from scipy.signal import lfilter
 
 from cocktail import separate
 from cocktail.cli import cli
-from cocktail.counting import count_instantaneous, count_outputs, quantisation_step
-from cocktail.iva import separate_convolutive
+from cocktail.bss.counting import count_instantaneous, count_outputs, quantisation_step
+from cocktail.bss.iva import separate_convolutive
 from cocktail.room import room_responses as simulated_room
 from test_iva import convolve_mix, room_responses, speech_like
 

@@ -454,7 +454,7 @@ def test_mix_refuses_an_impulse_response_holding_nan(tmp_path, rng):
 
 def test_an_interruption_between_any_two_steps_leaves_nothing(mixture, tmp_path, monkeypatch):
     """Ctrl-C just after a writer made its temporary file, before anyone holds the writer."""
-    from cocktail import stream
+    from cocktail.io import stream
 
     mix, _, _ = mixture
     real = stream.Writer.__init__

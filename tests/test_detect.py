@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scipy.signal import lfilter
 
-from cocktail.detect import REALNESS_THRESHOLD, choose_model, phase_realness
+from cocktail.bss.detect import REALNESS_THRESHOLD, choose_model, phase_realness
 from cocktail.errors import CocktailError
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from cocktail import CocktailError
-from cocktail.ica import ica
+from cocktail.bss.ica import ica
 from cocktail.metrics import amari_index
 
 from conftest import speechlike

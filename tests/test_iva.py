@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from scipy.signal import lfilter
 
-from cocktail import iva
+from cocktail.bss import iva
 from cocktail.errors import CocktailError
-from cocktail.iva import ALGORITHMS, DEFAULT_ALGORITHM, ConvolutiveResult, separate_convolutive
+from cocktail.bss.iva import ALGORITHMS, DEFAULT_ALGORITHM, ConvolutiveResult, separate_convolutive
 
 FS = 8000
 NFFT = 512
@@ -332,7 +332,7 @@ def test_nan_input_rejected():
 
 
 def test_default_frame_length_follows_rate_and_length():
-    from cocktail.separation import default_nfft
+    from cocktail.bss.iva import default_nfft
 
     assert default_nfft(16000) == 4096
     assert default_nfft(48000) == 16384

@@ -155,7 +155,7 @@ def test_room_report_holds_the_per_bin_matrices(tmp_path):
     """The compact per-bin matrices of the report reproduce the written outputs."""
     import base64
 
-    from cocktail.stft import BinFilter
+    from cocktail.bss.stft import BinFilter
 
     assert run("mix", *VOICES, "--room", 0.2, "-o", tmp_path / "m.wav", "-q").exit_code == 0
     assert run("separate", tmp_path / "m.wav", "-o", tmp_path / "o", "-q").exit_code == 0

@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 
 from cocktail.errors import CocktailError
-from cocktail.ica import ica
+from cocktail.bss.ica import ica
 from cocktail.mixing import random_mixing
-from cocktail.online import OnlineSeparator, separate_adaptive
+from cocktail.bss.online import OnlineSeparator, separate_adaptive
 
 RATE = 8000
 HALF = 5 * RATE  # each half lasts 5 s

@@ -11,7 +11,7 @@ import soundfile as sf
 from scipy.signal import fftconvolve
 
 from cocktail.evaluate import score
-from cocktail.online_iva import OnlineIVA, latency_seconds, separate_online_iva
+from cocktail.bss.online_iva import OnlineIVA, latency_seconds, separate_online_iva
 from cocktail.room import room_responses
 
 from conftest import SAMPLES, cocktail_cmd

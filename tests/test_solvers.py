@@ -9,9 +9,9 @@ from click.testing import CliRunner
 
 from cocktail import CocktailError, separate
 from cocktail.cli import cli
-from cocktail.ica import ALGORITHMS, Sparse, ica
+from cocktail.bss.ica import ALGORITHMS, Sparse, ica
 from cocktail.metrics import amari_index
-from cocktail.whitening import covariance_spectrum
+from cocktail.bss.whitening import covariance_spectrum
 
 from conftest import speechlike
 

@@ -1,6 +1,6 @@
 """Block-online natural-gradient ICA that follows moving speakers.
 
-The batch solver (:mod:`cocktail.ica`) finds one unmixing matrix for the whole
+The batch solver (:mod:`cocktail.bss.ica`) finds one unmixing matrix for the whole
 recording; once a speaker walks across the room the mixing matrix is no
 longer the same and that single answer fails on part of the recording. Here
 the unmixing matrix ``W`` is updated block by block with the relative
@@ -28,7 +28,7 @@ Preconditioning. The block-to-block loudness changes of speech make the
 curvature of some pairs hundreds of times that of others, and a plain
 gradient step small enough for the first is far too small for the second.
 ``H`` is therefore the pairwise (2 x 2) block-diagonal approximation of the
-Hessian estimated on the block, as in :mod:`cocktail.ica`, lifted to stay
+Hessian estimated on the block, as in :mod:`cocktail.bss.ica`, lifted to stay
 positive: ``mu = 1`` is a full Newton step on the block.
 
 Step control, in the spirit of the "learning of the learning rate" of Murata,
@@ -56,7 +56,7 @@ from typing import Callable, List, Optional
 
 import numpy as np
 
-from .errors import CocktailError
+from ..errors import CocktailError
 from .scaling import reference_gains
 
 #: Defaults shared by the library and the command line.

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import CocktailError
+from ..errors import CocktailError
 
 #: Relative eigenvalue below which a principal component counts as absent
 #: (a silent or duplicated microphone leaves one at round-off level).

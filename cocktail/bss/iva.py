@@ -60,7 +60,7 @@ from typing import Callable, List, Optional
 
 import numpy as np
 
-from .errors import CocktailError
+from ..errors import CocktailError
 
 __all__ = [
     "ALGORITHMS",
@@ -136,6 +136,24 @@ class ConvolutiveResult:
 
 # ----------------------------------------------------------------------------
 # argument checks
+
+
+#: Fewest STFT frames the room model wants; shorter recordings get shorter frames.
+MIN_FRAMES = 60
+
+
+def default_nfft(sample_rate, n_samples=None):
+    """4096 at 16 kHz (256 ms, longer than most rooms' early echoes), scaled
+    with the sample rate to a power of two; halved (down to a quarter) while
+    a short recording would give fewer than MIN_FRAMES frames at a quarter-
+    frame hop. Measured on the benchmark rooms cut to 3 s: 2048 gains 1.3 dB
+    over 4096; from 5 s on, 4096 is best."""
+    nfft = int(2 ** round(np.log2(4096 * sample_rate / 16000)))
+    if n_samples is not None:
+        floor = nfft // 4
+        while nfft > floor and n_samples / (nfft // 4) < MIN_FRAMES:
+            nfft //= 2
+    return nfft
 
 
 def _check_args(X, n_sources, nfft, hop, algorithm, max_iter, tol):

@@ -291,8 +291,7 @@ def count_room(X, sample_rate, upper=None, random_state=0):
     -------
     Count
     """
-    from .iva import _STFT, separate_convolutive
-    from .separation import default_nfft
+    from .iva import _STFT, default_nfft, separate_convolutive
 
     K = X.shape[0] if upper is None else upper
     if K < 2:

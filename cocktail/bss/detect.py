@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import CocktailError
+from ..errors import CocktailError
 
 __all__ = ["choose_model", "phase_realness", "REALNESS_THRESHOLD"]
 

@@ -1,6 +1,6 @@
 """Block-online separation of room (convolutive) recordings: online AuxIVA.
 
-The batch room model (:mod:`cocktail.iva`) estimates one unmixing matrix per
+The batch room model (:mod:`cocktail.bss.iva`) estimates one unmixing matrix per
 STFT bin from the whole recording.  Here the matrices are re-estimated after
 every block of a stream, from statistics that forget the past, so that the
 separation starts as soon as audio arrives and follows speakers who move
@@ -33,7 +33,7 @@ block (the matrices are re-expressed in the new basis when it turns).
 
 Outputs are projected back to microphone 1 per bin with the running mixture
 covariance (``iva._projection_back``), and synthesised by overlap-add
-(:class:`cocktail.stft.BinFilter`): a block's frames are separated with the
+(:class:`cocktail.bss.stft.BinFilter`): a block's frames are separated with the
 matrices estimated up to and including that block, so output depends only on
 input already received and follows it by less than one block plus one STFT
 frame (:func:`latency_seconds`).
@@ -51,7 +51,7 @@ from typing import List, Optional
 
 import numpy as np
 
-from .errors import CocktailError
+from ..errors import CocktailError
 from .iva import (_TINY, _align, _hermitian, _ip_sweep, _projection_back, _separate_whitened,
                   _whiten)
 from .stft import BinFilter
@@ -477,7 +477,7 @@ class OnlineIVA:
 
     def report(self) -> dict:
         """What the report records: settings, confidence per second, final matrices."""
-        from .separation import Convolutive
+        from ..separation import Convolutive
 
         info = Convolutive(self._D, np.zeros((self.n_mics, 1)), self.nfft, self.hop).report()
         info.update(

@@ -21,7 +21,7 @@ from typing import List
 import numpy as np
 import soundfile as sf
 
-from .errors import CocktailError
+from ..errors import CocktailError
 
 STDIO = "-"
 

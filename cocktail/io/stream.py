@@ -17,7 +17,7 @@ import numpy as np
 import soundfile as sf
 
 from . import audio
-from .errors import CocktailError
+from ..errors import CocktailError
 
 #: Raw PCM encodings: name -> (numpy dtype, scale from integer to [-1, 1))
 ENCODINGS = {

@@ -1,0 +1,4 @@
+"""Reading and writing audio: files, streams, pipes and atomic writes.
+
+Knows nothing of separation.
+"""
