@@ -41,7 +41,7 @@ def _digest(path):
     data = Path(path).read_bytes()
     if path.suffix == ".json":
         try:
-            data = json.dumps(_strip_timings(json.loads(data)), sort_keys=True).encode()
+            data = json.dumps(_strip_timings(json.loads(data))).encode()  # key order kept
         except ValueError:
             pass
     return hashlib.sha256(data).hexdigest()
@@ -117,7 +117,7 @@ def fingerprint(cocktail, cases, scratch):
         if what is None:
             stdout = proc.stdout
             if argv[0] == "evaluate" and b"{" in stdout[:2]:
-                stdout = json.dumps(_strip_timings(json.loads(stdout)), sort_keys=True).encode()
+                stdout = json.dumps(_strip_timings(json.loads(stdout))).encode()
             entry["stdout"] = hashlib.sha256(stdout).hexdigest()
         else:
             for w in [what] if isinstance(what, str) else what:
