@@ -192,7 +192,7 @@ def main(argv=None):
                     and r.stages[-1]["start"] <= r.n_iter]
         targets[cond] = min(r.cost_history[-1] for r in finished)
 
-    print(f"| condition number | " + " | ".join(ALGORITHMS) + " | Amari index ("
+    print("| condition number | " + " | ".join(ALGORITHMS) + " | Amari index ("
           + " / ".join(ALGORITHMS) + ") |")
     print("|---:|" + "---:|" * len(ALGORITHMS) + "---|")
     for cond in args.conditions:

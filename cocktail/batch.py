@@ -10,7 +10,6 @@ processes (``cocktail separate --jobs N``) or on a Dask cluster::
     futures = client.map(separate_file, inputs, [f"out/{Path(p).stem}" for p in inputs])
     summaries = client.gather(futures)
 """
-import json
 import os
 import signal
 import time
@@ -25,9 +24,8 @@ import soundfile as sf
 from .io import audio, stream
 from .errors import CocktailError
 from .bss.scaling import headroom_gain
-from .separation import Options, describe, run
-
-REPORT_NAME = "separation.json"
+from .report import REPORT_NAME, dumps
+from .separation import Options, run
 
 
 class FolderSink:
@@ -38,8 +36,6 @@ class FolderSink:
     gain and, when the gain or the final format asks for it, rewrites the
     files once (cheaper than separating a room recording twice).
     """
-
-    rescales = True
 
     def __init__(self, folder, n_sources, n_frames, sample_rate, subtype, deferred=False):
         self.folder = Path(folder)
@@ -157,6 +153,22 @@ def _stale_outputs(folder, n_sources):
     return stale
 
 
+def _summary(report, warnings, started, **where):
+    """What the command line says of a finished run."""
+    return {
+        **where,
+        "n_sources": report["n_sources"],
+        "model": report["model"],
+        "model_reason": report.get("model_reason"),
+        "sources_reason": report.get("sources_reason"),
+        "converged": report.get("converged", True),
+        "iterations": report.get("iterations"),
+        "seconds": time.monotonic() - started,
+        "duration": report["n_samples"] / report["sample_rate"],
+        "warnings": warnings,
+    }
+
+
 def _separate_into(input_path, output_dir, opts, raw, report_path, callback, started):
     folder = audio.prepare_folder(output_dir)
     report_to_stdout = str(report_path) == audio.STDIO
@@ -169,46 +181,84 @@ def _separate_into(input_path, output_dir, opts, raw, report_path, callback, sta
         check_outputs_apart(input_path, targets + ([] if report_to_stdout else [report_path]))
         if opts.apply and opts.apply != audio.STDIO:
             check_outputs_apart(opts.apply, targets + ([] if report_to_stdout else [report_path]))
+
         def open_sink(n, frames, deferred=False):
             return FolderSink(folder, n, frames, reader.sample_rate, subtype, deferred)
 
-        open_sink.rescales = True
-        report, warnings, sink = run(reader, open_sink, opts, callback=callback)
-        report = describe(report, reader, opts)
-    sep = report.pop("_separator")
+        done = run(reader, open_sink, opts, callback=callback, defer_gain=True)
+    report, sink = done.report, done.sink
     try:
         if report["output_gain"] is None:
-            gain = sink.settle()
-            report["output_gain"] = gain
-            if gain != 1.0:
-                report.update(sep.scaled(gain).report())
-        report.update(outputs=sink.names, output_subtype=subtype, warnings=warnings)
-        text = (json.dumps(report, indent=1) + "\n").encode()
+            done.set_gain(sink.settle())
+        report.update(outputs=sink.names, output_subtype=subtype, warnings=done.warnings)
         if report_to_stdout:
             sink.commit()
-            audio.write_stdout(text)
+            audio.write_stdout(dumps(report))
         else:
             with audio.AtomicWriter() as w:
-                w.add(report_path, text)
+                w.add(report_path, dumps(report))
                 sink.commit()
     except BaseException:
         sink.discard()
         raise
     for p in _stale_outputs(folder, report["n_sources"]):
         p.unlink()
-    return {
-        "input": str(input_path),
-        "output": str(folder),
-        "n_sources": report["n_sources"],
-        "model": report["model"],
-        "model_reason": report.get("model_reason"),
-        "sources_reason": report.get("sources_reason"),
-        "converged": report.get("converged", True),
-        "iterations": report.get("iterations"),
-        "seconds": time.monotonic() - started,
-        "duration": report["n_samples"] / report["sample_rate"],
-        "warnings": warnings,
-    }
+    return _summary(report, done.warnings, started, input=str(input_path), output=str(folder))
+
+
+class StdoutSink:
+    """One multi-channel WAV (or raw PCM) stream on standard output."""
+
+    def __init__(self, n_sources, n_frames, sample_rate, subtype, raw):
+        self.out = audio.stdout_stream()
+        self.writer = stream.Writer(None, channels=n_sources, sample_rate=sample_rate,
+                                    subtype=subtype, frames=n_frames, raw=raw, stream=self.out)
+
+    def write(self, block):
+        if block.shape[1]:
+            self.writer.write(block)
+            self.out.flush()  # a live listener hears each block as it is done
+
+    def commit(self):
+        self.writer.commit()
+
+    def discard(self):
+        pass
+
+
+def separate_to_stdout(input_path, options=None, *, raw=None, report_path=None, callback=None):
+    """Separate one recording into one multi-channel stream on standard output.
+
+    As :func:`separate_file`, but the speakers go to stdout as the channels
+    of one WAV (raw PCM for raw input), block by block as they are done; the
+    report goes to ``report_path`` when given.
+
+    Returns
+    -------
+    dict
+        The summary :func:`separate_file` returns, with ``output`` "-".
+    """
+    opts = _options(options)
+    started = time.monotonic()
+    audio.stdout_stream()
+    audio.check_stdout_apart([input_path, opts.apply])
+    if report_path is not None:
+        audio.check_writable_file(report_path)
+        check_outputs_apart(input_path, [report_path])
+        if opts.apply is not None:
+            check_outputs_apart(opts.apply, [report_path])
+    with stream.open_input(input_path, raw=raw) as reader:
+        subtype = audio.output_subtype(reader.subtype)
+        done = run(reader, lambda n, frames: StdoutSink(n, frames, reader.sample_rate, subtype,
+                                                        raw is not None),
+                   opts, callback=callback)
+        done.sink.commit()
+    report = done.report
+    if report_path is not None:
+        report.update(outputs=[], output_subtype=subtype, warnings=done.warnings)
+        with audio.AtomicWriter() as writer:
+            writer.add(report_path, dumps(report))
+    return _summary(report, done.warnings, started, input=str(input_path), output=audio.STDIO)
 
 
 def expand_inputs(paths):
@@ -300,22 +350,20 @@ def separate_many(inputs, folders, options=None, *, jobs=1, on_done=None):
     """
     opts = asdict(_options(options))
     tasks = list(zip(inputs, folders, [opts] * len(inputs)))
-    results = {}
+    results = [None] * len(tasks)  # by position: the same file may be given twice
     if jobs <= 1 or len(tasks) <= 1:
-        for t in tasks:
-            r = _job(t)
-            results[t[0]] = r
+        for i, t in enumerate(tasks):
+            results[i] = _job(t)
             if on_done:
-                on_done(*r)
+                on_done(*results[i])
     else:
         pool = ProcessPoolExecutor(max_workers=jobs, initializer=_worker_init)
         try:
-            futures = [pool.submit(_worker_job, t) for t in tasks]
+            futures = {pool.submit(_worker_job, t): i for i, t in enumerate(tasks)}
             for f in as_completed(futures):
-                r = f.result()
-                results[r[0]] = r
+                results[futures[f]] = f.result()
                 if on_done:
-                    on_done(*r)
+                    on_done(*results[futures[f]])
         except BrokenProcessPool:
             # A worker left: interrupted with the others (Ctrl-C reaches the
             # whole process group), or killed from outside.
@@ -328,7 +376,7 @@ def separate_many(inputs, folders, options=None, *, jobs=1, on_done=None):
             _stop_pool(pool)
             raise
         pool.shutdown()
-    return [results[t[0]] for t in tasks]
+    return results
 
 
 def summary_line(results):

@@ -250,28 +250,6 @@ def cli():
 # ---------------------------------------------------------------- separate
 
 
-class _StdoutSink:
-    """One multi-channel WAV (or raw PCM) stream on stdout."""
-
-    def __init__(self, n_sources, n_frames, sample_rate, subtype, raw):
-        from .io import stream
-
-        self.out = audio.stdout_stream()
-        self.writer = stream.Writer(None, channels=n_sources, sample_rate=sample_rate,
-                                    subtype=subtype, frames=n_frames, raw=raw, stream=self.out)
-
-    def write(self, block):
-        if block.shape[1]:
-            self.writer.write(block)
-            self.out.flush()  # a live listener hears each block as it is done
-
-    def commit(self):
-        self.writer.commit()
-
-    def discard(self):
-        pass
-
-
 def _raw_format(raw, rate, channels, encoding):
     if not raw:
         if rate or channels or encoding:
@@ -497,39 +475,12 @@ def _done(summary, where):
 
 
 def _separate_to_stdout(mixture, options, raw_format, report_path, quiet):
-    from .io import stream
-    from .separation import describe, run
+    from .batch import separate_to_stdout
 
-    start = time.monotonic()
-    audio.stdout_stream()
-    audio.check_stdout_apart([mixture, options.apply])
-    if report_path is not None:
-        audio.check_writable_file(report_path)
-        from .batch import check_outputs_apart
-
-        check_outputs_apart(mixture, [report_path])
-        if options.apply is not None:
-            check_outputs_apart(options.apply, [report_path])
-    with stream.open_input(mixture, raw=raw_format) as reader:
-        subtype = audio.output_subtype(reader.subtype)
-        report, warnings, sink = run(
-            reader, lambda n, frames: _StdoutSink(n, frames, reader.sample_rate, subtype,
-                                                  raw_format is not None),
-            options, callback=Progress(quiet))
-        sink.commit()
-        report.pop("_separator")
-        report = describe(report, reader, options)
-    for w in warnings:
+    summary = separate_to_stdout(mixture, options, raw=raw_format, report_path=report_path,
+                                 callback=Progress(quiet))
+    for w in summary["warnings"]:
         _say(quiet, w, "Warning")
-    if report_path is not None:
-        report.update(outputs=[], output_subtype=subtype, warnings=warnings)
-        with audio.AtomicWriter() as writer:
-            writer.add(report_path, (json.dumps(report, indent=1) + "\n").encode())
-    summary = {"n_sources": report["n_sources"], "model": report["model"],
-               "model_reason": report.get("model_reason"),
-               "sources_reason": report.get("sources_reason"),
-               "converged": report.get("converged", True), "iterations": report.get("iterations"),
-               "seconds": time.monotonic() - start}
     _say_model(quiet, summary)
     _say(quiet, _done(summary, "stdout"))
 

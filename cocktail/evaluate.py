@@ -23,10 +23,7 @@ that BSS Eval measures float64 rounding; an exact estimate would score +inf):
   every output holds exactly one source, 1 when every output holds all
   of them equally.
 """
-import json
-import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import List, Optional
 
 import numpy as np
@@ -34,40 +31,19 @@ import numpy as np
 from . import __version__
 from .io import audio
 from .errors import CocktailError
+from .inputs import (Estimates, References, check_finite, find_mixture, load_estimates,
+                     load_references)
 from .metrics import amari_index
 
 #: The usual BSS Eval distortion filter, for mixtures with echoes.
 ROOM_FILTER_LENGTH = 512
 #: No distortion filter: instantaneous mixtures differ by a gain only.
 INSTANTANEOUS_FILTER_LENGTH = 1
-REPORT_NAME = "separation.json"
 METRICS = ("sdr", "sir", "sar", "si_sdr")
 IMPROVEMENTS = ("sdr_improvement", "sir_improvement", "si_sdr_improvement")
 #: Figures are limited to +-CLAMP_DB: beyond about 150 dB BSS Eval measures
 #: float64 rounding (an exact estimate scores +inf, an orthogonal one -inf).
 CLAMP_DB = 150.0
-
-
-@dataclass
-class Signals:
-    """Signals to score: rows of ``samples`` named by ``names``."""
-
-    samples: np.ndarray  # (n_signals, n_samples), float64
-    sample_rate: int
-    names: List[str]  # one short label per row, for tables and figures
-    origin: str  # how to name where they came from in messages
-
-
-@dataclass
-class Estimates(Signals):
-    report: Optional[dict] = None  # separation.json, when there is one
-    report_path: Optional[Path] = None
-
-
-@dataclass
-class References(Signals):
-    sidecar: Optional[dict] = None  # the JSON sidecar of cocktail mix, when given
-    sidecar_path: Optional[Path] = None
 
 
 @dataclass
@@ -165,267 +141,6 @@ def score(references, estimates, *, filter_length=INSTANTANEOUS_FILTER_LENGTH, m
             for k in ("sdr", "sir", "si_sdr"):
                 out[f"{k}_improvement"] = out[k] - base[k]
     return out
-
-
-# ------------------------------------------------------------------ reading
-
-
-def _natural_key(path):
-    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", path.name)]
-
-
-def _wavs_in(folder):
-    return sorted((p for p in folder.iterdir()
-                   if p.is_file() and p.suffix.lower() == ".wav" and not p.name.startswith(".")),
-                  key=_natural_key)
-
-
-def _read_json(path, what):
-    try:
-        data = json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise CocktailError(f"cannot read '{path}': no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = getattr(exc, "strerror", None) or exc
-        raise CocktailError(f"cannot read '{path}': {reason}") from None
-    except json.JSONDecodeError as exc:
-        raise CocktailError(f"cannot read '{path}': not valid JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise CocktailError(f"cannot read '{path}': expected {what}, a JSON object")
-    return data
-
-
-def _is_report(data):
-    return "unmixing" in data or ("outputs" in data and "iterations" in data)
-
-
-def _is_sidecar(data):
-    return "sources" in data and ("mixing" in data or data.get("kind") == "convolutive")
-
-
-def _stack(clips, origin, what):
-    """One array from mono clips of a folder; same rate, shortest length."""
-    for c in clips:
-        if c.channels != 1:
-            raise CocktailError(
-                f"{c.name} has {c.channels} channels: a folder of {what} holds one mono "
-                "WAV per source"
-            )
-    rates = {c.sample_rate for c in clips}
-    if len(rates) > 1:
-        a, b = clips[0], next(c for c in clips if c.sample_rate != clips[0].sample_rate)
-        raise CocktailError(
-            f"{a.name} is {a.sample_rate} Hz but {b.name} is {b.sample_rate} Hz: "
-            f"the {what} must share one sample rate"
-        )
-    n = min(c.frames for c in clips)
-    notes = []
-    if any(c.frames != n for c in clips):
-        notes.append(f"the {what} in {origin} differ in length: each cut to the "
-                     f"shortest, {n / clips[0].sample_rate:.2f} s")
-    return np.stack([c.samples[0, :n] for c in clips]), clips[0].sample_rate, notes
-
-
-def _check_finite(samples, names, what):
-    bad = ~np.isfinite(samples)
-    if bad.any():
-        i = int(np.argwhere(bad)[0][0])
-        raise CocktailError(f"{what} {names[i]} contains NaN or infinite samples")
-
-
-def load_estimates(path):
-    """Estimates from a folder, a separation report, a multi-channel WAV or ``-``.
-
-    Returns ``(Estimates, notes)``. A folder's ``separation.json`` names the
-    files and their order; without one, every ``*.wav`` in natural order.
-    """
-    notes = []
-    report = report_path = None
-    if str(path) != audio.STDIO:
-        p = Path(path)
-        if not p.exists():
-            raise CocktailError(f"cannot read '{p}': no such file or folder")
-        if p.is_file() and p.suffix.lower() == ".json":
-            report_path = p
-            report = _read_json(p, "a separation report")
-            if not _is_report(report):
-                raise CocktailError(
-                    f"'{p}' is not a separation report written by cocktail separate"
-                    + (" (it is the sidecar of cocktail mix: it holds the references)"
-                       if _is_sidecar(report) else "")
-                )
-            folder = p.parent
-        elif p.is_dir():
-            folder = p
-            if (p / REPORT_NAME).is_file():
-                report_path = p / REPORT_NAME
-                report = _read_json(report_path, "a separation report")
-        else:
-            folder = None
-        if folder is not None:
-            if report is not None and report.get("outputs"):
-                files = [folder / str(name) for name in report["outputs"]]
-                for f in files:
-                    if not f.is_file():
-                        raise CocktailError(
-                            f"cannot read '{f}': no such file (listed in '{report_path}')")
-            elif report is not None and report_path == p:
-                raise CocktailError(
-                    f"'{p}' lists no output files (that separation went to standard "
-                    "output): give the estimates WAV instead"
-                )
-            else:
-                files = _wavs_in(folder)
-                if not files:
-                    raise CocktailError(f"no WAV files in '{folder}': nothing to score")
-            clips = [audio.read(f) for f in files]
-            samples, rate, notes = _stack(clips, f"'{folder}'", "estimates")
-            est = Estimates(samples=samples, sample_rate=rate, names=[f.name for f in files],
-                            origin=f"'{folder}'", report=report, report_path=report_path)
-            _check_finite(est.samples, [f"'{n}'" for n in est.names], "estimate")
-            return est, notes
-    rec = audio.read(path)
-    names = [f"channel {i}" for i in range(1, rec.channels + 1)]
-    est = Estimates(samples=rec.samples, sample_rate=rec.sample_rate, names=names,
-                    origin=rec.name)
-    _check_finite(est.samples, names, f"{rec.name}")
-    return est, notes
-
-
-def _resolve(name, base):
-    """A path as written in a sidecar: relative to the working folder, else to ``base``."""
-    p = Path(name)
-    if p.is_absolute() or p.exists():
-        return p
-    q = Path(base) / p
-    return q if q.exists() else p
-
-
-def _short_names(paths):
-    names = [Path(p).name for p in paths]
-    return names if len(set(names)) == len(names) else [str(p) for p in paths]
-
-
-def _from_sidecar(path, data):
-    from . import mixing
-
-    sources = data.get("sources")
-    if not isinstance(sources, list) or not sources:
-        raise CocktailError(f"'{path}' names no sources: is it the sidecar of cocktail mix?")
-    names = _short_names(sources)
-    rate = data.get("sample_rate")
-    base = Path(path).parent
-    truth = data.get("truth")
-    notes = []
-    if truth:
-        files = [_resolve(t, base) for t in truth]
-        missing = [f for f in files if not f.is_file()]
-        if not missing:
-            clips = [audio.read(f) for f in files]
-            samples, rate, more = _stack(clips, f"'{path}'", "references")
-            return samples, rate, names, notes + more
-        notes.append(f"truth file '{missing[0]}' named in '{path}' is missing: "
-                     "references rebuilt from the sources")
-    files = [_resolve(s, base) for s in sources]
-    for s, f in zip(sources, files):
-        if not f.is_file():
-            raise CocktailError(
-                f"cannot read source '{s}' named in '{path}': no such file (looked in the "
-                f"working folder and in '{base}')"
-            )
-    loaded = mixing.load_sources([str(f) for f in files], sample_rate=rate)
-    n = data.get("n_samples")
-    if isinstance(n, int) and n != loaded.signals.shape[1]:
-        notes.append(f"the sources named in '{path}' are {loaded.signals.shape[1]} samples "
-                     f"long, the mixture was {n}: have they changed since?")
-    signals = loaded.signals
-    if data.get("kind") == "convolutive":
-        # A room mixture is scored against each source as heard at microphone 1.
-        H = mixing.responses_from_sidecar(data, base, loaded.sample_rate)
-        signals = mixing.images(signals, H[:1])[0]
-        notes.append("references rebuilt: each source as heard at microphone 1")
-    return signals, loaded.sample_rate, names, notes
-
-
-def load_references(path):
-    """References from a mix sidecar, a truth folder, a multi-channel WAV or ``-``.
-
-    Returns ``(References, notes)``.
-    """
-    if str(path) != audio.STDIO:
-        p = Path(path)
-        if not p.exists():
-            raise CocktailError(f"cannot read '{p}': no such file or folder")
-        if p.is_file() and p.suffix.lower() == ".json":
-            data = _read_json(p, "the sidecar of cocktail mix")
-            if not _is_sidecar(data):
-                hint = (" (it is a separation report: give the sidecar written by cocktail "
-                        "mix, e.g. mix.json)" if _is_report(data) else "")
-                raise CocktailError(f"'{p}' is not a sidecar written by cocktail mix{hint}")
-            samples, rate, names, notes = _from_sidecar(p, data)
-            refs = References(samples=samples, sample_rate=int(rate), names=names,
-                              origin=f"'{p}'", sidecar=data, sidecar_path=p)
-            _check_finite(refs.samples, [f"'{n}'" for n in names], "reference")
-            return refs, notes
-        if p.is_dir():
-            files = _wavs_in(p)
-            if not files:
-                raise CocktailError(f"no WAV files in '{p}': no references to score against")
-            samples, rate, notes = _stack([audio.read(f) for f in files], f"'{p}'", "references")
-            refs = References(samples=samples, sample_rate=rate, names=[f.name for f in files],
-                              origin=f"'{p}'")
-            _check_finite(refs.samples, [f"'{n}'" for n in refs.names], "reference")
-            return refs, notes
-    rec = audio.read(path)
-    names = [f"channel {i}" for i in range(1, rec.channels + 1)]
-    _check_finite(rec.samples, names, rec.name)
-    return References(samples=rec.samples, sample_rate=rec.sample_rate, names=names,
-                      origin=rec.name), []
-
-
-def _matches(rec, *, rate=None, channels=None, frames=None):
-    return ((rate is None or rec.sample_rate == rate)
-            and (channels is None or rec.channels == channels)
-            and (frames is None or rec.frames == frames))
-
-
-def find_mixture(estimates, references):
-    """The mixture named by the separation report, or next to the mix sidecar.
-
-    ``references`` may be None.
-
-    Only a file whose rate, channels and length agree with what the report
-    or sidecar says is taken; returns ``(Audio, how it was found)`` or
-    ``(None, None)``.
-    """
-    report = estimates.report
-    sidecar = None if references is None else references.sidecar
-    if report is not None and estimates.report_path is not None:
-        name = str(report.get("input_path") or report.get("input", ""))
-        if report.get("input_path") or (len(name) > 2 and name[0] == name[-1] == "'"):
-            rel = Path(name if report.get("input_path") else name[1:-1])
-            here = estimates.report_path.parent
-            for cand in [rel] + ([] if rel.is_absolute() else
-                                 [here / rel, here.parent / rel, here.parent.parent / rel]):
-                if cand.is_file():
-                    try:
-                        rec = audio.read(cand)
-                    except CocktailError:
-                        continue
-                    if _matches(rec, rate=report.get("sample_rate"), channels=report.get("n_mics"),
-                                frames=report.get("n_samples")):
-                        return rec, f"the input named in '{estimates.report_path}'"
-    if sidecar is not None and references.sidecar_path is not None:
-        cand = references.sidecar_path.with_suffix(".wav")
-        if cand.is_file():
-            try:
-                rec = audio.read(cand)
-            except CocktailError:
-                return None, None
-            if _matches(rec, rate=sidecar.get("sample_rate"), channels=sidecar.get("n_mics"),
-                        frames=sidecar.get("n_samples")):
-                return rec, f"next to '{references.sidecar_path}'"
-    return None, None
 
 
 # ------------------------------------------------------------------ scoring
@@ -552,7 +267,7 @@ def evaluate(estimates_path, reference_path, *, mixture_path=None, filter_length
                 f"the mixture {mix.name} is {mix.sample_rate} Hz but the references are "
                 f"{refs.sample_rate} Hz: give the mixture they were mixed into"
             )
-        _check_finite(mix.samples, [f"channel {k}" for k in range(1, mix.channels + 1)],
+        check_finite(mix.samples, [f"channel {k}" for k in range(1, mix.channels + 1)],
                       f"the mixture {mix.name}")
 
     lengths = {"estimates": est.samples.shape[1], "references": refs.samples.shape[1]}

@@ -48,6 +48,7 @@ import soundfile as sf
 from . import __version__
 from .io import audio
 from .errors import CocktailError
+from .report import input_candidates, is_sidecar, read_json
 
 PAGE_NAME = "index.html"
 #: The folder beside the page holding its pictures and audio copies.
@@ -146,26 +147,22 @@ def _info(path):
 
 def _speakers(folder):
     """(report or None, report path or None, speaker files) of a separation folder."""
-    from .evaluate import REPORT_NAME, _is_report, _read_json, _wavs_in
+    from .inputs import wavs_in
+    from .report import REPORT_NAME, is_report, listed_outputs
 
     report_path = folder / REPORT_NAME
     report = None
     if report_path.is_file():
-        report = _read_json(report_path, "a separation report")
-        if not _is_report(report):
+        report = read_json(report_path, "a separation report")
+        if not is_report(report):
             raise CocktailError(f"'{report_path}' is not a separation report written by "
                                 "cocktail separate")
-        outputs = report.get("outputs")
-        if not outputs:
+        files = listed_outputs(report, report_path, folder)
+        if files is None:
             raise CocktailError(f"'{report_path}' lists no output files (that separation went "
                                 "to standard output): nothing to listen to")
-        files = [folder / str(name) for name in outputs]
-        for f in files:
-            if not f.is_file():
-                raise CocktailError(f"cannot read '{f}': no such file (listed in "
-                                    f"'{report_path}')")
         return report, report_path, files
-    files = _wavs_in(folder)
+    files = wavs_in(folder)
     if not files:
         raise CocktailError(f"no separation.json and no WAV files in '{folder}': nothing to "
                             "listen to")
@@ -187,14 +184,7 @@ def find_mixture(report, report_path):
     """
     if report is None:
         return None
-    name = str(report.get("input_path") or report.get("input", ""))
-    quoted = len(name) > 2 and name[0] == name[-1] == "'"
-    if not report.get("input_path") and not quoted:
-        return None  # standard input, or raw PCM from a pipe
-    rel = Path(name if report.get("input_path") else name[1:-1])
-    here = report_path.parent
-    for cand in [rel] + ([] if rel.is_absolute() else
-                         [here / rel, here.parent / rel, here.parent.parent / rel]):
+    for cand in input_candidates(report, report_path):
         if cand.is_file():
             try:
                 info = sf.info(str(cand))
@@ -481,7 +471,7 @@ def _scores(folder, reference_path, mixture_path, duration, notes):
     if reference_path is not None:
         p = Path(reference_path)
         if p.is_file() and p.suffix.lower() == ".json":
-            data = evaluate._read_json(p, "references or scores")
+            data = read_json(p, "references or scores")
             if _is_evaluation(data):
                 notes.append(f"scores as written by cocktail evaluate in '{p}'")
                 return data, f"'{p}'"
@@ -497,7 +487,7 @@ def _scores(folder, reference_path, mixture_path, duration, notes):
         data = json.loads(sidecar.read_text())
     except (OSError, ValueError):
         return None, None
-    if not isinstance(data, dict) or not evaluate._is_sidecar(data):
+    if not isinstance(data, dict) or not is_sidecar(data):
         return None, None
     if duration > AUTO_SCORE_SECONDS:
         notes.append(f"not scored against '{sidecar}': the recording is longer than "

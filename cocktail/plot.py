@@ -358,7 +358,7 @@ def picture_of_files(estimates_path, *, reference_path=None, mixture_path=None):
     is still there; references are optional (see ``evaluate.load_references``).
     """
     from .io import audio
-    from .evaluate import find_mixture, load_estimates, load_references
+    from .inputs import find_mixture, load_estimates, load_references
 
     require_matplotlib()
     est, notes = load_estimates(estimates_path)
@@ -580,23 +580,6 @@ def render_convergence(runs: Sequence[Run], title: Optional[str] = None) -> byte
     return buf.getvalue()
 
 
-def _read_report(path):
-    """The separation report at ``path`` (its JSON, or a folder holding separation.json)."""
-    from .evaluate import REPORT_NAME, _read_json
-
-    p = Path(path)
-    if not p.exists():
-        raise CocktailError(f"cannot read '{p}': no such file or folder")
-    if p.is_dir():
-        if not (p / REPORT_NAME).is_file():
-            raise CocktailError(f"no {REPORT_NAME} in '{p}': give the report of a separation")
-        p = p / REPORT_NAME
-    report = _read_json(p, "a separation report")
-    if "algorithm" not in report or "n_sources" not in report:
-        raise CocktailError(f"'{p}' is not a separation report written by cocktail separate")
-    return report, p
-
-
 def picture_of_convergence(paths):
     """PNG bytes for ``cocktail plot --convergence``, and notes.
 
@@ -604,10 +587,12 @@ def picture_of_convergence(paths):
     labelled by their algorithm, with the report's path added where two
     labels would be the same.
     """
+    from .report import read_report
+
     require_matplotlib()
     runs, notes, where = [], [], []
     for path in paths:
-        report, p = _read_report(path)
+        report, p = read_report(path)
         run = run_of_report(report, str(p))
         if run is None:
             raise CocktailError(f"'{p}' has no convergence history to draw (a separation "

@@ -8,13 +8,15 @@ length separates in bounded memory. Outputs are projected back to
 microphone 1, ordered by energy and given headroom. It never prints; warnings
 come back in the result.
 """
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Callable, List, Optional, Union
 
 import numpy as np
 
-from . import __version__
+from .appliers import (Adaptive, Convolutive, Instantaneous, MemorySink, Separator, Sink,
+                       blocks_of, peak_of)
 from .errors import CocktailError
+from .report import header, read_unmixing
 from .bss.ica import ALGORITHMS as ICA_ALGORITHMS
 from .bss.ica import DESCRIPTIONS as ICA_DESCRIPTIONS
 from .bss.ica import TOL, default_max_iter, ica
@@ -282,148 +284,6 @@ def fit_plan(n_frames, n_channels, sample_rate, fit_seconds=FIT_SECONDS, segment
     return [(int(s), length) for s in starts]
 
 
-# --------------------------------------------------------------- the models
-
-
-class Instantaneous:
-    """y = W (x - mean): the same matrix for every sample."""
-
-    kind = "instantaneous"
-    latency = 0
-
-    def __init__(self, unmixing, mean):
-        self.unmixing = unmixing
-        self.mean = mean
-
-    def start(self):
-        return self
-
-    def process(self, block):
-        return self.unmixing @ (block - self.mean)
-
-    def flush(self):
-        return np.zeros((self.unmixing.shape[0], 0))
-
-    def scaled(self, gain):
-        return Instantaneous(self.unmixing * gain, self.mean)
-
-    def peak_bound(self, input_peak):
-        """The largest output any input within +-input_peak can give."""
-        return float(np.max(np.abs(self.unmixing).sum(axis=1)) * (input_peak + np.abs(self.mean).max()))
-
-    def report(self):
-        return {"unmixing": self.unmixing.tolist(), "mean": self.mean[:, 0].tolist(),
-                "mixing": np.linalg.pinv(self.unmixing).tolist()}
-
-
-class Convolutive:
-    """Y_f = W_f (X_f): one matrix per STFT bin, applied by overlap-add."""
-
-    kind = "convolutive"
-
-    def __init__(self, unmixing, mean, nfft, hop):
-        self.unmixing = unmixing  # (F, N, M) complex
-        self.mean = mean
-        self.nfft, self.hop = nfft, hop
-
-    def start(self):
-        from .bss.stft import BinFilter
-
-        self._filter = BinFilter(self.unmixing, self.nfft, self.hop)
-        return self
-
-    def process(self, block):
-        return self._filter.process(block - self.mean)
-
-    def flush(self):
-        return self._filter.flush()
-
-    def scaled(self, gain):
-        return Convolutive(self.unmixing * gain, self.mean, self.nfft, self.hop)
-
-    def peak_bound(self, input_peak):
-        # Each output sample is a sum over bins and overlapping frames; bound it
-        # by the largest per-bin gain times the frame overlap.
-        g = np.abs(self.unmixing).sum(axis=2).max()
-        return float(g * (input_peak + np.abs(self.mean).max()) * 2.0)
-
-    def report(self):
-        import base64
-
-        W = self.unmixing
-        # float16 halves the size and keeps 3 significant digits; a bin with
-        # gains past its range falls back to float32.
-        dtype = "<f2" if np.abs(W).max() < 6e4 else "<f4"
-        pack = lambda a: base64.b64encode(np.ascontiguousarray(a, dtype=dtype).tobytes()).decode()
-        return {
-            "unmixing_shape": list(W.shape),
-            "unmixing_dtype": dtype,
-            "unmixing_encoding": "base64 of the little-endian unmixing_dtype, bins x sources x "
-                                 "mics, real and imaginary parts apart: W = np.frombuffer("
-                                 "b64decode(unmixing_real), unmixing_dtype).reshape(shape) + 1j "
-                                 "* (the same for unmixing_imag); outputs = overlap-add of "
-                                 "W_f STFT_f(x - mean)",
-            "unmixing_real": pack(W.real),
-            "unmixing_imag": pack(W.imag),
-            "mean": self.mean[:, 0].tolist(),
-            "nfft": self.nfft,
-            "hop": self.hop,
-        }
-
-
-class Adaptive:
-    """Block-online separation: the unmixing follows a changing mixture.
-
-    ``room`` selects online IVA per STFT bin (:mod:`cocktail.bss.online_iva`);
-    otherwise the instantaneous natural gradient of :mod:`cocktail.bss.online`.
-    """
-
-    kind = "adaptive"
-
-    def __init__(self, n_mics, n_sources, sample_rate, block_seconds, seed, callback=None,
-                 room=False):
-        self.room = room
-        if room:
-            from .bss.online_iva import OnlineIVA
-
-            self._sep = OnlineIVA(n_mics, n_sources, sample_rate=sample_rate,
-                                  block_seconds=block_seconds)
-        else:
-            from .bss.online import OnlineSeparator
-
-            self._sep = OnlineSeparator(n_mics, n_sources, sample_rate=sample_rate,
-                                        block_seconds=block_seconds, random_state=seed)
-        self._callback = callback
-
-    def start(self):
-        return self
-
-    def process(self, block):
-        y = self._sep.process(block)
-        if self._callback is not None and self.room and self._sep.updates:
-            self._callback(self._sep.updates, float(self._sep.last_cost_change),
-                           "block cost change")
-        elif self._callback is not None and not self.room and self._sep.history:
-            self._callback(len(self._sep.history), float(self._sep.history[-1]),
-                           "block gradient norm")
-        return y
-
-    def flush(self):
-        if self.room:
-            return self._sep.flush()
-        return np.zeros((self._sep.n_sources, 0))
-
-    def warnings(self):
-        return self._sep.warnings() if self.room else []
-
-    def report(self):
-        if self.room:
-            return self._sep.report()
-        return {"unmixing": self._sep.unmixing.tolist(), "mean": self._sep.mean.ravel().tolist(),
-                "history": [float(h) for h in self._sep.history],
-                "densities": self._sep.densities}
-
-
 def choose_model(X, sample_rate, model):
     if model not in MODELS:
         raise CocktailError(f"unknown model '{model}': choose one of {', '.join(MODELS)}")
@@ -435,40 +295,8 @@ def choose_model(X, sample_rate, model):
     return chosen, f"auto: {reason}"
 
 
-#: Sample types a report may store its per-bin matrices in.
-REPORT_DTYPES = ("<f2", "<f4", "<f8")
-#: Shortest STFT frame a saved room unmixing may have.
-MIN_NFFT = 16
-
-
-def _read_report(path):
-    import json
-
-    try:
-        if str(path) == "-":
-            from .io.audio import stdin_stream
-
-            text = stdin_stream().read().decode()
-        else:
-            with open(path) as f:
-                text = f.read()
-        return json.loads(text)
-    except FileNotFoundError:
-        raise CocktailError(f"cannot read '{path}': no such file") from None
-    except IsADirectoryError:
-        raise CocktailError(f"cannot read '{path}': it is a folder, not a report") from None
-    except (OSError, ValueError) as exc:
-        raise CocktailError(f"cannot read '{path}': not a separation report ({exc})") from None
-
-
-def _whole(value, what):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
-        raise ValueError(f"{what} is not a whole number")
-    return int(value)
-
-
 def load_unmixing(path, X, sample_rate, name):
-    """The separator saved in a previous report, for a recording with the same microphones.
+    """The applier saved in a previous report, for a recording with the same microphones.
 
     Parameters
     ----------
@@ -482,68 +310,23 @@ def load_unmixing(path, X, sample_rate, name):
 
     Returns
     -------
-    (separator, report, warnings)
+    (Separator, dict, list of str)
+        The applier, the report's account of it, and warnings.
 
-    Raises CocktailError unless the report holds a complete, finite unmixing
-    for as many microphones as ``X`` has (and, for the room model, a usable
-    frame length and hop at the same sample rate).
+    Raises
+    ------
+    CocktailError
+        As :func:`cocktail.report.read_unmixing`.
     """
-    import base64
-    import binascii
-
-    saved = _read_report(path)
-    bad = f"cannot read '{path}': not a usable separation report"
-    if not isinstance(saved, dict):
-        raise CocktailError(f"{bad} (expected a JSON object)")
+    saved = read_unmixing(path, X.shape[0], sample_rate, name)
     mean = X.mean(axis=1, keepdims=True)
-    try:
-        if "unmixing_real" in saved:
-            shape = [_whole(v, "unmixing_shape") for v in saved["unmixing_shape"]]
-            dtype = saved.get("unmixing_dtype", "<f2")
-            if dtype not in REPORT_DTYPES:
-                raise ValueError(f"unknown unmixing_dtype {dtype!r}")
-            if len(shape) != 3 or min(shape) < 1:
-                raise ValueError(f"unmixing_shape {shape} is not bins x sources x mics")
-            parts = [np.frombuffer(base64.b64decode(saved[k], validate=True), dtype)
-                     for k in ("unmixing_real", "unmixing_imag")]
-            if any(p.size != np.prod(shape) for p in parts):
-                raise ValueError(f"the stored matrices do not hold {shape} values")
-            W = parts[0].reshape(shape) + 1j * parts[1].reshape(shape)
-            nfft, hop = _whole(saved["nfft"], "nfft"), _whole(saved["hop"], "hop")
-            if nfft < MIN_NFFT or nfft & (nfft - 1):
-                raise ValueError(f"nfft {nfft} is not a power of two of at least {MIN_NFFT}")
-            if not 1 <= hop <= nfft // 2:
-                raise ValueError(f"hop {hop} is not between 1 and nfft/2")
-            if shape[0] != nfft // 2 + 1:
-                raise ValueError(f"{shape[0]} frequency bins do not match nfft {nfft}")
-            if saved.get("sample_rate") != sample_rate:
-                raise CocktailError(f"the unmixing in '{path}' is for {saved.get('sample_rate')} Hz; "
-                                    f"{name} is at {sample_rate} Hz")
-            sep = Convolutive(W.astype(np.complex128), mean, nfft, hop)
-            n_mics = W.shape[2]
-        else:
-            W = np.asarray(saved["unmixing"], dtype=float)
-            if W.ndim != 2 or W.size == 0:
-                raise ValueError("unmixing is not a matrix")
-            sep = Instantaneous(W, mean)
-            n_mics = W.shape[1]
-        if "mean" in saved:
-            stored_mean = np.asarray(saved["mean"], dtype=float)
-            if stored_mean.shape != (n_mics,) or not np.isfinite(stored_mean).all():
-                raise ValueError(f"mean is not {n_mics} finite numbers")
-    except (KeyError, TypeError, ValueError, binascii.Error) as exc:
-        what = f"no {exc}" if isinstance(exc, KeyError) else str(exc)
-        raise CocktailError(f"{bad} ({what})") from None
-    if not np.isfinite(sep.unmixing).all():
-        raise CocktailError(f"{bad} (its unmixing holds NaN or infinite values)")
-    if n_mics != X.shape[0]:
-        raise CocktailError(f"the unmixing in '{path}' is for {n_mics} microphones; {name} has "
-                            f"{X.shape[0]}")
-    if sep.unmixing.shape[-2] > n_mics:
-        raise CocktailError(f"{bad} (it has more sources than microphones)")
-    n_sources = sep.unmixing.shape[-2]
+    if saved.kind == "convolutive":
+        sep = Convolutive(saved.unmixing, mean, saved.nfft, saved.hop)
+    else:
+        sep = Instantaneous(saved.unmixing, mean)
     report = {"model": sep.kind, "model_reason": f"unmixing applied from '{path}'",
-              "n_sources": int(n_sources), "algorithm": f"unmixing reused from '{path}'",
+              "n_sources": int(saved.unmixing.shape[-2]),
+              "algorithm": f"unmixing reused from '{path}'",
               "parameters": {"apply": str(path)}, "iterations": 0, "converged": True}
     return sep, report, []
 
@@ -681,191 +464,231 @@ def fit(X, sample_rate, options: Options, *, name="the recording", callback=None
 # ------------------------------------------------------------------- running
 
 
-def _blocks(reader, block):
-    while True:
-        b = reader.read(block)
-        if b.shape[1] == 0:
-            return
-        yield b
+@dataclass
+class RunResult:
+    """What :func:`run` did: the report, the warnings, the sink it wrote and
+    the applier it used.
 
-
-def run(reader, open_sink, options: Options, *, callback=None):
-    """Separate everything ``reader`` delivers into the sink ``open_sink`` makes.
-
-    ``open_sink(n_sources, n_frames)`` returns an object with ``write(block)``
-    (n_sources x frames), ``commit()`` and ``discard()``; the caller commits.
-    Returns (report, warnings, sink). On any error the sink is discarded.
+    ``report["output_gain"]`` is None when the sink was asked to choose the
+    headroom gain itself (``run(..., defer_gain=True)``); the caller then
+    passes the gain it chose to :meth:`set_gain`.
     """
-    name, rate = reader.name, reader.sample_rate
+
+    report: dict
+    warnings: List[str]
+    sink: Sink
+    separator: Separator
+
+    def set_gain(self, gain):
+        """Record the headroom gain a deferring sink applied after the run."""
+        self.report["output_gain"] = gain
+        if gain != 1.0:
+            self.separator = self.separator.scaled(gain)
+            self.report.update(self.separator.report())
+
+
+def _check_channels(reader):
     if reader.channels < 2:
         raise CocktailError(
-            f"{name} has one channel; separation needs at least two microphones "
+            f"{reader.name} has one channel; separation needs at least two microphones "
             "(one channel per microphone)"
         )
     if reader.channels > MAX_MICROPHONES:
         raise CocktailError(
-            f"{name} has {reader.channels} channels, more than any microphone array "
+            f"{reader.name} has {reader.channels} channels, more than any microphone array "
             f"(at most {MAX_MICROPHONES} are accepted): one channel per microphone is expected"
         )
+
+
+def _start_adaptive(reader, options, callback):
+    """The online applier, from a first stretch that checks the input and,
+    with ``model="auto"``, chooses the model (a room needs longer).
+
+    Returns (applier, report, warnings, first samples, block length): rooms
+    are read in the online model's blocks, instantaneous mixtures in
+    ``options.block_seconds`` (the applier updates every 0.25 s within them).
+    """
+    from .bss.online_iva import BLOCK_SECONDS as ROOM_BLOCK, describe as room_algorithm
+
+    name, rate = reader.name, reader.sample_rate
+    wait = int((2.0 if options.model != "convolutive" else ROOM_BLOCK) * rate)
+    first = reader.read_all(limit=max(wait, MIN_SAMPLES))
+    check_recording(first, rate, name)
+    n_sources, warnings = resolve_sources(first, options.n_sources, name)
+    mixing, reason = choose_model(first, rate, options.model)
+    block = max(int(options.block_seconds * rate), 1)
+    if mixing == "convolutive":
+        step = min(options.block_seconds, ROOM_BLOCK)
+        block = max(int(step * rate), 1)
+        algorithm = room_algorithm()
+    else:
+        step = min(options.block_seconds, 0.25)
+        algorithm = "block-online natural-gradient ICA (Amari, Cichocki & Yang)"
+    sep = Adaptive(reader.channels, n_sources, rate, step, options.seed, callback,
+                   room=mixing == "convolutive")
+    report = {"model": "adaptive", "mixing_model": mixing,
+              "model_reason": reason if options.model == "auto" else "chosen with --adaptive",
+              "n_sources": n_sources, "algorithm": algorithm,
+              "parameters": {"block_seconds": step, "seed": options.seed}}
+    return sep, report, warnings, first, block
+
+
+def _fit_samples(reader, options):
+    """The samples the unmixing is estimated from.
+
+    Returns (X, whole, first): ``whole`` when X is the whole recording;
+    ``first`` is X when it came from a stream (it is separated first, as it
+    cannot be read again), else None.
+    """
+    rate = reader.sample_rate
+    if reader.seekable and reader.frames is not None:
+        plan = fit_plan(reader.frames, reader.channels, rate, options.fit_seconds)
+        pieces = []
+        for start, length in plan:
+            reader.seek(start)
+            pieces.append(reader.read_all(limit=length))
+        return np.concatenate(pieces, axis=1), plan == [(0, reader.frames)], None
+    # A stream: estimate from its beginning, which is separated first.
+    limit = fit_plan(1 << 62, reader.channels, rate, options.fit_seconds, segments=1)[0][1]
+    X = reader.read_all(limit=limit)
+    return X, X.shape[1] < limit, X
+
+
+def _headroom(sep, reader, X, whole, block, defer_gain):
+    """One common gain that keeps every output below full scale.
+
+    Returns (gain, outputs): the outputs of the whole recording when it is
+    in memory (separated to find the peak), else None; gain None when the
+    sink is to choose it.
+    """
+    if whole:
+        sep.start()
+        ready = [sep.process(X[:, i:i + block]) for i in range(0, X.shape[1], block)]
+        ready.append(sep.flush())
+        return headroom_gain(max(float(np.abs(y).max()) for y in ready if y.size)), ready
+    if reader.seekable and sep.kind == "convolutive" and defer_gain:
+        # A second STFT pass would double the cost: the sink keeps float
+        # samples and applies the gain once it has seen the peak.
+        reader.seek(0)
+        return None, None
+    if reader.seekable:
+        reader.seek(0)
+        peak = peak_of(sep, blocks_of(reader, block))
+        reader.seek(0)
+    else:
+        # A stream cannot be read twice: bound the output by the input's
+        # full scale (integers) or twice the peak seen so far (floats).
+        in_peak = 1.0 if reader.subtype.startswith("PCM") else 2.0 * float(np.abs(X).max())
+        peak = sep.peak_bound(in_peak)
+    return headroom_gain(peak), None
+
+
+def run(reader, open_sink, options: Options, *, callback=None, defer_gain=False) -> RunResult:
+    """Separate everything ``reader`` delivers into the sink ``open_sink`` makes.
+
+    Parameters
+    ----------
+    reader : cocktail.io.stream.Reader
+        The recording, one channel per microphone.
+    open_sink : callable
+        ``open_sink(n_sources, n_frames)`` returns a :class:`Sink`; with
+        ``defer_gain``, it may be called with ``deferred=True``: the sink
+        then keeps float samples and chooses the headroom gain itself.
+    options : Options
+    callback : callable, optional
+        ``callback(iteration, value, what)`` as the solver progresses.
+    defer_gain : bool
+        Let the sink choose the headroom gain of a long room recording
+        (saves a second pass over it).
+
+    Returns
+    -------
+    RunResult
+        The caller commits (or discards) its sink. On any error the sink is
+        discarded.
+    """
+    name, rate = reader.name, reader.sample_rate
+    _check_channels(reader)
     check_sources(options.n_sources, reader.channels, name)
     block = max(int(options.block_seconds * rate), 1)
     ready = None  # separated output of the whole recording, when it was in memory
     if options.adaptive:
-        # Online: no estimation pass.  A first stretch checks the input and,
-        # with --model auto, chooses the model (a room needs longer).
-        from .bss.online_iva import BLOCK_SECONDS as ROOM_BLOCK, describe as room_algorithm
-
-        wait = int((2.0 if options.model != "convolutive" else ROOM_BLOCK) * rate)
-        first = reader.read_all(limit=max(wait, MIN_SAMPLES))
-        check_recording(first, rate, name)
-        n_sources, warnings = resolve_sources(first, options.n_sources, name)
-        mixing, reason = choose_model(first, rate, options.model)
-        if mixing == "convolutive":
-            step = min(options.block_seconds, ROOM_BLOCK)
-            block = max(int(step * rate), 1)
-            algorithm = room_algorithm()
-        else:
-            step = min(options.block_seconds, 0.25)
-            algorithm = "block-online natural-gradient ICA (Amari, Cichocki & Yang)"
-        sep = Adaptive(reader.channels, n_sources, rate, step, options.seed, callback,
-                       room=mixing == "convolutive")
-        report = {"model": "adaptive", "mixing_model": mixing,
-                  "model_reason": reason if options.model == "auto" else "chosen with --adaptive",
-                  "n_sources": n_sources, "algorithm": algorithm,
-                  "parameters": {"block_seconds": step, "seed": options.seed}}
-        gain, whole = 1.0, False
+        sep, report, warnings, first, block = _start_adaptive(reader, options, callback)
+        gain, X = 1.0, first
     else:
-        if reader.seekable and reader.frames is not None:
-            plan = fit_plan(reader.frames, reader.channels, rate, options.fit_seconds)
-            pieces = []
-            for start, length in plan:
-                reader.seek(start)
-                pieces.append(reader.read_all(limit=length))
-            X = np.concatenate(pieces, axis=1)
-            whole = plan == [(0, reader.frames)]
-            first = None
-        else:
-            # A stream: estimate from its beginning, which is separated first.
-            limit = fit_plan(1 << 62, reader.channels, rate, options.fit_seconds, segments=1)[0][1]
-            X = first = reader.read_all(limit=limit)
-            whole = X.shape[1] < limit
+        X, whole, first = _fit_samples(reader, options)
         check_recording(X, rate, name)
         if options.apply:
             sep, report, warnings = load_unmixing(options.apply, X, rate, name)
             warnings.extend(ignored_by_apply(options))
         else:
             sep, report, warnings = fit(X, rate, options, name=name, callback=callback)
-        n_sources = report["n_sources"]
-        # Headroom: one common gain that keeps every output below full scale.
-        if whole:
-            sep.start()
-            ready = [sep.process(X[:, i:i + block]) for i in range(0, X.shape[1], block)]
-            ready.append(sep.flush())
-            peak = max(float(np.abs(y).max()) for y in ready if y.size)
-        elif reader.seekable and sep.kind == "convolutive" and getattr(open_sink, "rescales", False):
-            # A second STFT pass would double the cost: the sink keeps float
-            # samples and applies the gain once it has seen the peak.
-            reader.seek(0)
-            peak = None
-        elif reader.seekable:
-            reader.seek(0)
-            peak = _peak(sep, _blocks(reader, block))
-            reader.seek(0)
-        else:
-            # A stream cannot be read twice: bound the output by the input's
-            # full scale (integers) or twice the peak seen so far (floats).
-            in_peak = 1.0 if reader.subtype.startswith("PCM") else 2.0 * float(np.abs(X).max())
-            peak = sep.peak_bound(in_peak)
-        gain = None if peak is None else headroom_gain(peak)
+        gain, ready = _headroom(sep, reader, X, whole, block, defer_gain)
         if gain is not None and gain != 1.0:
-            sep = sep.scaled(gain)  # (outputs already in memory are scaled below)
+            sep = sep.scaled(gain)  # (outputs already in memory are scaled as written)
     report["output_gain"] = gain
-    warnings = clipping(first if options.adaptive else X, reader.subtype, name) + warnings
+    warnings = clipping(X, reader.subtype, name) + warnings
 
+    n_sources = report["n_sources"]
     sink = open_sink(n_sources, reader.frames) if gain is not None else \
         open_sink(n_sources, reader.frames, deferred=True)
     try:
-        written = 0
         if ready is not None:
             for y in ready:
                 sink.write(y * gain if gain != 1.0 else y)
             written = X.shape[1]
         else:
-            sep.start()
-            if first is not None:
-                for i in range(0, first.shape[1], block):
-                    sink.write(sep.process(first[:, i:i + block]))
-                written = first.shape[1]
-            for b in _blocks(reader, block):
-                check_finite(b, rate, name, written)
-                sink.write(sep.process(b))
-                written += b.shape[1]
-            sink.write(sep.flush())
+            written = _consume(sep, sink, reader, block, first)
     except BaseException:
         sink.discard()
         raise
     report.update(sep.report())
-    warnings += sep.warnings() if hasattr(sep, "warnings") else []
     report["n_samples"] = int(written)
-    warnings = warnings + list(reader.notes)
-    report["_separator"] = sep  # for a sink that sets the gain at the end
-    return report, warnings, sink
+    warnings = warnings + sep.warnings() + list(reader.notes)
+    return RunResult(report={**header(reader, options), **report}, warnings=warnings,
+                     sink=sink, separator=sep)
 
 
-def _peak(sep, blocks):
-    """Largest absolute output over a pass of the recording."""
+def _consume(sep, sink, reader, block, first):
+    """Separate ``first`` (samples already read) and the rest of the reader
+    into the sink; return the number of input samples."""
     sep.start()
-    peak = 0.0
-    for b in blocks:
-        y = sep.process(b)
-        if y.size:
-            peak = max(peak, float(np.abs(y).max()))
-    y = sep.flush()
-    if y.size:
-        peak = max(peak, float(np.abs(y).max()))
-    return peak
-
-
-def describe(report, reader, options):
-    """The report's header: what went in and how it was run."""
-    return {
-        "cocktail_version": __version__,
-        "input": reader.name,
-        "input_path": reader.path,
-        "sample_rate": int(reader.sample_rate),
-        "n_mics": int(reader.channels),
-        "options": {k: v for k, v in asdict(options).items() if v is not None},
-        **report,
-    }
-
-
-class MemorySink:
-    """Collect outputs in memory (for the Python API and tests)."""
-
-    def __init__(self, n_sources, n_frames):
-        self.blocks = []
-        self.n_sources = n_sources
-
-    def write(self, block):
-        if block.size:
-            self.blocks.append(block)
-
-    def commit(self):
-        pass
-
-    def discard(self):
-        self.blocks = []
-
-    def result(self):
-        return np.concatenate(self.blocks, axis=1) if self.blocks else np.zeros((self.n_sources, 0))
+    written = 0
+    if first is not None:
+        for i in range(0, first.shape[1], block):
+            sink.write(sep.process(first[:, i:i + block]))
+        written = first.shape[1]
+    for b in blocks_of(reader, block):
+        check_finite(b, reader.sample_rate, reader.name, written)
+        sink.write(sep.process(b))
+        written += b.shape[1]
+    sink.write(sep.flush())
+    return written
 
 
 def separate(X, sample_rate, *, callback: Optional[Callable[[int, float], None]] = None,
              name="the recording", **options) -> Separation:
-    """Separate a recording ``X`` (microphones x samples) held in memory.
+    """Separate a recording held in memory.
 
-    Keyword options are those of :class:`Options` (``n_sources``, ``model``,
-    ``max_iter``, ``tol``, ``seed``, ``adaptive``, ``nfft``, ``algorithm``...).
+    Parameters
+    ----------
+    X : array_like, shape (n_mics, n_samples)
+        One row per microphone.
+    sample_rate : int
+        In Hz.
+    callback : callable, optional
+        ``callback(iteration, value, what)`` as the solver progresses.
+    name : str
+        How to call the recording in messages.
+    **options
+        Fields of :class:`Options` (``n_sources``, ``model``, ``max_iter``,
+        ``tol``, ``seed``, ``adaptive``, ``nfft``, ``algorithm``...).
+
+    Returns
+    -------
+    Separation
+        ``outputs`` (n_sources, n_samples), each speaker as heard at
+        microphone 1, loudest first; the report; the warnings.
     """
     from .io.stream import ArrayReader
 
@@ -882,8 +705,5 @@ def separate(X, sample_rate, *, callback: Optional[Callable[[int, float], None]]
             f"{name} has {X.shape[0]} rows and {X.shape[1]} columns: expected one row per "
             "microphone (microphones x samples, more samples than microphones); transpose it"
         )
-    reader = ArrayReader(X, sample_rate, name=name)
-    report, warnings, sink = run(reader, MemorySink, opts, callback=callback)
-    report.pop("_separator")
-    return Separation(outputs=sink.result(), report=describe(report, reader, opts),
-                      warnings=warnings)
+    done = run(ArrayReader(X, sample_rate, name=name), MemorySink, opts, callback=callback)
+    return Separation(outputs=done.sink.result(), report=done.report, warnings=done.warnings)

@@ -207,6 +207,20 @@ def test_batch_names_each_output_after_its_input(tmp_path):
     assert (tmp_path / "out" / "take-2" / "speaker_1.wav").exists()
 
 
+def test_batch_given_one_file_twice_reports_each_folder(tmp_path):
+    from cocktail.batch import output_folders, separate_many
+
+    mix = str(SAMPLES / "mixture.wav")
+    folders = output_folders([mix, mix], tmp_path / "out")
+    results = separate_many([mix, mix], folders)
+    assert [s["output"] for _, s, _ in results] == folders
+    assert folders[0] != folders[1]
+    r = run("separate", mix, mix, "-o", tmp_path / "cli", "--html", "-q")
+    assert r.exit_code == 0, r.output
+    for name in ("mixture", "mixture-2"):
+        assert (tmp_path / "cli" / name / "index.html").is_file()
+
+
 def test_dask_local_cluster(tmp_path):
     distributed = pytest.importorskip("distributed")
     inputs = []

@@ -476,11 +476,9 @@ class OnlineIVA:
                 "in the report"]
 
     def report(self) -> dict:
-        """What the report records: settings, confidence per second, final matrices."""
-        from ..separation import Convolutive
-
-        info = Convolutive(self._D, np.zeros((self.n_mics, 1)), self.nfft, self.hop).report()
-        info.update(
+        """What the report records: settings and confidence per second (the final
+        matrices, :attr:`unmixing`, are the caller's to store)."""
+        return dict(
             converged=not self.unsure or self.unsure[-1][1] < self.seconds,
             latency_seconds=round(self.latency, 4),
             forgetting_seconds=self.forgetting,
@@ -492,7 +490,6 @@ class OnlineIVA:
             history=list(self.cost),
             history_label="cost change per second",
         )
-        return info
 
     # -- streaming --------------------------------------------------------
 
