@@ -21,7 +21,6 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import click  # noqa: E402
-import numpy as np  # noqa: E402
 
 from . import __version__
 from .io import audio  # noqa: E402
@@ -585,6 +584,7 @@ def mix(sources, output, mics, seed, matrix_path, rir_paths, rir_mics, rt60, roo
       cocktail mix a.wav b.wav -o - | cocktail separate - -o out/
     """
     from . import mixing
+    from .report import dumps
 
     if len(sources) < 2:
         raise click.UsageError("mix needs at least two sources")
@@ -621,25 +621,11 @@ def mix(sources, output, mics, seed, matrix_path, rir_paths, rir_mics, rt60, roo
         audio.prepare_folder(truth_dir)
 
     n = len(sources)
-    A = H = None
-    if matrix_path is not None:
-        A = mixing.read_matrix(matrix_path)
-        if A.shape[1] != n:
-            raise CocktailError(
-                f"matrix '{matrix_path}' has {A.shape[1]} columns but there are {n} sources "
-                "(one column per source)"
-            )
-        if mics is not None and A.shape[0] != mics:
-            raise CocktailError(
-                f"matrix '{matrix_path}' has {A.shape[0]} rows but --mics is {mics} "
-                "(one row per microphone)"
-            )
-    elif not rir_paths and rt60 is None:
-        A = mixing.random_mixing(mics or n, n, seed)
     if rir_paths and len(rir_paths) != n:
         raise click.UsageError(f"--rir needs one impulse response per source: {n} sources, "
                                f"{len(rir_paths)} responses")
-    size = room_size
+    A = mixing.matrix_for(n, mics=mics, seed=seed, matrix_path=matrix_path,
+                          room=bool(rir_paths) or rt60 is not None)
     loaded = mixing.load_sources(sources, sample_rate=rate)
     for note in loaded.notes:
         _say(quiet, note, "Note")
@@ -653,52 +639,18 @@ def mix(sources, output, mics, seed, matrix_path, rir_paths, rir_mics, rt60, roo
                           "the simulated room: ignored without --room")
     for w in warned:
         _say(quiet, w, "Warning")
-    side = {"cocktail_version": __version__}
-    if A is not None:
-        X, scale = mixing.mix(loaded.signals, A)
-        truth = loaded.signals
-        side.update(kind="instantaneous", model="x = scale * mixing @ sources",
-                    seed=None if matrix_path else seed, matrix_file=matrix_path,
-                    mixing=A.tolist(), condition_number=float(np.linalg.cond(A)))
-        n_mics = A.shape[0]
-    else:
-        if rir_paths:
-            chans = [c - 1 for c in rir_mics] if rir_mics else \
-                (list(range(mics)) if mics else None)
-            H = mixing.read_rirs(rir_paths, n, loaded.sample_rate, chans)
-            side.update(rir=[str(p) for p in rir_paths], rir_mics=[c + 1 for c in (
-                chans if chans is not None else range(H.shape[0]))])
-        else:
-            from .room import room_responses
-
-            H, src_pos, mic_pos = room_responses(n, mics or n, rt60, loaded.sample_rate,
-                                                 size=size, spacing=mic_spacing,
-                                                 distance=source_distance, seed=seed)
-            side.update(room={"rt60": rt60, "size": list(size), "mic_spacing": mic_spacing,
-                              "source_distance": source_distance, "seed": seed,
-                              "sources_xyz": np.round(src_pos, 4).tolist(),
-                              "mics_xyz": np.round(mic_pos, 4).tolist()})
-        X, truth, scale = mixing.convolutive_mix(loaded.signals, H)
-        side.update(kind="convolutive",
-                    model="x_m = scale * sum_s (h_ms * source_s); truth: each source at mic 1")
-        n_mics = H.shape[0]
     truth_names = [f"source_{i}.wav" for i in range(1, n + 1)]
+    made = mixing.make_mixture(
+        loaded, sources, A, seed=seed, matrix_path=matrix_path, mics=mics, rir_paths=rir_paths,
+        rir_mics=rir_mics, rt60=rt60, room_size=room_size, mic_spacing=mic_spacing,
+        source_distance=source_distance, subtype=subtype, warnings=warned,
+        truth=[str(Path(truth_dir) / t) for t in truth_names] if truth_dir else None)
+    X, truth, side, n_mics = made.signals, made.truth, made.sidecar, made.n_mics
     if truth_dir is not None:
         for t in truth_names:
             for src in sources:
                 if _same_file(Path(truth_dir) / t, src):
                     raise CocktailError(f"truth file '{Path(truth_dir) / t}' would overwrite an input")
-    side.update({
-        "sources": [str(s) for s in sources],
-        "sample_rate": loaded.sample_rate,
-        "n_mics": int(n_mics),
-        "n_sources": n,
-        "n_samples": int(X.shape[1]),
-        "scale": scale,
-        "subtype": subtype,
-        "truth": [str(Path(truth_dir) / t) for t in truth_names] if truth_dir else None,
-        "warnings": warned,
-    })
     mixture_bytes = audio.encode(X, loaded.sample_rate, subtype)
     with audio.AtomicWriter() as writer:
         if not to_stdout:
@@ -707,9 +659,9 @@ def mix(sources, output, mics, seed, matrix_path, rir_paths, rir_mics, rt60, roo
             for t, s in zip(truth_names, truth):
                 writer.add(Path(truth_dir) / t, audio.encode(s[None, :], loaded.sample_rate, "FLOAT"))
         if sidecar_path and not sidecar_to_stdout:
-            writer.add(sidecar_path, (json.dumps(side, indent=1) + "\n").encode())
+            writer.add(sidecar_path, dumps(side))
     if sidecar_to_stdout:
-        audio.write_stdout((json.dumps(side, indent=1) + "\n").encode())
+        audio.write_stdout(dumps(side))
     if to_stdout:
         audio.write_stdout(mixture_bytes)
     else:

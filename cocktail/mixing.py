@@ -19,6 +19,16 @@ MIX_PEAK = 0.9
 
 
 @dataclass
+class Mixture:
+    """A test mixture and what is kept of how it was made."""
+
+    signals: np.ndarray  # (n_mics, n_samples), the recording
+    truth: np.ndarray  # (n_sources, n_samples), each source as mixed (at microphone 1 in rooms)
+    sidecar: dict  # what cocktail mix writes beside the mixture
+    n_mics: int
+
+
+@dataclass
 class Sources:
     signals: np.ndarray  # (n_sources, n_samples) exactly as they enter the mix
     sample_rate: int
@@ -238,3 +248,105 @@ def responses_from_sidecar(side, base, sample_rate):
                              size=room["size"], spacing=room["mic_spacing"],
                              distance=room["source_distance"], seed=room["seed"])
     return H
+
+
+def matrix_for(n_sources, *, mics=None, seed=0, matrix_path=None, room=False):
+    """The mixing matrix of an instantaneous mixture: read, or drawn at random.
+
+    Parameters
+    ----------
+    n_sources : int
+    mics : int, optional
+        Microphones (rows); default one per source.
+    seed : int
+        Seed of the random matrix.
+    matrix_path : str, optional
+        A matrix file (see :func:`read_matrix`) to use instead.
+    room : bool
+        The mixture is convolutive: no matrix.
+
+    Returns
+    -------
+    ndarray, shape (n_mics, n_sources), or None for a room
+    """
+    if matrix_path is not None:
+        A = read_matrix(matrix_path)
+        if A.shape[1] != n_sources:
+            raise CocktailError(
+                f"matrix '{matrix_path}' has {A.shape[1]} columns but there are {n_sources} "
+                "sources (one column per source)"
+            )
+        if mics is not None and A.shape[0] != mics:
+            raise CocktailError(
+                f"matrix '{matrix_path}' has {A.shape[0]} rows but --mics is {mics} "
+                "(one row per microphone)"
+            )
+        return A
+    if room:
+        return None
+    return random_mixing(mics or n_sources, n_sources, seed)
+
+
+def make_mixture(loaded, sources, A, *, seed, matrix_path, mics, rir_paths, rir_mics, rt60,
+                 room_size, mic_spacing, source_distance, subtype, warnings, truth):
+    """Mix loaded sources, instantaneously with ``A`` or through a room.
+
+    Parameters
+    ----------
+    loaded : Sources
+        The sources, as :func:`load_sources` made them.
+    sources : list of str
+        Their files, as given (recorded in the sidecar).
+    A : ndarray, shape (n_mics, n_sources), or None
+        The mixing matrix; None for a room: the measured responses
+        ``rir_paths`` (channels ``rir_mics``, counted from 1), else a
+        simulated shoebox room with reverberation time ``rt60``.
+    seed : int
+        Seed of ``A`` (unless read from ``matrix_path``) or of the room layout.
+    mics : int or None
+        Microphones of a room (default: one per source, or every channel
+        of the responses).
+    room_size, mic_spacing, source_distance :
+        The simulated room, in metres (see :func:`cocktail.room.room_responses`).
+    subtype : str
+        Sample format the mixture is written in (recorded in the sidecar).
+    warnings : list of str
+        Recorded in the sidecar.
+    truth : list of str or None
+        Where the true sources are written, recorded in the sidecar.
+
+    Returns
+    -------
+    Mixture
+    """
+    from .report import convolutive_sidecar, instantaneous_sidecar, sidecar
+
+    n = loaded.signals.shape[0]
+    if A is not None:
+        X, scale = mix(loaded.signals, A)
+        true = loaded.signals
+        made = instantaneous_sidecar(A, None if matrix_path else seed, matrix_path)
+    else:
+        if rir_paths:
+            chans = [c - 1 for c in rir_mics] if rir_mics else \
+                (list(range(mics)) if mics else None)
+            H = read_rirs(rir_paths, n, loaded.sample_rate, chans)
+            made = {"rir": [str(p) for p in rir_paths], "rir_mics": [c + 1 for c in (
+                chans if chans is not None else range(H.shape[0]))]}
+        else:
+            from .room import room_responses
+
+            H, src_pos, mic_pos = room_responses(n, mics or n, rt60, loaded.sample_rate,
+                                                 size=room_size, spacing=mic_spacing,
+                                                 distance=source_distance, seed=seed)
+            made = {"room": {"rt60": rt60, "size": list(room_size), "mic_spacing": mic_spacing,
+                             "source_distance": source_distance, "seed": seed,
+                             "sources_xyz": np.round(src_pos, 4).tolist(),
+                             "mics_xyz": np.round(mic_pos, 4).tolist()}}
+        X, true, scale = convolutive_mix(loaded.signals, H)
+        made.update(convolutive_sidecar())
+    n_mics = X.shape[0]
+    side = sidecar(made, sources=sources, sample_rate=loaded.sample_rate, n_mics=n_mics,
+                   n_sources=n, n_samples=X.shape[1], scale=scale, subtype=subtype,
+                   truth=truth, warnings=warnings)
+    return Mixture(signals=X, truth=true, sidecar=side, n_mics=n_mics)
