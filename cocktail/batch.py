@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from .io import audio, stream
+from .io import audio, files, stream
 from .errors import CocktailError
 from .bss.scaling import headroom_gain
 from .report import REPORT_NAME, dumps
@@ -102,18 +102,6 @@ def _options(options):
     return options if isinstance(options, Options) else Options(**options)
 
 
-def check_outputs_apart(input_path, targets):
-    if str(input_path) == audio.STDIO:
-        return
-    for t in targets:
-        try:
-            same = os.path.samefile(t, input_path)
-        except OSError:
-            same = False
-        if same:
-            raise CocktailError(f"output '{t}' would overwrite the input")
-
-
 def separate_file(input_path, output_dir, options=None, *, raw=None, report_path=None,
                   callback=None):
     """Separate one recording into ``output_dir``; return a summary dict.
@@ -132,7 +120,7 @@ def separate_file(input_path, output_dir, options=None, *, raw=None, report_path
     try:
         summary = _separate_into(input_path, output_dir, opts, raw, report_path, callback,
                                  started)
-        audio.keep_folder(output_dir)
+        files.keep_folder(output_dir)
         return summary
     except BaseException:
         if made:  # a failed or interrupted run leaves no empty folder behind
@@ -170,17 +158,17 @@ def _summary(report, warnings, started, **where):
 
 
 def _separate_into(input_path, output_dir, opts, raw, report_path, callback, started):
-    folder = audio.prepare_folder(output_dir)
+    folder = files.prepare_folder(output_dir)
     report_to_stdout = str(report_path) == audio.STDIO
     report_path = Path(report_path) if report_path else folder / REPORT_NAME
     if not report_to_stdout:
-        audio.check_writable_file(report_path)
+        files.check_writable_file(report_path)
     with stream.open_input(input_path, raw=raw) as reader:
         subtype = audio.output_subtype(reader.subtype)
         targets = [folder / f"speaker_{i}.wav" for i in range(1, reader.channels + 1)]
-        check_outputs_apart(input_path, targets + ([] if report_to_stdout else [report_path]))
+        files.check_outputs_apart(input_path, targets + ([] if report_to_stdout else [report_path]))
         if opts.apply and opts.apply != audio.STDIO:
-            check_outputs_apart(opts.apply, targets + ([] if report_to_stdout else [report_path]))
+            files.check_outputs_apart(opts.apply, targets + ([] if report_to_stdout else [report_path]))
 
         def open_sink(n, frames, deferred=False):
             return FolderSink(folder, n, frames, reader.sample_rate, subtype, deferred)
@@ -195,7 +183,7 @@ def _separate_into(input_path, output_dir, opts, raw, report_path, callback, sta
             sink.commit()
             audio.write_stdout(dumps(report))
         else:
-            with audio.AtomicWriter() as w:
+            with files.AtomicWriter() as w:
                 w.add(report_path, dumps(report))
                 sink.commit()
     except BaseException:
@@ -241,12 +229,12 @@ def separate_to_stdout(input_path, options=None, *, raw=None, report_path=None, 
     opts = _options(options)
     started = time.monotonic()
     audio.stdout_stream()
-    audio.check_stdout_apart([input_path, opts.apply])
+    files.check_stdout_apart([input_path, opts.apply])
     if report_path is not None:
-        audio.check_writable_file(report_path)
-        check_outputs_apart(input_path, [report_path])
+        files.check_writable_file(report_path)
+        files.check_outputs_apart(input_path, [report_path])
         if opts.apply is not None:
-            check_outputs_apart(opts.apply, [report_path])
+            files.check_outputs_apart(opts.apply, [report_path])
     with stream.open_input(input_path, raw=raw) as reader:
         subtype = audio.output_subtype(reader.subtype)
         done = run(reader, lambda n, frames: StdoutSink(n, frames, reader.sample_rate, subtype,
@@ -256,7 +244,7 @@ def separate_to_stdout(input_path, options=None, *, raw=None, report_path=None, 
     report = done.report
     if report_path is not None:
         report.update(outputs=[], output_subtype=subtype, warnings=done.warnings)
-        with audio.AtomicWriter() as writer:
+        with files.AtomicWriter() as writer:
             writer.add(report_path, dumps(report))
     return _summary(report, done.warnings, started, input=str(input_path), output=audio.STDIO)
 
@@ -324,7 +312,7 @@ def _worker_job(args):
         return _job(args)
     except KeyboardInterrupt:
         # The pool must not hand this worker another file.
-        audio.clean_up_after_interruption()
+        files.clean_up_after_interruption()
         os._exit(INTERRUPTED_STATUS)
     finally:
         _job_running = False

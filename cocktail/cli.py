@@ -23,7 +23,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 import click  # noqa: E402
 
 from . import __version__
-from .io import audio  # noqa: E402
+from .io import audio, files  # noqa: E402
 from .errors import CocktailError  # noqa: E402
 
 EXIT_ERROR = 1
@@ -83,7 +83,7 @@ class CocktailGroup(click.Group):
         except CocktailError as exc:
             _fail(str(exc), EXIT_ERROR)
         except (click.Abort, KeyboardInterrupt, _Interrupted):
-            audio.clean_up_after_interruption()
+            files.clean_up_after_interruption()
             if _terminated:
                 _fail(STOP_SIGNALS[_terminated[0]], 128 + _terminated[0])
             _fail("interrupted", EXIT_INTERRUPTED)
@@ -138,13 +138,6 @@ class Progress:
             return
         self.last = now
         click.echo(f"  {self.label} {iteration}: {what} {value:.3e}", err=True)
-
-
-def _same_file(a, b):
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return Path(a).resolve() == Path(b).resolve()
 
 
 class _Positive(click.ParamType):
@@ -388,7 +381,7 @@ def separate(mixtures, output, sources, model, adaptive, seed, max_iter, tol, nf
 
     _one_stdout([("-o", output), ("--report", report_path), ("--plot", plot_path)])
     if audio.STDIO in (output, report_path, plot_path):
-        audio.check_stdout_apart(list(mixtures) + [apply_path])
+        files.check_stdout_apart(list(mixtures) + [apply_path])
     if apply_path == audio.STDIO and audio.STDIO in mixtures:
         raise click.UsageError("--apply - and the input '-' cannot both come from standard input")
     several = len(mixtures) > 1 or (mixtures[0] != audio.STDIO and Path(mixtures[0]).is_dir())
@@ -398,7 +391,7 @@ def separate(mixtures, output, sources, model, adaptive, seed, max_iter, tol, nf
     if plot_path is not None:
         if several or output == audio.STDIO:
             raise click.UsageError("--plot takes one input and an output folder (not -o -)")
-        if report_path == audio.STDIO or (report_path and audio.is_special(report_path)):
+        if report_path == audio.STDIO or (report_path and files.is_special(report_path)):
             raise click.UsageError("--plot draws from the report: give --report a file, not "
                                    f"'{report_path}'")
         from . import plot
@@ -610,15 +603,15 @@ def mix(sources, output, mics, seed, matrix_path, rir_paths, rir_mics, rt60, roo
         if not Path(src).exists():
             raise CocktailError(f"cannot read '{src}': no such file")
         for w in written:
-            if _same_file(w, src):
+            if files.same_file(w, src):
                 raise CocktailError(f"output '{w}' is also an input; choose another name")
     for w in written:
-        audio.check_writable_file(w)
+        files.check_writable_file(w)
     if to_stdout or sidecar_to_stdout:
         audio.stdout_stream()
-        audio.check_stdout_apart(list(sources) + list(rir_paths) + [matrix_path])
+        files.check_stdout_apart(list(sources) + list(rir_paths) + [matrix_path])
     if truth_dir is not None:
-        audio.prepare_folder(truth_dir)
+        files.prepare_folder(truth_dir)
 
     n = len(sources)
     if rir_paths and len(rir_paths) != n:
@@ -649,10 +642,10 @@ def mix(sources, output, mics, seed, matrix_path, rir_paths, rir_mics, rt60, roo
     if truth_dir is not None:
         for t in truth_names:
             for src in sources:
-                if _same_file(Path(truth_dir) / t, src):
+                if files.same_file(Path(truth_dir) / t, src):
                     raise CocktailError(f"truth file '{Path(truth_dir) / t}' would overwrite an input")
     mixture_bytes = audio.encode(X, loaded.sample_rate, subtype)
-    with audio.AtomicWriter() as writer:
+    with files.AtomicWriter() as writer:
         if not to_stdout:
             writer.add(output, mixture_bytes)
         if truth_dir is not None:
@@ -692,14 +685,14 @@ def _check_picture_path(path, inputs):
     if suffix in OTHER_PICTURE_SUFFIXES:
         raise click.UsageError(f"pictures are written as PNG: name the file '{Path(path).stem}"
                                f".png', not '{path}'")
-    audio.check_writable_file(path)
+    files.check_writable_file(path)
     for i in _files_below(inputs):
-        if i is not None and i != audio.STDIO and _same_file(path, i):
+        if i is not None and i != audio.STDIO and files.same_file(path, i):
             raise CocktailError(f"output '{path}' would overwrite an input")
 
 
 def _write_picture(path, data):
-    with audio.AtomicWriter() as writer:
+    with files.AtomicWriter() as writer:
         writer.add(path, data)
 
 
@@ -751,7 +744,7 @@ def evaluate_command(estimates, reference, mixture, filter_length, as_json, plot
         _check_picture_path(plot_path, [estimates, reference, mixture])
     if mixture is not None and mixture != audio.STDIO and not Path(mixture).exists():
         raise CocktailError(f"cannot read '{mixture}': no such file")
-    audio.check_stdout_apart(_files_below([estimates, reference, mixture]))
+    files.check_stdout_apart(_files_below([estimates, reference, mixture]))
 
     result = scoring.evaluate(estimates, reference, mixture_path=mixture,
                               filter_length=filter_length)
@@ -816,7 +809,7 @@ def plot_command(estimates, convergence, mixture, reference, output, quiet):
         _check_picture_path(output, [*estimates, reference, mixture])
     else:
         audio.stdout_stream()
-        audio.check_stdout_apart([*estimates, reference, mixture])
+        files.check_stdout_apart([*estimates, reference, mixture])
     if convergence:
         data, notes = plot.picture_of_convergence(estimates)
         for note in notes:

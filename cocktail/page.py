@@ -46,7 +46,7 @@ import numpy as np
 import soundfile as sf
 
 from . import __version__
-from .io import audio
+from .io import audio, files
 from .errors import CocktailError
 from .report import input_candidates, is_sidecar, read_json
 
@@ -157,16 +157,16 @@ def _speakers(folder):
         if not is_report(report):
             raise CocktailError(f"'{report_path}' is not a separation report written by "
                                 "cocktail separate")
-        files = listed_outputs(report, report_path, folder)
-        if files is None:
+        speaker_files = listed_outputs(report, report_path, folder)
+        if speaker_files is None:
             raise CocktailError(f"'{report_path}' lists no output files (that separation went "
                                 "to standard output): nothing to listen to")
-        return report, report_path, files
-    files = wavs_in(folder)
-    if not files:
+        return report, report_path, speaker_files
+    speaker_files = wavs_in(folder)
+    if not speaker_files:
         raise CocktailError(f"no separation.json and no WAV files in '{folder}': nothing to "
                             "listen to")
-    return None, None, files
+    return None, None, speaker_files
 
 
 def _matches(info, report):
@@ -872,16 +872,16 @@ def write_page(folder, *, mixture_path=None, reference_path=None,
                             "cocktail separate")
     if not full_seconds > 0 or not excerpt_seconds > 0:
         raise CocktailError("the full and excerpt lengths must be positive")
-    report, report_path, files = _speakers(folder)
+    report, report_path, speaker_files = _speakers(folder)
     notes = []
 
-    infos = [_info(f) for f in files]
+    infos = [_info(f) for f in speaker_files]
     rates = {i.samplerate for i in infos}
     if len(rates) > 1:
         raise CocktailError(f"the speakers in '{folder}' differ in sample rate: "
                             f"{', '.join(str(r) for r in sorted(rates))} Hz")
     rate = rates.pop()
-    for f, i in zip(files, infos):
+    for f, i in zip(speaker_files, infos):
         if i.channels != 1:
             raise CocktailError(f"'{f}' has {i.channels} channels: a separation folder holds "
                                 "one mono WAV per speaker")
@@ -905,7 +905,7 @@ def write_page(folder, *, mixture_path=None, reference_path=None,
         for m in range(mix_info.channels):
             tracks.append(Track("mixture", f"microphone {m + 1}", mixture_path, m,
                                 mix_info.frames, mix_info.samplerate, MIXTURE_RGB))
-    for k, (f, i) in enumerate(zip(files, infos)):
+    for k, (f, i) in enumerate(zip(speaker_files, infos)):
         tracks.append(Track("speaker", f.name, f, 0, i.frames, i.samplerate,
                             PALETTE[k % len(PALETTE)]))
     duration = max(t.frames for t in tracks) / rate
@@ -963,9 +963,9 @@ def write_page(folder, *, mixture_path=None, reference_path=None,
 
         text = _page_text(report, report_path, tracks, duration, mode, excerpt, rate,
                           scores, score_origin, mixture_path, notes)
-        page_tmp = audio.temporary_beside(folder / PAGE_NAME)
+        page_tmp = files.temporary_beside(folder / PAGE_NAME)
         Path(page_tmp).write_text(text, encoding="utf-8")
-        os.chmod(stage, 0o777 & ~audio._umask())
+        os.chmod(stage, 0o777 & ~files._umask())
         size = _folder_size(stage) + len(text.encode())
         # Swap in the new folder, then the page that refers to it.
         live = folder / ASSETS
@@ -981,7 +981,7 @@ def write_page(folder, *, mixture_path=None, reference_path=None,
                 shutil.rmtree(old, ignore_errors=True)
             raise
         stage = None
-        audio.publish(page_tmp, folder / PAGE_NAME)
+        files.publish(page_tmp, folder / PAGE_NAME)
         page_tmp = None
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)

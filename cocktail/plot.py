@@ -300,11 +300,11 @@ def plot_separation(path, **picture) -> None:
     The file is written whole or not at all. Raises CocktailError when
     matplotlib is missing.
     """
-    from .io import audio
+    from .io import files
 
     data = render_separation(**picture)
-    audio.check_writable_file(path)
-    with audio.AtomicWriter() as writer:
+    files.check_writable_file(path)
+    with files.AtomicWriter() as writer:
         writer.add(path, data)
 
 

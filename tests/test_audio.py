@@ -4,7 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from cocktail.io import audio
+from cocktail.io import audio, files
 from cocktail.errors import CocktailError
 
 FRAMES = st.integers(min_value=1, max_value=300)
@@ -38,7 +38,7 @@ def test_file_round_trip_keeps_shape(tmp_path_factory, data, channels, frames):
     x = data.draw(arrays(np.float64, (channels, frames),
                          elements=st.floats(-1, 1, allow_nan=False)))
     path = tmp_path_factory.mktemp("rt") / "x.wav"
-    with audio.AtomicWriter() as w:
+    with files.AtomicWriter() as w:
         w.add(path, audio.encode(x, 16000, "DOUBLE"))
     back = audio.read(path)
     assert back.samples.shape == (channels, frames)
@@ -57,7 +57,7 @@ def test_unknown_length_header_is_accepted():
 
 def test_atomic_writer_discards_on_error(tmp_path):
     with pytest.raises(RuntimeError):
-        with audio.AtomicWriter() as w:
+        with files.AtomicWriter() as w:
             w.add(tmp_path / "a.wav", b"abc")
             raise RuntimeError("boom")
     assert list(tmp_path.iterdir()) == []
@@ -82,11 +82,11 @@ def test_stream_encoding_matches_libsndfile(data, channels, frames, encoding):
 
     import soundfile as sf
 
-    from cocktail.io.stream import _encode
+    from cocktail.io.wav import encode
 
     subtype, enc = encoding
     x = data.draw(arrays(np.float64, (channels, frames),
                          elements=st.floats(-1.5, 1.5, allow_nan=False)))
     buf = io.BytesIO()
     sf.write(buf, x.T, 8000, subtype=subtype, format="RAW")
-    assert _encode(x, enc) == buf.getvalue()
+    assert encode(x, enc) == buf.getvalue()

@@ -16,61 +16,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from . import audio
+from . import audio, files, wav
 from ..errors import CocktailError
-
-#: Raw PCM encodings: name -> (numpy dtype, scale from integer to [-1, 1))
-ENCODINGS = {
-    "s16": ("<i2", 32768.0),
-    "s24": (None, 8388608.0),  # packed 3-byte little-endian
-    "s32": ("<i4", 2147483648.0),
-    "f32": ("<f4", 1.0),
-    "f64": ("<f8", 1.0),
-}
-SUBTYPE_ENCODING = {"PCM_16": "s16", "PCM_24": "s24", "PCM_32": "s32", "FLOAT": "f32",
-                    "DOUBLE": "f64"}
-ENCODING_SUBTYPE = {v: k for k, v in SUBTYPE_ENCODING.items()}
-UNKNOWN_SIZES = audio.UNKNOWN_SIZES
-
-
-def _decode(data, encoding, channels):
-    """Interleaved little-endian bytes -> (channels, frames) float64."""
-    dtype, scale = ENCODINGS[encoding]
-    if encoding == "s24":
-        b = np.frombuffer(data, dtype=np.uint8).reshape(-1, 3).astype(np.int32)
-        v = b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16)
-        v = np.where(v >= 1 << 23, v - (1 << 24), v)
-    else:
-        v = np.frombuffer(data, dtype=dtype)
-    return (v.reshape(-1, channels).T / scale).astype(np.float64)
-
-
-def _quantise(x, encoding):
-    """Float samples -> integers exactly as libsndfile writes them: through
-    32-bit full scale (rounded), then shifted down (so rounding toward -inf).
-    Integer samples read as float come back unchanged."""
-    v = np.rint(np.clip(x, -1.0, 1.0) * 2147483648.0)
-    np.clip(v, -2147483648.0, 2147483647.0, out=v)
-    shift = {"s16": 65536.0, "s24": 256.0, "s32": 1.0}[encoding]
-    return np.floor(v / shift) if shift != 1.0 else v
-
-
-def _encode(block, encoding):
-    """(channels, frames) float -> interleaved little-endian bytes."""
-    x = np.ascontiguousarray(np.asarray(block).T)
-    dtype, _ = ENCODINGS[encoding]
-    if encoding in ("f32", "f64"):
-        return x.astype(dtype).tobytes()
-    q = _quantise(x, encoding).astype(np.int64)
-    if encoding == "s24":
-        q = q.reshape(-1) & 0xFFFFFF
-        return np.stack([q & 0xFF, (q >> 8) & 0xFF, (q >> 16) & 0xFF], axis=1).astype(np.uint8).tobytes()
-    return q.astype(dtype).tobytes()
-
-
-def bytes_per_frame(encoding, channels):
-    return (3 if encoding == "s24" else np.dtype(ENCODINGS[encoding][0]).itemsize) * channels
-
 
 class Reader:
     """Blocks of audio from a file, a WAV stream or raw PCM.
@@ -192,9 +139,9 @@ class PCMReader(Reader):
         self.sample_rate = sample_rate
         self.channels = channels
         self.encoding = encoding
-        self.subtype = ENCODING_SUBTYPE[encoding]
+        self.subtype = wav.ENCODING_SUBTYPE[encoding]
         self.frames = frames
-        self._frame_bytes = bytes_per_frame(encoding, channels)
+        self._frame_bytes = wav.bytes_per_frame(encoding, channels)
         self._left = None if frames is None else frames
         self._got = 0
         self.notes = []
@@ -209,7 +156,7 @@ class PCMReader(Reader):
         self._got += usable // self._frame_bytes
         if n and len(data) < n * self._frame_bytes:
             self._ended(len(data) - usable)
-        return _decode(data[:usable], self.encoding, self.channels)
+        return wav.decode(data[:usable], self.encoding, self.channels)
 
     def _ended(self, leftover):
         """Say once what was wrong with how the input ended."""
@@ -231,41 +178,6 @@ class PCMReader(Reader):
             self._owned.close()
 
 
-def _wav_stream_header(src, name):
-    """Parse a RIFF/WAVE header from a stream; return (rate, channels, encoding, frames)."""
-    head = src.take(12)
-    if len(head) < 12 or head[:4] not in (b"RIFF", b"RF64") or head[8:12] != b"WAVE":
-        raise CocktailError(f"cannot read {name}: not a WAV stream (use --raw for headerless PCM)")
-    fmt = None
-    ds64_data = None
-    while True:
-        ch = src.take(8)
-        if len(ch) < 8:
-            raise CocktailError(f"cannot read {name}: the WAV stream ends before its data")
-        cid, size = ch[:4], struct.unpack("<I", ch[4:])[0]
-        if cid == b"data":
-            break
-        body = src.take(size + (size & 1))
-        if cid == b"fmt ":
-            fmt = body[:size]
-        elif cid == b"ds64" and len(body) >= 24:
-            ds64_data = struct.unpack("<Q", body[8:16])[0]
-    if fmt is None or len(fmt) < 16:
-        raise CocktailError(f"cannot read {name}: the WAV stream has no format chunk")
-    tag, channels, rate, _, _, bits = struct.unpack("<HHIIHH", fmt[:16])
-    if tag == 0xFFFE and len(fmt) >= 26:
-        tag = struct.unpack("<H", fmt[24:26])[0]
-    encoding = {(1, 16): "s16", (1, 24): "s24", (1, 32): "s32", (3, 32): "f32", (3, 64): "f64"}.get(
-        (tag, bits))
-    if encoding is None or channels < 1:
-        raise CocktailError(f"cannot read {name}: unsupported WAV sample format "
-                            f"(format {tag}, {bits} bits)")
-    if ds64_data is not None:
-        size = ds64_data
-    frames = None if size in UNKNOWN_SIZES else size // bytes_per_frame(encoding, channels)
-    return rate, channels, encoding, frames
-
-
 def open_input(path, *, raw=None):
     """A Reader for a path or '-' (stdin); ``raw`` = (rate, channels, encoding) for PCM."""
     if raw is not None:
@@ -279,7 +191,7 @@ def open_input(path, *, raw=None):
             owned = open(path, "rb")
             src = _ByteSource(owned)
             name = audio.display_name(path)
-            size, frame_bytes = os.path.getsize(path), bytes_per_frame(encoding, channels)
+            size, frame_bytes = os.path.getsize(path), wav.bytes_per_frame(encoding, channels)
             frames = size // frame_bytes
             reader = PCMReader(src, name=name, sample_rate=rate, channels=channels,
                                encoding=encoding, frames=frames, owned=owned)
@@ -297,7 +209,7 @@ def open_input(path, *, raw=None):
     if not first:
         raise CocktailError("standard input is empty: expected a WAV stream")
     if first in (b"RIFF", b"RF64"):
-        rate, channels, encoding, frames = _wav_stream_header(src, "standard input")
+        rate, channels, encoding, frames = wav.read_stream_header(src.take, "standard input")
         return PCMReader(src, name="standard input", sample_rate=rate, channels=channels,
                          encoding=encoding, frames=frames)
     # Another container on stdin (FLAC, AIFF...): libsndfile needs it whole.
@@ -327,23 +239,6 @@ class ArrayReader(Reader):
 
     def seek(self, frame):
         self._pos = frame
-
-
-def _wav_header(channels, rate, encoding, frames):
-    """A canonical 44-byte WAV header; unknown length -> maximal sizes."""
-    fb = bytes_per_frame(encoding, channels)
-    tag = 3 if encoding in ("f32", "f64") else 1
-    bits = fb // channels * 8
-    if frames is None:
-        data_size = riff_size = 0xFFFFFFFF
-    else:
-        data_size = frames * fb
-        riff_size = 36 + data_size
-        if riff_size > 0xFFFFFFFF:
-            data_size = riff_size = 0xFFFFFFFF
-    return (b"RIFF" + struct.pack("<I", riff_size) + b"WAVE" + b"fmt " +
-            struct.pack("<IHHIIHH", 16, tag, channels, rate, rate * fb, fb, bits) +
-            b"data" + struct.pack("<I", data_size))
 
 
 def check_finite_output(block, target):
@@ -376,26 +271,25 @@ class Writer:
                  stream=None):
         self.target = target
         self.channels = channels
-        self.encoding = SUBTYPE_ENCODING.get(subtype, "f32")
+        self.encoding = wav.SUBTYPE_ENCODING.get(subtype, "f32")
         self._tmp = None
         if stream is not None:
             self._stream = stream
             self._file = None
             # Sent with the first samples, once they are known to be finite.
-            self._header = b"" if raw else _wav_header(channels, sample_rate, self.encoding,
+            self._header = b"" if raw else wav.header(channels, sample_rate, self.encoding,
                                                        frames)
             self._promised = frames
             self._sent = 0  # frames written
             self._start = _rewritable_position(stream) if not raw else None
         else:
-            self._tmp = audio.temporary_beside(target)
-            fmt = "RAW" if raw else ("WAV" if frames is None or frames * channels * 8 < 2**32 - 4096
-                                     else "RF64")
+            self._tmp = files.temporary_beside(target)
+            fmt = "RAW" if raw else ("WAV" if frames is None else wav.container(frames * channels))
             try:
                 self._file = audio.open_for_writing(self._tmp, sample_rate, channels,
-                                                    ENCODING_SUBTYPE[self.encoding], fmt)
+                                                    wav.ENCODING_SUBTYPE[self.encoding], fmt)
             except BaseException:
-                audio.remove_temporary(self._tmp)
+                files.remove_temporary(self._tmp)
                 raise
 
     def write(self, block):
@@ -404,11 +298,11 @@ class Writer:
             if self.encoding in ("s16", "s32"):
                 # Quantise here, as libsndfile would: handing it integers
                 # is several times faster.
-                self._file.write(_quantise(block.T, self.encoding).astype(ENCODINGS[self.encoding][0]))
+                self._file.write(wav.quantise(block.T, self.encoding).astype(wav.ENCODINGS[self.encoding][0]))
             else:
                 self._file.write(np.ascontiguousarray(block.T))
         else:
-            self._stream.write(self._header + _encode(block, self.encoding))
+            self._stream.write(self._header + wav.encode(block, self.encoding))
             self._header = b""
             self._sent += block.shape[1]
 
@@ -425,7 +319,7 @@ class Writer:
         if self._file is not None:
             if not self._file.closed:
                 self._file.close()
-            audio.publish(self._tmp, self.target)
+            files.publish(self._tmp, self.target)
             self._tmp = None
         else:
             if self._header:
@@ -437,8 +331,8 @@ class Writer:
 
     def _fix_sizes(self):
         """Write the real sizes into the header of a stream that is a regular file."""
-        data = self._sent * bytes_per_frame(self.encoding, self.channels)
-        if 36 + data > 0xFFFFFFFF:
+        data = self._sent * wav.bytes_per_frame(self.encoding, self.channels)
+        if 36 + data > wav.RIFF_LIMIT:
             return
         self._stream.flush()
         end = self._stream.tell()
@@ -454,4 +348,4 @@ class Writer:
                 self._file.close()
             except Exception:  # noqa: BLE001 - nothing more to do for a file being dropped
                 pass
-            audio.remove_temporary(self._tmp)
+            files.remove_temporary(self._tmp)
