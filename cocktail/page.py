@@ -47,6 +47,7 @@ import soundfile as sf
 
 from . import __version__
 from .io import audio, files
+from .bss.stft import analysis_window
 from .errors import CocktailError
 from .report import input_candidates, is_sidecar, read_json
 
@@ -222,7 +223,7 @@ class _Analysis:
     def __init__(self, n_channels, n_frames, rate):
         self.n = max(n_frames, 1)
         self.nfft = min(_nfft(rate), max(16, 2 ** int(np.log2(self.n))))
-        self.window = np.hanning(self.nfft + 2)[1:-1]
+        self.window = analysis_window(self.nfft)
         W = PICTURE_WIDTH
         self.low = np.full((n_channels, W), np.inf)
         self.high = np.full((n_channels, W), -np.inf)

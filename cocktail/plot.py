@@ -101,8 +101,10 @@ def _spectrogram(x, rate, n_columns):
     hop = max(nfft // 4, int(np.ceil(len(x) / n_columns)))
     if len(x) < nfft:
         x = np.pad(x, (0, nfft - len(x)))
-    frames = np.lib.stride_tricks.sliding_window_view(x, nfft)[::hop]
-    power = np.abs(np.fft.rfft(frames * np.hanning(nfft + 2)[1:-1], axis=1)) ** 2
+    from .bss.stft import analysis_window, frames
+
+    power = np.abs(np.fft.rfft(frames(x[None], nfft, hop)[0] * analysis_window(nfft),
+                               axis=1)) ** 2
     return np.fft.rfftfreq(nfft, 1.0 / rate), power.T
 
 

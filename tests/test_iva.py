@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scipy.signal import lfilter
 
-from cocktail.bss import iva
+from cocktail.bss.stft import STFT
 from cocktail.errors import CocktailError
 from cocktail.bss.iva import ALGORITHMS, DEFAULT_ALGORITHM, ConvolutiveResult, separate_convolutive
 
@@ -122,7 +122,7 @@ def input_sir_db(X, refs):
 @pytest.mark.parametrize("nfft, hop, n", [(512, 128, 4000), (512, 100, 777), (64, 32, 64), (4096, 1024, 9000)])
 def test_stft_reconstructs_exactly(nfft, hop, n):
     x = np.random.default_rng(0).standard_normal((2, n))
-    stft = iva._STFT(nfft, hop)
+    stft = STFT(nfft, hop)
     X = stft.forward(x, dtype=np.complex128)
     assert X.shape == (nfft // 2 + 1, 2, stft.n_frames(n))
     np.testing.assert_allclose(stft.inverse(X, n), x, atol=1e-12)
@@ -183,7 +183,7 @@ def test_outputs_are_projected_back_to_mic_one(case_2x2, result_2x2):
 def test_unmixing_matrices_reproduce_the_outputs(case_2x2, result_2x2):
     X, _ = case_2x2
     res = result_2x2
-    stft = iva._STFT(res.nfft, res.hop)
+    stft = STFT(res.nfft, res.hop)
     Xf = stft.forward(X, dtype=np.complex128)  # (F, M, T)
     y = stft.inverse(np.matmul(res.unmixing, Xf), X.shape[1])
     err = np.max(np.abs(y - res.sources)) / np.max(np.abs(res.sources))

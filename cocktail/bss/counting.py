@@ -291,7 +291,8 @@ def count_room(X, sample_rate, upper=None, random_state=0):
     -------
     Count
     """
-    from .iva import _STFT, default_nfft, separate_convolutive
+    from .iva import default_nfft, separate_convolutive
+    from .stft import STFT
 
     K = X.shape[0] if upper is None else upper
     if K < 2:
@@ -307,7 +308,7 @@ def count_room(X, sample_rate, upper=None, random_state=0):
     nfft = default_nfft(rate, X.shape[1])
     res = separate_convolutive(X, n_sources=K, nfft=nfft, algorithm=COUNT_ALGORITHM,
                                max_iter=COUNT_ITERATIONS, tol=0.0, random_state=random_state)
-    stft = _STFT(nfft, nfft // 4)
+    stft = STFT(nfft, nfft // 4)
     Yf = stft.forward(res.sources)
     P = Yf.real.astype(np.float64) ** 2 + Yf.imag.astype(np.float64) ** 2
     freqs = np.arange(P.shape[0]) * rate / nfft

@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import CocktailError
+from . import stft
 
 __all__ = ["choose_model", "phase_realness", "REALNESS_THRESHOLD"]
 
@@ -65,9 +66,7 @@ def phase_realness(X, sample_rate):
     hi = min(nfft // 2, int(np.floor(_FMAX * nfft / sample_rate)))
     if hi <= lo:
         lo, hi = 1, nfft // 2
-    idx = np.arange(n_frames)[:, None] * hop + np.arange(nfft)[None, :]
-    win = np.hanning(nfft + 2)[1:-1]
-    frames = xs[:, idx] * win  # (M, T, nfft)
+    frames = stft.frames(xs, nfft, hop) * stft.analysis_window(nfft)  # (M, T, nfft)
     S = np.fft.rfft(frames, axis=2)[:, :, lo:hi]  # (M, T, F)
     C = np.einsum("itf,jtf->fij", S, np.conj(S))  # (F, M, M)
     power = np.einsum("fii->fi", C).real

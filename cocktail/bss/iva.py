@@ -61,6 +61,7 @@ from typing import Callable, List, Optional
 import numpy as np
 
 from ..errors import CocktailError
+from .stft import STFT
 
 __all__ = [
     "ALGORITHMS",
@@ -108,7 +109,7 @@ class ConvolutiveResult:
         Per-bin demixing matrices, projection-back scaling included:
         ``Y_f = unmixing[f] @ X_f`` gives the separated STFT in bin ``f`` (the
         STFT being a periodic Hann window of ``nfft`` samples moved by
-        ``hop``, first frame ending at sample ``hop``; see ``_STFT``).
+        ``hop``, first frame ending at sample ``hop``; see :class:`~cocktail.bss.stft.STFT`).
     n_iter : int
         Iterations run (warm-up included).
     converged : bool
@@ -770,66 +771,6 @@ def _beamform(D, X, C, ref=0):
 # STFT
 
 
-class _STFT:
-    """Short-time Fourier transform with a periodic Hann window.
-
-    Frame k covers samples [k * hop - (nfft - hop), k * hop + hop) of the
-    signal (zero-padded at both ends), so every sample is covered by full
-    overlap.  The inverse is the least-squares overlap-add (window applied
-    again, divided by the summed squared windows), which reconstructs any
-    signal exactly for any hop <= nfft / 2.  Plain numpy: scipy.signal costs
-    more to import than the whole separation of a short recording.
-    """
-
-    def __init__(self, nfft, hop):
-        self.nfft, self.hop = nfft, hop
-        self.pre = nfft - hop
-        self.window = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(nfft) / nfft)
-
-    def n_frames(self, n_samples):
-        return -(-(n_samples + self.pre) // self.hop)
-
-    def _frames(self, x):
-        T = self.n_frames(len(x))
-        xp = np.zeros((T - 1) * self.hop + self.nfft)
-        xp[self.pre:self.pre + len(x)] = x
-        return np.lib.stride_tricks.sliding_window_view(xp, self.nfft)[:: self.hop][:T]
-
-    def forward(self, X, dtype=np.complex64):
-        """(M, L) real -> (F, M, T) complex, one channel at a time."""
-        M, L = X.shape
-        T = self.n_frames(L)
-        out = np.empty((self.nfft // 2 + 1, M, T), dtype=dtype)
-        for m in range(M):
-            out[:, m, :] = np.fft.rfft(self._frames(X[m]) * self.window, axis=1).T
-        return out
-
-    def _overlap_add(self, frames):
-        T = frames.shape[0]
-        hop = self.hop
-        R = -(-self.nfft // hop)
-        if R * hop != self.nfft:
-            frames = np.concatenate([frames, np.zeros((T, R * hop - self.nfft))], axis=1)
-        frames = frames.reshape(T, R, hop)
-        out = np.zeros((T + R) * hop)
-        for j in range(R):
-            out[j * hop:(j + T) * hop].reshape(T, hop)[...] += frames[:, j, :]
-        return out
-
-    def inverse(self, Y, n_samples):
-        """(F, N, T) complex -> (N, n_samples) float64."""
-        F, N, T = Y.shape
-        norm = self._overlap_add(np.tile(self.window ** 2, (T, 1)))
-        live = norm > 1e-10 * norm.max()
-        inv = np.where(live, 1.0 / np.where(live, norm, 1.0), 0.0)
-        out = np.empty((N, n_samples))
-        for n in range(N):
-            frames = np.fft.irfft(Y[:, n, :].T.astype(np.complex128), n=self.nfft, axis=1)
-            y = self._overlap_add(frames * self.window) * inv
-            out[n] = y[self.pre:self.pre + n_samples]
-        return out
-
-
 # ----------------------------------------------------------------------------
 # driver
 
@@ -996,7 +937,7 @@ def separate_convolutive(
         )
     X /= scale / peak
 
-    stft = _STFT(nfft, hop)
+    stft = STFT(nfft, hop)
     with np.errstate(over="raise", invalid="raise", divide="raise", under="ignore"):
         Xf = stft.forward(X)
         Z, Q, C = _whiten(Xf, n_sources)

@@ -1,11 +1,13 @@
-"""Streaming short-time Fourier filtering: apply one matrix per frequency bin.
+"""The short-time Fourier transform, whole and streaming.
 
-The room model separates with an unmixing matrix per STFT bin. This module
-applies such matrices to a signal of any length, block by block, with a Hann
-analysis window and its weighted-overlap-add dual for synthesis: with
-identity matrices the output equals the input to rounding error. Output lags
-input by ``nfft - hop`` samples inside the filter; :class:`BinFilter` takes
-care of that, so what comes out lines up with what went in.
+The room model separates with an unmixing matrix per STFT bin. :class:`STFT`
+transforms a whole recording held in memory (to estimate the matrices) and
+back; :class:`BinFilter` applies such matrices to a signal of any length,
+block by block, with a Hann analysis window and its weighted-overlap-add
+dual for synthesis: with identity matrices the output equals the input to
+rounding error. Output lags input by ``nfft - hop`` samples inside the
+filter; :class:`BinFilter` takes care of that, so what comes out lines up
+with what went in.
 """
 import numpy as np
 
@@ -13,6 +15,12 @@ import numpy as np
 def hann(nfft):
     """Periodic Hann window (sums to a constant at hops of nfft/4)."""
     return 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(nfft) / nfft)
+
+
+def analysis_window(nfft):
+    """Symmetric Hann window without its zero end points, for measuring
+    spectra (model detection, pictures) rather than filtering."""
+    return np.hanning(nfft + 2)[1:-1]
 
 
 def synthesis_window(window, hop):
@@ -34,16 +42,65 @@ def frames(x, nfft, hop):
                                            writeable=False)
 
 
-def stft(x, nfft, hop, window=None):
-    """STFT of (channels, n) with the signal padded so every sample is fully covered.
+class STFT:
+    """Short-time Fourier transform with a periodic Hann window.
 
-    Returns (channels, n_freq, n_frames) complex.
+    Frame k covers samples [k * hop - (nfft - hop), k * hop + hop) of the
+    signal (zero-padded at both ends), so every sample is covered by full
+    overlap.  The inverse is the least-squares overlap-add (window applied
+    again, divided by the summed squared windows), which reconstructs any
+    signal exactly for any hop <= nfft / 2.  Plain numpy: scipy.signal costs
+    more to import than the whole separation of a short recording.
     """
-    window = hann(nfft) if window is None else window
-    pad = nfft - hop
-    x = np.pad(x, ((0, 0), (pad, pad + (-(x.shape[1] + pad) % hop))))
-    F = np.fft.rfft(frames(x, nfft, hop) * window, axis=-1)
-    return F.transpose(0, 2, 1)
+
+    def __init__(self, nfft, hop):
+        self.nfft, self.hop = nfft, hop
+        self.pre = nfft - hop
+        self.window = hann(nfft)
+
+    def n_frames(self, n_samples):
+        """Frames covering ``n_samples`` samples."""
+        return -(-(n_samples + self.pre) // self.hop)
+
+    def _frames(self, x):
+        T = self.n_frames(len(x))
+        xp = np.zeros((T - 1) * self.hop + self.nfft)
+        xp[self.pre:self.pre + len(x)] = x
+        return np.lib.stride_tricks.sliding_window_view(xp, self.nfft)[:: self.hop][:T]
+
+    def forward(self, X, dtype=np.complex64):
+        """(M, L) real -> (F, M, T) complex, one channel at a time."""
+        M, L = X.shape
+        T = self.n_frames(L)
+        out = np.empty((self.nfft // 2 + 1, M, T), dtype=dtype)
+        for m in range(M):
+            out[:, m, :] = np.fft.rfft(self._frames(X[m]) * self.window, axis=1).T
+        return out
+
+    def _overlap_add(self, frames):
+        T = frames.shape[0]
+        hop = self.hop
+        R = -(-self.nfft // hop)
+        if R * hop != self.nfft:
+            frames = np.concatenate([frames, np.zeros((T, R * hop - self.nfft))], axis=1)
+        frames = frames.reshape(T, R, hop)
+        out = np.zeros((T + R) * hop)
+        for j in range(R):
+            out[j * hop:(j + T) * hop].reshape(T, hop)[...] += frames[:, j, :]
+        return out
+
+    def inverse(self, Y, n_samples):
+        """(F, N, T) complex -> (N, n_samples) float64."""
+        F, N, T = Y.shape
+        norm = self._overlap_add(np.tile(self.window ** 2, (T, 1)))
+        live = norm > 1e-10 * norm.max()
+        inv = np.where(live, 1.0 / np.where(live, norm, 1.0), 0.0)
+        out = np.empty((N, n_samples))
+        for n in range(N):
+            frames = np.fft.irfft(Y[:, n, :].T.astype(np.complex128), n=self.nfft, axis=1)
+            y = self._overlap_add(frames * self.window) * inv
+            out[n] = y[self.pre:self.pre + n_samples]
+        return out
 
 
 class BinFilter:
