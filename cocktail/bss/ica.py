@@ -47,6 +47,7 @@ from typing import Callable, List, Optional
 import numpy as np
 
 from ..errors import CocktailError
+from .common import pair_newton, random_rotation
 from .whitening import whiten
 
 LOG2 = float(np.log(2.0))
@@ -250,14 +251,7 @@ class _State:
 
 def _precondition(G, h_off, h_diag):
     """Solve the block-diagonal Hessian system (pairs (i,j), (j,i)) for G."""
-    a, b = h_off, h_off.T  # a_ij and a_ji
-    # Smallest eigenvalue of [[a_ij, 1], [1, a_ji]]; lift it to LAMBDA_MIN.
-    lam = 0.5 * (a + b - np.sqrt((a - b) ** 2 + 4.0))
-    shift = np.maximum(LAMBDA_MIN - lam, 0.0)
-    a = a + shift
-    b = b + shift
-    det = a * b - 1.0
-    D = (b * G - G.T) / det
+    D = pair_newton(G, h_off, LAMBDA_MIN)
     np.fill_diagonal(D, np.diag(G) / np.maximum(h_diag, LAMBDA_MIN))
     return D
 
@@ -546,11 +540,7 @@ def ica(
 
     white = whiten(X, n_sources)
     rng = np.random.default_rng(random_state)
-    # A random rotation as the starting point: whitened data are already
-    # decorrelated, so any orthogonal matrix is an equally good start.
-    Q, R = np.linalg.qr(rng.standard_normal((n_sources, n_sources)))
-    Q = Q * np.sign(np.diag(R))
-    W_total = Q
+    W_total = random_rotation(rng, n_sources)
 
     def outputs(step):
         """Current outputs on every ``step``-th sample (computed afresh, not kept)."""

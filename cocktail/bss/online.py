@@ -57,6 +57,7 @@ from typing import Callable, List, Optional
 import numpy as np
 
 from ..errors import CocktailError
+from .common import pair_newton, random_rotation
 from .scaling import reference_gains
 
 #: Defaults shared by the library and the command line.
@@ -87,26 +88,6 @@ SILENCE = 1e-8
 MIN_BLOCK = 16
 #: Floor on covariance eigenvalues, relative to the largest, at initialisation.
 EIGEN_FLOOR = 1e-6
-
-
-def _pair_newton(G, h, lam):
-    """Solve the 2 x 2 system of each pair (i, j): [[h_ij, lam_i], [lam_j, h_ji]].
-
-    ``h_ij = E[psi_i'(y_i) y_j^2]`` and ``lam_i = E[psi_i(y_i) y_i]`` are the
-    curvature of the loss along ``(E_ij, E_ji)`` for a relative update
-    ``W <- (I + E) W``. Each block is lifted so that its smallest eigenvalue is
-    at least LAMBDA_MIN, which keeps the direction one of descent.
-    """
-    a, b = h, h.T
-    li = lam[:, None]
-    lj = lam[None, :]
-    low = 0.5 * (a + b) - np.sqrt(0.25 * (a - b) ** 2 + np.maximum(li * lj, 0.0))
-    shift = np.maximum(LAMBDA_MIN - low, 0.0)
-    a = a + shift
-    b = b + shift
-    D = (b * G - li * G.T) / (a * b - li * lj)
-    np.fill_diagonal(D, 0.0)
-    return D
 
 
 def _kurtosis_sign(Y):
@@ -207,9 +188,7 @@ class OnlineSeparator:
         eigval, eigvec = np.linalg.eigh(c)
         eigval = np.maximum(eigval, EIGEN_FLOOR * eigval.max())
         K = eigvec.T / np.sqrt(eigval)[:, None]
-        Q, R = np.linalg.qr(self.rng.standard_normal((self.n_sources, self.n_sources)))
-        Q = Q * np.sign(np.diag(R))
-        self._W = Q @ K
+        self._W = random_rotation(self.rng, self.n_sources) @ K
         n = self.n_sources
         self._kurt = np.zeros(n)
         self._r = np.zeros((n, n))
@@ -251,7 +230,7 @@ class OnlineSeparator:
             G = np.where(off, psi @ Y.T / T, 0.0)
             h = ((1.0 + k * (1.0 - th * th)) / (s * s)) @ (Y * Y).T / T
             lam = np.mean(psi * Y, axis=1)
-            D = _pair_newton(G, h, lam)
+            D = pair_newton(G, h, LAMBDA_MIN, lam)
             if sweep == 0:
                 gnorm = float(np.sqrt(np.sum(G * G)))
                 # Step control: consistent directions lately mean far from home.
