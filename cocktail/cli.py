@@ -24,6 +24,7 @@ import click  # noqa: E402
 
 from . import __version__
 from .io import audio, files  # noqa: E402
+from .bss.stft import MIN_NFFT  # noqa: E402
 from .errors import CocktailError  # noqa: E402
 
 EXIT_ERROR = 1
@@ -162,7 +163,7 @@ class _PowerOfTwo(click.ParamType):
     """An STFT frame length: a power of two, not too short to hold a filter."""
 
     name = "integer"
-    SMALLEST = 16
+    SMALLEST = MIN_NFFT
 
     def convert(self, value, param, ctx):
         v = click.INT.convert(value, param, ctx)

@@ -238,6 +238,48 @@ def evaluate(estimates_path, reference_path, *, mixture_path=None, filter_length
     if [str(p) for p in (estimates_path, reference_path, mixture_path)].count(audio.STDIO) > 1:
         raise CocktailError("only one of the estimates, the references and the mixture can "
                             "come from standard input")
+    est, refs, mix, notes = _load(estimates_path, reference_path, mixture_path)
+    est, refs, mix, n = _common_length(est, refs, mix, notes)
+    if filter_length is None:
+        filter_length, why = default_filter_length(refs, est)
+    else:
+        why = "set with --filter-length"
+    for j, e in enumerate(est.samples):
+        if not np.any(e):
+            notes.append(f"estimate '{est.names[j]}' is silent: its scores are undefined")
+    if mix is not None and not np.any(mix.samples[0]):
+        notes.append(f"microphone 1 of the mixture {mix.name} is silent: no improvements")
+
+    s = score(refs.samples, est.samples, filter_length=filter_length,
+              mixture=None if mix is None else mix.samples[0])
+    matching, unmatched, sources, average = _figures(s, est, refs, mix, notes)
+    n_ref, n_est = len(refs.names), len(est.names)
+    report = {
+        "cocktail_version": __version__,
+        "estimates": _plain(est.origin),
+        "references": _plain(refs.origin),
+        "mixture": None if mix is None else _plain(mix.name),
+        "sample_rate": int(refs.sample_rate),
+        "n_samples": int(n),
+        "duration": round(n / refs.sample_rate, 6),
+        "n_references": n_ref,
+        "n_estimates": n_est,
+        "filter_length": int(filter_length),
+        "filter_length_reason": why,
+        "sources": sources,
+        "average": average,
+        "amari_index": _amari(est, refs, notes),
+        "unmatched_estimates": unmatched,
+        "notes": notes,
+    }
+    return Evaluation(report=report, notes=notes, estimates=est, references=refs,
+                      mixture=mix, matching=matching)
+
+
+
+
+def _load(estimates_path, reference_path, mixture_path):
+    """Estimates, references and mixture (or None), checked to be scorable together."""
     est, notes = load_estimates(estimates_path)
     refs, more = load_references(reference_path)
     notes += more
@@ -269,7 +311,11 @@ def evaluate(estimates_path, reference_path, *, mixture_path=None, filter_length
             )
         check_finite(mix.samples, [f"channel {k}" for k in range(1, mix.channels + 1)],
                       f"the mixture {mix.name}")
+    return est, refs, mix, notes
 
+
+def _common_length(est, refs, mix, notes):
+    """Cut what differs in length to the shortest (with a note); return it and the length."""
     lengths = {"estimates": est.samples.shape[1], "references": refs.samples.shape[1]}
     if mix is not None:
         lengths["mixture"] = mix.frames
@@ -285,19 +331,12 @@ def evaluate(estimates_path, reference_path, *, mixture_path=None, filter_length
                               subtype=mix.subtype, name=mix.name)
     if n == 0:
         raise CocktailError("nothing to score: the signals contain no samples")
+    return est, refs, mix, n
 
-    if filter_length is None:
-        filter_length, why = default_filter_length(refs, est)
-    else:
-        why = "set with --filter-length"
-    for j, e in enumerate(est.samples):
-        if not np.any(e):
-            notes.append(f"estimate '{est.names[j]}' is silent: its scores are undefined")
-    if mix is not None and not np.any(mix.samples[0]):
-        notes.append(f"microphone 1 of the mixture {mix.name} is silent: no improvements")
 
-    s = score(refs.samples, est.samples, filter_length=filter_length,
-              mixture=None if mix is None else mix.samples[0])
+def _figures(s, est, refs, mix, notes):
+    """The pairing and the figures per source and on average, from :func:`score`'s arrays."""
+    n_ref, n_est = len(refs.names), len(est.names)
     matching = [None] * n_est
     for i, j in enumerate(s["estimate"]):
         matching[int(j)] = i
@@ -316,26 +355,7 @@ def evaluate(estimates_path, reference_path, *, mixture_path=None, filter_length
         sources.append(row)
     average = {k: (_finite(np.mean(s[k])) if k in keys else None)
                for k in METRICS + IMPROVEMENTS}
-    report = {
-        "cocktail_version": __version__,
-        "estimates": _plain(est.origin),
-        "references": _plain(refs.origin),
-        "mixture": None if mix is None else _plain(mix.name),
-        "sample_rate": int(refs.sample_rate),
-        "n_samples": int(n),
-        "duration": round(n / refs.sample_rate, 6),
-        "n_references": n_ref,
-        "n_estimates": n_est,
-        "filter_length": int(filter_length),
-        "filter_length_reason": why,
-        "sources": sources,
-        "average": average,
-        "amari_index": _amari(est, refs, notes),
-        "unmatched_estimates": unmatched,
-        "notes": notes,
-    }
-    return Evaluation(report=report, notes=notes, estimates=est, references=refs,
-                      mixture=mix, matching=matching)
+    return matching, unmatched, sources, average
 
 
 # ------------------------------------------------------------------- table

@@ -135,11 +135,11 @@ def render_separation(
     stages: Optional[List[dict]] = None,
     history_label: str = "gradient norm",
 ) -> bytes:
-    """The picture of :func:`plot_separation` as PNG bytes."""
+    """The picture of :func:`plot_separation` as PNG bytes (the arguments are
+    described there)."""
     require_matplotlib()
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
 
     X, x_rate = _rows_of(mixture, "the mixture")
     Y, y_rate = _rows_of(estimates, "the estimates")
@@ -158,7 +158,28 @@ def render_separation(
     scores = list(scores or [None] * n_est)
     history = [float(h) for h in history] if history else None
 
-    # The rows, top to bottom: (group, label, samples, rate, color, kind).
+    rows = _picture_rows(X, x_rate, Y, y_rate, R, r_rate, est_names,
+                         ref_names if R is not None else None, matching, scores)
+    n_groups = len({g for g, *_ in rows})
+    height = _height(len(rows), n_groups, history is not None)
+    fig = Figure(figsize=(WIDTH, height), dpi=DPI)
+    FigureCanvasAgg(fig)
+    _draw_rows(fig, rows, height, title)
+    if history is not None:
+        _draw_history(fig, height, history, history_label, stages, tolerance)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
+    return buf.getvalue()
+
+
+def _picture_rows(X, x_rate, Y, y_rate, R, r_rate, est_names, ref_names, matching, scores):
+    """The picture's rows, top to bottom: (group, label, samples, rate, colour).
+
+    The mixture's microphones, then each estimate above its reference
+    (scaled to the estimate's loudness and sign), then references no
+    estimate was paired with.
+    """
+    n_est = Y.shape[0]
     rows = []
     if X is not None:
         for m in range(X.shape[0]):
@@ -186,11 +207,13 @@ def render_separation(
                 rows.append((group, f"reference\n{ref_names[j]}\n(no estimate)", R[j], r_rate,
                              UNPAIRED_COLOR))
                 group += 1
-    n_groups = len({g for g, *_ in rows})
+    return rows
 
-    height = _height(len(rows), n_groups, history is not None)
-    fig = Figure(figsize=(WIDTH, height), dpi=DPI)
-    FigureCanvasAgg(fig)
+
+def _draw_rows(fig, rows, height, title):
+    """Waveform and spectrogram of each row on one time axis, a colour bar and the title."""
+    from matplotlib.ticker import MaxNLocator
+
     left, mid, right, cbar = 1.45 / WIDTH, 6.05 / WIDTH, 10.9 / WIDTH, 11.05 / WIDTH
     gap = 0.45 / WIDTH
     duration = max(len(x) / rate for _, _, x, rate, _ in rows)
@@ -252,36 +275,38 @@ def render_separation(
     fig.text(0.5, 1 - 0.15 / height, heading, ha="center", va="top", fontsize=11.5,
              fontweight="bold", linespacing=1.3)
 
-    if history is not None:
-        hb = (BOTTOM + 0.05) / height
-        ah = fig.add_axes([left, hb, right - left, (HISTORY - 0.85) / height])
-        it = np.arange(1, len(history) + 1)
-        positive = [v if v > 0 else np.nan for v in history]
-        ah.semilogy(it, positive, marker="o", markersize=2.5, linewidth=1, color="#1f77b4",
-                    label=history_label)
-        for st in stages or []:
-            # A new stage changes the objective (density, samples): the curve jumps.
-            x = float(st["start"]) - 0.5
-            ah.axvline(x, color="0.6", linestyle=":", linewidth=0.8)
-            ah.text(x + 0.2, 0.97, st["name"], transform=ah.get_xaxis_transform(), fontsize=7,
-                    va="top", ha="left", color="0.35")
-        if tolerance:
-            ah.axhline(tolerance, color="#d62728", linestyle="--", linewidth=0.8,
-                       label=f"tolerance {tolerance:.0e}")
-            ah.legend(fontsize=8, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=2,
-                      frameon=False, borderaxespad=0.2)
-        ah.set_xlabel("iteration", fontsize=9)
-        ah.set_ylabel(history_label, fontsize=9)
-        ah.set_title(f"Convergence of the solver ({len(history)} iteration"
-                     f"{'s' if len(history) != 1 else ''}, log scale)",
-                     fontsize=10, loc="left")
-        ah.tick_params(labelsize=8)
-        ah.grid(True, which="major", color="0.9", linewidth=0.5)
-        ah.set_xlim(0.5, max(len(history), 1) + 0.5)
-        ah.xaxis.set_major_locator(MaxNLocator(integer=True))
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
-    return buf.getvalue()
+
+def _draw_history(fig, height, history, history_label, stages, tolerance):
+    """The convergence panel under the rows: the solver's history, log scale."""
+    from matplotlib.ticker import MaxNLocator
+
+    left, right = 1.45 / WIDTH, 10.9 / WIDTH
+    hb = (BOTTOM + 0.05) / height
+    ah = fig.add_axes([left, hb, right - left, (HISTORY - 0.85) / height])
+    it = np.arange(1, len(history) + 1)
+    positive = [v if v > 0 else np.nan for v in history]
+    ah.semilogy(it, positive, marker="o", markersize=2.5, linewidth=1, color="#1f77b4",
+                label=history_label)
+    for st in stages or []:
+        # A new stage changes the objective (density, samples): the curve jumps.
+        x = float(st["start"]) - 0.5
+        ah.axvline(x, color="0.6", linestyle=":", linewidth=0.8)
+        ah.text(x + 0.2, 0.97, st["name"], transform=ah.get_xaxis_transform(), fontsize=7,
+                va="top", ha="left", color="0.35")
+    if tolerance:
+        ah.axhline(tolerance, color="#d62728", linestyle="--", linewidth=0.8,
+                   label=f"tolerance {tolerance:.0e}")
+        ah.legend(fontsize=8, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=2,
+                  frameon=False, borderaxespad=0.2)
+    ah.set_xlabel("iteration", fontsize=9)
+    ah.set_ylabel(history_label, fontsize=9)
+    ah.set_title(f"Convergence of the solver ({len(history)} iteration"
+                 f"{'s' if len(history) != 1 else ''}, log scale)",
+                 fontsize=10, loc="left")
+    ah.tick_params(labelsize=8)
+    ah.grid(True, which="major", color="0.9", linewidth=0.5)
+    ah.set_xlim(0.5, max(len(history), 1) + 0.5)
+    ah.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
 def plot_separation(path, **picture) -> None:

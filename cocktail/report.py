@@ -18,6 +18,7 @@ from typing import List, NamedTuple, Optional
 import numpy as np
 
 from . import __version__
+from .bss.stft import MIN_NFFT
 from .errors import CocktailError
 
 #: The report's name in an output folder.
@@ -26,8 +27,6 @@ REPORT_NAME = "separation.json"
 REPORT_DTYPES = ("<f2", "<f4", "<f8")
 #: Largest magnitude stored as float16; a matrix with larger gains uses float32.
 FLOAT16_LIMIT = 6e4
-#: Shortest STFT frame a saved room unmixing may have.
-MIN_NFFT = 16
 #: What the encoded matrices mean, written beside them for readers of the report.
 UNMIXING_ENCODING = (
     "base64 of the little-endian unmixing_dtype, bins x sources x mics, real and imaginary "

@@ -22,6 +22,7 @@ from .bss.ica import DESCRIPTIONS as ICA_DESCRIPTIONS
 from .bss.ica import TOL, default_max_iter, ica
 from .bss.scaling import energy_order, headroom_gain, project_back
 from .bss.iva import default_nfft
+from .bss.stft import MIN_NFFT
 from .bss.whitening import covariance_spectrum
 
 MODELS = ("auto", "instantaneous", "convolutive")
@@ -41,13 +42,44 @@ FIT_MAX_VALUES = 8_000_000
 MAX_MICROPHONES = 1024
 #: Frames per block when applying the unmixing.
 BLOCK_SECONDS = 1.0
+#: What ``n_sources`` may say instead of a number: count them, or one per microphone.
+SOURCE_CHOICES = ("auto", "all")
 
 
 @dataclass
 class Options:
-    """Everything a separation run can be told; the defaults live here."""
+    """Everything a separation run can be told; the defaults live here.
 
-    n_sources: Optional[Union[int, str]] = None  # None or 'auto': count; 'all': one per mic
+    Checked when made: a value no run could use raises CocktailError naming
+    the field (the command line checks its options before, in its own words).
+
+    Attributes
+    ----------
+    n_sources : int, "auto", "all" or None
+        Speakers to separate: a number, "auto" (or None) to count them, "all"
+        for one per microphone.
+    model : {"auto", "instantaneous", "convolutive"}
+    max_iter : int, optional
+        Iteration limit of the solver (default: the solver's own).
+    tol : float, optional
+        Stopping tolerance (default: the model's own).
+    seed : int
+        Seed of the solver's starting point.
+    fit_seconds : float
+        Seconds of the recording, at most, the unmixing is estimated from.
+    block_seconds : float
+        Block length when applying the unmixing.
+    adaptive : bool
+        Separate block-online, following a changing mixture.
+    nfft : int, optional
+        STFT frame length of the room model, a power of two of at least 16.
+    algorithm : str, optional
+        Solver name (see :func:`algorithms_for`).
+    apply : str, optional
+        A separation.json whose unmixing to reuse instead of estimating one.
+    """
+
+    n_sources: Optional[Union[int, str]] = None
     model: str = "auto"
     max_iter: Optional[int] = None
     tol: Optional[float] = None
@@ -57,7 +89,43 @@ class Options:
     adaptive: bool = False
     nfft: Optional[int] = None
     algorithm: Optional[str] = None
-    apply: Optional[str] = None  # a separation.json whose unmixing to reuse
+    apply: Optional[str] = None
+
+    def __post_init__(self):
+        if isinstance(self.n_sources, str) and self.n_sources not in SOURCE_CHOICES:
+            raise CocktailError(f"the number of sources must be a whole number, 'auto' or "
+                                f"'all', got {self.n_sources!r}")
+        if not isinstance(self.n_sources, str) and self.n_sources is not None and (
+                not _whole(self.n_sources) or self.n_sources < 1):
+            raise CocktailError(f"n_sources must be a whole number of at least 1, 'auto' or "
+                                f"'all', got {self.n_sources!r}")
+        if self.model not in MODELS:
+            raise CocktailError(f"unknown model '{self.model}': choose one of "
+                                f"{', '.join(MODELS)}")
+        if self.max_iter is not None and (not _whole(self.max_iter) or self.max_iter < 1):
+            raise CocktailError(f"max_iter must be a whole number of at least 1, got "
+                                f"{self.max_iter!r}")
+        if not _whole(self.seed) or self.seed < 0:
+            raise CocktailError(f"seed must be a whole number of at least 0, got {self.seed!r}")
+        for name in ("tol", "fit_seconds", "block_seconds"):
+            value = getattr(self, name)
+            if value is None and name == "tol":
+                continue
+            if not _positive(value):
+                raise CocktailError(f"{name} must be a positive number, got {value!r}")
+        if self.nfft is not None and (not _whole(self.nfft) or self.nfft < MIN_NFFT
+                                      or self.nfft & (self.nfft - 1)):
+            raise CocktailError(f"nfft must be a power of two of at least {MIN_NFFT}, got "
+                                f"{self.nfft!r}")
+
+
+def _whole(value):
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _positive(value):
+    return (isinstance(value, (int, float, np.integer, np.floating))
+            and not isinstance(value, bool) and bool(np.isfinite(value)) and value > 0)
 
 
 @dataclass
@@ -124,8 +192,6 @@ def diagnose_rank(X):
     return reasons or ["the channels are linear combinations of each other"]
 
 
-#: What ``n_sources`` may say instead of a number: count them, or one per microphone.
-SOURCE_CHOICES = ("auto", "all")
 
 
 def _fixed(n_sources):

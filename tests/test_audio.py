@@ -4,8 +4,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from cocktail.io import audio, files
 from cocktail.errors import CocktailError
+from cocktail.io import audio, files
 
 FRAMES = st.integers(min_value=1, max_value=300)
 CHANNELS = st.integers(min_value=1, max_value=6)

@@ -5,28 +5,15 @@ import json
 import numpy as np
 import pytest
 import soundfile as sf
-from click.testing import CliRunner
+from helpers import SAMPLES, only_error, run, speechlike
 
-from cocktail.io import stream
 from cocktail.cli import cli
+from cocktail.io import stream
 from cocktail.metrics import amari_index
-
-from conftest import SAMPLES, speechlike
-
-
-def run(*args, input=None):
-    return CliRunner().invoke(cli, [str(a) for a in args], input=input)
 
 
 def digest(path):
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def only_error(result, message, code=1):
-    """The run failed with exactly one line, `Error: message`, and no traceback."""
-    assert result.exit_code == code, result.output
-    assert result.stderr == f"Error: {message}\n"
-    assert result.stdout == ""
 
 
 # ------------------------------------------------------------------ separate
@@ -98,7 +85,7 @@ def test_same_input_and_seed_give_identical_bytes(mixture, tmp_path):
     import subprocess
     import time
 
-    from conftest import cocktail_cmd
+    from helpers import cocktail_cmd
 
     mix, _, _ = mixture
     for out in ("a", "b"):

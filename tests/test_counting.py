@@ -5,13 +5,13 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from scipy.signal import lfilter
+from test_iva import convolve_mix, room_responses, speech_like
 
 from cocktail import separate
-from cocktail.cli import cli
 from cocktail.bss.counting import count_instantaneous, count_outputs, quantisation_step
 from cocktail.bss.iva import separate_convolutive
+from cocktail.cli import cli
 from cocktail.room import room_responses as simulated_room
-from test_iva import convolve_mix, room_responses, speech_like
 
 RATE = 8000
 

@@ -16,27 +16,14 @@ import time
 import numpy as np
 import pytest
 import soundfile as sf
-from click.testing import CliRunner
+from helpers import SAMPLES, cocktail_cmd, only_error, run, speechlike
 
 from cocktail import separation
-from cocktail.cli import cli
-
-from conftest import SAMPLES, cocktail_cmd, speechlike
 
 #: Seconds a stopped command may take to clean up and leave (a hang guard, not a measure).
 HANG_GUARD = 60
 #: How often to look for a file a running command makes.
 POLL = 0.05
-
-
-def run(*args, input=None):
-    return CliRunner().invoke(cli, [str(a) for a in args], input=input)
-
-
-def only_error(result, message, code=1):
-    assert result.exit_code == code, result.output
-    assert result.stderr == f"Error: {message}\n"
-    assert result.stdout == ""
 
 
 def leftovers(folder):

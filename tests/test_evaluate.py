@@ -6,33 +6,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from click.testing import CliRunner
+from helpers import ok, only_error, run
 
 from cocktail import evaluate as ev
-from cocktail.cli import cli
 
 SAMPLES = Path(__file__).parent.parent / "sample_audio"
 RATE = 8000
 
 
-def run(*args, input=None):
-    return CliRunner().invoke(cli, [str(a) for a in args], input=input)
-
-
-def ok(result):
-    assert result.exit_code == 0, (result.output, result.exception)
-    return result
-
-
 def scores(result):
     return json.loads(ok(result).stdout)
-
-
-def only_error(result, message, code=1):
-    """The run failed with exactly one line, `Error: message`, and no traceback."""
-    assert result.exit_code == code, result.output
-    assert result.stderr == f"Error: {message}\n"
-    assert result.stdout == ""
 
 
 def speechlike(n, length, rng):

@@ -12,13 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from click.testing import CliRunner
+from helpers import cocktail_cmd, run, speechlike
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from cocktail.cli import cli
-
-from conftest import cocktail_cmd, speechlike
 
 RATE = 8000
 FRAMES = 3000
@@ -59,10 +55,6 @@ def wav_bytes(draw):
     else:
         base = bytearray(draw(st.binary(max_size=256)))
     return bytes(base)
-
-
-def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
 
 
 def check_outcome(result, outputs, folder):

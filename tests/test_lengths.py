@@ -9,8 +9,7 @@ import subprocess
 import numpy as np
 import pytest
 import soundfile as sf
-
-from conftest import SAMPLES, cocktail_cmd
+from helpers import SAMPLES, cocktail_cmd
 
 HANG_GUARD = 120
 MIX = SAMPLES / "mixture.wav"

@@ -4,25 +4,12 @@ import json
 import numpy as np
 import pytest
 import soundfile as sf
-from click.testing import CliRunner
+from helpers import SAMPLES, last_error, run
 
-from cocktail.cli import cli
 from cocktail.mixing import random_mixing, read_matrix
 from cocktail.room import impulse_response
 
-from conftest import SAMPLES
-
 VOICES = [SAMPLES / "alice.wav", SAMPLES / "bob.wav"]
-
-
-def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
-
-
-def only_error(result, message, code=1):
-    assert result.exit_code == code, result.output
-    assert result.stderr.splitlines()[-1] == f"Error: {message}"
-    assert "Traceback" not in result.output
 
 
 @pytest.fixture
@@ -63,7 +50,7 @@ def test_rir_mics_pick_channels(rirs, tmp_path):
 
 
 def test_rir_count_must_match_sources(rirs, tmp_path):
-    only_error(run("mix", *VOICES, "--rir", rirs[0], "-o", tmp_path / "m.wav"),
+    last_error(run("mix", *VOICES, "--rir", rirs[0], "-o", tmp_path / "m.wav"),
                "--rir needs one impulse response per source: 2 sources, 1 responses "
                "(see 'cocktail mix --help')", code=2)
 
@@ -71,7 +58,7 @@ def test_rir_count_must_match_sources(rirs, tmp_path):
 def test_rir_with_wrong_channel_count(rirs, tmp_path, rng):
     odd = tmp_path / "two.wav"
     sf.write(odd, rng.standard_normal((100, 2)) * 0.1, 16000)
-    only_error(run("mix", *VOICES, "--rir", rirs[0], "--rir", odd, "-o", tmp_path / "m.wav"),
+    last_error(run("mix", *VOICES, "--rir", rirs[0], "--rir", odd, "-o", tmp_path / "m.wav"),
                f"the impulse responses have different channel counts ('{rirs[0]}': 3, "
                f"'{odd}': 2); each needs one channel per microphone")
 
@@ -79,13 +66,13 @@ def test_rir_with_wrong_channel_count(rirs, tmp_path, rng):
 def test_rir_at_another_sample_rate(rirs, tmp_path, rng):
     fast = tmp_path / "fast.wav"
     sf.write(fast, rng.standard_normal((100, 3)) * 0.1, 48000)
-    only_error(run("mix", *VOICES, "--rir", rirs[0], "--rir", fast, "-o", tmp_path / "m.wav"),
+    last_error(run("mix", *VOICES, "--rir", rirs[0], "--rir", fast, "-o", tmp_path / "m.wav"),
                f"impulse response '{fast}' is at 48000 Hz but the sources are at 16000 Hz; "
                "resample it first")
 
 
 def test_rir_channel_out_of_range(rirs, tmp_path):
-    only_error(run("mix", *VOICES, "--rir", rirs[0], "--rir", rirs[1], "--rir-mics", "1,7",
+    last_error(run("mix", *VOICES, "--rir", rirs[0], "--rir", rirs[1], "--rir-mics", "1,7",
                    "-o", tmp_path / "m.wav"),
                "the impulse responses have 3 channels; there is no channel 7")
 
@@ -99,13 +86,13 @@ def test_simulated_room(tmp_path):
 
 
 def test_room_too_dead_for_its_size(tmp_path):
-    only_error(run("mix", *VOICES, "--room", 0.01, "-o", tmp_path / "m.wav"),
+    last_error(run("mix", *VOICES, "--room", 0.01, "-o", tmp_path / "m.wav"),
                "a 6 x 5 x 3 m room cannot have an RT60 of 0.01 s: the shortest possible "
                "(walls absorbing everything) is 0.115 s")
 
 
 def test_only_one_kind_of_mixing(rirs, tmp_path):
-    only_error(run("mix", *VOICES, "--room", 0.3, "--rir", rirs[0], "--rir", rirs[1],
+    last_error(run("mix", *VOICES, "--room", 0.3, "--rir", rirs[0], "--rir", rirs[1],
                    "-o", tmp_path / "m.wav"),
                "choose one of --matrix, --rir and --room (see 'cocktail mix --help')", code=2)
 

@@ -1,11 +1,12 @@
 """Block-online separation: tracking a mixing matrix that changes mid-recording."""
 import numpy as np
 import pytest
+from helpers import output_sirs_db
 
-from cocktail.errors import CocktailError
 from cocktail.bss.ica import ica
-from cocktail.mixing import random_mixing
 from cocktail.bss.online import OnlineSeparator, separate_adaptive
+from cocktail.errors import CocktailError
+from cocktail.mixing import random_mixing
 
 RATE = 8000
 HALF = 5 * RATE  # each half lasts 5 s
@@ -45,25 +46,11 @@ def switching_mixture(kind, n, seed, n_mics=None):
     return S, X
 
 
-def sir_db(S, Y):
-    """SIR of each output, by least-squares projection onto the true sources.
-
-    Each output is matched with the source it contains most of; the SIR is
-    that source's energy over the energy of all the others.
-    """
-    coef = np.linalg.lstsq(S.T, Y.T, rcond=None)[0]  # (n_sources, n_outputs)
-    energy = coef ** 2 * np.sum(S * S, axis=1)[:, None]
-    best = np.argmax(energy, axis=0)
-    cols = np.arange(Y.shape[0])
-    wanted = energy[best, cols]
-    return 10 * np.log10(wanted / (energy.sum(axis=0) - wanted)), best
-
-
 def half_sirs(S, Y):
     """Smallest output SIR on each half, after the re-convergence time."""
     out = []
     for start, stop in ((0, HALF), (HALF, 2 * HALF)):
-        sirs, best = sir_db(S[:, start + SETTLE:stop], Y[:, start + SETTLE:stop])
+        sirs, best = output_sirs_db(S[:, start + SETTLE:stop], Y[:, start + SETTLE:stop])
         assert len(set(best.tolist())) == len(best), "two outputs hold the same source"
         out.append(float(sirs.min()))
     return out
@@ -103,7 +90,7 @@ def test_batch_solver_fails_on_one_half():
 
 
 def half_sirs_batch(S, Y):
-    return [float(sir_db(S[:, a + SETTLE:b], Y[:, a + SETTLE:b])[0].min())
+    return [float(output_sirs_db(S[:, a + SETTLE:b], Y[:, a + SETTLE:b])[0].min())
             for a, b in ((0, HALF), (HALF, 2 * HALF))]
 
 

@@ -8,13 +8,12 @@ import time
 import numpy as np
 import pytest
 import soundfile as sf
+from helpers import SAMPLES, cocktail_cmd
 from scipy.signal import fftconvolve
 
-from cocktail.evaluate import score
 from cocktail.bss.online_iva import OnlineIVA, latency_seconds, separate_online_iva
+from cocktail.evaluate import score
 from cocktail.room import room_responses
-
-from conftest import SAMPLES, cocktail_cmd
 
 RATE = 16000
 HALF = 5 * RATE  # the room changes after 5 s

@@ -13,21 +13,11 @@ from urllib.parse import unquote
 import numpy as np
 import pytest
 import soundfile as sf
-from click.testing import CliRunner
+from helpers import ok, run
 
 from cocktail import page
-from cocktail.cli import cli
 
 RATE = 8000
-
-
-def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
-
-
-def ok(result):
-    assert result.exit_code == 0, (result.output, result.exception)
-    return result
 
 
 def sources(seconds=1.0, seed=7):

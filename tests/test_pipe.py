@@ -5,10 +5,9 @@ import subprocess
 
 import numpy as np
 import soundfile as sf
+from helpers import SAMPLES, cocktail_cmd
 
 from cocktail.metrics import amari_index
-
-from conftest import SAMPLES, cocktail_cmd
 
 
 def test_mix_to_separate_through_a_pipe(tmp_path):

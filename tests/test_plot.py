@@ -7,22 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from click.testing import CliRunner
+from helpers import ok, run
 
 from cocktail import plot
-from cocktail.cli import cli
 
 RATE = 8000
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-def run(*args, input=None):
-    return CliRunner().invoke(cli, [str(a) for a in args], input=input)
-
-
-def ok(result):
-    assert result.exit_code == 0, (result.output, result.exception)
-    return result
 
 
 def png_size(data):

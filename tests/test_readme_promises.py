@@ -9,8 +9,7 @@ import time
 
 import numpy as np
 import pytest
-
-from conftest import ROOT, SAMPLES, cocktail_cmd, speechlike
+from helpers import ROOT, SAMPLES, cocktail_cmd, speechlike
 
 HANG_GUARD = 120
 POLL = 0.05

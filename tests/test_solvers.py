@@ -5,30 +5,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
+from helpers import only_error, run, speechlike
 
 from cocktail import CocktailError, separate
-from cocktail.cli import cli
 from cocktail.bss.ica import ALGORITHMS, Sparse, ica
-from cocktail.metrics import amari_index
 from cocktail.bss.whitening import covariance_spectrum
-
-from conftest import speechlike
+from cocktail.metrics import amari_index
 
 AMARI_BOUND = 0.02
 #: Costs are per-sample averages of order 1; runs that reach the same optimum
 #: agree far closer than this, runs at different points differ far more.
 SAME_COST = 1e-6
-
-
-def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
-
-
-def only_error(result, message, code):
-    assert result.exit_code == code, result.output
-    assert result.stderr == f"Error: {message}\n"
-    assert result.stdout == ""
 
 
 def conditioned(condition, rng):
@@ -275,3 +262,25 @@ def test_plot_convergence_errors(mixed):
     only_error(run("plot", "--convergence", "scores.json", "-o", "c.png"),
                "'scores.json' is not a separation report written by cocktail separate", 1)
     assert not Path("c.png").exists()
+
+
+@pytest.mark.parametrize("option, message", [
+    (dict(fit_seconds=0), "fit_seconds must be a positive number, got 0"),
+    (dict(block_seconds=-1), "block_seconds must be a positive number, got -1"),
+    (dict(tol=float("nan")), "tol must be a positive number, got nan"),
+    (dict(max_iter=0), "max_iter must be a whole number of at least 1, got 0"),
+    (dict(seed=-3), "seed must be a whole number of at least 0, got -3"),
+    (dict(nfft=1000), "nfft must be a power of two of at least 16, got 1000"),
+    (dict(n_sources=0), "n_sources must be a whole number of at least 1, 'auto' or 'all', got 0"),
+    (dict(n_sources="some"), "the number of sources must be a whole number, 'auto' or 'all', "
+                             "got 'some'"),
+    (dict(model="rooms"), "unknown model 'rooms': choose one of auto, instantaneous, convolutive"),
+])
+def test_the_api_refuses_options_no_run_could_use(option, message):
+    """Refused when the options are made, before any work, in the API's own words:
+    fit_seconds=0 used to report a silent recording, block_seconds=-1 to run
+    with blocks of one sample."""
+    X = np.random.default_rng(0).laplace(size=(2, 4000))
+    with pytest.raises(CocktailError) as info:
+        separate(X, 8000, **option)
+    assert str(info.value) == message

@@ -8,18 +8,11 @@ import time
 import numpy as np
 import pytest
 import soundfile as sf
-from click.testing import CliRunner
+from helpers import SAMPLES, cocktail_cmd, run, sir_db, speechlike
 
 from cocktail.batch import separate_file
-from cocktail.cli import cli
 from cocktail.metrics import amari_index
 from cocktail.separation import fit_plan
-
-from conftest import SAMPLES, cocktail_cmd, sir_db, speechlike
-
-
-def run(*args, input=None):
-    return CliRunner().invoke(cli, [str(a) for a in args], input=input)
 
 
 def pipe(args, data, chunk=None, pause=0.0):

@@ -4,20 +4,13 @@ import json
 import numpy as np
 import pytest
 import soundfile as sf
-from click.testing import CliRunner
+from helpers import SAMPLES, run
 
 import cocktail
-from cocktail.cli import cli
 from cocktail.errors import CocktailError
-
-from conftest import SAMPLES
 
 MIX = SAMPLES / "mixture.wav"
 VOICES = [SAMPLES / "alice.wav", SAMPLES / "bob.wav"]
-
-
-def run(*args, input=None):
-    return CliRunner().invoke(cli, [str(a) for a in args], input=input)
 
 
 def usage_error(result, message, command):
@@ -186,7 +179,8 @@ def test_library_refuses_more_channels_than_any_array(tmp_path):
 
 
 def test_library_messages_name_no_flags():
-    from cocktail import evaluate as scoring, mixing, room
+    from cocktail import evaluate as scoring
+    from cocktail import mixing, room
 
     messages = []
     for call in (lambda: mixing.read_rirs([MIX], 2, 16000),

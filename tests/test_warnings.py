@@ -3,17 +3,9 @@ import json
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
-
-from cocktail.cli import cli
-
-from conftest import SAMPLES, speechlike
+from helpers import SAMPLES, run, speechlike
 
 VOICES = [SAMPLES / "alice.wav", SAMPLES / "bob.wav"]
-
-
-def run(*args, input=None):
-    return CliRunner().invoke(cli, [str(a) for a in args], input=input)
 
 
 def warnings_of(result):

@@ -251,6 +251,44 @@ class OnlineSeparator:
         self._W = W
         return gnorm
 
+    def _silent(self, X):
+        """Whether a block carries nothing to learn from: too short, or what it
+        varies by about its own mean (a constant block is silence or pure
+        offset) is far below the running covariance."""
+        n = X.shape[1]
+        Xv = X - X.mean(axis=1, keepdims=True)
+        power = float(np.sum(Xv * Xv)) / n
+        return n < MIN_BLOCK or power == 0.0 or (
+            self._cov is not None and power <= SILENCE * float(np.trace(self._cov)))
+
+    def _learn(self, Xc, weight):
+        """Update the statistics and the unmixing from a centred block; return
+        the gradient norm (NaN when the step failed and was undone)."""
+        n = Xc.shape[1]
+        if self._W is None:
+            self._start(Xc)
+        saved = (self._W, self._P, self._cov, self._kurt, self._r, self.step)
+        try:
+            with np.errstate(over="raise", invalid="raise", divide="raise", under="ignore"):
+                cov = Xc @ Xc.T / n
+                self._cov = (1.0 - weight) * self._cov + weight * cov
+                if self.n_sources < self.n_mics:
+                    P = self._subspace(self._cov)
+                    self._W = self._W @ (self._P @ P.T)
+                    self._P = P
+                gnorm = self._update(Xc, weight)
+                out = self._project_back()
+            if not np.all(np.isfinite(out)):
+                raise FloatingPointError("non-finite unmixing")
+            self._out = out
+            self.updates += 1
+        except (FloatingPointError, np.linalg.LinAlgError):
+            # Undo the block's update and retry later with a smaller step.
+            (self._W, self._P, self._cov, self._kurt, self._r, step) = saved
+            self.step = max(self.step_min, 0.5 * step)
+            gnorm = float("nan")
+        return gnorm
+
     def process(self, block) -> np.ndarray:
         """Separate one block (n_mics, n_samples); return (n_sources, n_samples).
 
@@ -271,37 +309,8 @@ class OnlineSeparator:
         old_mean = self._mean
         self._mean = (1.0 - weight) * self._mean + weight * X.mean(axis=1, keepdims=True)
         Xc = X - self._mean
-        # What the block varies by about its own mean: a constant block
-        # (silence, or pure offset) carries nothing to learn from.
-        Xv = X - X.mean(axis=1, keepdims=True)
-        power = float(np.sum(Xv * Xv)) / n
         old_out = self._out
-        gnorm = 0.0
-        silent = n < MIN_BLOCK or power == 0.0 or (
-            self._cov is not None and power <= SILENCE * float(np.trace(self._cov)))
-        if not silent:
-            if self._W is None:
-                self._start(Xc)
-            saved = (self._W, self._P, self._cov, self._kurt, self._r, self.step)
-            try:
-                with np.errstate(over="raise", invalid="raise", divide="raise", under="ignore"):
-                    cov = Xc @ Xc.T / n
-                    self._cov = (1.0 - weight) * self._cov + weight * cov
-                    if self.n_sources < self.n_mics:
-                        P = self._subspace(self._cov)
-                        self._W = self._W @ (self._P @ P.T)
-                        self._P = P
-                    gnorm = self._update(Xc, weight)
-                    out = self._project_back()
-                if not np.all(np.isfinite(out)):
-                    raise FloatingPointError("non-finite unmixing")
-                self._out = out
-                self.updates += 1
-            except (FloatingPointError, np.linalg.LinAlgError):
-                # Undo the block's update and retry later with a smaller step.
-                (self._W, self._P, self._cov, self._kurt, self._r, step) = saved
-                self.step = max(self.step_min, 0.5 * step)
-                gnorm = float("nan")
+        gnorm = 0.0 if self._silent(X) else self._learn(Xc, weight)
         self.history.append(gnorm if np.isfinite(gnorm) else 0.0)
         self.steps.append(self.step)
         # Fade from the old matrix to the new one across the block.

@@ -11,6 +11,9 @@ with what went in.
 """
 import numpy as np
 
+#: Shortest STFT frame the room model takes (a power of two).
+MIN_NFFT = 16
+
 
 def hann(nfft):
     """Periodic Hann window (sums to a constant at hops of nfft/4)."""
