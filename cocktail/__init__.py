@@ -7,6 +7,7 @@ line starts quickly):
 - ``cocktail.ica.ica(X, ...)``: natural-gradient ICA of an instantaneous mixture;
 - ``CocktailError``: raised for input cocktail cannot work with.
 """
+
 import importlib
 
 __version__ = "1.1.0"

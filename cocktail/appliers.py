@@ -11,6 +11,7 @@ sink. Both sides are small protocols:
   folder of WAV files and the stream on standard output in
   :mod:`cocktail.batch`.
 """
+
 from typing import List, Protocol
 
 import numpy as np
@@ -83,14 +84,19 @@ class Instantaneous:
 
     def peak_bound(self, input_peak):
         """The largest output any input within +-input_peak can give."""
-        return float(np.max(np.abs(self.unmixing).sum(axis=1)) * (input_peak + np.abs(self.mean).max()))
+        return float(
+            np.max(np.abs(self.unmixing).sum(axis=1)) * (input_peak + np.abs(self.mean).max())
+        )
 
     def warnings(self):
         return []
 
     def report(self):
-        return {"unmixing": self.unmixing.tolist(), "mean": self.mean[:, 0].tolist(),
-                "mixing": np.linalg.pinv(self.unmixing).tolist()}
+        return {
+            "unmixing": self.unmixing.tolist(),
+            "mean": self.mean[:, 0].tolist(),
+            "mixing": np.linalg.pinv(self.unmixing).tolist(),
+        }
 
 
 class Convolutive:
@@ -128,8 +134,12 @@ class Convolutive:
         return []
 
     def report(self):
-        return {**encode_unmixing(self.unmixing), "mean": self.mean[:, 0].tolist(),
-                "nfft": self.nfft, "hop": self.hop}
+        return {
+            **encode_unmixing(self.unmixing),
+            "mean": self.mean[:, 0].tolist(),
+            "nfft": self.nfft,
+            "hop": self.hop,
+        }
 
 
 class Adaptive:
@@ -141,19 +151,26 @@ class Adaptive:
 
     kind = "adaptive"
 
-    def __init__(self, n_mics, n_sources, sample_rate, block_seconds, seed, callback=None,
-                 room=False):
+    def __init__(
+        self, n_mics, n_sources, sample_rate, block_seconds, seed, callback=None, room=False
+    ):
         self.room = room
         if room:
             from .bss.online_iva import OnlineIVA
 
-            self._sep = OnlineIVA(n_mics, n_sources, sample_rate=sample_rate,
-                                  block_seconds=block_seconds)
+            self._sep = OnlineIVA(
+                n_mics, n_sources, sample_rate=sample_rate, block_seconds=block_seconds
+            )
         else:
             from .bss.online import OnlineSeparator
 
-            self._sep = OnlineSeparator(n_mics, n_sources, sample_rate=sample_rate,
-                                        block_seconds=block_seconds, random_state=seed)
+            self._sep = OnlineSeparator(
+                n_mics,
+                n_sources,
+                sample_rate=sample_rate,
+                block_seconds=block_seconds,
+                random_state=seed,
+            )
         self._callback = callback
 
     def start(self):
@@ -162,11 +179,13 @@ class Adaptive:
     def process(self, block):
         y = self._sep.process(block)
         if self._callback is not None and self.room and self._sep.updates:
-            self._callback(self._sep.updates, float(self._sep.last_cost_change),
-                           "block cost change")
+            self._callback(
+                self._sep.updates, float(self._sep.last_cost_change), "block cost change"
+            )
         elif self._callback is not None and not self.room and self._sep.history:
-            self._callback(len(self._sep.history), float(self._sep.history[-1]),
-                           "block gradient norm")
+            self._callback(
+                len(self._sep.history), float(self._sep.history[-1]), "block gradient norm"
+            )
         return y
 
     def flush(self):
@@ -182,9 +201,12 @@ class Adaptive:
             s = self._sep
             final = Convolutive(s.unmixing, np.zeros((s.n_mics, 1)), s.nfft, s.hop)
             return {**final.report(), **s.report()}
-        return {"unmixing": self._sep.unmixing.tolist(), "mean": self._sep.mean.ravel().tolist(),
-                "history": [float(h) for h in self._sep.history],
-                "densities": self._sep.densities}
+        return {
+            "unmixing": self._sep.unmixing.tolist(),
+            "mean": self._sep.mean.ravel().tolist(),
+            "history": [float(h) for h in self._sep.history],
+            "densities": self._sep.densities,
+        }
 
 
 class MemorySink:

@@ -10,6 +10,7 @@ processes (``cocktail separate --jobs N``) or on a Dask cluster::
     futures = client.map(separate_file, inputs, [f"out/{Path(p).stem}" for p in inputs])
     summaries = client.gather(futures)
 """
+
 import os
 import signal
 import time
@@ -21,9 +22,9 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from .io import audio, files, stream
-from .errors import CocktailError
 from .bss.scaling import headroom_gain
+from .errors import CocktailError
+from .io import audio, files, stream
 from .report import REPORT_NAME, dumps
 from .separation import Options, run
 
@@ -46,10 +47,15 @@ class FolderSink:
         self.writers = []
         try:
             for n in self.names:
-                self.writers.append(stream.Writer(self.folder / n, channels=1,
-                                                  sample_rate=sample_rate,
-                                                  subtype="FLOAT" if deferred else subtype,
-                                                  frames=n_frames))
+                self.writers.append(
+                    stream.Writer(
+                        self.folder / n,
+                        channels=1,
+                        sample_rate=sample_rate,
+                        subtype="FLOAT" if deferred else subtype,
+                        frames=n_frames,
+                    )
+                )
         except OSError as exc:
             self.discard()
             raise CocktailError(f"cannot write to '{self.folder}': {exc.strerror or exc}") from None
@@ -72,8 +78,13 @@ class FolderSink:
             rewritten = []
             try:
                 for w, n in zip(self.writers, self.names):
-                    out = stream.Writer(self.folder / n, channels=1, sample_rate=self.rate,
-                                        subtype=self.subtype, frames=self.frames)
+                    out = stream.Writer(
+                        self.folder / n,
+                        channels=1,
+                        sample_rate=self.rate,
+                        subtype=self.subtype,
+                        frames=self.frames,
+                    )
                     rewritten.append(out)
                     with sf.SoundFile(w.temporary) as f:
                         for b in f.blocks(1 << 18, dtype="float64", always_2d=True):
@@ -102,8 +113,9 @@ def _options(options):
     return options if isinstance(options, Options) else Options(**options)
 
 
-def separate_file(input_path, output_dir, options=None, *, raw=None, report_path=None,
-                  callback=None):
+def separate_file(
+    input_path, output_dir, options=None, *, raw=None, report_path=None, callback=None
+):
     """Separate one recording into ``output_dir``; return a summary dict.
 
     ``options`` is an :class:`~cocktail.separation.Options` or a dict of its
@@ -118,8 +130,7 @@ def separate_file(input_path, output_dir, options=None, *, raw=None, report_path
     started = time.monotonic()
     made = not Path(output_dir).exists()
     try:
-        summary = _separate_into(input_path, output_dir, opts, raw, report_path, callback,
-                                 started)
+        summary = _separate_into(input_path, output_dir, opts, raw, report_path, callback, started)
         files.keep_folder(output_dir)
         return summary
     except BaseException:
@@ -135,7 +146,7 @@ def _stale_outputs(folder, n_sources):
     """speaker_N.wav files of an earlier run with more speakers."""
     stale = []
     for p in folder.glob("speaker_*.wav"):
-        number = p.stem[len("speaker_"):]
+        number = p.stem[len("speaker_") :]
         if number.isdigit() and int(number) > n_sources and not p.name.startswith("."):
             stale.append(p)
     return stale
@@ -168,7 +179,9 @@ def _separate_into(input_path, output_dir, opts, raw, report_path, callback, sta
         targets = [folder / f"speaker_{i}.wav" for i in range(1, reader.channels + 1)]
         files.check_outputs_apart(input_path, targets + ([] if report_to_stdout else [report_path]))
         if opts.apply and opts.apply != audio.STDIO:
-            files.check_outputs_apart(opts.apply, targets + ([] if report_to_stdout else [report_path]))
+            files.check_outputs_apart(
+                opts.apply, targets + ([] if report_to_stdout else [report_path])
+            )
 
         def open_sink(n, frames, deferred=False):
             return FolderSink(folder, n, frames, reader.sample_rate, subtype, deferred)
@@ -199,8 +212,15 @@ class StdoutSink:
 
     def __init__(self, n_sources, n_frames, sample_rate, subtype, raw):
         self.out = audio.stdout_stream()
-        self.writer = stream.Writer(None, channels=n_sources, sample_rate=sample_rate,
-                                    subtype=subtype, frames=n_frames, raw=raw, stream=self.out)
+        self.writer = stream.Writer(
+            None,
+            channels=n_sources,
+            sample_rate=sample_rate,
+            subtype=subtype,
+            frames=n_frames,
+            raw=raw,
+            stream=self.out,
+        )
 
     def write(self, block):
         if block.shape[1]:
@@ -237,9 +257,12 @@ def separate_to_stdout(input_path, options=None, *, raw=None, report_path=None, 
             files.check_outputs_apart(opts.apply, [report_path])
     with stream.open_input(input_path, raw=raw) as reader:
         subtype = audio.output_subtype(reader.subtype)
-        done = run(reader, lambda n, frames: StdoutSink(n, frames, reader.sample_rate, subtype,
-                                                        raw is not None),
-                   opts, callback=callback)
+        done = run(
+            reader,
+            lambda n, frames: StdoutSink(n, frames, reader.sample_rate, subtype, raw is not None),
+            opts,
+            callback=callback,
+        )
         done.sink.commit()
     report = done.report
     if report_path is not None:
@@ -254,9 +277,12 @@ def expand_inputs(paths):
     out = []
     for p in paths:
         if str(p) != audio.STDIO and Path(p).is_dir():
-            found = sorted(q for q in Path(p).iterdir()
-                           if q.suffix.lower() in (".wav", ".flac", ".aiff", ".aif", ".ogg")
-                           and not q.name.startswith("."))
+            found = sorted(
+                q
+                for q in Path(p).iterdir()
+                if q.suffix.lower() in (".wav", ".flac", ".aiff", ".aif", ".ogg")
+                and not q.name.startswith(".")
+            )
             if not found:
                 raise CocktailError(f"folder '{p}' holds no audio files")
             out.extend(str(q) for q in found)
@@ -371,6 +397,8 @@ def summary_line(results):
     ok = sum(1 for _, s, e in results if e is None)
     failed = len(results) - ok
     audio_s = sum(s["duration"] for _, s, e in results if e is None)
-    return (f"{len(results)} file{'s' if len(results) != 1 else ''}: {ok} separated"
-            + (f", {failed} failed" if failed else "") + f" ({audio_s:.1f} s of audio)")
-
+    return (
+        f"{len(results)} file{'s' if len(results) != 1 else ''}: {ok} separated"
+        + (f", {failed} failed" if failed else "")
+        + f" ({audio_s:.1f} s of audio)"
+    )

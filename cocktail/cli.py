@@ -6,6 +6,7 @@ notes, warnings, progress and errors go to stderr.
 Exit status: 0 success, 1 an error in the input or the environment,
 2 a wrong command line, 130 interrupted.
 """
+
 import json
 import math
 import os
@@ -22,10 +23,10 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import click  # noqa: E402
 
-from . import __version__
-from .io import audio, files  # noqa: E402
+from . import __version__  # noqa: E402
 from .bss.stft import MIN_NFFT  # noqa: E402
 from .errors import CocktailError  # noqa: E402
+from .io import audio, files  # noqa: E402
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -71,8 +72,9 @@ class CocktailGroup(click.Group):
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         try:
-            rv = super().main(args, prog_name or "cocktail", complete_var,
-                              standalone_mode=False, **extra)
+            rv = super().main(
+                args, prog_name or "cocktail", complete_var, standalone_mode=False, **extra
+            )
         except click.exceptions.NoArgsIsHelpError as exc:  # bare "cocktail"
             click.echo(exc.ctx.get_help() if exc.ctx else str(exc), err=True)
             sys.exit(EXIT_USAGE)
@@ -135,7 +137,9 @@ class Progress:
         if self.quiet:
             return
         now = time.monotonic()
-        if now - self.start < self.DELAY or (self.last is not None and now - self.last < self.EVERY):
+        if now - self.start < self.DELAY or (
+            self.last is not None and now - self.last < self.EVERY
+        ):
             return
         self.last = now
         click.echo(f"  {self.label} {iteration}: {what} {value:.3e}", err=True)
@@ -185,8 +189,9 @@ class _RoomSize(click.ParamType):
         except ValueError:
             size = ()
         if len(size) != 3 or not all(math.isfinite(v) and v > 0 for v in size):
-            self.fail(f"must be three positive lengths in metres like 6x5x3, got '{value}'",
-                      param, ctx)
+            self.fail(
+                f"must be three positive lengths in metres like 6x5x3, got '{value}'", param, ctx
+            )
         return size
 
 
@@ -205,16 +210,32 @@ class _ChannelList(click.ParamType):
         if not chans or min(chans) < 1:
             self.fail(f"must be channel numbers from 1 like 1,9, got '{value}'", param, ctx)
         if len(set(chans)) != len(chans):
-            self.fail(f"names a channel twice ('{value}'): two microphones in one place "
-                      "hear the same signal", param, ctx)
+            self.fail(
+                f"names a channel twice ('{value}'): two microphones in one place "
+                "hear the same signal",
+                param,
+                ctx,
+            )
         return chans
 
 
 #: Names that look like audio files (an output folder named so is noted).
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".aif", ".aiff", ".mp3", ".w64", ".rf64")
 #: Picture formats other than PNG (which is all the pictures are written as).
-OTHER_PICTURE_SUFFIXES = (".pdf", ".svg", ".svgz", ".jpg", ".jpeg", ".eps", ".ps", ".tif",
-                          ".tiff", ".gif", ".webp", ".bmp")
+OTHER_PICTURE_SUFFIXES = (
+    ".pdf",
+    ".svg",
+    ".svgz",
+    ".jpg",
+    ".jpeg",
+    ".eps",
+    ".ps",
+    ".tif",
+    ".tiff",
+    ".gif",
+    ".webp",
+    ".bmp",
+)
 
 POSITIVE = _Positive()
 COUNT = click.IntRange(min=1)
@@ -246,8 +267,9 @@ def cli():
 def _raw_format(raw, rate, channels, encoding):
     if not raw:
         if rate or channels or encoding:
-            raise click.UsageError("--rate, --channels and --encoding describe --raw input; "
-                                   "add --raw")
+            raise click.UsageError(
+                "--rate, --channels and --encoding describe --raw input; add --raw"
+            )
         return None
     missing = [n for n, v in (("--rate", rate), ("--channels", channels)) if not v]
     if missing:
@@ -274,81 +296,188 @@ class SourceCount(click.ParamType):
 
 @cli.command(context_settings=CONTEXT)
 @click.argument("mixtures", nargs=-1, required=True, metavar="MIX.wav...")
-@click.option("-o", "--output", "output", metavar="DIR|-",
-              help="Folder for speaker_1.wav ... and separation.json, or '-' for one "
-                   "multi-channel WAV on stdout. With several inputs, each goes to "
-                   "DIR/<input name>/.  [default: separated/<input name>/]")
-@click.option("-n", "--sources", type=SourceCount(), default="auto", show_default=True,
-              metavar="N|auto|all",
-              help="Number of speakers to separate: a number, 'auto' to count them (from the "
-                   "microphones' covariance for instantaneous mixtures, from how the outputs "
-                   "of a trial separation sound for rooms; the choice and its evidence go to "
-                   "stderr and the report; --adaptive does not count yet: one per "
-                   "microphone), or 'all' for one per microphone.")
-@click.option("--model", type=click.Choice(["auto", "instantaneous", "convolutive"]),
-              default="auto", show_default=True,
-              help="Mixing model: 'instantaneous' for x = A s (no echoes), 'convolutive' "
-                   "for room recordings, 'auto' to decide from the recording (with "
-                   "--adaptive: from its first 2 s).")
-@click.option("--adaptive", is_flag=True,
-              help="Separate as the audio arrives and follow a changing mixture (moving "
-                   "speakers), updating the unmixing block by block instead of estimating one "
-                   "for the whole recording: online IVA per frequency for rooms, online "
-                   "natural-gradient ICA for instantaneous mixtures (the online form of the "
-                   "natural gradient; --algorithm natgrad is its batch form).  Rooms: output "
-                   "follows input by at most 0.25 s (a 0.125 s block plus a 128 ms STFT frame; "
-                   "--block-seconds below 0.125 lowers it at more cost), starting at once "
-                   "with --model convolutive, after 2 s with --model auto.")
-@click.option("--seed", type=SEED, default=0, show_default=True,
-              help="Seed of the solver's starting point; same input and seed, same output.")
-@click.option("--max-iter", type=COUNT, default=None, metavar="N",
-              help="Iteration limit of the solver.  [default: 500 instantaneous (5000 for "
-                   "natgrad and gradient), 100 convolutive]")
-@click.option("--tol", type=POSITIVE, default=None, metavar="TOL",
-              help="Stopping tolerance: largest entry of the relative gradient "
-                   "(instantaneous, default 1e-07) or relative change of the cost "
-                   "(convolutive, default 1e-06).")
-@click.option("--nfft", type=_PowerOfTwo(), default=None, metavar="N",
-              help="STFT frame length of the convolutive model.  [default: 4096 at 16 kHz, "
-                   "scaled with the sample rate, shorter for recordings under 4 s]")
-@click.option("--algorithm", default=None, metavar="NAME",
-              help="Solver. Instantaneous model: lbfgs (quasi-Newton), natgrad (Amari's "
-                   "rule), gradient (Euclidean, for comparison); convolutive: ilrma, "
-                   "auxiva-gauss, auxiva, natgrad. A name the model chosen by --model auto "
-                   "lacks gives a warning and that model's default.  [default: the fastest "
-                   "measured, lbfgs or ilrma]")
-@click.option("--apply", "apply_path", metavar="REPORT.json",
-              help="Separate with the unmixing saved in a previous separation.json (same "
-                   "microphones, same places) instead of estimating one.")
-@click.option("--fit-seconds", type=POSITIVE, default=60.0, show_default=True, metavar="S",
-              help="Estimate the unmixing from at most this many seconds, spread over the "
-                   "recording (and at most 8 million samples in all); longer recordings are "
-                   "then separated block by block in bounded memory.")
-@click.option("--block-seconds", type=POSITIVE, default=1.0, show_default=True, metavar="S",
-              help="Block length for applying the unmixing; also the latency on pipes "
-                   "(with --adaptive at most 0.25 s, and 0.125 s for rooms).")
-@click.option("--raw", is_flag=True, help="Input is headerless PCM (give --rate and "
-                                          "--channels); with -o - the output is raw too.")
+@click.option(
+    "-o",
+    "--output",
+    "output",
+    metavar="DIR|-",
+    help="Folder for speaker_1.wav ... and separation.json, or '-' for one "
+    "multi-channel WAV on stdout. With several inputs, each goes to "
+    "DIR/<input name>/.  [default: separated/<input name>/]",
+)
+@click.option(
+    "-n",
+    "--sources",
+    type=SourceCount(),
+    default="auto",
+    show_default=True,
+    metavar="N|auto|all",
+    help="Number of speakers to separate: a number, 'auto' to count them (from the "
+    "microphones' covariance for instantaneous mixtures, from how the outputs "
+    "of a trial separation sound for rooms; the choice and its evidence go to "
+    "stderr and the report; --adaptive does not count yet: one per "
+    "microphone), or 'all' for one per microphone.",
+)
+@click.option(
+    "--model",
+    type=click.Choice(["auto", "instantaneous", "convolutive"]),
+    default="auto",
+    show_default=True,
+    help="Mixing model: 'instantaneous' for x = A s (no echoes), 'convolutive' "
+    "for room recordings, 'auto' to decide from the recording (with "
+    "--adaptive: from its first 2 s).",
+)
+@click.option(
+    "--adaptive",
+    is_flag=True,
+    help="Separate as the audio arrives and follow a changing mixture (moving "
+    "speakers), updating the unmixing block by block instead of estimating one "
+    "for the whole recording: online IVA per frequency for rooms, online "
+    "natural-gradient ICA for instantaneous mixtures (the online form of the "
+    "natural gradient; --algorithm natgrad is its batch form).  Rooms: output "
+    "follows input by at most 0.25 s (a 0.125 s block plus a 128 ms STFT frame; "
+    "--block-seconds below 0.125 lowers it at more cost), starting at once "
+    "with --model convolutive, after 2 s with --model auto.",
+)
+@click.option(
+    "--seed",
+    type=SEED,
+    default=0,
+    show_default=True,
+    help="Seed of the solver's starting point; same input and seed, same output.",
+)
+@click.option(
+    "--max-iter",
+    type=COUNT,
+    default=None,
+    metavar="N",
+    help="Iteration limit of the solver.  [default: 500 instantaneous (5000 for "
+    "natgrad and gradient), 100 convolutive]",
+)
+@click.option(
+    "--tol",
+    type=POSITIVE,
+    default=None,
+    metavar="TOL",
+    help="Stopping tolerance: largest entry of the relative gradient "
+    "(instantaneous, default 1e-07) or relative change of the cost "
+    "(convolutive, default 1e-06).",
+)
+@click.option(
+    "--nfft",
+    type=_PowerOfTwo(),
+    default=None,
+    metavar="N",
+    help="STFT frame length of the convolutive model.  [default: 4096 at 16 kHz, "
+    "scaled with the sample rate, shorter for recordings under 4 s]",
+)
+@click.option(
+    "--algorithm",
+    default=None,
+    metavar="NAME",
+    help="Solver. Instantaneous model: lbfgs (quasi-Newton), natgrad (Amari's "
+    "rule), gradient (Euclidean, for comparison); convolutive: ilrma, "
+    "auxiva-gauss, auxiva, natgrad. A name the model chosen by --model auto "
+    "lacks gives a warning and that model's default.  [default: the fastest "
+    "measured, lbfgs or ilrma]",
+)
+@click.option(
+    "--apply",
+    "apply_path",
+    metavar="REPORT.json",
+    help="Separate with the unmixing saved in a previous separation.json (same "
+    "microphones, same places) instead of estimating one.",
+)
+@click.option(
+    "--fit-seconds",
+    type=POSITIVE,
+    default=60.0,
+    show_default=True,
+    metavar="S",
+    help="Estimate the unmixing from at most this many seconds, spread over the "
+    "recording (and at most 8 million samples in all); longer recordings are "
+    "then separated block by block in bounded memory.",
+)
+@click.option(
+    "--block-seconds",
+    type=POSITIVE,
+    default=1.0,
+    show_default=True,
+    metavar="S",
+    help="Block length for applying the unmixing; also the latency on pipes "
+    "(with --adaptive at most 0.25 s, and 0.125 s for rooms).",
+)
+@click.option(
+    "--raw",
+    is_flag=True,
+    help="Input is headerless PCM (give --rate and --channels); with -o - the output is raw too.",
+)
 @click.option("--rate", type=COUNT, default=None, metavar="HZ", help="Sample rate of --raw input.")
-@click.option("--channels", type=COUNT, default=None, metavar="C",
-              help="Channels (microphones) of --raw input.")
-@click.option("--encoding", type=click.Choice(["s16", "s24", "s32", "f32", "f64"]), default=None,
-              help="Sample encoding of --raw input, little-endian.  [default: s16]")
-@click.option("-j", "--jobs", type=COUNT, default=1, show_default=True, metavar="N",
-              help="Files separated at once, in worker processes.")
-@click.option("--report", "report_path", metavar="FILE",
-              help="Where to write the JSON report.  [default: DIR/separation.json; "
-                   "none with -o -]")
-@click.option("--plot", "plot_path", metavar="FILE.png",
-              help="Also draw the mixture, the speakers and the convergence curve "
-                   "(needs cocktail[plot]).")
-@click.option("--html", "html_page", is_flag=True,
-              help="Also write a listening page, index.html, into the output folder "
-                   "(see 'cocktail page').")
+@click.option(
+    "--channels",
+    type=COUNT,
+    default=None,
+    metavar="C",
+    help="Channels (microphones) of --raw input.",
+)
+@click.option(
+    "--encoding",
+    type=click.Choice(["s16", "s24", "s32", "f32", "f64"]),
+    default=None,
+    help="Sample encoding of --raw input, little-endian.  [default: s16]",
+)
+@click.option(
+    "-j",
+    "--jobs",
+    type=COUNT,
+    default=1,
+    show_default=True,
+    metavar="N",
+    help="Files separated at once, in worker processes.",
+)
+@click.option(
+    "--report",
+    "report_path",
+    metavar="FILE",
+    help="Where to write the JSON report.  [default: DIR/separation.json; none with -o -]",
+)
+@click.option(
+    "--plot",
+    "plot_path",
+    metavar="FILE.png",
+    help="Also draw the mixture, the speakers and the convergence curve (needs cocktail[plot]).",
+)
+@click.option(
+    "--html",
+    "html_page",
+    is_flag=True,
+    help="Also write a listening page, index.html, into the output folder (see 'cocktail page').",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors and warnings.")
-def separate(mixtures, output, sources, model, adaptive, seed, max_iter, tol, nfft, algorithm,
-             apply_path, fit_seconds, block_seconds, raw, rate, channels, encoding, jobs,
-             report_path, plot_path, quiet, html_page=False):
+def separate(
+    mixtures,
+    output,
+    sources,
+    model,
+    adaptive,
+    seed,
+    max_iter,
+    tol,
+    nfft,
+    algorithm,
+    apply_path,
+    fit_seconds,
+    block_seconds,
+    raw,
+    rate,
+    channels,
+    encoding,
+    jobs,
+    report_path,
+    plot_path,
+    quiet,
+    html_page=False,
+):
     """Separate recordings (one channel per microphone) into one WAV per speaker.
 
     Outputs are scaled to how each speaker sounds at microphone 1, ordered
@@ -374,11 +503,22 @@ def separate(mixtures, output, sources, model, adaptive, seed, max_iter, tol, nf
             raise click.UsageError(str(exc)) from None
     raw_format = _raw_format(raw, rate, channels, encoding)
     if apply_path is not None and (adaptive or sources != "auto"):
-        raise click.UsageError("--apply reuses a saved unmixing: it takes neither --adaptive nor "
-                               "--sources")
-    options = Options(n_sources=sources, model=model, max_iter=max_iter, tol=tol, seed=seed,
-                      fit_seconds=fit_seconds, block_seconds=block_seconds, adaptive=adaptive,
-                      nfft=nfft, algorithm=algorithm, apply=apply_path)
+        raise click.UsageError(
+            "--apply reuses a saved unmixing: it takes neither --adaptive nor --sources"
+        )
+    options = Options(
+        n_sources=sources,
+        model=model,
+        max_iter=max_iter,
+        tol=tol,
+        seed=seed,
+        fit_seconds=fit_seconds,
+        block_seconds=block_seconds,
+        adaptive=adaptive,
+        nfft=nfft,
+        algorithm=algorithm,
+        apply=apply_path,
+    )
 
     _one_stdout([("-o", output), ("--report", report_path), ("--plot", plot_path)])
     if audio.STDIO in (output, report_path, plot_path):
@@ -387,14 +527,16 @@ def separate(mixtures, output, sources, model, adaptive, seed, max_iter, tol, nf
         raise click.UsageError("--apply - and the input '-' cannot both come from standard input")
     several = len(mixtures) > 1 or (mixtures[0] != audio.STDIO and Path(mixtures[0]).is_dir())
     if html_page and (output == audio.STDIO or report_path is not None):
-        raise CocktailError("--html writes the page into the output folder: it takes neither "
-                            "-o - nor --report")
+        raise CocktailError(
+            "--html writes the page into the output folder: it takes neither -o - nor --report"
+        )
     if plot_path is not None:
         if several or output == audio.STDIO:
             raise click.UsageError("--plot takes one input and an output folder (not -o -)")
         if report_path == audio.STDIO or (report_path and files.is_special(report_path)):
-            raise click.UsageError("--plot draws from the report: give --report a file, not "
-                                   f"'{report_path}'")
+            raise click.UsageError(
+                f"--plot draws from the report: give --report a file, not '{report_path}'"
+            )
         from . import plot
 
         plot.require_matplotlib("cocktail separate --plot")
@@ -403,20 +545,28 @@ def separate(mixtures, output, sources, model, adaptive, seed, max_iter, tol, nf
         else:
             _check_picture_path(plot_path, mixtures)
     if several:
-        return _separate_many(mixtures, output, options, jobs, raw_format, report_path, quiet,
-                              html_page)
+        return _separate_many(
+            mixtures, output, options, jobs, raw_format, report_path, quiet, html_page
+        )
     mixture = mixtures[0]
     if output == audio.STDIO:
         return _separate_to_stdout(mixture, options, raw_format, report_path, quiet)
     from .batch import separate_file
 
     if output is None:
-        output = str(Path("separated") / ("stdin" if mixture == audio.STDIO else Path(mixture).stem))
+        output = str(
+            Path("separated") / ("stdin" if mixture == audio.STDIO else Path(mixture).stem)
+        )
     elif Path(output).suffix.lower() in AUDIO_SUFFIXES and not Path(output).is_dir():
-        _say(quiet, f"'{output}' will be a folder holding speaker_1.wav ... (for one "
-                    f"multi-channel file: -o - > {output})", "Note")
-    summary = separate_file(mixture, output, options, raw=raw_format, report_path=report_path,
-                            callback=Progress(quiet))
+        _say(
+            quiet,
+            f"'{output}' will be a folder holding speaker_1.wav ... (for one "
+            f"multi-channel file: -o - > {output})",
+            "Note",
+        )
+    summary = separate_file(
+        mixture, output, options, raw=raw_format, report_path=report_path, callback=Progress(quiet)
+    )
     _say_model(quiet, summary)
     for w in summary["warnings"]:
         _say(quiet, w, "Warning")
@@ -426,34 +576,36 @@ def separate(mixtures, output, sources, model, adaptive, seed, max_iter, tol, nf
 
         data, _ = plot.picture_of_files(
             report_path or output,
-            mixture_path=None if mixture == audio.STDIO or raw_format else mixture)
+            mixture_path=None if mixture == audio.STDIO or raw_format else mixture,
+        )
         if plot_path == audio.STDIO:
             audio.write_stdout(data)
         else:
             _write_picture(plot_path, data)
             _say(quiet, f"picture -> {plot_path}")
     if html_page:
-        _write_page(output, None if mixture == audio.STDIO or raw_format else mixture, None,
-                    quiet)
+        _write_page(output, None if mixture == audio.STDIO or raw_format else mixture, None, quiet)
 
 
 def _one_stdout(uses):
     """At most one output may be '-': stdout carries one thing."""
     named = [flag for flag, value in uses if value == audio.STDIO]
     if len(named) > 1:
-        raise click.UsageError(f"{' and '.join(named)} cannot "
-                               f"{'both' if len(named) == 2 else 'all'} be '-': standard output "
-                               "carries one of them; give the others file names")
+        raise click.UsageError(
+            f"{' and '.join(named)} cannot "
+            f"{'both' if len(named) == 2 else 'all'} be '-': standard output "
+            "carries one of them; give the others file names"
+        )
 
 
 def _say_model(quiet, summary):
     """Say which model --model auto chose, and why."""
     reason = summary.get("model_reason") or ""
     if reason.startswith("auto: "):
-        _say(quiet, f"{summary['model']} model: {reason[len('auto: '):]}", "Note")
+        _say(quiet, f"{summary['model']} model: {reason[len('auto: ') :]}", "Note")
     reason = summary.get("sources_reason") or ""
     if reason.startswith("auto: "):
-        _say(quiet, reason[len("auto: "):], "Note")
+        _say(quiet, reason[len("auto: ") :], "Note")
 
 
 def _speakers(n):
@@ -463,23 +615,27 @@ def _speakers(n):
 def _done(summary, where):
     state = "converged" if summary["converged"] else "not converged"
     its = f"{summary['iterations']} iterations, " if summary.get("iterations") is not None else ""
-    return (f"{_speakers(summary['n_sources'])} separated ({summary['model']} model, {its}{state}, "
-            f"{summary['seconds']:.1f} s) -> {where}")
+    return (
+        f"{_speakers(summary['n_sources'])} separated ({summary['model']} model, {its}{state}, "
+        f"{summary['seconds']:.1f} s) -> {where}"
+    )
 
 
 def _separate_to_stdout(mixture, options, raw_format, report_path, quiet):
     from .batch import separate_to_stdout
 
-    summary = separate_to_stdout(mixture, options, raw=raw_format, report_path=report_path,
-                                 callback=Progress(quiet))
+    summary = separate_to_stdout(
+        mixture, options, raw=raw_format, report_path=report_path, callback=Progress(quiet)
+    )
     for w in summary["warnings"]:
         _say(quiet, w, "Warning")
     _say_model(quiet, summary)
     _say(quiet, _done(summary, "stdout"))
 
 
-def _separate_many(mixtures, output, options, jobs, raw_format, report_path, quiet,
-                   html_page=False):
+def _separate_many(
+    mixtures, output, options, jobs, raw_format, report_path, quiet, html_page=False
+):
     from .batch import expand_inputs, output_folders, separate_many, summary_line
 
     if output == audio.STDIO:
@@ -499,8 +655,11 @@ def _separate_many(mixtures, output, options, jobs, raw_format, report_path, qui
         if error is None:
             for w in summary["warnings"]:
                 _say(quiet, f"{path}: {w}", "Warning")
-            _say(quiet, f"{tag} {path}: {_speakers(summary['n_sources'])} "
-                        f"({summary['model']}, {summary['seconds']:.1f} s) -> {summary['output']}/")
+            _say(
+                quiet,
+                f"{tag} {path}: {_speakers(summary['n_sources'])} "
+                f"({summary['model']}, {summary['seconds']:.1f} s) -> {summary['output']}/",
+            )
         else:
             click.echo(f"{tag} {path}: Error: {error}", err=True)
 
@@ -521,44 +680,131 @@ def _separate_many(mixtures, output, options, jobs, raw_format, report_path, qui
 
 @cli.command(context_settings=CONTEXT)
 @click.argument("sources", nargs=-1, required=True, metavar="SOURCE...")
-@click.option("-o", "--output", required=True, metavar="OUT.wav|-",
-              help="The mixture, one channel per microphone, or '-' for stdout.")
-@click.option("-m", "--mics", type=COUNT, default=None, metavar="M",
-              help="Number of microphones.  [default: one per source; with --rir, every "
-                   "channel of the responses]")
-@click.option("--seed", type=SEED, default=0, show_default=True,
-              help="Seed of the random mixing matrix (or of the source positions with --room).")
-@click.option("--matrix", "matrix_path", metavar="FILE",
-              help="Mixing matrix to use instead of a random one: JSON rows (or a sidecar "
-                   "with \"mixing\") or CSV, one row per microphone, one column per source.")
-@click.option("--rir", "rir_paths", multiple=True, metavar="FILE.wav",
-              help="A measured room impulse response per source (repeat the option, in "
-                   "source order): a multi-channel WAV, channel m = microphone m.")
-@click.option("--rir-mics", type=_ChannelList(), metavar="LIST",
-              help="Which channels of the --rir files are the microphones, e.g. 1,9.  "
-                   "[default: the first --mics, or all]")
-@click.option("--room", "rt60", type=POSITIVE, default=None, metavar="RT60",
-              help="Simulate a shoebox room with this reverberation time in seconds "
-                   "(image-source method): a linear array at the room's centre, sources "
-                   "on an arc in front of it.")
-@click.option("--room-size", type=_RoomSize(), default="6x5x3", show_default=True, metavar="LxWxH",
-              help="Room dimensions in metres, with --room.")
-@click.option("--mic-spacing", type=POSITIVE, default=0.05, show_default=True, metavar="M",
-              help="Distance between neighbouring microphones in metres, with --room.")
-@click.option("--source-distance", type=POSITIVE, default=1.5, show_default=True, metavar="M",
-              help="Distance from the array to the sources in metres, with --room.")
-@click.option("--truth", "truth_dir", metavar="DIR",
-              help="Also write the sources exactly as mixed (as heard at microphone 1 for "
-                   "rooms) into DIR as source_1.wav ...")
-@click.option("--sidecar", "sidecar_path", metavar="FILE",
-              help="Where to keep the ground truth as JSON.  [default: OUT.json; none with -o -]")
-@click.option("--rate", type=COUNT, default=None, metavar="HZ",
-              help="Sample rate of the mixture.  [default: the highest among the sources]")
-@click.option("--subtype", type=click.Choice(["FLOAT", "PCM_16", "PCM_24"]), default="FLOAT",
-              show_default=True, help="Sample format of the mixture.")
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    metavar="OUT.wav|-",
+    help="The mixture, one channel per microphone, or '-' for stdout.",
+)
+@click.option(
+    "-m",
+    "--mics",
+    type=COUNT,
+    default=None,
+    metavar="M",
+    help="Number of microphones.  [default: one per source; with --rir, every "
+    "channel of the responses]",
+)
+@click.option(
+    "--seed",
+    type=SEED,
+    default=0,
+    show_default=True,
+    help="Seed of the random mixing matrix (or of the source positions with --room).",
+)
+@click.option(
+    "--matrix",
+    "matrix_path",
+    metavar="FILE",
+    help="Mixing matrix to use instead of a random one: JSON rows (or a sidecar "
+    'with "mixing") or CSV, one row per microphone, one column per source.',
+)
+@click.option(
+    "--rir",
+    "rir_paths",
+    multiple=True,
+    metavar="FILE.wav",
+    help="A measured room impulse response per source (repeat the option, in "
+    "source order): a multi-channel WAV, channel m = microphone m.",
+)
+@click.option(
+    "--rir-mics",
+    type=_ChannelList(),
+    metavar="LIST",
+    help="Which channels of the --rir files are the microphones, e.g. 1,9.  "
+    "[default: the first --mics, or all]",
+)
+@click.option(
+    "--room",
+    "rt60",
+    type=POSITIVE,
+    default=None,
+    metavar="RT60",
+    help="Simulate a shoebox room with this reverberation time in seconds "
+    "(image-source method): a linear array at the room's centre, sources "
+    "on an arc in front of it.",
+)
+@click.option(
+    "--room-size",
+    type=_RoomSize(),
+    default="6x5x3",
+    show_default=True,
+    metavar="LxWxH",
+    help="Room dimensions in metres, with --room.",
+)
+@click.option(
+    "--mic-spacing",
+    type=POSITIVE,
+    default=0.05,
+    show_default=True,
+    metavar="M",
+    help="Distance between neighbouring microphones in metres, with --room.",
+)
+@click.option(
+    "--source-distance",
+    type=POSITIVE,
+    default=1.5,
+    show_default=True,
+    metavar="M",
+    help="Distance from the array to the sources in metres, with --room.",
+)
+@click.option(
+    "--truth",
+    "truth_dir",
+    metavar="DIR",
+    help="Also write the sources exactly as mixed (as heard at microphone 1 for "
+    "rooms) into DIR as source_1.wav ...",
+)
+@click.option(
+    "--sidecar",
+    "sidecar_path",
+    metavar="FILE",
+    help="Where to keep the ground truth as JSON.  [default: OUT.json; none with -o -]",
+)
+@click.option(
+    "--rate",
+    type=COUNT,
+    default=None,
+    metavar="HZ",
+    help="Sample rate of the mixture.  [default: the highest among the sources]",
+)
+@click.option(
+    "--subtype",
+    type=click.Choice(["FLOAT", "PCM_16", "PCM_24"]),
+    default="FLOAT",
+    show_default=True,
+    help="Sample format of the mixture.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors and warnings.")
-def mix(sources, output, mics, seed, matrix_path, rir_paths, rir_mics, rt60, room_size,
-        mic_spacing, source_distance, truth_dir, sidecar_path, rate, subtype, quiet):
+def mix(
+    sources,
+    output,
+    mics,
+    seed,
+    matrix_path,
+    rir_paths,
+    rir_mics,
+    rt60,
+    room_size,
+    mic_spacing,
+    source_distance,
+    truth_dir,
+    sidecar_path,
+    rate,
+    subtype,
+    quiet,
+):
     """Mix mono sources into a test recording, keeping the ground truth.
 
     By default x = A s with a random, well-conditioned A (an instantaneous
@@ -585,8 +831,9 @@ def mix(sources, output, mics, seed, matrix_path, rir_paths, rir_mics, rt60, roo
     if sum(x is not None and x != () for x in (matrix_path, rir_paths or None, rt60)) > 1:
         raise click.UsageError("choose one of --matrix, --rir and --room")
     if rt60 is not None and mics is not None and mics < 2:
-        raise click.BadParameter("a room mixture needs at least two microphones",
-                                 param_hint="'--mics'")
+        raise click.BadParameter(
+            "a room mixture needs at least two microphones", param_hint="'--mics'"
+        )
     to_stdout = output == audio.STDIO
     _one_stdout([("-o", output), ("--sidecar", sidecar_path)])
     if truth_dir == audio.STDIO:
@@ -595,7 +842,8 @@ def mix(sources, output, mics, seed, matrix_path, rir_paths, rir_mics, rt60, roo
         sidecar_path = str(Path(output).with_suffix(".json"))
     sidecar_to_stdout = sidecar_path == audio.STDIO
     written = ([] if to_stdout else [output]) + (
-        [sidecar_path] if sidecar_path and not sidecar_to_stdout else [])
+        [sidecar_path] if sidecar_path and not sidecar_to_stdout else []
+    )
     for src in list(sources) + list(rir_paths) + ([matrix_path] if matrix_path else []):
         if src == audio.STDIO and src == matrix_path:
             continue
@@ -616,42 +864,65 @@ def mix(sources, output, mics, seed, matrix_path, rir_paths, rir_mics, rt60, roo
 
     n = len(sources)
     if rir_paths and len(rir_paths) != n:
-        raise click.UsageError(f"--rir needs one impulse response per source: {n} sources, "
-                               f"{len(rir_paths)} responses")
-    A = mixing.matrix_for(n, mics=mics, seed=seed, matrix_path=matrix_path,
-                          room=bool(rir_paths) or rt60 is not None)
+        raise click.UsageError(
+            f"--rir needs one impulse response per source: {n} sources, {len(rir_paths)} responses"
+        )
+    A = mixing.matrix_for(
+        n, mics=mics, seed=seed, matrix_path=matrix_path, room=bool(rir_paths) or rt60 is not None
+    )
     loaded = mixing.load_sources(sources, sample_rate=rate)
     for note in loaded.notes:
         _say(quiet, note, "Note")
     warned = mixing.mixing_warnings(loaded.signals, [audio.display_name(s) for s in sources], A)
     if rt60 is None:
         ctx = click.get_current_context()
-        unused = [f"--{k.replace('_', '-')}" for k in ("room_size", "mic_spacing", "source_distance")
-                  if ctx.get_parameter_source(k) == click.core.ParameterSource.COMMANDLINE]
+        unused = [
+            f"--{k.replace('_', '-')}"
+            for k in ("room_size", "mic_spacing", "source_distance")
+            if ctx.get_parameter_source(k) == click.core.ParameterSource.COMMANDLINE
+        ]
         if unused:
-            warned.append(f"{', '.join(unused)} {'describe' if len(unused) > 1 else 'describes'} "
-                          "the simulated room: ignored without --room")
+            warned.append(
+                f"{', '.join(unused)} {'describe' if len(unused) > 1 else 'describes'} "
+                "the simulated room: ignored without --room"
+            )
     for w in warned:
         _say(quiet, w, "Warning")
     truth_names = [f"source_{i}.wav" for i in range(1, n + 1)]
     made = mixing.make_mixture(
-        loaded, sources, A, seed=seed, matrix_path=matrix_path, mics=mics, rir_paths=rir_paths,
-        rir_mics=rir_mics, rt60=rt60, room_size=room_size, mic_spacing=mic_spacing,
-        source_distance=source_distance, subtype=subtype, warnings=warned,
-        truth=[str(Path(truth_dir) / t) for t in truth_names] if truth_dir else None)
+        loaded,
+        sources,
+        A,
+        seed=seed,
+        matrix_path=matrix_path,
+        mics=mics,
+        rir_paths=rir_paths,
+        rir_mics=rir_mics,
+        rt60=rt60,
+        room_size=room_size,
+        mic_spacing=mic_spacing,
+        source_distance=source_distance,
+        subtype=subtype,
+        warnings=warned,
+        truth=[str(Path(truth_dir) / t) for t in truth_names] if truth_dir else None,
+    )
     X, truth, side, n_mics = made.signals, made.truth, made.sidecar, made.n_mics
     if truth_dir is not None:
         for t in truth_names:
             for src in sources:
                 if files.same_file(Path(truth_dir) / t, src):
-                    raise CocktailError(f"truth file '{Path(truth_dir) / t}' would overwrite an input")
+                    raise CocktailError(
+                        f"truth file '{Path(truth_dir) / t}' would overwrite an input"
+                    )
     mixture_bytes = audio.encode(X, loaded.sample_rate, subtype)
     with files.AtomicWriter() as writer:
         if not to_stdout:
             writer.add(output, mixture_bytes)
         if truth_dir is not None:
             for t, s in zip(truth_names, truth):
-                writer.add(Path(truth_dir) / t, audio.encode(s[None, :], loaded.sample_rate, "FLOAT"))
+                writer.add(
+                    Path(truth_dir) / t, audio.encode(s[None, :], loaded.sample_rate, "FLOAT")
+                )
         if sidecar_path and not sidecar_to_stdout:
             writer.add(sidecar_path, dumps(side))
     if sidecar_to_stdout:
@@ -659,15 +930,19 @@ def mix(sources, output, mics, seed, matrix_path, rir_paths, rir_mics, rt60, roo
     if to_stdout:
         audio.write_stdout(mixture_bytes)
     else:
-        _say(quiet, f"mixed {n} sources into {n_mics} microphone{'s' if n_mics != 1 else ''} "
-                    f"({side['kind']}) -> {output}"
-                    + (f" (ground truth in "
-                       f"{'standard output' if sidecar_to_stdout else sidecar_path})"
-                       if sidecar_path else ""))
+        _say(
+            quiet,
+            f"mixed {n} sources into {n_mics} microphone{'s' if n_mics != 1 else ''} "
+            f"({side['kind']}) -> {output}"
+            + (
+                f" (ground truth in {'standard output' if sidecar_to_stdout else sidecar_path})"
+                if sidecar_path
+                else ""
+            ),
+        )
 
 
 # ---------------------------------------------------------- evaluate and plot
-# (this section belongs to the evaluate/plot work: commands `evaluate`, `plot`)
 
 
 def _files_below(paths):
@@ -684,8 +959,9 @@ def _files_below(paths):
 def _check_picture_path(path, inputs):
     suffix = Path(path).suffix.lower()
     if suffix in OTHER_PICTURE_SUFFIXES:
-        raise click.UsageError(f"pictures are written as PNG: name the file '{Path(path).stem}"
-                               f".png', not '{path}'")
+        raise click.UsageError(
+            f"pictures are written as PNG: name the file '{Path(path).stem}.png', not '{path}'"
+        )
     files.check_writable_file(path)
     for i in _files_below(inputs):
         if i is not None and i != audio.STDIO and files.same_file(path, i):
@@ -699,20 +975,43 @@ def _write_picture(path, data):
 
 @cli.command("evaluate", context_settings=CONTEXT)
 @click.argument("estimates", metavar="ESTIMATES")
-@click.option("-r", "--reference", "reference", required=True, metavar="REFERENCES",
-              help="The true sources: the sidecar JSON of 'cocktail mix' (e.g. mix.json), its "
-                   "--truth folder, a folder of mono WAVs or one multi-channel WAV.")
-@click.option("--mixture", "mixture", metavar="MIX.wav",
-              help="The unprocessed mixture, for the improvement figures (microphone 1 is "
-                   "the baseline).  [default: the input named in separation.json, or OUT.wav "
-                   "next to the sidecar OUT.json, if there]")
-@click.option("--filter-length", type=COUNT, default=None, metavar="N",
-              help="Taps of the BSS Eval distortion filter.  [default: 1 for instantaneous "
-                   "mixtures, 512 for room recordings or when unknown]")
-@click.option("--json", "as_json", is_flag=True,
-              help="Print the figures as JSON (for scripts) instead of a table.")
-@click.option("--plot", "plot_path", metavar="FILE.png",
-              help="Also draw the mixture, the estimates and the references as a PNG.")
+@click.option(
+    "-r",
+    "--reference",
+    "reference",
+    required=True,
+    metavar="REFERENCES",
+    help="The true sources: the sidecar JSON of 'cocktail mix' (e.g. mix.json), its "
+    "--truth folder, a folder of mono WAVs or one multi-channel WAV.",
+)
+@click.option(
+    "--mixture",
+    "mixture",
+    metavar="MIX.wav",
+    help="The unprocessed mixture, for the improvement figures (microphone 1 is "
+    "the baseline).  [default: the input named in separation.json, or OUT.wav "
+    "next to the sidecar OUT.json, if there]",
+)
+@click.option(
+    "--filter-length",
+    type=COUNT,
+    default=None,
+    metavar="N",
+    help="Taps of the BSS Eval distortion filter.  [default: 1 for instantaneous "
+    "mixtures, 512 for room recordings or when unknown]",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the figures as JSON (for scripts) instead of a table.",
+)
+@click.option(
+    "--plot",
+    "plot_path",
+    metavar="FILE.png",
+    help="Also draw the mixture, the estimates and the references as a PNG.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but the figures and errors.")
 def evaluate_command(estimates, reference, mixture, filter_length, as_json, plot_path, quiet):
     """Score separated speakers against the true sources.
@@ -747,8 +1046,9 @@ def evaluate_command(estimates, reference, mixture, filter_length, as_json, plot
         raise CocktailError(f"cannot read '{mixture}': no such file")
     files.check_stdout_apart(_files_below([estimates, reference, mixture]))
 
-    result = scoring.evaluate(estimates, reference, mixture_path=mixture,
-                              filter_length=filter_length)
+    result = scoring.evaluate(
+        estimates, reference, mixture_path=mixture, filter_length=filter_length
+    )
     for note in result.notes:
         _say(quiet, note, "Note")
     if plot_path is not None:
@@ -762,18 +1062,35 @@ def evaluate_command(estimates, reference, mixture, filter_length, as_json, plot
 
 @cli.command("plot", context_settings=CONTEXT)
 @click.argument("estimates", nargs=-1, required=True, metavar="OUTDIR|REPORT...")
-@click.option("--convergence", is_flag=True,
-              help="Overlay the convergence curves of one or more separations (reports or "
-                   "output folders), labelled by algorithm: cost and gradient norm against "
-                   "iterations and seconds.")
-@click.option("--mixture", "mixture", metavar="MIX.wav",
-              help="The mixture the speakers were separated from.  [default: the input "
-                   "named in separation.json, if still there]")
-@click.option("-r", "--reference", "reference", metavar="REFERENCES",
-              help="The true sources, drawn under their estimates: the sidecar JSON of "
-                   "'cocktail mix', its --truth folder or a multi-channel WAV.")
-@click.option("-o", "--output", required=True, metavar="FILE.png|-",
-              help="The picture (PNG, 1200 pixels wide), or '-' for stdout.")
+@click.option(
+    "--convergence",
+    is_flag=True,
+    help="Overlay the convergence curves of one or more separations (reports or "
+    "output folders), labelled by algorithm: cost and gradient norm against "
+    "iterations and seconds.",
+)
+@click.option(
+    "--mixture",
+    "mixture",
+    metavar="MIX.wav",
+    help="The mixture the speakers were separated from.  [default: the input "
+    "named in separation.json, if still there]",
+)
+@click.option(
+    "-r",
+    "--reference",
+    "reference",
+    metavar="REFERENCES",
+    help="The true sources, drawn under their estimates: the sidecar JSON of "
+    "'cocktail mix', its --truth folder or a multi-channel WAV.",
+)
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    metavar="FILE.png|-",
+    help="The picture (PNG, 1200 pixels wide), or '-' for stdout.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors and warnings.")
 def plot_command(estimates, convergence, mixture, reference, output, quiet):
     """Draw a separation: waveforms, spectrograms and the solver's convergence.
@@ -800,11 +1117,15 @@ def plot_command(estimates, convergence, mixture, reference, output, quiet):
     from . import plot
 
     if convergence and (mixture is not None or reference is not None):
-        raise click.UsageError("--convergence draws only the solvers' curves: it takes "
-                               "neither --mixture nor --reference")
+        raise click.UsageError(
+            "--convergence draws only the solvers' curves: it takes "
+            "neither --mixture nor --reference"
+        )
     if not convergence and len(estimates) > 1:
-        raise click.UsageError("plot draws one separation: add --convergence to overlay "
-                               "several reports' convergence curves")
+        raise click.UsageError(
+            "plot draws one separation: add --convergence to overlay "
+            "several reports' convergence curves"
+        )
     plot.require_matplotlib("cocktail plot")
     if output != audio.STDIO:
         _check_picture_path(output, [*estimates, reference, mixture])
@@ -833,7 +1154,7 @@ def plot_command(estimates, convergence, mixture, reference, output, quiet):
         _write_picture(output, data)
         _say(quiet, f"picture -> {output}")
 
-# ------------------------------------------------------ end evaluate and plot
+
 
 
 # -------------------------------------------------------------------- page
@@ -850,13 +1171,22 @@ def _write_page(folder, mixture, reference, quiet):
 
 @cli.command("page", context_settings=CONTEXT)
 @click.argument("folder", metavar="DIR")
-@click.option("--mixture", "mixture", metavar="MIX.wav",
-              help="The recording that was separated.  [default: the input named in "
-                   "separation.json, if still there]")
-@click.option("-r", "--reference", "reference", metavar="REFERENCES",
-              help="The true sources, for scores per speaker: what 'cocktail evaluate -r' "
-                   "takes, or the JSON 'cocktail evaluate --json' printed.  [default: the "
-                   "sidecar of 'cocktail mix' next to the mixture, if there]")
+@click.option(
+    "--mixture",
+    "mixture",
+    metavar="MIX.wav",
+    help="The recording that was separated.  [default: the input named in "
+    "separation.json, if still there]",
+)
+@click.option(
+    "-r",
+    "--reference",
+    "reference",
+    metavar="REFERENCES",
+    help="The true sources, for scores per speaker: what 'cocktail evaluate -r' "
+    "takes, or the JSON 'cocktail evaluate --json' printed.  [default: the "
+    "sidecar of 'cocktail mix' next to the mixture, if there]",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors and warnings.")
 def page_command(folder, mixture, reference, quiet):
     """Write a listening page for a separation: DIR/index.html.
@@ -879,9 +1209,11 @@ def page_command(folder, mixture, reference, quiet):
     """
     for path in (mixture, reference):
         if path is not None and (path == audio.STDIO or not Path(path).exists()):
-            raise CocktailError(f"cannot read '{path}': no such file"
-                                if path != audio.STDIO else
-                                "the page reads files: '-' (standard input) is not one")
+            raise CocktailError(
+                f"cannot read '{path}': no such file"
+                if path != audio.STDIO
+                else "the page reads files: '-' (standard input) is not one"
+            )
     _write_page(folder, mixture, reference, quiet)
 
 

@@ -23,16 +23,23 @@ that BSS Eval measures float64 rounding; an exact estimate would score +inf):
   every output holds exactly one source, 1 when every output holds all
   of them equally.
 """
+
 from dataclasses import dataclass, field
 from typing import List, Optional
 
 import numpy as np
 
 from . import __version__
-from .io import audio
 from .errors import CocktailError
-from .inputs import (Estimates, References, check_finite, find_mixture, load_estimates,
-                     load_references)
+from .inputs import (
+    Estimates,
+    References,
+    check_finite,
+    find_mixture,
+    load_estimates,
+    load_references,
+)
+from .io import audio
 from .metrics import amari_index
 
 #: The usual BSS Eval distortion filter, for mixtures with echoes.
@@ -108,8 +115,9 @@ def score(references, estimates, *, filter_length=INSTANTANEOUS_FILTER_LENGTH, m
             Er = E[live]
             k = min(n_ref, len(live))
             try:
-                sdr, sir, sar, perm = fbe.bss_eval_sources(R, Er, filter_length=filter_length,
-                                                           clamp_db=CLAMP_DB)
+                sdr, sir, sar, perm = fbe.bss_eval_sources(
+                    R, Er, filter_length=filter_length, clamp_db=CLAMP_DB
+                )
             except np.linalg.LinAlgError:
                 raise CocktailError(
                     "the references are linearly dependent (is one of them a copy or a "
@@ -136,7 +144,8 @@ def score(references, estimates, *, filter_length=INSTANTANEOUS_FILTER_LENGTH, m
                 # entry i is the baseline of reference i. (fast_bss_eval 0.1.4 fails
                 # with compute_permutation=False and more than one tap on numpy 2.)
                 base["sdr"], base["sir"], base["sar"], _ = fbe.bss_eval_sources(
-                    R, X, filter_length=filter_length, clamp_db=CLAMP_DB)
+                    R, X, filter_length=filter_length, clamp_db=CLAMP_DB
+                )
                 base["si_sdr"] = -fbe.numpy.si_sdr_loss(X, R, clamp_db=CLAMP_DB)
             for k in ("sdr", "sir", "si_sdr"):
                 out[f"{k}_improvement"] = out[k] - base[k]
@@ -149,8 +158,9 @@ def score(references, estimates, *, filter_length=INSTANTANEOUS_FILTER_LENGTH, m
 def default_filter_length(references, estimates):
     """(filter length, why): 1 for instantaneous mixing, else 512."""
     for data, path, key, what in (
-            (references.sidecar, references.sidecar_path, "kind", "mixing"),
-            (estimates.report, estimates.report_path, "model", "model")):
+        (references.sidecar, references.sidecar_path, "kind", "mixing"),
+        (estimates.report, estimates.report_path, "model", "model"),
+    ):
         if data is not None and data.get(key):
             kind = str(data[key])
             taps = INSTANTANEOUS_FILTER_LENGTH if kind == "instantaneous" else ROOM_FILTER_LENGTH
@@ -170,13 +180,17 @@ def _amari(estimates, references, notes):
     if sidecar.get("kind", "instantaneous") != "instantaneous" or W.ndim != 2 or A.ndim != 2:
         return None  # no single unmixing matrix (e.g. one per frequency), or no true A
     if W.shape[1] != A.shape[0]:
-        notes.append(f"no Amari index: '{estimates.report_path.name}' unmixes {W.shape[1]} "
-                     f"microphones but '{references.sidecar_path.name}' mixes into "
-                     f"{A.shape[0]}: are they from the same mixture?")
+        notes.append(
+            f"no Amari index: '{estimates.report_path.name}' unmixes {W.shape[1]} "
+            f"microphones but '{references.sidecar_path.name}' mixes into "
+            f"{A.shape[0]}: are they from the same mixture?"
+        )
         return None
     if W.shape[0] != A.shape[1]:
-        notes.append(f"no Amari index: {W.shape[0]} outputs for {A.shape[1]} sources "
-                     "(it needs as many of each)")
+        notes.append(
+            f"no Amari index: {W.shape[0]} outputs for {A.shape[1]} sources "
+            "(it needs as many of each)"
+        )
         return None
     if not (np.all(np.isfinite(W)) and np.all(np.isfinite(A))):
         return None
@@ -236,8 +250,9 @@ def evaluate(estimates_path, reference_path, *, mixture_path=None, filter_length
     if filter_length is not None and filter_length < 1:
         raise CocktailError(f"the filter length must be at least 1, got {filter_length}")
     if [str(p) for p in (estimates_path, reference_path, mixture_path)].count(audio.STDIO) > 1:
-        raise CocktailError("only one of the estimates, the references and the mixture can "
-                            "come from standard input")
+        raise CocktailError(
+            "only one of the estimates, the references and the mixture can come from standard input"
+        )
     est, refs, mix, notes = _load(estimates_path, reference_path, mixture_path)
     est, refs, mix, n = _common_length(est, refs, mix, notes)
     if filter_length is None:
@@ -250,8 +265,12 @@ def evaluate(estimates_path, reference_path, *, mixture_path=None, filter_length
     if mix is not None and not np.any(mix.samples[0]):
         notes.append(f"microphone 1 of the mixture {mix.name} is silent: no improvements")
 
-    s = score(refs.samples, est.samples, filter_length=filter_length,
-              mixture=None if mix is None else mix.samples[0])
+    s = score(
+        refs.samples,
+        est.samples,
+        filter_length=filter_length,
+        mixture=None if mix is None else mix.samples[0],
+    )
     matching, unmatched, sources, average = _figures(s, est, refs, mix, notes)
     n_ref, n_est = len(refs.names), len(est.names)
     report = {
@@ -272,10 +291,9 @@ def evaluate(estimates_path, reference_path, *, mixture_path=None, filter_length
         "unmatched_estimates": unmatched,
         "notes": notes,
     }
-    return Evaluation(report=report, notes=notes, estimates=est, references=refs,
-                      mixture=mix, matching=matching)
-
-
+    return Evaluation(
+        report=report, notes=notes, estimates=est, references=refs, mixture=mix, matching=matching
+    )
 
 
 def _load(estimates_path, reference_path, mixture_path):
@@ -296,8 +314,7 @@ def _load(estimates_path, reference_path, mixture_path):
         )
     for i, r in enumerate(refs.samples):
         if not np.any(r):
-            raise CocktailError(f"reference '{refs.names[i]}' is silent: nothing to score "
-                                "against")
+            raise CocktailError(f"reference '{refs.names[i]}' is silent: nothing to score against")
 
     if mixture_path is not None:
         mix = audio.read(mixture_path)
@@ -309,8 +326,11 @@ def _load(estimates_path, reference_path, mixture_path):
                 f"the mixture {mix.name} is {mix.sample_rate} Hz but the references are "
                 f"{refs.sample_rate} Hz: give the mixture they were mixed into"
             )
-        check_finite(mix.samples, [f"channel {k}" for k in range(1, mix.channels + 1)],
-                      f"the mixture {mix.name}")
+        check_finite(
+            mix.samples,
+            [f"channel {k}" for k in range(1, mix.channels + 1)],
+            f"the mixture {mix.name}",
+        )
     return est, refs, mix, notes
 
 
@@ -327,8 +347,12 @@ def _common_length(est, refs, mix, notes):
         est.samples = est.samples[:, :n]
         refs.samples = refs.samples[:, :n]
         if mix is not None:
-            mix = audio.Audio(samples=mix.samples[:, :n], sample_rate=mix.sample_rate,
-                              subtype=mix.subtype, name=mix.name)
+            mix = audio.Audio(
+                samples=mix.samples[:, :n],
+                sample_rate=mix.sample_rate,
+                subtype=mix.subtype,
+                name=mix.name,
+            )
     if n == 0:
         raise CocktailError("nothing to score: the signals contain no samples")
     return est, refs, mix, n
@@ -353,8 +377,7 @@ def _figures(s, est, refs, mix, notes):
         for k in METRICS + IMPROVEMENTS:
             row[k] = _finite(s[k][i]) if k in keys else None
         sources.append(row)
-    average = {k: (_finite(np.mean(s[k])) if k in keys else None)
-               for k in METRICS + IMPROVEMENTS}
+    average = {k: (_finite(np.mean(s[k])) if k in keys else None) for k in METRICS + IMPROVEMENTS}
     return matching, unmatched, sources, average
 
 
@@ -371,8 +394,11 @@ def format_table(report):
     improve = r["mixture"] is not None
     cols = [("SDR", "sdr"), ("SIR", "sir"), ("SAR", "sar"), ("SI-SDR", "si_sdr")]
     if improve:
-        cols += [("SDRi", "sdr_improvement"), ("SIRi", "sir_improvement"),
-                 ("SI-SDRi", "si_sdr_improvement")]
+        cols += [
+            ("SDRi", "sdr_improvement"),
+            ("SIRi", "sir_improvement"),
+            ("SI-SDRi", "si_sdr_improvement"),
+        ]
     w_ref = max([len("reference"), len("average")] + [len(s["reference"]) for s in r["sources"]])
     w_est = max([len("estimate")] + [len(s["estimate"]) for s in r["sources"]])
     widths = [max(7, len(title) + 2) for title, _ in cols]
@@ -387,15 +413,26 @@ def format_table(report):
         + "".join(f"{title:>{w}}" for (title, _), w in zip(cols, widths)),
     ]
     for s in r["sources"]:
-        lines.append(f"{s['reference']:<{w_ref}}  {s['estimate']:<{w_est}}"
-                     + "".join(_cell(s[k], w) for (_, k), w in zip(cols, widths)))
-    lines.append(f"{'average':<{w_ref}}  {'':<{w_est}}"
-                 + "".join(_cell(r["average"][k], w) for (_, k), w in zip(cols, widths)))
+        lines.append(
+            f"{s['reference']:<{w_ref}}  {s['estimate']:<{w_est}}"
+            + "".join(_cell(s[k], w) for (_, k), w in zip(cols, widths))
+        )
+    lines.append(
+        f"{'average':<{w_ref}}  {'':<{w_est}}"
+        + "".join(_cell(r["average"][k], w) for (_, k), w in zip(cols, widths))
+    )
     lines.append("")
-    lines.append("All figures in dB, higher is better"
-                 + (f"; improvements (i) over microphone 1 of the mixture {r['mixture']}"
-                    if improve else "; give --mixture MIX.wav for the improvements") + ".")
+    lines.append(
+        "All figures in dB, higher is better"
+        + (
+            f"; improvements (i) over microphone 1 of the mixture {r['mixture']}"
+            if improve
+            else "; give --mixture MIX.wav for the improvements"
+        )
+        + "."
+    )
     if r["amari_index"] is not None:
-        lines.append(f"Amari index {r['amari_index']:.4f} "
-                     "(0 = each output one source, 1 = no separation).")
+        lines.append(
+            f"Amari index {r['amari_index']:.4f} (0 = each output one source, 1 = no separation)."
+        )
     return "\n".join(lines)

@@ -6,6 +6,7 @@ report, or one multi-channel WAV; references from the sidecar JSON or truth
 folder of ``cocktail mix``, a folder of mono WAVs or one multi-channel WAV.
 Clips of different lengths are cut to the shortest, with a note.
 """
+
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,16 +41,20 @@ class References(Signals):
     sidecar_path: Optional[Path] = None
 
 
-
 def _natural_key(path):
     return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", path.name)]
 
 
 def wavs_in(folder):
     """The WAV files of a folder, in natural order (speaker_2 before speaker_10)."""
-    return sorted((p for p in folder.iterdir()
-                   if p.is_file() and p.suffix.lower() == ".wav" and not p.name.startswith(".")),
-                  key=_natural_key)
+    return sorted(
+        (
+            p
+            for p in folder.iterdir()
+            if p.is_file() and p.suffix.lower() == ".wav" and not p.name.startswith(".")
+        ),
+        key=_natural_key,
+    )
 
 
 def _stack(clips, origin, what):
@@ -70,8 +75,10 @@ def _stack(clips, origin, what):
     n = min(c.frames for c in clips)
     notes = []
     if any(c.frames != n for c in clips):
-        notes.append(f"the {what} in {origin} differ in length: each cut to the "
-                     f"shortest, {n / clips[0].sample_rate:.2f} s")
+        notes.append(
+            f"the {what} in {origin} differ in length: each cut to the "
+            f"shortest, {n / clips[0].sample_rate:.2f} s"
+        )
     return np.stack([c.samples[0, :n] for c in clips]), clips[0].sample_rate, notes
 
 
@@ -100,8 +107,11 @@ def load_estimates(path):
             if not is_report(report):
                 raise CocktailError(
                     f"'{p}' is not a separation report written by cocktail separate"
-                    + (" (it is the sidecar of cocktail mix: it holds the references)"
-                       if is_sidecar(report) else "")
+                    + (
+                        " (it is the sidecar of cocktail mix: it holds the references)"
+                        if is_sidecar(report)
+                        else ""
+                    )
                 )
             folder = p.parent
         elif p.is_dir():
@@ -126,14 +136,19 @@ def load_estimates(path):
                     raise CocktailError(f"no WAV files in '{folder}': nothing to score")
             clips = [audio.read(f) for f in files]
             samples, rate, notes = _stack(clips, f"'{folder}'", "estimates")
-            est = Estimates(samples=samples, sample_rate=rate, names=[f.name for f in files],
-                            origin=f"'{folder}'", report=report, report_path=report_path)
+            est = Estimates(
+                samples=samples,
+                sample_rate=rate,
+                names=[f.name for f in files],
+                origin=f"'{folder}'",
+                report=report,
+                report_path=report_path,
+            )
             check_finite(est.samples, [f"'{n}'" for n in est.names], "estimate")
             return est, notes
     rec = audio.read(path)
     names = [f"channel {i}" for i in range(1, rec.channels + 1)]
-    est = Estimates(samples=rec.samples, sample_rate=rec.sample_rate, names=names,
-                    origin=rec.name)
+    est = Estimates(samples=rec.samples, sample_rate=rec.sample_rate, names=names, origin=rec.name)
     check_finite(est.samples, names, f"{rec.name}")
     return est, notes
 
@@ -170,8 +185,10 @@ def _from_sidecar(path, data):
             clips = [audio.read(f) for f in files]
             samples, rate, more = _stack(clips, f"'{path}'", "references")
             return samples, rate, names, notes + more
-        notes.append(f"truth file '{missing[0]}' named in '{path}' is missing: "
-                     "references rebuilt from the sources")
+        notes.append(
+            f"truth file '{missing[0]}' named in '{path}' is missing: "
+            "references rebuilt from the sources"
+        )
     files = [_resolve(s, base) for s in sources]
     for s, f in zip(sources, files):
         if not f.is_file():
@@ -182,8 +199,10 @@ def _from_sidecar(path, data):
     loaded = mixing.load_sources([str(f) for f in files], sample_rate=rate)
     n = data.get("n_samples")
     if isinstance(n, int) and n != loaded.signals.shape[1]:
-        notes.append(f"the sources named in '{path}' are {loaded.signals.shape[1]} samples "
-                     f"long, the mixture was {n}: have they changed since?")
+        notes.append(
+            f"the sources named in '{path}' are {loaded.signals.shape[1]} samples "
+            f"long, the mixture was {n}: have they changed since?"
+        )
     signals = loaded.signals
     if data.get("kind") == "convolutive":
         # A room mixture is scored against each source as heard at microphone 1.
@@ -205,12 +224,22 @@ def load_references(path):
         if p.is_file() and p.suffix.lower() == ".json":
             data = read_json(p, "the sidecar of cocktail mix")
             if not is_sidecar(data):
-                hint = (" (it is a separation report: give the sidecar written by cocktail "
-                        "mix, e.g. mix.json)" if is_report(data) else "")
+                hint = (
+                    " (it is a separation report: give the sidecar written by cocktail "
+                    "mix, e.g. mix.json)"
+                    if is_report(data)
+                    else ""
+                )
                 raise CocktailError(f"'{p}' is not a sidecar written by cocktail mix{hint}")
             samples, rate, names, notes = _from_sidecar(p, data)
-            refs = References(samples=samples, sample_rate=int(rate), names=names,
-                              origin=f"'{p}'", sidecar=data, sidecar_path=p)
+            refs = References(
+                samples=samples,
+                sample_rate=int(rate),
+                names=names,
+                origin=f"'{p}'",
+                sidecar=data,
+                sidecar_path=p,
+            )
             check_finite(refs.samples, [f"'{n}'" for n in names], "reference")
             return refs, notes
         if p.is_dir():
@@ -218,21 +247,25 @@ def load_references(path):
             if not files:
                 raise CocktailError(f"no WAV files in '{p}': no references to score against")
             samples, rate, notes = _stack([audio.read(f) for f in files], f"'{p}'", "references")
-            refs = References(samples=samples, sample_rate=rate, names=[f.name for f in files],
-                              origin=f"'{p}'")
+            refs = References(
+                samples=samples, sample_rate=rate, names=[f.name for f in files], origin=f"'{p}'"
+            )
             check_finite(refs.samples, [f"'{n}'" for n in refs.names], "reference")
             return refs, notes
     rec = audio.read(path)
     names = [f"channel {i}" for i in range(1, rec.channels + 1)]
     check_finite(rec.samples, names, rec.name)
-    return References(samples=rec.samples, sample_rate=rec.sample_rate, names=names,
-                      origin=rec.name), []
+    return References(
+        samples=rec.samples, sample_rate=rec.sample_rate, names=names, origin=rec.name
+    ), []
 
 
 def _matches(rec, *, rate=None, channels=None, frames=None):
-    return ((rate is None or rec.sample_rate == rate)
-            and (channels is None or rec.channels == channels)
-            and (frames is None or rec.frames == frames))
+    return (
+        (rate is None or rec.sample_rate == rate)
+        and (channels is None or rec.channels == channels)
+        and (frames is None or rec.frames == frames)
+    )
 
 
 def find_mixture(estimates, references):
@@ -253,8 +286,12 @@ def find_mixture(estimates, references):
                     rec = audio.read(cand)
                 except CocktailError:
                     continue
-                if _matches(rec, rate=report.get("sample_rate"), channels=report.get("n_mics"),
-                            frames=report.get("n_samples")):
+                if _matches(
+                    rec,
+                    rate=report.get("sample_rate"),
+                    channels=report.get("n_mics"),
+                    frames=report.get("n_samples"),
+                ):
                     return rec, f"the input named in '{estimates.report_path}'"
     if sidecar is not None and references.sidecar_path is not None:
         cand = references.sidecar_path.with_suffix(".wav")
@@ -263,7 +300,11 @@ def find_mixture(estimates, references):
                 rec = audio.read(cand)
             except CocktailError:
                 return None, None
-            if _matches(rec, rate=sidecar.get("sample_rate"), channels=sidecar.get("n_mics"),
-                        frames=sidecar.get("n_samples")):
+            if _matches(
+                rec,
+                rate=sidecar.get("sample_rate"),
+                channels=sidecar.get("n_mics"),
+                frames=sidecar.get("n_samples"),
+            ):
                 return rec, f"next to '{references.sidecar_path}'"
     return None, None

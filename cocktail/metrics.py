@@ -1,4 +1,5 @@
 """Separation quality measures that need no reference signals."""
+
 import numpy as np
 
 from .errors import CocktailError

@@ -1,4 +1,5 @@
 """Test mixtures with the ground truth kept: x = A s, scaled with headroom."""
+
 import csv
 import io
 import json
@@ -9,8 +10,8 @@ from typing import List
 
 import numpy as np
 
-from .io import audio
 from .errors import CocktailError
+from .io import audio
 
 #: Largest ratio of largest to smallest singular value of a random mixing matrix.
 MAX_CONDITION = 4.0
@@ -51,8 +52,10 @@ def load_sources(paths, *, sample_rate=None) -> Sources:
             raise CocktailError(f"{c.name} contains no samples")
         bad = np.flatnonzero(~np.isfinite(c.samples).all(axis=0))
         if bad.size:
-            raise CocktailError(f"{c.name} contains NaN or infinite samples (first at "
-                                f"{bad[0] / c.sample_rate:.3f} s)")
+            raise CocktailError(
+                f"{c.name} contains NaN or infinite samples (first at "
+                f"{bad[0] / c.sample_rate:.3f} s)"
+            )
     rate = sample_rate or max(c.sample_rate for c in clips)
     signals = []
     for c in clips:
@@ -106,13 +109,17 @@ def mixing_warnings(S, names, A=None):
         for j in range(i + 1, len(S)):
             r = np.dot(Sc[i], Sc[j]) / np.sqrt(power[i] * power[j]) if power[i] * power[j] else 0
             if abs(r) > SAME_SIGNAL:
-                warnings.append(f"sources {i + 1} and {j + 1} ({names[i]}, {names[j]}) are the "
-                                "same signal: no separation can tell them apart")
+                warnings.append(
+                    f"sources {i + 1} and {j + 1} ({names[i]}, {names[j]}) are the "
+                    "same signal: no separation can tell them apart"
+                )
     if A is not None:
         cond = np.linalg.cond(A)
         if not cond < SINGULAR_CONDITION:
-            warnings.append(f"the mixing matrix is singular or nearly so (condition number "
-                            f"{cond:.3g}): not every source can be recovered from the mixture")
+            warnings.append(
+                f"the mixing matrix is singular or nearly so (condition number "
+                f"{cond:.3g}): not every source can be recovered from the mixture"
+            )
     return warnings
 
 
@@ -149,13 +156,18 @@ def read_matrix(path):
             if isinstance(data, dict):
                 data = data.get("mixing")
         else:
-            data = [[float(v) for v in row if v.strip()] for row in csv.reader(io.StringIO(text))
-                    if any(v.strip() for v in row)]
+            data = [
+                [float(v) for v in row if v.strip()]
+                for row in csv.reader(io.StringIO(text))
+                if any(v.strip() for v in row)
+            ]
         A = np.array(data, dtype=float)
     except (ValueError, TypeError) as exc:
         raise CocktailError(f"cannot read matrix '{p}': expected rows of numbers ({exc})") from None
     if A.ndim != 2 or A.size == 0:
-        raise CocktailError(f"cannot read matrix '{p}': expected rows of numbers, one row per microphone")
+        raise CocktailError(
+            f"cannot read matrix '{p}': expected rows of numbers, one row per microphone"
+        )
     if not np.all(np.isfinite(A)):
         raise CocktailError(f"matrix '{p}' contains NaN or infinite values")
     return A
@@ -177,14 +189,18 @@ def read_rirs(paths, n_sources, sample_rate, mics=None):
     ``mics`` picks channels (0-based) of every file; by default all of them.
     """
     if len(paths) != n_sources:
-        raise CocktailError(f"one impulse response per source is needed: {n_sources} sources, "
-                            f"{len(paths)} responses")
+        raise CocktailError(
+            f"one impulse response per source is needed: {n_sources} sources, "
+            f"{len(paths)} responses"
+        )
     responses = []
     for p in paths:
         r = audio.read(p)
         if r.sample_rate != sample_rate:
-            raise CocktailError(f"impulse response {r.name} is at {r.sample_rate} Hz but the "
-                                f"sources are at {sample_rate} Hz; resample it first")
+            raise CocktailError(
+                f"impulse response {r.name} is at {r.sample_rate} Hz but the "
+                f"sources are at {sample_rate} Hz; resample it first"
+            )
         if not np.isfinite(r.samples).all():
             raise CocktailError(f"impulse response {r.name} contains NaN or infinite samples")
         if r.frames == 0 or not np.any(r.samples):
@@ -193,22 +209,26 @@ def read_rirs(paths, n_sources, sample_rate, mics=None):
     channels = {r.channels for r in responses}
     if len(channels) > 1:
         detail = ", ".join(f"{r.name}: {r.channels}" for r in responses)
-        raise CocktailError(f"the impulse responses have different channel counts ({detail}); "
-                            "each needs one channel per microphone")
+        raise CocktailError(
+            f"the impulse responses have different channel counts ({detail}); "
+            "each needs one channel per microphone"
+        )
     n_ch = channels.pop()
     if mics is None:
         mics = list(range(n_ch))
     bad = [m + 1 for m in mics if not 0 <= m < n_ch]
     if bad:
-        raise CocktailError(f"the impulse responses have {n_ch} channels; there is no channel "
-                            f"{bad[0]}")
+        raise CocktailError(
+            f"the impulse responses have {n_ch} channels; there is no channel {bad[0]}"
+        )
     if len(mics) < 2:
-        raise CocktailError("a room mixture needs at least two microphones (channels of the "
-                            "impulse responses)")
+        raise CocktailError(
+            "a room mixture needs at least two microphones (channels of the impulse responses)"
+        )
     taps = max(r.frames for r in responses)
     H = np.zeros((len(mics), n_sources, taps))
     for s, r in enumerate(responses):
-        H[:, s, :r.frames] = r.samples[mics]
+        H[:, s, : r.frames] = r.samples[mics]
     return H
 
 
@@ -244,9 +264,16 @@ def responses_from_sidecar(side, base, sample_rate):
         raise CocktailError("the sidecar names neither impulse responses nor a room")
     from .room import room_responses
 
-    H, _, _ = room_responses(side["n_sources"], side["n_mics"], room["rt60"], sample_rate,
-                             size=room["size"], spacing=room["mic_spacing"],
-                             distance=room["source_distance"], seed=room["seed"])
+    H, _, _ = room_responses(
+        side["n_sources"],
+        side["n_mics"],
+        room["rt60"],
+        sample_rate,
+        size=room["size"],
+        spacing=room["mic_spacing"],
+        distance=room["source_distance"],
+        seed=room["seed"],
+    )
     return H
 
 
@@ -287,8 +314,24 @@ def matrix_for(n_sources, *, mics=None, seed=0, matrix_path=None, room=False):
     return random_mixing(mics or n_sources, n_sources, seed)
 
 
-def make_mixture(loaded, sources, A, *, seed, matrix_path, mics, rir_paths, rir_mics, rt60,
-                 room_size, mic_spacing, source_distance, subtype, warnings, truth):
+def make_mixture(
+    loaded,
+    sources,
+    A,
+    *,
+    seed,
+    matrix_path,
+    mics,
+    rir_paths,
+    rir_mics,
+    rt60,
+    room_size,
+    mic_spacing,
+    source_distance,
+    subtype,
+    warnings,
+    truth,
+):
     """Mix loaded sources, instantaneously with ``A`` or through a room.
 
     Parameters
@@ -328,25 +371,49 @@ def make_mixture(loaded, sources, A, *, seed, matrix_path, mics, rir_paths, rir_
         made = instantaneous_sidecar(A, None if matrix_path else seed, matrix_path)
     else:
         if rir_paths:
-            chans = [c - 1 for c in rir_mics] if rir_mics else \
-                (list(range(mics)) if mics else None)
+            chans = [c - 1 for c in rir_mics] if rir_mics else (list(range(mics)) if mics else None)
             H = read_rirs(rir_paths, n, loaded.sample_rate, chans)
-            made = {"rir": [str(p) for p in rir_paths], "rir_mics": [c + 1 for c in (
-                chans if chans is not None else range(H.shape[0]))]}
+            made = {
+                "rir": [str(p) for p in rir_paths],
+                "rir_mics": [c + 1 for c in (chans if chans is not None else range(H.shape[0]))],
+            }
         else:
             from .room import room_responses
 
-            H, src_pos, mic_pos = room_responses(n, mics or n, rt60, loaded.sample_rate,
-                                                 size=room_size, spacing=mic_spacing,
-                                                 distance=source_distance, seed=seed)
-            made = {"room": {"rt60": rt60, "size": list(room_size), "mic_spacing": mic_spacing,
-                             "source_distance": source_distance, "seed": seed,
-                             "sources_xyz": np.round(src_pos, 4).tolist(),
-                             "mics_xyz": np.round(mic_pos, 4).tolist()}}
+            H, src_pos, mic_pos = room_responses(
+                n,
+                mics or n,
+                rt60,
+                loaded.sample_rate,
+                size=room_size,
+                spacing=mic_spacing,
+                distance=source_distance,
+                seed=seed,
+            )
+            made = {
+                "room": {
+                    "rt60": rt60,
+                    "size": list(room_size),
+                    "mic_spacing": mic_spacing,
+                    "source_distance": source_distance,
+                    "seed": seed,
+                    "sources_xyz": np.round(src_pos, 4).tolist(),
+                    "mics_xyz": np.round(mic_pos, 4).tolist(),
+                }
+            }
         X, true, scale = convolutive_mix(loaded.signals, H)
         made.update(convolutive_sidecar())
     n_mics = X.shape[0]
-    side = sidecar(made, sources=sources, sample_rate=loaded.sample_rate, n_mics=n_mics,
-                   n_sources=n, n_samples=X.shape[1], scale=scale, subtype=subtype,
-                   truth=truth, warnings=warnings)
+    side = sidecar(
+        made,
+        sources=sources,
+        sample_rate=loaded.sample_rate,
+        n_mics=n_mics,
+        n_sources=n,
+        n_samples=X.shape[1],
+        scale=scale,
+        subtype=subtype,
+        truth=truth,
+        warnings=warnings,
+    )
     return Mixture(signals=X, truth=true, sidecar=side, n_mics=n_mics)

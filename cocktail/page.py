@@ -30,6 +30,7 @@ time and memory grow with its length only through that one read.
 Every name printed (file names, the recording's name, warnings) is
 HTML-escaped, and every link is percent-encoded: file names are user input.
 """
+
 import html
 import json
 import os
@@ -46,9 +47,9 @@ import numpy as np
 import soundfile as sf
 
 from . import __version__
-from .io import audio, files
 from .bss.stft import analysis_window
 from .errors import CocktailError
+from .io import audio, files
 from .report import input_candidates, is_sidecar, read_json
 
 PAGE_NAME = "index.html"
@@ -89,12 +90,28 @@ ACTIVITY_FLOOR = 1e-6
 
 #: Colours: mixture tracks, then one per speaker (RGB).
 MIXTURE_RGB = (64, 64, 64)
-PALETTE = ((31, 119, 180), (214, 39, 40), (44, 160, 44), (148, 103, 189), (255, 127, 14),
-           (23, 190, 207), (140, 86, 75), (227, 119, 194), (188, 189, 34), (127, 127, 127))
+PALETTE = (
+    (31, 119, 180),
+    (214, 39, 40),
+    (44, 160, 44),
+    (148, 103, 189),
+    (255, 127, 14),
+    (23, 190, 207),
+    (140, 86, 75),
+    (227, 119, 194),
+    (188, 189, 34),
+    (127, 127, 127),
+)
 GRID_RGB = (228, 228, 228)
 #: Spectrogram colour map: (position 0..1, RGB) anchors, dark = quiet.
-COLOR_ANCHORS = ((0.0, (0, 0, 4)), (0.25, (59, 15, 112)), (0.5, (140, 41, 129)),
-                 (0.7, (222, 73, 104)), (0.85, (254, 159, 109)), (1.0, (252, 253, 191)))
+COLOR_ANCHORS = (
+    (0.0, (0, 0, 4)),
+    (0.25, (59, 15, 112)),
+    (0.5, (140, 41, 129)),
+    (0.7, (222, 73, 104)),
+    (0.85, (254, 159, 109)),
+    (1.0, (252, 253, 191)),
+)
 
 
 @dataclass
@@ -156,24 +173,33 @@ def _speakers(folder):
     if report_path.is_file():
         report = read_json(report_path, "a separation report")
         if not is_report(report):
-            raise CocktailError(f"'{report_path}' is not a separation report written by "
-                                "cocktail separate")
+            raise CocktailError(
+                f"'{report_path}' is not a separation report written by cocktail separate"
+            )
         speaker_files = listed_outputs(report, report_path, folder)
         if speaker_files is None:
-            raise CocktailError(f"'{report_path}' lists no output files (that separation went "
-                                "to standard output): nothing to listen to")
+            raise CocktailError(
+                f"'{report_path}' lists no output files (that separation went "
+                "to standard output): nothing to listen to"
+            )
         return report, report_path, speaker_files
     speaker_files = wavs_in(folder)
     if not speaker_files:
-        raise CocktailError(f"no separation.json and no WAV files in '{folder}': nothing to "
-                            "listen to")
+        raise CocktailError(
+            f"no separation.json and no WAV files in '{folder}': nothing to listen to"
+        )
     return None, None, speaker_files
 
 
 def _matches(info, report):
-    return all(want is None or got == want for got, want in (
-        (info.samplerate, report.get("sample_rate")), (info.channels, report.get("n_mics")),
-        (info.frames, report.get("n_samples"))))
+    return all(
+        want is None or got == want
+        for got, want in (
+            (info.samplerate, report.get("sample_rate")),
+            (info.channels, report.get("n_mics")),
+            (info.frames, report.get("n_samples")),
+        )
+    )
 
 
 def find_mixture(report, report_path):
@@ -231,8 +257,9 @@ class _Analysis:
         self.power = np.zeros((n_channels, W, SPEC_HEIGHT))
         # One spectrogram frame centred on each picture column.
         centres = (np.arange(W) + 0.5) * n_frames / W
-        self.starts = np.clip(np.round(centres - self.nfft / 2).astype(np.int64), 0,
-                              max(n_frames - self.nfft, 0))
+        self.starts = np.clip(
+            np.round(centres - self.nfft / 2).astype(np.int64), 0, max(n_frames - self.nfft, 0)
+        )
         self.next_frame = 0
         self.buffer = np.zeros((n_channels, 0), dtype=np.float32)
         self.buffer_start = 0
@@ -249,8 +276,9 @@ class _Analysis:
         first = np.flatnonzero(np.r_[True, cols[1:] != cols[:-1]])
         used = cols[first]
         self.low[:, used] = np.minimum(self.low[:, used], np.minimum.reduceat(block, first, axis=1))
-        self.high[:, used] = np.maximum(self.high[:, used],
-                                        np.maximum.reduceat(block, first, axis=1))
+        self.high[:, used] = np.maximum(
+            self.high[:, used], np.maximum.reduceat(block, first, axis=1)
+        )
         squares = np.square(block, dtype=np.float64)
         self.energy[:, used] += np.add.reduceat(squares, first, axis=1)
         self.peak = np.maximum(self.peak, np.abs(block).max(axis=1))
@@ -268,7 +296,7 @@ class _Analysis:
             idx = self.starts[k:stop] - self.buffer_start
             if final and self.buffer.shape[1] < self.nfft:
                 self.buffer = np.pad(self.buffer, ((0, 0), (0, self.nfft - self.buffer.shape[1])))
-            frames = np.stack([self.buffer[:, i:i + self.nfft] for i in idx], axis=1)
+            frames = np.stack([self.buffer[:, i : i + self.nfft] for i in idx], axis=1)
             spectrum = np.abs(np.fft.rfft(frames * self.window, axis=2)) ** 2
             bins = spectrum.shape[2]
             for c in range(spectrum.shape[0]):
@@ -289,8 +317,9 @@ class _Analysis:
             empty = ~np.isfinite(low[c])
             if empty.any():
                 filled = np.flatnonzero(~empty)
-                nearest = filled[np.clip(np.searchsorted(filled, np.arange(PICTURE_WIDTH)),
-                                         0, len(filled) - 1)]
+                nearest = filled[
+                    np.clip(np.searchsorted(filled, np.arange(PICTURE_WIDTH)), 0, len(filled) - 1)
+                ]
                 low[c], high[c] = low[c][nearest], high[c][nearest]
         return low, high
 
@@ -319,8 +348,9 @@ def _analyse(path, tracks, first=0, last=None, copies=None, overview=False):
                 left -= len(block)
                 block = np.ascontiguousarray(block.T[channels])
                 if not np.all(np.isfinite(block)):
-                    raise CocktailError(f"{audio.display_name(path)} contains NaN or infinite "
-                                        "samples")
+                    raise CocktailError(
+                        f"{audio.display_name(path)} contains NaN or infinite samples"
+                    )
                 A.feed(block)
                 for i, t in enumerate(tracks):
                     if copies and t.channel in copies:
@@ -376,13 +406,19 @@ def _png(rgb):
     raw = np.concatenate([np.zeros((h, 1), np.uint8), rgb.reshape(h, w * 3)], axis=1)
 
     def chunk(kind, data):
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
 
-    return (b"\x89PNG\r\n\x1a\n"
-            + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(raw.tobytes(), 6))
-            + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(raw.tobytes(), 6))
+        + chunk(b"IEND", b"")
+    )
 
 
 def _colormap():
@@ -398,8 +434,9 @@ def ticks(start, stop):
     length = stop - start
     step = next((s for s in TICK_STEPS if length / s <= TICKS_WANTED), TICK_STEPS[-1])
     first = int(np.ceil(start / step - 1e-9))
-    return step, [k * step for k in range(first, int(stop / step) + 1)
-                  if start - 1e-9 <= k * step < stop]
+    return step, [
+        k * step for k in range(first, int(stop / step) + 1) if start - 1e-9 <= k * step < stop
+    ]
 
 
 def _waveform(img, envelope, peak, cols, rgb):
@@ -413,7 +450,7 @@ def _waveform(img, envelope, peak, cols, rgb):
     y_hi = np.floor(half * (1 - high / peak)).astype(int)
     y_lo = np.maximum(np.ceil(half * (1 - low / peak)).astype(int), y_hi)
     rows = np.arange(height)[:, None]
-    img[:, :len(cols)][(rows >= y_hi[None, :]) & (rows <= y_lo[None, :])] = rgb
+    img[:, : len(cols)][(rows >= y_hi[None, :]) & (rows <= y_lo[None, :])] = rgb
 
 
 def _render(track, start, stop, level_max, lut):
@@ -436,9 +473,9 @@ def _render(track, start, stop, level_max, lut):
         db = 10 * np.log10(np.maximum(track.power[cols], level_max * 1e-30) / level_max)
     level = np.clip((db + DYNAMIC_RANGE_DB) / DYNAMIC_RANGE_DB, 0, 1)
     spec = lut[np.round(level * 255).astype(int)]  # (used, rows, 3)
-    img[WAVE_HEIGHT + GAP_HEIGHT:, :used] = spec.transpose(1, 0, 2)[::-1]
+    img[WAVE_HEIGHT + GAP_HEIGHT :, :used] = spec.transpose(1, 0, 2)[::-1]
     if used < W:
-        img[WAVE_HEIGHT + GAP_HEIGHT:, used:] = (245, 245, 245)
+        img[WAVE_HEIGHT + GAP_HEIGHT :, used:] = (245, 245, 245)
     return _png(img)
 
 
@@ -491,9 +528,11 @@ def _scores(folder, reference_path, mixture_path, duration, notes):
     if not isinstance(data, dict) or not is_sidecar(data):
         return None, None
     if duration > AUTO_SCORE_SECONDS:
-        notes.append(f"not scored against '{sidecar}': the recording is longer than "
-                     f"{AUTO_SCORE_SECONDS / 60:.0f} min (score it with cocktail evaluate "
-                     "and give its --json output to -r)")
+        notes.append(
+            f"not scored against '{sidecar}': the recording is longer than "
+            f"{AUTO_SCORE_SECONDS / 60:.0f} min (score it with cocktail evaluate "
+            "and give its --json output to -r)"
+        )
         return None, None
     try:
         evaluate.require_fast_bss_eval()
@@ -634,29 +673,38 @@ def _history_svg(report):
     lo, hi = float(y.min()), float(y.max())
     span = hi - lo or 1.0
     w, h = 600, 90
-    pts = " ".join(f"{i / (len(y) - 1) * (w - 8) + 4:.1f},{(hi - v) / span * (h - 10) + 5:.1f}"
-                   for i, v in enumerate(y))
+    pts = " ".join(
+        f"{i / (len(y) - 1) * (w - 8) + 4:.1f},{(hi - v) / span * (h - 10) + 5:.1f}"
+        for i, v in enumerate(y)
+    )
     label = esc(report.get("history_label") or "gradient norm")
-    return (f'<p class="meta">{label} per iteration, log scale: from {values[0]:.2e} to '
-            f'{values[-1]:.2e} in {len(values)} iterations</p>'
-            f'<svg class="history" viewBox="0 0 {w} {h}" preserveAspectRatio="none" '
-            f'role="img" aria-label="{label} per iteration">'
-            f'<polyline fill="none" stroke="#1f77b4" stroke-width="2" '
-            f'vector-effect="non-scaling-stroke" points="{pts}"/></svg>')
+    return (
+        f'<p class="meta">{label} per iteration, log scale: from {values[0]:.2e} to '
+        f"{values[-1]:.2e} in {len(values)} iterations</p>"
+        f'<svg class="history" viewBox="0 0 {w} {h}" preserveAspectRatio="none" '
+        f'role="img" aria-label="{label} per iteration">'
+        f'<polyline fill="none" stroke="#1f77b4" stroke-width="2" '
+        f'vector-effect="non-scaling-stroke" points="{pts}"/></svg>'
+    )
 
 
 def _report_html(report, report_path, duration, mixture_name):
     if report is None:
-        return ('<div class="card"><p>No separation.json in this folder: the page has the '
-                'audio only.</p></div>')
+        return (
+            '<div class="card"><p>No separation.json in this folder: the page has the '
+            "audio only.</p></div>"
+        )
     rows = []
 
     def row(name, value):
         rows.append(f"<dt>{esc(name)}</dt><dd>{value}</dd>")
 
-    row("recording", f"{esc(report.get('input', '?'))}, {esc(report.get('n_mics', '?'))} "
-                     f"microphones, {esc(report.get('sample_rate', '?'))} Hz, "
-                     f"{esc(clock(duration))}")
+    row(
+        "recording",
+        f"{esc(report.get('input', '?'))}, {esc(report.get('n_mics', '?'))} "
+        f"microphones, {esc(report.get('sample_rate', '?'))} Hz, "
+        f"{esc(clock(duration))}",
+    )
     if mixture_name:
         row("mixture played", esc(mixture_name))
     speakers = esc(report.get("n_sources", "?"))
@@ -671,32 +719,50 @@ def _report_html(report, report_path, duration, mixture_name):
         row("algorithm", esc(report["algorithm"]))
     if report.get("iterations") is not None:
         conv = report.get("converged", True)
-        state = ('<span class="ok">converged</span>' if conv
-                 else '<span class="bad">not converged</span>')
+        state = (
+            '<span class="ok">converged</span>'
+            if conv
+            else '<span class="bad">not converged</span>'
+        )
         row("iterations", f"{esc(report['iterations'])}, {state}")
     if report.get("gradient_norm") is not None:
         tol = (report.get("parameters") or {}).get("tol")
-        row("final gradient norm", esc(f"{report['gradient_norm']:.3g}")
-            + (f" (tolerance {esc(tol)})" if tol is not None else ""))
+        row(
+            "final gradient norm",
+            esc(f"{report['gradient_norm']:.3g}")
+            + (f" (tolerance {esc(tol)})" if tol is not None else ""),
+        )
     if report.get("output_gain") not in (None, 1, 1.0):
         row("output gain", esc(f"{report['output_gain']:.3g}"))
     options = report.get("options") or {}
     if isinstance(options, dict) and options:
         row("options", esc(", ".join(f"{k}={v}" for k, v in options.items())))
-    row("report", f'<a href="{_href(report_path.name)}">{esc(report_path.name)}</a>'
-                  + (f", cocktail {esc(report['cocktail_version'])}"
-                     if report.get("cocktail_version") else ""))
-    return (f'<div class="card"><dl>{"".join(rows)}</dl>{_history_svg(report)}</div>')
+    row(
+        "report",
+        f'<a href="{_href(report_path.name)}">{esc(report_path.name)}</a>'
+        + (
+            f", cocktail {esc(report['cocktail_version'])}"
+            if report.get("cocktail_version")
+            else ""
+        ),
+    )
+    return f'<div class="card"><dl>{"".join(rows)}</dl>{_history_svg(report)}</div>'
 
 
 def _warnings_html(report, extra):
     warnings = list((report or {}).get("warnings") or [])
-    if report is not None and report.get("converged") is False and not any(
-            "converge" in str(w) for w in warnings):
+    if (
+        report is not None
+        and report.get("converged") is False
+        and not any("converge" in str(w) for w in warnings)
+    ):
         warnings.append("the solver did not converge")
     if not warnings and not extra:
-        return ('<div class="card"><span class="ok">No warnings</span> from the separation.'
-                '</div>') if report is not None else ""
+        return (
+            ('<div class="card"><span class="ok">No warnings</span> from the separation.</div>')
+            if report is not None
+            else ""
+        )
     items = "".join(f"<li>{esc(w)}</li>" for w in warnings + extra)
     title = f"{len(warnings + extra)} warning{'s' if len(warnings + extra) != 1 else ''}"
     return f'<div class="card warnings" role="alert"><strong>{title}</strong><ul>{items}</ul></div>'
@@ -707,8 +773,7 @@ def _scores_html(scores, origin, order):
     if scores is None:
         return ""
     rank = {name: k for k, name in enumerate(order)}
-    rows = sorted(scores.get("sources") or [],
-                  key=lambda s: rank.get(s.get("estimate"), len(rank)))
+    rows = sorted(scores.get("sources") or [], key=lambda s: rank.get(s.get("estimate"), len(rank)))
     improve = scores.get("mixture") is not None
     cols = [("SDR", "sdr"), ("SIR", "sir"), ("SAR", "sar"), ("SI-SDR", "si_sdr")]
     if improve:
@@ -716,39 +781,58 @@ def _scores_html(scores, origin, order):
     head = "".join(f"<th>{t}</th>" for t, _ in cols)
     body = "".join(
         f"<tr><td>{esc(s.get('estimate', '?'))}</td><td>{esc(s.get('reference', '?'))}</td>"
-        + "".join(f"<td>{_db(s.get(k))}</td>" for _, k in cols) + "</tr>"
-        for s in rows)
+        + "".join(f"<td>{_db(s.get(k))}</td>" for _, k in cols)
+        + "</tr>"
+        for s in rows
+    )
     avg = scores.get("average") or {}
-    foot = ('<tr><td>average</td><td></td>'
-            + "".join(f"<td>{_db(avg.get(k))}</td>" for _, k in cols) + "</tr>")
-    lines = [f"References: {esc(origin)}; BSS Eval with a "
-             f"{esc(scores.get('filter_length', '?'))}-tap distortion filter"
-             + (f" ({esc(scores['filter_length_reason'])})"
-                if scores.get("filter_length_reason") else "")
-             + ". All figures in dB, higher is better"
-             + ("; i = improvement over microphone 1." if improve else ".")]
+    foot = (
+        "<tr><td>average</td><td></td>"
+        + "".join(f"<td>{_db(avg.get(k))}</td>" for _, k in cols)
+        + "</tr>"
+    )
+    lines = [
+        f"References: {esc(origin)}; BSS Eval with a "
+        f"{esc(scores.get('filter_length', '?'))}-tap distortion filter"
+        + (
+            f" ({esc(scores['filter_length_reason'])})"
+            if scores.get("filter_length_reason")
+            else ""
+        )
+        + ". All figures in dB, higher is better"
+        + ("; i = improvement over microphone 1." if improve else ".")
+    ]
     if scores.get("amari_index") is not None:
-        lines.append(f"Amari index {scores['amari_index']:.4f} (0 = each output one source, "
-                     "1 = no separation).")
+        lines.append(
+            f"Amari index {scores['amari_index']:.4f} (0 = each output one source, "
+            "1 = no separation)."
+        )
     lines += [esc(n) for n in scores.get("notes") or []]
-    return ('<h2 id="scores">Scores</h2><div class="card"><div class="table"><table>'
-            f"<thead><tr><th>speaker</th><th>reference</th>{head}</tr></thead>"
-            f"<tbody>{body}</tbody><tfoot>{foot}</tfoot></table></div>"
-            + "".join(f'<p class="meta">{line}</p>' for line in lines) + "</div>")
+    return (
+        '<h2 id="scores">Scores</h2><div class="card"><div class="table"><table>'
+        f"<thead><tr><th>speaker</th><th>reference</th>{head}</tr></thead>"
+        f"<tbody>{body}</tbody><tfoot>{foot}</tfoot></table></div>"
+        + "".join(f'<p class="meta">{line}</p>' for line in lines)
+        + "</div>"
+    )
 
 
 def _ruler(start, stop):
     step, tick_times = ticks(start, stop)
-    return "".join(f'<span style="left:{100 * (x - start) / (stop - start):.3f}%">'
-                   f"{clock(x, step)}</span>" for x in tick_times)
+    return "".join(
+        f'<span style="left:{100 * (x - start) / (stop - start):.3f}%">{clock(x, step)}</span>'
+        for x in tick_times
+    )
 
 
 def _track_html(t, start, stop, duration, nyquist):
     """One track: heading, player, pictures (overview of the whole with an excerpt)."""
     score = ""
     if t.score is not None and t.score.get("sdr") is not None:
-        score = (f'<span class="score">SDR {t.score["sdr"]:.1f} dB against '
-                 f'{esc(t.score.get("reference", "?"))}</span>')
+        score = (
+            f'<span class="score">SDR {t.score["sdr"]:.1f} dB against '
+            f"{esc(t.score.get('reference', '?'))}</span>"
+        )
     r, g, b = t.rgb
     spec_top = (WAVE_HEIGHT + GAP_HEIGHT) / (WAVE_HEIGHT + GAP_HEIGHT + SPEC_HEIGHT)
     khz_step = next(s for s in (0.5, 1, 2, 4, 5, 10, 20, 50) if nyquist / 1000 / s <= 4)
@@ -760,42 +844,50 @@ def _track_html(t, start, stop, duration, nyquist):
         k += khz_step
     overview = ""
     if t.overview_picture:
-        overview = (f'<div class="overview"><img src="{t.overview_picture}" '
-                    f'width="{PICTURE_WIDTH}" height="{OVERVIEW_HEIGHT}" '
-                    f'alt="waveform of the whole of {esc(t.label)}">'
-                    f'<div class="span" style="left:{100 * start / duration:.3f}%;'
-                    f'width:{100 * (stop - start) / duration:.3f}%"></div></div>'
-                    f'<div class="ruler small">{_ruler(0, duration)}</div>')
-    meta = [f"{t.rate} Hz, {clock(t.frames / t.rate)}, peak "
-            + ("silent" if t.peak <= 0 else f"{20 * np.log10(t.peak):.1f} dBFS")]
+        overview = (
+            f'<div class="overview"><img src="{t.overview_picture}" '
+            f'width="{PICTURE_WIDTH}" height="{OVERVIEW_HEIGHT}" '
+            f'alt="waveform of the whole of {esc(t.label)}">'
+            f'<div class="span" style="left:{100 * start / duration:.3f}%;'
+            f'width:{100 * (stop - start) / duration:.3f}%"></div></div>'
+            f'<div class="ruler small">{_ruler(0, duration)}</div>'
+        )
+    meta = [
+        f"{t.rate} Hz, {clock(t.frames / t.rate)}, peak "
+        + ("silent" if t.peak <= 0 else f"{20 * np.log10(t.peak):.1f} dBFS")
+    ]
     if t.full_href:
         meta.append(f'full length: <a href="{t.full_href}">{esc(t.path.name)}</a>')
     if t.clipped:
         meta.append(f"{t.clipped} samples beyond full scale clipped in the copy")
-    return (f'<section class="card track" data-total="{stop - start:.6f}">'
-            f'<h3><span class="swatch" style="background:rgb({r},{g},{b})"></span>'
-            f'{esc(t.label)}{score}</h3>'
-            f'<audio controls preload="metadata" src="{t.href}"></audio>{overview}'
-            f'<div class="pic"><img src="{t.picture}" width="{PICTURE_WIDTH}" '
-            f'height="{WAVE_HEIGHT + GAP_HEIGHT + SPEC_HEIGHT}" '
-            f'alt="waveform and spectrogram of {esc(t.label)}">'
-            f'<div class="head"></div>{"".join(labels)}</div>'
-            f'<div class="ruler">{_ruler(start, stop)}</div>'
-            f'<p class="meta">{"; ".join(meta)}</p></section>')
+    return (
+        f'<section class="card track" data-total="{stop - start:.6f}">'
+        f'<h3><span class="swatch" style="background:rgb({r},{g},{b})"></span>'
+        f"{esc(t.label)}{score}</h3>"
+        f'<audio controls preload="metadata" src="{t.href}"></audio>{overview}'
+        f'<div class="pic"><img src="{t.picture}" width="{PICTURE_WIDTH}" '
+        f'height="{WAVE_HEIGHT + GAP_HEIGHT + SPEC_HEIGHT}" '
+        f'alt="waveform and spectrogram of {esc(t.label)}">'
+        f'<div class="head"></div>{"".join(labels)}</div>'
+        f'<div class="ruler">{_ruler(start, stop)}</div>'
+        f'<p class="meta">{"; ".join(meta)}</p></section>'
+    )
 
 
 def _document(title, summary, audio_note, sections):
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-            f"<meta name=\"generator\" content=\"{GENERATOR} {esc(__version__)}\">"
-            f"<title>{esc(title)}</title><style>{CSS}</style></head><body><main>"
-            f"<h1>{esc(title)}</h1><p class=\"lead\">{summary}</p>"
-            f"<p class=\"meta\">{audio_note}</p>{''.join(sections)}"
-            f"<footer>Written by cocktail {esc(__version__)}. Click a picture to play from "
-            "there. Pictures: waveform (each scaled to its own peak) over spectrogram (linear "
-            f"frequency, {DYNAMIC_RANGE_DB:.0f} dB below the loudest of all tracks, one scale "
-            "for all), one time axis for every track.</footer>"
-            f"</main><script>{SCRIPT}</script></body></html>\n")
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f'<meta name="generator" content="{GENERATOR} {esc(__version__)}">'
+        f"<title>{esc(title)}</title><style>{CSS}</style></head><body><main>"
+        f'<h1>{esc(title)}</h1><p class="lead">{summary}</p>'
+        f'<p class="meta">{audio_note}</p>{"".join(sections)}'
+        f"<footer>Written by cocktail {esc(__version__)}. Click a picture to play from "
+        "there. Pictures: waveform (each scaled to its own peak) over spectrogram (linear "
+        f"frequency, {DYNAMIC_RANGE_DB:.0f} dB below the loudest of all tracks, one scale "
+        "for all), one time axis for every track.</footer>"
+        f"</main><script>{SCRIPT}</script></body></html>\n"
+    )
 
 
 # -------------------------------------------------------------------- write
@@ -803,12 +895,16 @@ def _document(title, summary, audio_note, sections):
 
 def _check_replaceable(folder):
     page, assets = folder / PAGE_NAME, folder / ASSETS
-    if page.is_dir() or (page.exists() and GENERATOR not in page.read_text(errors="replace")[:2000]):
-        raise CocktailError(f"'{page}' exists and was not written by cocktail page: move it "
-                            "away first")
+    if page.is_dir() or (
+        page.exists() and GENERATOR not in page.read_text(errors="replace")[:2000]
+    ):
+        raise CocktailError(
+            f"'{page}' exists and was not written by cocktail page: move it away first"
+        )
     if assets.exists() and not (assets.is_dir() and (assets / MARKER).is_file()):
-        raise CocktailError(f"'{assets}' exists and was not written by cocktail page: move it "
-                            "away first")
+        raise CocktailError(
+            f"'{assets}' exists and was not written by cocktail page: move it away first"
+        )
     if not os.access(folder, os.W_OK | os.X_OK):
         raise CocktailError(f"cannot write to '{folder}': permission denied")
 
@@ -827,15 +923,22 @@ def _copy_and_analyse(path, group, stage, fmt, first=0, last=None):
         for t in group:
             if fmt == "FLAC" or t.kind == "mixture":
                 copies[t.channel] = audio.open_for_writing(
-                    str(stage / f"{t.asset}.{fmt.lower()}"), t.rate, 1, COPY_SUBTYPE, fmt)
+                    str(stage / f"{t.asset}.{fmt.lower()}"), t.rate, 1, COPY_SUBTYPE, fmt
+                )
         _analyse(path, group, first, last, copies=copies)
     finally:
         for c in copies.values():
             c.close()
 
 
-def write_page(folder, *, mixture_path=None, reference_path=None,
-               full_seconds=FULL_SECONDS, excerpt_seconds=EXCERPT_SECONDS) -> Page:
+def write_page(
+    folder,
+    *,
+    mixture_path=None,
+    reference_path=None,
+    full_seconds=FULL_SECONDS,
+    excerpt_seconds=EXCERPT_SECONDS,
+) -> Page:
     """Write ``folder/index.html`` and ``folder/listen/`` for a separation.
 
     Parameters
@@ -869,8 +972,9 @@ def write_page(folder, *, mixture_path=None, reference_path=None,
     if not folder.exists():
         raise CocktailError(f"cannot read '{folder}': no such folder")
     if not folder.is_dir():
-        raise CocktailError(f"'{folder}' is not a folder: give the folder written by "
-                            "cocktail separate")
+        raise CocktailError(
+            f"'{folder}' is not a folder: give the folder written by cocktail separate"
+        )
     if not full_seconds > 0 or not excerpt_seconds > 0:
         raise CocktailError("the full and excerpt lengths must be positive")
     report, report_path, speaker_files = _speakers(folder)
@@ -879,36 +983,53 @@ def write_page(folder, *, mixture_path=None, reference_path=None,
     infos = [_info(f) for f in speaker_files]
     rates = {i.samplerate for i in infos}
     if len(rates) > 1:
-        raise CocktailError(f"the speakers in '{folder}' differ in sample rate: "
-                            f"{', '.join(str(r) for r in sorted(rates))} Hz")
+        raise CocktailError(
+            f"the speakers in '{folder}' differ in sample rate: "
+            f"{', '.join(str(r) for r in sorted(rates))} Hz"
+        )
     rate = rates.pop()
     for f, i in zip(speaker_files, infos):
         if i.channels != 1:
-            raise CocktailError(f"'{f}' has {i.channels} channels: a separation folder holds "
-                                "one mono WAV per speaker")
+            raise CocktailError(
+                f"'{f}' has {i.channels} channels: a separation folder holds "
+                "one mono WAV per speaker"
+            )
 
     if mixture_path is not None:
         mixture_path = Path(mixture_path)
         mix_info = _info(mixture_path)
         if mix_info.samplerate != rate:
-            raise CocktailError(f"the mixture '{mixture_path}' is {mix_info.samplerate} Hz but "
-                                f"the speakers are {rate} Hz: give the recording they were "
-                                "separated from")
+            raise CocktailError(
+                f"the mixture '{mixture_path}' is {mix_info.samplerate} Hz but "
+                f"the speakers are {rate} Hz: give the recording they were "
+                "separated from"
+            )
     else:
         mixture_path = find_mixture(report, report_path)
         if mixture_path is None:
-            notes.append("the mixture is not known (give --mixture MIX.wav): the page has the "
-                         "speakers only")
+            notes.append(
+                "the mixture is not known (give --mixture MIX.wav): the page has the speakers only"
+            )
         mix_info = None if mixture_path is None else sf.info(str(mixture_path))
 
     tracks = []
     if mix_info is not None:
         for m in range(mix_info.channels):
-            tracks.append(Track("mixture", f"microphone {m + 1}", mixture_path, m,
-                                mix_info.frames, mix_info.samplerate, MIXTURE_RGB))
+            tracks.append(
+                Track(
+                    "mixture",
+                    f"microphone {m + 1}",
+                    mixture_path,
+                    m,
+                    mix_info.frames,
+                    mix_info.samplerate,
+                    MIXTURE_RGB,
+                )
+            )
     for k, (f, i) in enumerate(zip(speaker_files, infos)):
-        tracks.append(Track("speaker", f.name, f, 0, i.frames, i.samplerate,
-                            PALETTE[k % len(PALETTE)]))
+        tracks.append(
+            Track("speaker", f.name, f, 0, i.frames, i.samplerate, PALETTE[k % len(PALETTE)])
+        )
     duration = max(t.frames for t in tracks) / rate
     if duration <= 0:
         raise CocktailError(f"the speakers in '{folder}' hold no samples: nothing to listen to")
@@ -928,10 +1049,12 @@ def write_page(folder, *, mixture_path=None, reference_path=None,
     try:
         mic_tracks = [t for t in tracks if t.kind == "mixture"]
         speakers = [t for t in tracks if t.kind == "speaker"]
-        groups = (([(mixture_path, mic_tracks)] if mic_tracks else [])
-                  + [(t.path, [t]) for t in speakers])
-        assets = ([f"mic_{t.channel + 1}" for t in mic_tracks]
-                  + [f"speaker_{k}" for k in range(1, len(speakers) + 1)])
+        groups = ([(mixture_path, mic_tracks)] if mic_tracks else []) + [
+            (t.path, [t]) for t in speakers
+        ]
+        assets = [f"mic_{t.channel + 1}" for t in mic_tracks] + [
+            f"speaker_{k}" for k in range(1, len(speakers) + 1)
+        ]
         for t, name in zip(tracks, assets):
             t.asset = name
             t.href = _href(ASSETS, name + (".wav" if mode == "full" else ".flac"))
@@ -950,8 +1073,9 @@ def write_page(folder, *, mixture_path=None, reference_path=None,
             for t in speakers:
                 t.full_href = _href(t.path.name)
             for path, group in groups:
-                _copy_and_analyse(path, group, stage, "FLAC",
-                                  int(round(start * rate)), int(round(stop * rate)))
+                _copy_and_analyse(
+                    path, group, stage, "FLAC", int(round(start * rate)), int(round(stop * rate))
+                )
         level_max = max((float(t.power.max()) for t in tracks), default=0.0) or 1.0
         lut = _colormap()
         for t, name in zip(tracks, assets):
@@ -962,8 +1086,19 @@ def write_page(folder, *, mixture_path=None, reference_path=None,
                 t.overview_picture = _href(ASSETS, f"{name}_whole.png")
         (stage / MARKER).write_text("written by cocktail page; replaced on the next run\n")
 
-        text = _page_text(report, report_path, tracks, duration, mode, excerpt, rate,
-                          scores, score_origin, mixture_path, notes)
+        text = _page_text(
+            report,
+            report_path,
+            tracks,
+            duration,
+            mode,
+            excerpt,
+            rate,
+            scores,
+            score_origin,
+            mixture_path,
+            notes,
+        )
         page_tmp = files.temporary_beside(folder / PAGE_NAME)
         Path(page_tmp).write_text(text, encoding="utf-8")
         os.chmod(stage, 0o777 & ~files._umask())
@@ -994,12 +1129,24 @@ def write_page(folder, *, mixture_path=None, reference_path=None,
                 os.unlink(page_tmp)
             except OSError:
                 pass
-    return Page(path=folder / PAGE_NAME, mode=mode, excerpt=excerpt, bytes_written=size,
-                notes=notes)
+    return Page(
+        path=folder / PAGE_NAME, mode=mode, excerpt=excerpt, bytes_written=size, notes=notes
+    )
 
 
-def _page_text(report, report_path, tracks, duration, mode, excerpt, rate, scores,
-               score_origin, mixture_path, notes):
+def _page_text(
+    report,
+    report_path,
+    tracks,
+    duration,
+    mode,
+    excerpt,
+    rate,
+    scores,
+    score_origin,
+    mixture_path,
+    notes,
+):
     speakers = [t for t in tracks if t.kind == "speaker"]
     mics = [t for t in tracks if t.kind == "mixture"]
     if report is not None:
@@ -1008,27 +1155,41 @@ def _page_text(report, report_path, tracks, duration, mode, excerpt, rate, score
             name = f"'{Path(name[1:-1]).name}'"  # a folder path would crowd the title
         title = f"Separation of {name}"
         state = "converged" if report.get("converged", True) else "not converged"
-        its = (f" after {report['iterations']} iterations"
-               if report.get("iterations") is not None else "")
-        summary = (f"{len(speakers)} speaker{'s' if len(speakers) != 1 else ''} from "
-                   f"{esc(report.get('n_mics', '?'))} microphones, {clock(duration)}; "
-                   f"{esc(report.get('model', '?'))} model, {state}{its}.")
+        its = (
+            f" after {report['iterations']} iterations"
+            if report.get("iterations") is not None
+            else ""
+        )
+        summary = (
+            f"{len(speakers)} speaker{'s' if len(speakers) != 1 else ''} from "
+            f"{esc(report.get('n_mics', '?'))} microphones, {clock(duration)}; "
+            f"{esc(report.get('model', '?'))} model, {state}{its}."
+        )
     else:
         title = f"Speakers in {tracks[-1].path.parent.name}"
         summary = f"{len(speakers)} speakers, {clock(duration)}."
     if mode == "full":
-        audio_note = ("Audio: the players play the speakers' own WAV files in this folder"
-                      + (f" and a {COPY_SUBTYPE[-2:]}-bit mono WAV copy of each microphone "
-                         f"(in {ASSETS}/)" if mics else "")
-                      + "; everything is full length.")
+        audio_note = (
+            "Audio: the players play the speakers' own WAV files in this folder"
+            + (
+                f" and a {COPY_SUBTYPE[-2:]}-bit mono WAV copy of each microphone (in {ASSETS}/)"
+                if mics
+                else ""
+            )
+            + "; everything is full length."
+        )
     else:
         a, z = excerpt
-        audio_note = (f"Audio: the recording is {clock(duration)} long, so every player has the "
-                      f"same {z - a:g} s excerpt, {clock(a)} to {clock(z)}, where the speakers "
-                      f"are most active together (shaded on the strip of the whole recording), as {COPY_SUBTYPE[-2:]}"
-                      f"-bit FLAC in {ASSETS}/. The full-length speakers are the WAV files of "
-                      "this folder, linked under each player.")
-    sections = [_warnings_html(report, []), ]
+        audio_note = (
+            f"Audio: the recording is {clock(duration)} long, so every player has the "
+            f"same {z - a:g} s excerpt, {clock(a)} to {clock(z)}, where the speakers "
+            f"are most active together (shaded on the strip of the whole recording), as {COPY_SUBTYPE[-2:]}"
+            f"-bit FLAC in {ASSETS}/. The full-length speakers are the WAV files of "
+            "this folder, linked under each player."
+        )
+    sections = [
+        _warnings_html(report, []),
+    ]
     if scores is not None:
         sections.append(_scores_html(scores, score_origin, [t.label for t in speakers]))
     nyquist = rate / 2
@@ -1041,6 +1202,9 @@ def _page_text(report, report_path, tracks, duration, mode, excerpt, rate, score
         sections.append("".join(f'<p class="meta">Note: {esc(n)}</p>' for n in notes))
     sections += [_track_html(t, start, stop, duration, nyquist) for t in speakers]
     sections.append('<h2 id="report">Separation report</h2>')
-    sections.append(_report_html(report, report_path, duration,
-                                 None if mixture_path is None else mixture_path.name))
+    sections.append(
+        _report_html(
+            report, report_path, duration, None if mixture_path is None else mixture_path.name
+        )
+    )
     return _document(title, summary, audio_note, sections)

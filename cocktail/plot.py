@@ -14,6 +14,7 @@ so 1200 pixels wide (``figure_size()`` gives the exact size).
 matplotlib is an optional extra (``pip install 'cocktail[plot]'``). It is
 used through its Agg canvas only: no screen, no pyplot global state.
 """
+
 import io
 import textwrap
 from pathlib import Path
@@ -103,8 +104,7 @@ def _spectrogram(x, rate, n_columns):
         x = np.pad(x, (0, nfft - len(x)))
     from .bss.stft import analysis_window, frames
 
-    power = np.abs(np.fft.rfft(frames(x[None], nfft, hop)[0] * analysis_window(nfft),
-                               axis=1)) ** 2
+    power = np.abs(np.fft.rfft(frames(x[None], nfft, hop)[0] * analysis_window(nfft), axis=1)) ** 2
     return np.fft.rfftfreq(nfft, 1.0 / rate), power.T
 
 
@@ -151,15 +151,28 @@ def render_separation(
     if R is not None:
         ref_names = list(reference_names or [f"source {j}" for j in range(1, R.shape[0] + 1)])
         if matching is None:
-            matching = (match(Y, R) if r_rate == y_rate
-                        else [j if j < R.shape[0] else None for j in range(n_est)])
+            matching = (
+                match(Y, R)
+                if r_rate == y_rate
+                else [j if j < R.shape[0] else None for j in range(n_est)]
+            )
     else:
         matching = [None] * n_est
     scores = list(scores or [None] * n_est)
     history = [float(h) for h in history] if history else None
 
-    rows = _picture_rows(X, x_rate, Y, y_rate, R, r_rate, est_names,
-                         ref_names if R is not None else None, matching, scores)
+    rows = _picture_rows(
+        X,
+        x_rate,
+        Y,
+        y_rate,
+        R,
+        r_rate,
+        est_names,
+        ref_names if R is not None else None,
+        matching,
+        scores,
+    )
     n_groups = len({g for g, *_ in rows})
     height = _height(len(rows), n_groups, history is not None)
     fig = Figure(figsize=(WIDTH, height), dpi=DPI)
@@ -184,8 +197,18 @@ def _picture_rows(X, x_rate, Y, y_rate, R, r_rate, est_names, ref_names, matchin
     if X is not None:
         for m in range(X.shape[0]):
             rows.append((0, f"mixture\nmic {m + 1}", X[m], x_rate, MIXTURE_COLOR))
-    palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf",
-               "#8c564b", "#e377c2", "#bcbd22", "#7f7f7f"]
+    palette = [
+        "#1f77b4",
+        "#d62728",
+        "#2ca02c",
+        "#9467bd",
+        "#ff7f0e",
+        "#17becf",
+        "#8c564b",
+        "#e377c2",
+        "#bcbd22",
+        "#7f7f7f",
+    ]
     group = 1 if rows else 0
     for i in range(n_est):
         color = palette[i % len(palette)]
@@ -204,8 +227,15 @@ def _picture_rows(X, x_rate, Y, y_rate, R, r_rate, est_names, ref_names, matchin
     if R is not None:
         for j in range(R.shape[0]):
             if j not in matching:
-                rows.append((group, f"reference\n{ref_names[j]}\n(no estimate)", R[j], r_rate,
-                             UNPAIRED_COLOR))
+                rows.append(
+                    (
+                        group,
+                        f"reference\n{ref_names[j]}\n(no estimate)",
+                        R[j],
+                        r_rate,
+                        UNPAIRED_COLOR,
+                    )
+                )
                 group += 1
     return rows
 
@@ -234,23 +264,37 @@ def _draw_rows(fig, rows, height, title):
         bottom = (y_top - ROW + 0.08) / height
         h = (ROW - 0.16) / height
         y_top -= ROW
-        aw = fig.add_axes([left, bottom, mid - gap / 2 - left, h],
-                          sharex=wave_axes[0] if wave_axes else None)
-        as_ = fig.add_axes([mid + gap / 2, bottom, right - mid - gap / 2, h],
-                           sharex=aw)
+        aw = fig.add_axes(
+            [left, bottom, mid - gap / 2 - left, h], sharex=wave_axes[0] if wave_axes else None
+        )
+        as_ = fig.add_axes([mid + gap / 2, bottom, right - mid - gap / 2, h], sharex=aw)
         _envelope(aw, x, rate, color)
         top = float(np.abs(x).max()) or 1.0
         aw.set_ylim(-1.1 * top, 1.1 * top)
         aw.yaxis.set_major_locator(MaxNLocator(nbins=3, symmetric=True))
         aw.tick_params(labelsize=7)
         aw.grid(True, color="0.9", linewidth=0.5)
-        fig.text(0.12 / WIDTH, bottom + h / 2, label, ha="left", va="center", fontsize=8.5,
-                 color="black" if color in (MIXTURE_COLOR, UNPAIRED_COLOR) else color[:7])
+        fig.text(
+            0.12 / WIDTH,
+            bottom + h / 2,
+            label,
+            ha="left",
+            va="center",
+            fontsize=8.5,
+            color="black" if color in (MIXTURE_COLOR, UNPAIRED_COLOR) else color[:7],
+        )
         with np.errstate(divide="ignore"):
             db = 10 * np.log10(np.maximum(S, ref_power * 1e-12) / ref_power)
-        image = as_.imshow(db, origin="lower", aspect="auto", cmap="magma", vmin=vmin, vmax=vmax,
-                           extent=(0, len(x) / rate, 0, f[-1] / 1000 if len(f) else 1),
-                           interpolation="nearest")
+        image = as_.imshow(
+            db,
+            origin="lower",
+            aspect="auto",
+            cmap="magma",
+            vmin=vmin,
+            vmax=vmax,
+            extent=(0, len(x) / rate, 0, f[-1] / 1000 if len(f) else 1),
+            interpolation="nearest",
+        )
         as_.yaxis.set_major_locator(MaxNLocator(nbins=4, steps=[1, 2, 2.5, 5, 10]))
         as_.tick_params(labelsize=7)
         wave_axes.append(aw)
@@ -272,8 +316,16 @@ def _draw_rows(fig, rows, height, title):
         cb.set_label("power (dB below the loudest)", fontsize=8)
         cb.ax.tick_params(labelsize=7)
     heading = "\n".join(textwrap.wrap(title or "cocktail separation", 110)[:2])
-    fig.text(0.5, 1 - 0.15 / height, heading, ha="center", va="top", fontsize=11.5,
-             fontweight="bold", linespacing=1.3)
+    fig.text(
+        0.5,
+        1 - 0.15 / height,
+        heading,
+        ha="center",
+        va="top",
+        fontsize=11.5,
+        fontweight="bold",
+        linespacing=1.3,
+    )
 
 
 def _draw_history(fig, height, history, history_label, stages, tolerance):
@@ -285,24 +337,47 @@ def _draw_history(fig, height, history, history_label, stages, tolerance):
     ah = fig.add_axes([left, hb, right - left, (HISTORY - 0.85) / height])
     it = np.arange(1, len(history) + 1)
     positive = [v if v > 0 else np.nan for v in history]
-    ah.semilogy(it, positive, marker="o", markersize=2.5, linewidth=1, color="#1f77b4",
-                label=history_label)
+    ah.semilogy(
+        it, positive, marker="o", markersize=2.5, linewidth=1, color="#1f77b4", label=history_label
+    )
     for st in stages or []:
         # A new stage changes the objective (density, samples): the curve jumps.
         x = float(st["start"]) - 0.5
         ah.axvline(x, color="0.6", linestyle=":", linewidth=0.8)
-        ah.text(x + 0.2, 0.97, st["name"], transform=ah.get_xaxis_transform(), fontsize=7,
-                va="top", ha="left", color="0.35")
+        ah.text(
+            x + 0.2,
+            0.97,
+            st["name"],
+            transform=ah.get_xaxis_transform(),
+            fontsize=7,
+            va="top",
+            ha="left",
+            color="0.35",
+        )
     if tolerance:
-        ah.axhline(tolerance, color="#d62728", linestyle="--", linewidth=0.8,
-                   label=f"tolerance {tolerance:.0e}")
-        ah.legend(fontsize=8, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=2,
-                  frameon=False, borderaxespad=0.2)
+        ah.axhline(
+            tolerance,
+            color="#d62728",
+            linestyle="--",
+            linewidth=0.8,
+            label=f"tolerance {tolerance:.0e}",
+        )
+        ah.legend(
+            fontsize=8,
+            loc="lower right",
+            bbox_to_anchor=(1.0, 1.0),
+            ncol=2,
+            frameon=False,
+            borderaxespad=0.2,
+        )
     ah.set_xlabel("iteration", fontsize=9)
     ah.set_ylabel(history_label, fontsize=9)
-    ah.set_title(f"Convergence of the solver ({len(history)} iteration"
-                 f"{'s' if len(history) != 1 else ''}, log scale)",
-                 fontsize=10, loc="left")
+    ah.set_title(
+        f"Convergence of the solver ({len(history)} iteration"
+        f"{'s' if len(history) != 1 else ''}, log scale)",
+        fontsize=10,
+        loc="left",
+    )
     ah.tick_params(labelsize=8)
     ah.grid(True, which="major", color="0.9", linewidth=0.5)
     ah.set_xlim(0.5, max(len(history), 1) + 0.5)
@@ -346,9 +421,11 @@ def _title(report, input_name=None, average_sdr=None):
         name = str(report.get("input", input_name or "the recording"))
         if len(name) > 2 and name[0] == name[-1] == "'":
             name = f"'{Path(name[1:-1]).name}'"  # a folder path would crowd the title
-        parts.append(f"Separation of {name}: "
-                     f"{n} speaker{'s' if n != 1 else ''}, {report.get('model', '?')} model, "
-                     f"{state} after {report.get('iterations', '?')} iterations")
+        parts.append(
+            f"Separation of {name}: "
+            f"{n} speaker{'s' if n != 1 else ''}, {report.get('model', '?')} model, "
+            f"{state} after {report.get('iterations', '?')} iterations"
+        )
     else:
         parts.append(f"Separation {input_name}" if input_name else "Separation")
     if average_sdr is not None:
@@ -368,12 +445,17 @@ def _history(report):
     except (TypeError, ValueError):
         return {}
     tol = (report.get("parameters") or {}).get("tol")
-    stages = [st for st in report.get("stages") or []
-              if isinstance(st, dict) and isinstance(st.get("start"), int) and st.get("name")]
-    return {"history": history,
-            "tolerance": float(tol) if isinstance(tol, (int, float)) and tol > 0 else None,
-            "stages": stages,
-            "history_label": str(report.get("history_label") or "gradient norm")}
+    stages = [
+        st
+        for st in report.get("stages") or []
+        if isinstance(st, dict) and isinstance(st.get("start"), int) and st.get("name")
+    ]
+    return {
+        "history": history,
+        "tolerance": float(tol) if isinstance(tol, (int, float)) and tol > 0 else None,
+        "stages": stages,
+        "history_label": str(report.get("history_label") or "gradient norm"),
+    }
 
 
 def picture_of_files(estimates_path, *, reference_path=None, mixture_path=None):
@@ -384,8 +466,8 @@ def picture_of_files(estimates_path, *, reference_path=None, mixture_path=None):
     mixture is ``mixture_path``, else the input named in the report when it
     is still there; references are optional (see ``evaluate.load_references``).
     """
-    from .io import audio
     from .inputs import find_mixture, load_estimates, load_references
+    from .io import audio
 
     require_matplotlib()
     est, notes = load_estimates(estimates_path)
@@ -425,8 +507,10 @@ def picture_of_evaluation(evaluation):
         references=(refs.samples, refs.sample_rate),
         **_history(est.report),
         title=_title(est.report, est.origin, r["average"]["sdr"]),
-        estimate_names=est.names, reference_names=refs.names,
-        matching=evaluation.matching, scores=scores,
+        estimate_names=est.names,
+        reference_names=refs.names,
+        matching=evaluation.matching,
+        scores=scores,
     )
 
 
@@ -445,8 +529,18 @@ class Run:
     runs on the same data.
     """
 
-    def __init__(self, label, *, gradient=None, cost=None, seconds=None, stages=(),
-                 group="", converged=None, tolerance=None):
+    def __init__(
+        self,
+        label,
+        *,
+        gradient=None,
+        cost=None,
+        seconds=None,
+        stages=(),
+        group="",
+        converged=None,
+        tolerance=None,
+    ):
         self.label = label
         self.gradient = gradient
         self.cost = cost
@@ -483,11 +577,20 @@ def run_of_report(report, name):
     params = report.get("parameters") or {}
     algorithm = params.get("algorithm") or report.get("model") or "solver"
     tol = params.get("tol")
-    return Run(str(algorithm), gradient=gradient, cost=cost, seconds=seconds,
-               stages=[st for st in report.get("stages") or []
-                       if isinstance(st, dict) and isinstance(st.get("start"), int)],
-               group=str(report.get("input", name)), converged=report.get("converged"),
-               tolerance=float(tol) if isinstance(tol, (int, float)) and tol > 0 else None)
+    return Run(
+        str(algorithm),
+        gradient=gradient,
+        cost=cost,
+        seconds=seconds,
+        stages=[
+            st
+            for st in report.get("stages") or []
+            if isinstance(st, dict) and isinstance(st.get("start"), int)
+        ],
+        group=str(report.get("input", name)),
+        converged=report.get("converged"),
+        tolerance=float(tol) if isinstance(tol, (int, float)) and tol > 0 else None,
+    )
 
 
 def _stage_of(run):
@@ -541,8 +644,18 @@ def render_convergence(runs: Sequence[Run], title: Optional[str] = None) -> byte
     FigureCanvasAgg(fig)
     fig.subplots_adjust(left=0.08, right=0.98, bottom=0.07, top=0.86, hspace=0.28, wspace=0.18)
     axes = [[fig.add_subplot(2, 2, 1 + 2 * r + c) for c in range(2)] for r in range(2)]
-    palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf",
-               "#8c564b", "#e377c2", "#bcbd22", "#7f7f7f"]
+    palette = [
+        "#1f77b4",
+        "#d62728",
+        "#2ca02c",
+        "#9467bd",
+        "#ff7f0e",
+        "#17becf",
+        "#8c564b",
+        "#e377c2",
+        "#bcbd22",
+        "#7f7f7f",
+    ]
     excess = excess_costs(runs)
     drawn = [[False, False], [False, False]]
     from matplotlib.lines import Line2D
@@ -551,8 +664,11 @@ def render_convergence(runs: Sequence[Run], title: Optional[str] = None) -> byte
     for k, (run, ex) in enumerate(zip(runs, excess)):
         color = palette[k % len(palette)]
         state = {True: ", converged", False: ", not converged"}.get(run.converged, "")
-        label = f"{run.label}: {run.n_iter} iterations" + (
-            f", {run.seconds[-1]:.2f} s" if run.seconds else "") + state
+        label = (
+            f"{run.label}: {run.n_iter} iterations"
+            + (f", {run.seconds[-1]:.2f} s" if run.seconds else "")
+            + state
+        )
         handles.append(Line2D([], [], color=color, linewidth=1.1))
         labels.append(label)
         starts = [st["start"] - 1 for st in run.stages if 1 < st["start"] <= run.n_iter]
@@ -567,16 +683,29 @@ def render_convergence(runs: Sequence[Run], title: Optional[str] = None) -> byte
                 ax = axes[r][c]
                 ax.loglog(x, y, color=color, linewidth=1.1)
                 if starts:
-                    ax.plot(x[starts], y[starts], "o", markersize=4, markerfacecolor="none",
-                            markeredgecolor=color)
+                    ax.plot(
+                        x[starts],
+                        y[starts],
+                        "o",
+                        markersize=4,
+                        markerfacecolor="none",
+                        markeredgecolor=color,
+                    )
                 drawn[r][c] = True
     tolerances = {run.tolerance for run in runs if run.gradient is not None}
     if len(tolerances) == 1 and None not in tolerances:
         tol = tolerances.pop()
         for ax in axes[1]:
             ax.axhline(tol, color="0.4", linestyle="--", linewidth=0.8)
-            ax.text(0.01, tol, f" tolerance {tol:.0e}", transform=ax.get_yaxis_transform(),
-                    fontsize=7, va="bottom", color="0.35")
+            ax.text(
+                0.01,
+                tol,
+                f" tolerance {tol:.0e}",
+                transform=ax.get_yaxis_transform(),
+                fontsize=7,
+                va="bottom",
+                color="0.35",
+            )
     ylabels = ("cost above the stage's best\n(nats per sample)", "relative-gradient norm")
     xlabels = ("iteration", "seconds since the solver started")
     for r in range(2):
@@ -587,21 +716,46 @@ def render_convergence(runs: Sequence[Run], title: Optional[str] = None) -> byte
             ax.tick_params(labelsize=8)
             ax.grid(True, which="major", color="0.9", linewidth=0.5)
             if not drawn[r][c]:
-                ax.text(0.5, 0.5, "not recorded by these reports", transform=ax.transAxes,
-                        ha="center", va="center", fontsize=9, color="0.4")
+                ax.text(
+                    0.5,
+                    0.5,
+                    "not recorded by these reports",
+                    transform=ax.transAxes,
+                    ha="center",
+                    va="center",
+                    fontsize=9,
+                    color="0.4",
+                )
                 ax.set_xticks([])
                 ax.set_yticks([])
     axes[0][0].set_title("Against iterations", fontsize=10, loc="left")
     axes[0][1].set_title("Against time", fontsize=10, loc="left")
     if any(run.stages for run in runs):
-        handles.append(Line2D([], [], marker="o", linestyle="none", markerfacecolor="none",
-                              markeredgecolor="0.3"))
+        handles.append(
+            Line2D(
+                [], [], marker="o", linestyle="none", markerfacecolor="none", markeredgecolor="0.3"
+            )
+        )
         labels.append("a new stage begins (density or samples change)")
-    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.95), ncol=2,
-               fontsize=8.5, frameon=False)
+    fig.legend(
+        handles,
+        labels,
+        loc="upper center",
+        bbox_to_anchor=(0.5, 0.95),
+        ncol=2,
+        fontsize=8.5,
+        frameon=False,
+    )
     heading = "\n".join(textwrap.wrap(title or "Convergence of the solvers", 110)[:1])
-    fig.text(0.5, 1 - 0.12 / CONVERGENCE_HEIGHT, heading, ha="center", va="top",
-             fontsize=11.5, fontweight="bold")
+    fig.text(
+        0.5,
+        1 - 0.12 / CONVERGENCE_HEIGHT,
+        heading,
+        ha="center",
+        va="top",
+        fontsize=11.5,
+        fontweight="bold",
+    )
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
     return buf.getvalue()
@@ -622,8 +776,10 @@ def picture_of_convergence(paths):
         report, p = read_report(path)
         run = run_of_report(report, str(p))
         if run is None:
-            raise CocktailError(f"'{p}' has no convergence history to draw (a separation "
-                                "with --apply or --adaptive records none per iteration)")
+            raise CocktailError(
+                f"'{p}' has no convergence history to draw (a separation "
+                "with --apply or --adaptive records none per iteration)"
+            )
         if run.seconds is None:
             notes.append(f"'{p}' has no time stamps: drawn against iterations only")
         runs.append(run)

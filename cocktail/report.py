@@ -8,6 +8,7 @@ recognises or reads either one comes through here; the per-bin matrices of
 the room model have one codec, :func:`encode_unmixing` and
 :func:`decode_unmixing`.
 """
+
 import base64
 import binascii
 import json
@@ -145,8 +146,9 @@ def input_candidates(report, report_path):
         return []
     rel = Path(name if report.get("input_path") else name[1:-1])
     here = Path(report_path).parent
-    return [rel] + ([] if rel.is_absolute() else
-                    [here / rel, here.parent / rel, here.parent.parent / rel])
+    return [rel] + (
+        [] if rel.is_absolute() else [here / rel, here.parent / rel, here.parent.parent / rel]
+    )
 
 
 # -------------------------------------------------------------- the report
@@ -233,8 +235,10 @@ def decode_unmixing(saved):
         raise ValueError(f"unknown unmixing_dtype {dtype!r}")
     if len(shape) != 3 or min(shape) < 1:
         raise ValueError(f"unmixing_shape {shape} is not bins x sources x mics")
-    parts = [np.frombuffer(base64.b64decode(saved[k], validate=True), dtype)
-             for k in ("unmixing_real", "unmixing_imag")]
+    parts = [
+        np.frombuffer(base64.b64decode(saved[k], validate=True), dtype)
+        for k in ("unmixing_real", "unmixing_imag")
+    ]
     if any(p.size != np.prod(shape) for p in parts):
         raise ValueError(f"the stored matrices do not hold {shape} values")
     return (parts[0].reshape(shape) + 1j * parts[1].reshape(shape)).astype(np.complex128)
@@ -307,8 +311,10 @@ def read_unmixing(path, n_mics, sample_rate, name):
             if W.shape[0] != nfft // 2 + 1:
                 raise ValueError(f"{W.shape[0]} frequency bins do not match nfft {nfft}")
             if saved.get("sample_rate") != sample_rate:
-                raise CocktailError(f"the unmixing in '{path}' is for {saved.get('sample_rate')} Hz; "
-                                    f"{name} is at {sample_rate} Hz")
+                raise CocktailError(
+                    f"the unmixing in '{path}' is for {saved.get('sample_rate')} Hz; "
+                    f"{name} is at {sample_rate} Hz"
+                )
             found = SavedUnmixing("convolutive", W, nfft, hop)
         else:
             W = np.asarray(saved["unmixing"], dtype=float)
@@ -326,8 +332,9 @@ def read_unmixing(path, n_mics, sample_rate, name):
     if not np.isfinite(W).all():
         raise CocktailError(f"{bad} (its unmixing holds NaN or infinite values)")
     if saved_mics != n_mics:
-        raise CocktailError(f"the unmixing in '{path}' is for {saved_mics} microphones; {name} "
-                            f"has {n_mics}")
+        raise CocktailError(
+            f"the unmixing in '{path}' is for {saved_mics} microphones; {name} has {n_mics}"
+        )
     if W.shape[-2] > saved_mics:
         raise CocktailError(f"{bad} (it has more sources than microphones)")
     return found
@@ -350,19 +357,37 @@ def instantaneous_sidecar(A, seed, matrix_path):
     -------
     dict
     """
-    return {"kind": "instantaneous", "model": "x = scale * mixing @ sources", "seed": seed,
-            "matrix_file": matrix_path, "mixing": A.tolist(),
-            "condition_number": float(np.linalg.cond(A))}
+    return {
+        "kind": "instantaneous",
+        "model": "x = scale * mixing @ sources",
+        "seed": seed,
+        "matrix_file": matrix_path,
+        "mixing": A.tolist(),
+        "condition_number": float(np.linalg.cond(A)),
+    }
 
 
 def convolutive_sidecar():
     """The sidecar's description of a room mixture (after ``rir`` or ``room``)."""
-    return {"kind": "convolutive",
-            "model": "x_m = scale * sum_s (h_ms * source_s); truth: each source at mic 1"}
+    return {
+        "kind": "convolutive",
+        "model": "x_m = scale * sum_s (h_ms * source_s); truth: each source at mic 1",
+    }
 
 
-def sidecar(description, *, sources, sample_rate, n_mics, n_sources, n_samples, scale,
-            subtype, truth: Optional[List[str]], warnings):
+def sidecar(
+    description,
+    *,
+    sources,
+    sample_rate,
+    n_mics,
+    n_sources,
+    n_samples,
+    scale,
+    subtype,
+    truth: Optional[List[str]],
+    warnings,
+):
     """The whole sidecar of ``cocktail mix``, in the order it is written.
 
     Parameters
@@ -379,7 +404,16 @@ def sidecar(description, *, sources, sample_rate, n_mics, n_sources, n_samples, 
     -------
     dict
     """
-    return {"cocktail_version": __version__, **description,
-            "sources": [str(s) for s in sources], "sample_rate": sample_rate,
-            "n_mics": int(n_mics), "n_sources": n_sources, "n_samples": int(n_samples),
-            "scale": scale, "subtype": subtype, "truth": truth, "warnings": warnings}
+    return {
+        "cocktail_version": __version__,
+        **description,
+        "sources": [str(s) for s in sources],
+        "sample_rate": sample_rate,
+        "n_mics": int(n_mics),
+        "n_sources": n_sources,
+        "n_samples": int(n_samples),
+        "scale": scale,
+        "subtype": subtype,
+        "truth": truth,
+        "warnings": warnings,
+    }

@@ -12,6 +12,7 @@ RT60 (by then the response has decayed by 60 dB).
 It is enough to make test mixtures with realistic echoes; it models neither
 air absorption nor frequency-dependent walls.
 """
+
 import numpy as np
 
 from .errors import CocktailError
@@ -43,12 +44,16 @@ def impulse_response(source, mic, size, rt60, rate, length=None):
     beta = np.sqrt(1 - absorption(rt60, size))
     reach = SPEED_OF_SOUND * rt60  # metres travelled while decaying by 60 dB
     n = length or int(np.ceil(rt60 * rate)) + 2 * SINC_HALF
-    orders = [np.arange(-int(np.ceil(reach / (2 * L))) - 1, int(np.ceil(reach / (2 * L))) + 2)
-              for L in size]
+    orders = [
+        np.arange(-int(np.ceil(reach / (2 * L))) - 1, int(np.ceil(reach / (2 * L))) + 2)
+        for L in size
+    ]
     count = 8 * np.prod([len(o) for o in orders])
     if count > MAX_IMAGES:
-        raise CocktailError(f"RT60 {rt60:g} s needs too many image sources ({count}) for this room; "
-                            "use a shorter RT60 or a smaller room")
+        raise CocktailError(
+            f"RT60 {rt60:g} s needs too many image sources ({count}) for this room; "
+            "use a shorter RT60 or a smaller room"
+        )
     h = np.zeros(n + 2 * SINC_HALF)
     taps = np.arange(-SINC_HALF, SINC_HALF + 1)
     window = 0.5 + 0.5 * np.cos(np.pi * taps / (SINC_HALF + 1))
@@ -73,7 +78,7 @@ def impulse_response(source, mic, size, rt60, rate, length=None):
             ok = (idx >= 0) & (idx < len(h))
             w = gain * np.sinc(t - frac) * window[k]
             h += np.bincount(idx[ok], weights=w[ok], minlength=len(h))
-    return h[SINC_HALF:SINC_HALF + n]
+    return h[SINC_HALF : SINC_HALF + n]
 
 
 def layout(n_sources, n_mics, size, *, spacing=0.05, distance=1.5, seed=0):
@@ -87,16 +92,21 @@ def layout(n_sources, n_mics, size, *, spacing=0.05, distance=1.5, seed=0):
     sources = np.array([centre + distance * np.array([np.sin(a), np.cos(a), 0]) for a in angles])
     for p in np.vstack([mics, sources]):
         if np.any(p <= 0) or np.any(p >= size):
-            raise CocktailError(f"position {np.round(p, 2).tolist()} m is outside the "
-                                f"{size[0]:g} x {size[1]:g} x {size[2]:g} m room")
+            raise CocktailError(
+                f"position {np.round(p, 2).tolist()} m is outside the "
+                f"{size[0]:g} x {size[1]:g} x {size[2]:g} m room"
+            )
     return sources, mics
 
 
-def room_responses(n_sources, n_mics, rt60, rate, *, size=(6.0, 5.0, 3.0), spacing=0.05,
-                   distance=1.5, seed=0):
+def room_responses(
+    n_sources, n_mics, rt60, rate, *, size=(6.0, 5.0, 3.0), spacing=0.05, distance=1.5, seed=0
+):
     """Responses (n_mics, n_sources, taps) of the default layout, and the positions."""
     if not rt60 > 0:
-        raise CocktailError(f"the reverberation time must be a positive number of seconds, got {rt60}")
+        raise CocktailError(
+            f"the reverberation time must be a positive number of seconds, got {rt60}"
+        )
     sources, mics = layout(n_sources, n_mics, size, spacing=spacing, distance=distance, seed=seed)
     n = int(np.ceil(rt60 * rate)) + 2 * SINC_HALF
     H = np.array([[impulse_response(s, m, size, rt60, rate, n) for s in sources] for m in mics])

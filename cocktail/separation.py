@@ -8,22 +8,31 @@ length separates in bounded memory. Outputs are projected back to
 microphone 1, ordered by energy and given headroom. It never prints; warnings
 come back in the result.
 """
+
 from dataclasses import dataclass, field
 from typing import Callable, List, Optional, Union
 
 import numpy as np
 
-from .appliers import (Adaptive, Convolutive, Instantaneous, MemorySink, Separator, Sink,
-                       blocks_of, peak_of)
-from .errors import CocktailError
-from .report import header, read_unmixing
+from .appliers import (
+    Adaptive,
+    Convolutive,
+    Instantaneous,
+    MemorySink,
+    Separator,
+    Sink,
+    blocks_of,
+    peak_of,
+)
 from .bss.ica import ALGORITHMS as ICA_ALGORITHMS
 from .bss.ica import DESCRIPTIONS as ICA_DESCRIPTIONS
 from .bss.ica import TOL, default_max_iter, ica
-from .bss.scaling import energy_order, headroom_gain, project_back
 from .bss.iva import default_nfft
+from .bss.scaling import energy_order, headroom_gain, project_back
 from .bss.stft import MIN_NFFT
 from .bss.whitening import covariance_spectrum
+from .errors import CocktailError
+from .report import header, read_unmixing
 
 MODELS = ("auto", "instantaneous", "convolutive")
 #: Two channels whose correlation is this close to +-1 are the same signal.
@@ -93,18 +102,25 @@ class Options:
 
     def __post_init__(self):
         if isinstance(self.n_sources, str) and self.n_sources not in SOURCE_CHOICES:
-            raise CocktailError(f"the number of sources must be a whole number, 'auto' or "
-                                f"'all', got {self.n_sources!r}")
-        if not isinstance(self.n_sources, str) and self.n_sources is not None and (
-                not _whole(self.n_sources) or self.n_sources < 1):
-            raise CocktailError(f"n_sources must be a whole number of at least 1, 'auto' or "
-                                f"'all', got {self.n_sources!r}")
+            raise CocktailError(
+                f"the number of sources must be a whole number, 'auto' or "
+                f"'all', got {self.n_sources!r}"
+            )
+        if (
+            not isinstance(self.n_sources, str)
+            and self.n_sources is not None
+            and (not _whole(self.n_sources) or self.n_sources < 1)
+        ):
+            raise CocktailError(
+                f"n_sources must be a whole number of at least 1, 'auto' or "
+                f"'all', got {self.n_sources!r}"
+            )
         if self.model not in MODELS:
-            raise CocktailError(f"unknown model '{self.model}': choose one of "
-                                f"{', '.join(MODELS)}")
+            raise CocktailError(f"unknown model '{self.model}': choose one of {', '.join(MODELS)}")
         if self.max_iter is not None and (not _whole(self.max_iter) or self.max_iter < 1):
-            raise CocktailError(f"max_iter must be a whole number of at least 1, got "
-                                f"{self.max_iter!r}")
+            raise CocktailError(
+                f"max_iter must be a whole number of at least 1, got {self.max_iter!r}"
+            )
         if not _whole(self.seed) or self.seed < 0:
             raise CocktailError(f"seed must be a whole number of at least 0, got {self.seed!r}")
         for name in ("tol", "fit_seconds", "block_seconds"):
@@ -113,10 +129,12 @@ class Options:
                 continue
             if not _positive(value):
                 raise CocktailError(f"{name} must be a positive number, got {value!r}")
-        if self.nfft is not None and (not _whole(self.nfft) or self.nfft < MIN_NFFT
-                                      or self.nfft & (self.nfft - 1)):
-            raise CocktailError(f"nfft must be a power of two of at least {MIN_NFFT}, got "
-                                f"{self.nfft!r}")
+        if self.nfft is not None and (
+            not _whole(self.nfft) or self.nfft < MIN_NFFT or self.nfft & (self.nfft - 1)
+        ):
+            raise CocktailError(
+                f"nfft must be a power of two of at least {MIN_NFFT}, got {self.nfft!r}"
+            )
 
 
 def _whole(value):
@@ -124,8 +142,12 @@ def _whole(value):
 
 
 def _positive(value):
-    return (isinstance(value, (int, float, np.integer, np.floating))
-            and not isinstance(value, bool) and bool(np.isfinite(value)) and value > 0)
+    return (
+        isinstance(value, (int, float, np.integer, np.floating))
+        and not isinstance(value, bool)
+        and bool(np.isfinite(value))
+        and value > 0
+    )
 
 
 @dataclass
@@ -185,13 +207,11 @@ def diagnose_rank(X):
     reasons = [f"channel {m + 1} is silent" for m in dead]
     live = [m for m in range(len(power)) if m not in dead]
     for i, a in enumerate(live):
-        for b in live[i + 1:]:
+        for b in live[i + 1 :]:
             r = np.dot(Xc[a], Xc[b]) / np.sqrt(power[a] * power[b])
             if abs(r) > DUPLICATE_CORRELATION:
                 reasons.append(f"channel {b + 1} duplicates channel {a + 1}")
     return reasons or ["the channels are linear combinations of each other"]
-
-
 
 
 def _fixed(n_sources):
@@ -201,8 +221,9 @@ def _fixed(n_sources):
 
 def check_sources(n_sources, n_mics, name):
     if isinstance(n_sources, str) and n_sources not in SOURCE_CHOICES:
-        raise CocktailError(f"the number of sources must be a whole number, 'auto' or 'all', "
-                            f"got {n_sources!r}")
+        raise CocktailError(
+            f"the number of sources must be a whole number, 'auto' or 'all', got {n_sources!r}"
+        )
     n_sources = _fixed(n_sources)
     if n_sources is not None and not 1 <= n_sources <= n_mics:
         raise CocktailError(
@@ -269,13 +290,17 @@ def clipping(X, subtype, name):
     """
     bits = INTEGER_BITS.get(subtype)
     top = 1.0 - 2.0 ** -(bits - 1) if bits else 1.0
-    at_top = sum(int(np.count_nonzero(np.abs(X[:, i:i + CHECK_CHUNK]) >= top))
-                 for i in range(0, X.shape[1], CHECK_CHUNK))
+    at_top = sum(
+        int(np.count_nonzero(np.abs(X[:, i : i + CHECK_CHUNK]) >= top))
+        for i in range(0, X.shape[1], CHECK_CHUNK)
+    )
     share = at_top / X.size if X.size else 0.0
     if share < CLIPPED_SHARE:
         return []
-    return [f"{name} is clipped: {share:.1%} of its samples are at full scale; clipping is not "
-            "a mixture of the sources, so the separation will be poorer"]
+    return [
+        f"{name} is clipped: {share:.1%} of its samples are at full scale; clipping is not "
+        "a mixture of the sources, so the separation will be poorer"
+    ]
 
 
 def gaussian_outputs(Y):
@@ -297,14 +322,16 @@ def gaussian_outputs(Y):
     power = np.mean(Yc**2, axis=1)
     live = power > 0
     kurtosis = np.full(len(Y), np.inf)
-    kurtosis[live] = np.mean(Yc[live]**4, axis=1) / power[live]**2 - 3.0
+    kurtosis[live] = np.mean(Yc[live] ** 4, axis=1) / power[live] ** 2 - 3.0
     near = [i + 1 for i in np.flatnonzero(np.abs(kurtosis) < GAUSSIAN_KURTOSIS)]
     if len(near) < 2:
         return []
     listed = ", ".join(str(i) for i in near)
-    return [f"outputs {listed} are near-Gaussian (excess kurtosis under {GAUSSIAN_KURTOSIS}): "
-            "independent component analysis cannot separate Gaussian sources from each other, "
-            "so they may still be mixed"]
+    return [
+        f"outputs {listed} are near-Gaussian (excess kurtosis under {GAUSSIAN_KURTOSIS}): "
+        "independent component analysis cannot separate Gaussian sources from each other, "
+        "so they may still be mixed"
+    ]
 
 
 def ignored_by_model(model, options):
@@ -312,19 +339,23 @@ def ignored_by_model(model, options):
     (a solver name the model lacks is dealt with by ``solver_for``)."""
     if model != "instantaneous" or options.nfft is None:
         return []
-    return ["nfft applies to the room (convolutive) model only: ignored by the "
-            "instantaneous model"]
+    return ["nfft applies to the room (convolutive) model only: ignored by the instantaneous model"]
 
 
 def ignored_by_apply(options):
     """Estimation options given with a saved unmixing, which needs no estimation."""
     defaults = Options()
-    given = [k for k in ("model", "nfft", "algorithm", "max_iter", "tol", "fit_seconds")
-             if getattr(options, k) != getattr(defaults, k)]
+    given = [
+        k
+        for k in ("model", "nfft", "algorithm", "max_iter", "tol", "fit_seconds")
+        if getattr(options, k) != getattr(defaults, k)
+    ]
     if not given:
         return []
-    return [f"{', '.join(given)} {'are' if len(given) > 1 else 'is'} ignored: the unmixing is "
-            "applied as saved, not estimated"]
+    return [
+        f"{', '.join(given)} {'are' if len(given) > 1 else 'is'} ignored: the unmixing is "
+        "applied as saved, not estimated"
+    ]
 
 
 # ------------------------------------------------------------ fit planning
@@ -390,10 +421,15 @@ def load_unmixing(path, X, sample_rate, name):
         sep = Convolutive(saved.unmixing, mean, saved.nfft, saved.hop)
     else:
         sep = Instantaneous(saved.unmixing, mean)
-    report = {"model": sep.kind, "model_reason": f"unmixing applied from '{path}'",
-              "n_sources": int(saved.unmixing.shape[-2]),
-              "algorithm": f"unmixing reused from '{path}'",
-              "parameters": {"apply": str(path)}, "iterations": 0, "converged": True}
+    report = {
+        "model": sep.kind,
+        "model_reason": f"unmixing applied from '{path}'",
+        "n_sources": int(saved.unmixing.shape[-2]),
+        "algorithm": f"unmixing reused from '{path}'",
+        "parameters": {"apply": str(path)},
+        "iterations": 0,
+        "converged": True,
+    }
     return sep, report, []
 
 
@@ -410,16 +446,20 @@ def check_algorithm(algorithm, model):
     """Refuse an algorithm no model has, or one the model chosen with --model lacks."""
     if algorithm is None:
         return
-    every = {"instantaneous": algorithms_for("instantaneous"),
-             "convolutive": algorithms_for("convolutive")}
+    every = {
+        "instantaneous": algorithms_for("instantaneous"),
+        "convolutive": algorithms_for("convolutive"),
+    }
     if not any(algorithm in names for names in every.values()):
         raise CocktailError(
             f"unknown --algorithm '{algorithm}': choose one of "
-            + " or ".join(f"{', '.join(names)} ({kind})" for kind, names in every.items()))
+            + " or ".join(f"{', '.join(names)} ({kind})" for kind, names in every.items())
+        )
     if model in every and algorithm not in every[model]:
         raise CocktailError(
             f"--algorithm {algorithm} is not a solver of the {model} model: choose one of "
-            f"{', '.join(every[model])}")
+            f"{', '.join(every[model])}"
+        )
 
 
 def solver_for(model, options, warnings):
@@ -433,8 +473,10 @@ def solver_for(model, options, warnings):
     if wanted is None or wanted in names:
         return wanted or names[0]
     check_algorithm(wanted, options.model)
-    warnings.append(f"--algorithm {wanted} is not a solver of the {model} model, which "
-                    f"--model auto chose: running its default, {names[0]}")
+    warnings.append(
+        f"--algorithm {wanted} is not a solver of the {model} model, which "
+        f"--model auto chose: running its default, {names[0]}"
+    )
     return names[0]
 
 
@@ -461,12 +503,16 @@ def fit(X, sample_rate, options: Options, *, name="the recording", callback=None
         n_sources = counted.n
         report["source_count"] = counted.as_report()
         if n_sources == 1:
-            warnings.append(f"{name} seems to hold one source ({counted.method}): it is written "
-                            "as one speaker (give the number of sources to separate more)")
+            warnings.append(
+                f"{name} seems to hold one source ({counted.method}): it is written "
+                "as one speaker (give the number of sources to separate more)"
+            )
         report["sources_reason"] = f"auto: {counted.describe()}"
         if counted.unsure:
-            warnings.append(f"unsure how many speakers {name} holds: kept {counted.n}, one more "
-                            "than the clearest count (give the number of sources to override it)")
+            warnings.append(
+                f"unsure how many speakers {name} holds: kept {counted.n}, one more "
+                "than the clearest count (give the number of sources to override it)"
+            )
     else:
         how = "--sources" if _fixed(options.n_sources) is not None else "one per microphone"
         report["sources_reason"] = f"{n_sources} chosen with {how}"
@@ -476,8 +522,15 @@ def fit(X, sample_rate, options: Options, *, name="the recording", callback=None
     if model == "instantaneous":
         max_iter = default_max_iter(algorithm) if options.max_iter is None else options.max_iter
         tol = TOL if options.tol is None else options.tol
-        res = ica(X, n_sources=n_sources, max_iter=max_iter, tol=tol,
-                  random_state=options.seed, callback=callback, algorithm=algorithm)
+        res = ica(
+            X,
+            n_sources=n_sources,
+            max_iter=max_iter,
+            tol=tol,
+            random_state=options.seed,
+            callback=callback,
+            algorithm=algorithm,
+        )
         W = project_back(res.unmixing, res.mixing)
         W = W[energy_order(W, X @ X.T / X.shape[1] - mean @ mean.T)]
         sep = Instantaneous(W, mean)
@@ -485,14 +538,27 @@ def fit(X, sample_rate, options: Options, *, name="the recording", callback=None
         warnings.extend(gaussian_outputs(sep.process(X[:, ::step])))
         report.update(
             algorithm=ICA_DESCRIPTIONS[algorithm],
-            parameters={"algorithm": algorithm, "max_iter": max_iter, "tol": tol,
-                        "seed": options.seed},
-            iterations=res.n_iter, converged=res.converged, gradient_norm=res.gradient_norm,
-            history=res.history, history_label="gradient norm",
-            history_cost=res.cost_history, history_seconds=res.time_history,
-            stages=res.stages, densities=res.densities,
+            parameters={
+                "algorithm": algorithm,
+                "max_iter": max_iter,
+                "tol": tol,
+                "seed": options.seed,
+            },
+            iterations=res.n_iter,
+            converged=res.converged,
+            gradient_norm=res.gradient_norm,
+            history=res.history,
+            history_label="gradient norm",
+            history_cost=res.cost_history,
+            history_seconds=res.time_history,
+            stages=res.stages,
+            densities=res.densities,
         )
-        converged, n_iter, final = res.converged, res.n_iter, f"gradient norm {res.gradient_norm:.2e}"
+        converged, n_iter, final = (
+            res.converged,
+            res.n_iter,
+            f"gradient norm {res.gradient_norm:.2e}",
+        )
     else:
         from .bss.iva import separate_convolutive
 
@@ -501,8 +567,15 @@ def fit(X, sample_rate, options: Options, *, name="the recording", callback=None
         if options.tol is not None:
             kwargs["tol"] = options.tol
         report_cost = None if callback is None else (lambda i, v: callback(i, v, "cost"))
-        res = separate_convolutive(X, n_sources=n_sources, nfft=nfft, algorithm=algorithm,
-                                   random_state=options.seed, callback=report_cost, **kwargs)
+        res = separate_convolutive(
+            X,
+            n_sources=n_sources,
+            nfft=nfft,
+            algorithm=algorithm,
+            random_state=options.seed,
+            callback=report_cost,
+            **kwargs,
+        )
         D = res.unmixing
         # Loudest first: the energy each output has at microphone 1.
         power = np.einsum("nt,nt->n", res.sources, res.sources)
@@ -510,13 +583,24 @@ def fit(X, sample_rate, options: Options, *, name="the recording", callback=None
         sep = Convolutive(D[:, order], mean, res.nfft, res.hop)
         report.update(
             algorithm=f"independent vector analysis per STFT bin ({res.algorithm})",
-            parameters={"nfft": res.nfft, "hop": res.hop, "algorithm": res.algorithm,
-                        "seed": options.seed, **kwargs},
-            iterations=res.n_iter, converged=res.converged, history=res.history,
+            parameters={
+                "nfft": res.nfft,
+                "hop": res.hop,
+                "algorithm": res.algorithm,
+                "seed": options.seed,
+                **kwargs,
+            },
+            iterations=res.n_iter,
+            converged=res.converged,
+            history=res.history,
             history_label="cost",
-            all_microphones=("Wiener filters over all microphones" if res.beamformed else
-                             "the separation of each bin's principal subspace")
-            if X.shape[0] > n_sources else "every microphone is a dimension of the separation",
+            all_microphones=(
+                "Wiener filters over all microphones"
+                if res.beamformed
+                else "the separation of each bin's principal subspace"
+            )
+            if X.shape[0] > n_sources
+            else "every microphone is a dimension of the separation",
         )
         converged, n_iter, final = res.converged, res.n_iter, "cost still changing"
     if not converged:
@@ -574,7 +658,8 @@ def _start_adaptive(reader, options, callback):
     are read in the online model's blocks, instantaneous mixtures in
     ``options.block_seconds`` (the applier updates every 0.25 s within them).
     """
-    from .bss.online_iva import BLOCK_SECONDS as ROOM_BLOCK, describe as room_algorithm
+    from .bss.online_iva import BLOCK_SECONDS as ROOM_BLOCK
+    from .bss.online_iva import describe as room_algorithm
 
     name, rate = reader.name, reader.sample_rate
     wait = int((2.0 if options.model != "convolutive" else ROOM_BLOCK) * rate)
@@ -590,12 +675,17 @@ def _start_adaptive(reader, options, callback):
     else:
         step = min(options.block_seconds, 0.25)
         algorithm = "block-online natural-gradient ICA (Amari, Cichocki & Yang)"
-    sep = Adaptive(reader.channels, n_sources, rate, step, options.seed, callback,
-                   room=mixing == "convolutive")
-    report = {"model": "adaptive", "mixing_model": mixing,
-              "model_reason": reason if options.model == "auto" else "chosen with --adaptive",
-              "n_sources": n_sources, "algorithm": algorithm,
-              "parameters": {"block_seconds": step, "seed": options.seed}}
+    sep = Adaptive(
+        reader.channels, n_sources, rate, step, options.seed, callback, room=mixing == "convolutive"
+    )
+    report = {
+        "model": "adaptive",
+        "mixing_model": mixing,
+        "model_reason": reason if options.model == "auto" else "chosen with --adaptive",
+        "n_sources": n_sources,
+        "algorithm": algorithm,
+        "parameters": {"block_seconds": step, "seed": options.seed},
+    }
     return sep, report, warnings, first, block
 
 
@@ -629,7 +719,7 @@ def _headroom(sep, reader, X, whole, block, defer_gain):
     """
     if whole:
         sep.start()
-        ready = [sep.process(X[:, i:i + block]) for i in range(0, X.shape[1], block)]
+        ready = [sep.process(X[:, i : i + block]) for i in range(0, X.shape[1], block)]
         ready.append(sep.flush())
         return headroom_gain(max(float(np.abs(y).max()) for y in ready if y.size)), ready
     if reader.seekable and sep.kind == "convolutive" and defer_gain:
@@ -696,8 +786,11 @@ def run(reader, open_sink, options: Options, *, callback=None, defer_gain=False)
     warnings = clipping(X, reader.subtype, name) + warnings
 
     n_sources = report["n_sources"]
-    sink = open_sink(n_sources, reader.frames) if gain is not None else \
-        open_sink(n_sources, reader.frames, deferred=True)
+    sink = (
+        open_sink(n_sources, reader.frames)
+        if gain is not None
+        else open_sink(n_sources, reader.frames, deferred=True)
+    )
     try:
         if ready is not None:
             for y in ready:
@@ -711,8 +804,9 @@ def run(reader, open_sink, options: Options, *, callback=None, defer_gain=False)
     report.update(sep.report())
     report["n_samples"] = int(written)
     warnings = warnings + sep.warnings() + list(reader.notes)
-    return RunResult(report={**header(reader, options), **report}, warnings=warnings,
-                     sink=sink, separator=sep)
+    return RunResult(
+        report={**header(reader, options), **report}, warnings=warnings, sink=sink, separator=sep
+    )
 
 
 def _consume(sep, sink, reader, block, first):
@@ -722,7 +816,7 @@ def _consume(sep, sink, reader, block, first):
     written = 0
     if first is not None:
         for i in range(0, first.shape[1], block):
-            sink.write(sep.process(first[:, i:i + block]))
+            sink.write(sep.process(first[:, i : i + block]))
         written = first.shape[1]
     for b in blocks_of(reader, block):
         check_finite(b, reader.sample_rate, reader.name, written)
@@ -732,8 +826,14 @@ def _consume(sep, sink, reader, block, first):
     return written
 
 
-def separate(X, sample_rate, *, callback: Optional[Callable[[int, float], None]] = None,
-             name="the recording", **options) -> Separation:
+def separate(
+    X,
+    sample_rate,
+    *,
+    callback: Optional[Callable[[int, float], None]] = None,
+    name="the recording",
+    **options,
+) -> Separation:
     """Separate a recording held in memory.
 
     Parameters
@@ -762,10 +862,14 @@ def separate(X, sample_rate, *, callback: Optional[Callable[[int, float], None]]
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != 2:
         raise CocktailError("expected a 2-D array of microphones x samples")
-    if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)) \
-            or sample_rate < 1:
-        raise CocktailError(f"the sample rate must be a positive whole number of Hz, got "
-                            f"{sample_rate!r}")
+    if (
+        isinstance(sample_rate, bool)
+        or not isinstance(sample_rate, (int, np.integer))
+        or sample_rate < 1
+    ):
+        raise CocktailError(
+            f"the sample rate must be a positive whole number of Hz, got {sample_rate!r}"
+        )
     if X.shape[0] > X.shape[1]:
         raise CocktailError(
             f"{name} has {X.shape[0]} rows and {X.shape[1]} columns: expected one row per "

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import soundfile as sf
+
 from helpers import speechlike
 
 

@@ -10,6 +10,7 @@ Three SIR measures, for three kinds of output:
 * :func:`filtered_sir_db`: outputs of a room, where each output may hold a
   short filter of its source (the mean over the best pairing).
 """
+
 import itertools
 import sys
 from pathlib import Path
@@ -79,7 +80,7 @@ def output_sirs_db(S, Y):
     that source's energy over the energy of all the others.
     """
     coef = np.linalg.lstsq(S.T, Y.T, rcond=None)[0]  # (n_sources, n_outputs)
-    energy = coef ** 2 * np.sum(S * S, axis=1)[:, None]
+    energy = coef**2 * np.sum(S * S, axis=1)[:, None]
     best = np.argmax(energy, axis=0)
     cols = np.arange(Y.shape[0])
     wanted = energy[best, cols]
@@ -111,8 +112,8 @@ def filtered_sir_db(refs, est, n_taps=8):
     for j, y in enumerate(est):
         coef, *_ = np.linalg.lstsq(Bm, y, rcond=None)
         for i in range(refs.shape[0]):
-            part = Bm[:, i * k:(i + 1) * k] @ coef[i * k:(i + 1) * k]
-            energy[j, i] = np.sum(part ** 2)
+            part = Bm[:, i * k : (i + 1) * k] @ coef[i * k : (i + 1) * k]
+            energy[j, i] = np.sum(part**2)
     best = -np.inf
     for perm in itertools.permutations(range(est.shape[0]), refs.shape[0]):
         sirs = []

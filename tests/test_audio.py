@@ -15,8 +15,9 @@ RATES = st.sampled_from([8000, 16000, 22050, 44100, 48000])
 @settings(max_examples=40, deadline=None)
 @given(data=st.data(), channels=CHANNELS, frames=FRAMES, rate=RATES)
 def test_float_round_trip_is_exact(data, channels, frames, rate):
-    x = data.draw(arrays(np.float32, (channels, frames),
-                         elements=st.floats(-1, 1, width=32, allow_nan=False)))
+    x = data.draw(
+        arrays(np.float32, (channels, frames), elements=st.floats(-1, 1, width=32, allow_nan=False))
+    )
     back = audio.read("-", stdin_bytes=audio.encode(x.astype(np.float64), rate, "FLOAT"))
     assert back.sample_rate == rate and back.subtype == "FLOAT"
     np.testing.assert_array_equal(back.samples, x.astype(np.float64))
@@ -35,8 +36,9 @@ def test_pcm16_round_trip_is_exact(data, channels, frames, rate):
 @settings(max_examples=25, deadline=None)
 @given(data=st.data(), channels=CHANNELS, frames=FRAMES)
 def test_file_round_trip_keeps_shape(tmp_path_factory, data, channels, frames):
-    x = data.draw(arrays(np.float64, (channels, frames),
-                         elements=st.floats(-1, 1, allow_nan=False)))
+    x = data.draw(
+        arrays(np.float64, (channels, frames), elements=st.floats(-1, 1, allow_nan=False))
+    )
     path = tmp_path_factory.mktemp("rt") / "x.wav"
     with files.AtomicWriter() as w:
         w.add(path, audio.encode(x, 16000, "DOUBLE"))
@@ -50,7 +52,7 @@ def test_unknown_length_header_is_accepted():
     x = np.linspace(-0.5, 0.5, 200).reshape(2, 100)
     data = bytearray(audio.encode(x, 8000, "PCM_16"))
     pos = data.index(b"data") + 4
-    data[pos:pos + 4] = (0xFFFFFFFF).to_bytes(4, "little")
+    data[pos : pos + 4] = (0xFFFFFFFF).to_bytes(4, "little")
     back = audio.read("-", stdin_bytes=bytes(data))
     np.testing.assert_allclose(back.samples, x, atol=1 / 32768)
 
@@ -74,8 +76,12 @@ def test_folder_given_as_input(tmp_path):
 
 
 @settings(max_examples=30, deadline=None)
-@given(data=st.data(), channels=CHANNELS, frames=FRAMES,
-       encoding=st.sampled_from([("PCM_16", "s16"), ("PCM_24", "s24"), ("PCM_32", "s32")]))
+@given(
+    data=st.data(),
+    channels=CHANNELS,
+    frames=FRAMES,
+    encoding=st.sampled_from([("PCM_16", "s16"), ("PCM_24", "s24"), ("PCM_32", "s32")]),
+)
 def test_stream_encoding_matches_libsndfile(data, channels, frames, encoding):
     """Audio written to a pipe has exactly the bytes a file would hold."""
     import io
@@ -85,8 +91,9 @@ def test_stream_encoding_matches_libsndfile(data, channels, frames, encoding):
     from cocktail.io.wav import encode
 
     subtype, enc = encoding
-    x = data.draw(arrays(np.float64, (channels, frames),
-                         elements=st.floats(-1.5, 1.5, allow_nan=False)))
+    x = data.draw(
+        arrays(np.float64, (channels, frames), elements=st.floats(-1.5, 1.5, allow_nan=False))
+    )
     buf = io.BytesIO()
     sf.write(buf, x.T, 8000, subtype=subtype, format="RAW")
     assert encode(x, enc) == buf.getvalue()

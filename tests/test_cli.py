@@ -1,15 +1,16 @@
 """The command line as a user meets it: files on disk, exact error text."""
+
 import hashlib
 import json
 
 import numpy as np
 import pytest
 import soundfile as sf
-from helpers import SAMPLES, only_error, run, speechlike
 
 from cocktail.cli import cli
 from cocktail.io import stream
 from cocktail.metrics import amari_index
+from helpers import SAMPLES, only_error, run, speechlike
 
 
 def digest(path):
@@ -25,12 +26,26 @@ def test_separate_writes_speakers_and_report(mixture, tmp_path):
     result = run("separate", mix, "-o", out)
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.iterdir()) == [
-        "separation.json", "speaker_1.wav", "speaker_2.wav", "speaker_3.wav"]
+        "separation.json",
+        "speaker_1.wav",
+        "speaker_2.wav",
+        "speaker_3.wav",
+    ]
     Y = np.stack([sf.read(out / f"speaker_{i}.wav")[0] for i in (1, 2, 3)])
     assert Y.shape == S.shape
     report = json.loads((out / "separation.json").read_text())
-    for key in ("unmixing", "mixing", "iterations", "gradient_norm", "converged", "model",
-                "parameters", "sample_rate", "outputs", "history"):
+    for key in (
+        "unmixing",
+        "mixing",
+        "iterations",
+        "gradient_norm",
+        "converged",
+        "model",
+        "parameters",
+        "sample_rate",
+        "outputs",
+        "history",
+    ):
         assert key in report
     assert report["converged"] is True
     assert report["model"] == "instantaneous"
@@ -89,11 +104,16 @@ def test_same_input_and_seed_give_identical_bytes(mixture, tmp_path):
 
     mix, _, _ = mixture
     for out in ("a", "b"):
-        subprocess.run(cocktail_cmd() + ["separate", str(mix), "-o", str(tmp_path / out),
-                                         "--seed", "3", "-q"], check=True, timeout=120)
+        subprocess.run(
+            cocktail_cmd() + ["separate", str(mix), "-o", str(tmp_path / out), "--seed", "3", "-q"],
+            check=True,
+            timeout=120,
+        )
         time.sleep(1.1)  # a file stamped with the time would now differ
     for i in (1, 2, 3):
-        assert digest(tmp_path / "a" / f"speaker_{i}.wav") == digest(tmp_path / "b" / f"speaker_{i}.wav")
+        assert digest(tmp_path / "a" / f"speaker_{i}.wav") == digest(
+            tmp_path / "b" / f"speaker_{i}.wav"
+        )
 
 
 def test_stdout_carries_one_multichannel_wav(mixture):
@@ -156,8 +176,10 @@ def test_missing_file():
 def test_text_file(tmp_path):
     p = tmp_path / "notes.txt"
     p.write_text("not audio\n")
-    only_error(run("separate", p, "-o", tmp_path / "o"),
-               f"cannot read '{p}': not a readable audio file (Format not recognised.)")
+    only_error(
+        run("separate", p, "-o", tmp_path / "o"),
+        f"cannot read '{p}': not a readable audio file (Format not recognised.)",
+    )
     assert not (tmp_path / "o").exists()
 
 
@@ -171,8 +193,11 @@ def test_truncated_header(mixture, tmp_path):
     mix, _, _ = mixture
     p = tmp_path / "cut.wav"
     p.write_bytes(mix.read_bytes()[:30])
-    only_error(run("separate", p, "-o", tmp_path / "o"),
-               f"cannot read '{p}': not a readable audio file (Error in WAV file. No 'data' chunk marker.)")
+    only_error(
+        run("separate", p, "-o", tmp_path / "o"),
+        f"cannot read '{p}': not a readable audio file "
+        "(Error in WAV file. No 'data' chunk marker.)",
+    )
 
 
 def test_truncated_data(mixture, tmp_path):
@@ -181,29 +206,38 @@ def test_truncated_data(mixture, tmp_path):
     p.write_bytes(mix.read_bytes()[:1000])
     result = run("separate", p, "-o", tmp_path / "o")
     assert result.exit_code == 1
-    assert result.stderr.startswith(f"Error: cannot read '{p}': the file is truncated (its header promises")
+    assert result.stderr.startswith(
+        f"Error: cannot read '{p}': the file is truncated (its header promises"
+    )
 
 
 def test_mono_file(write_wav, rng, tmp_path):
     p = write_wav("mono.wav", rng.laplace(size=(1, 4000)) * 0.1)
-    only_error(run("separate", p, "-o", tmp_path / "o"),
-               f"'{p}' has one channel; separation needs at least two microphones "
-               "(one channel per microphone)")
+    only_error(
+        run("separate", p, "-o", tmp_path / "o"),
+        f"'{p}' has one channel; separation needs at least two microphones "
+        "(one channel per microphone)",
+    )
 
 
 def test_sources_more_than_microphones(mixture, tmp_path):
     mix, _, _ = mixture
-    only_error(run("separate", mix, "--sources", 4, "-o", tmp_path / "o"),
-               f"the number of sources must be between 1 and 3 (the number of microphones in "
-               f"'{mix}'), got 4")
+    only_error(
+        run("separate", mix, "--sources", 4, "-o", tmp_path / "o"),
+        f"the number of sources must be between 1 and 3 (the number of microphones in "
+        f"'{mix}'), got 4",
+    )
 
 
 @pytest.mark.parametrize("n", ["0", "-1", "two", "1.5"])
 def test_sources_not_a_count(mixture, n, tmp_path):
     mix, _, _ = mixture
-    only_error(run("separate", mix, "--sources", n, "-o", tmp_path / "o"),
-               f"Invalid value for '-n' / '--sources': '{n}' is not a positive whole number, "
-               "'auto' or 'all' (see 'cocktail separate --help')", code=2)
+    only_error(
+        run("separate", mix, "--sources", n, "-o", tmp_path / "o"),
+        f"Invalid value for '-n' / '--sources': '{n}' is not a positive whole number, "
+        "'auto' or 'all' (see 'cocktail separate --help')",
+        code=2,
+    )
 
 
 def test_zero_length(write_wav, tmp_path):
@@ -213,13 +247,17 @@ def test_zero_length(write_wav, tmp_path):
 
 def test_all_silent(write_wav, tmp_path):
     p = write_wav("silence.wav", np.zeros((2, 8000)), subtype="PCM_16")
-    only_error(run("separate", p, "-o", tmp_path / "o"), f"'{p}' is silent: every channel is constant")
+    only_error(
+        run("separate", p, "-o", tmp_path / "o"), f"'{p}' is silent: every channel is constant"
+    )
 
 
 def test_too_short(write_wav, rng, tmp_path):
     p = write_wav("blip.wav", rng.laplace(size=(2, 50)) * 0.1)
-    only_error(run("separate", p, "-o", tmp_path / "o"),
-               f"'{p}' is too short to separate 2 sources: 50 samples (0.006 s); at least 400 are needed")
+    only_error(
+        run("separate", p, "-o", tmp_path / "o"),
+        f"'{p}' is too short to separate 2 sources: 50 samples (0.006 s); at least 400 are needed",
+    )
 
 
 @pytest.mark.parametrize("bad, what", [(np.nan, "NaN"), (np.inf, "inf")])
@@ -227,8 +265,10 @@ def test_nan_or_inf_samples(write_wav, rng, tmp_path, bad, what):
     X = rng.laplace(size=(2, 8000)) * 0.1
     X[1, 4000] = bad
     p = write_wav("bad.wav", X)
-    only_error(run("separate", p, "-o", tmp_path / "o"),
-               f"'{p}' contains NaN or infinite samples (first in channel 2 at 0.500 s)")
+    only_error(
+        run("separate", p, "-o", tmp_path / "o"),
+        f"'{p}' contains NaN or infinite samples (first in channel 2 at 0.500 s)",
+    )
     assert not (tmp_path / "o" / "speaker_1.wav").exists()
 
 
@@ -238,49 +278,65 @@ def test_dead_channel_reduces_rank_with_warning(write_wav, rng, tmp_path):
     p = write_wav("dead.wav", X)
     result = run("separate", p, "-o", tmp_path / "o")
     assert result.exit_code == 0
-    assert (f"Warning: '{p}' carries only 2 independent signals (channel 3 is silent): "
-            "separating 2 sources\n") in result.stderr
-    assert sorted(f.name for f in (tmp_path / "o").glob("*.wav")) == ["speaker_1.wav", "speaker_2.wav"]
+    assert (
+        f"Warning: '{p}' carries only 2 independent signals (channel 3 is silent): "
+        "separating 2 sources\n"
+    ) in result.stderr
+    assert sorted(f.name for f in (tmp_path / "o").glob("*.wav")) == [
+        "speaker_1.wav",
+        "speaker_2.wav",
+    ]
 
 
 def test_dead_channel_of_two_cannot_separate(write_wav, rng, tmp_path):
     X = np.vstack([rng.laplace(size=(1, 8000)) * 0.1, np.zeros((1, 8000))])
     p = write_wav("dead2.wav", X)
-    only_error(run("separate", p, "-o", tmp_path / "o"),
-               f"cannot separate 2 sources from '{p}': its 2 channels carry only 1 independent "
-               "signal (channel 2 is silent)")
+    only_error(
+        run("separate", p, "-o", tmp_path / "o"),
+        f"cannot separate 2 sources from '{p}': its 2 channels carry only 1 independent "
+        "signal (channel 2 is silent)",
+    )
 
 
 def test_duplicated_channel(write_wav, rng, tmp_path):
     S = speechlike(2, 16000, rng)
     X = np.array([[1.0, 0.5], [0.4, 1.0]]) @ S * 0.3
     p = write_wav("dup.wav", np.vstack([X, X[:1]]))
-    only_error(run("separate", p, "--sources", 3, "-o", tmp_path / "o"),
-               f"cannot separate 3 sources from '{p}': its 3 channels carry only 2 independent "
-               "signals (channel 3 duplicates channel 1)")
+    only_error(
+        run("separate", p, "--sources", 3, "-o", tmp_path / "o"),
+        f"cannot separate 3 sources from '{p}': its 3 channels carry only 2 independent "
+        "signals (channel 3 duplicates channel 1)",
+    )
 
 
 def test_unwritable_output_folder(mixture, tmp_path):
     mix, _, _ = mixture
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    only_error(run("separate", mix, "-o", blocker / "out"),
-               f"cannot write to '{blocker / 'out'}': Not a directory")
+    only_error(
+        run("separate", mix, "-o", blocker / "out"),
+        f"cannot write to '{blocker / 'out'}': Not a directory",
+    )
 
 
 def test_output_folder_is_a_file(mixture, tmp_path):
     mix, _, _ = mixture
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    only_error(run("separate", mix, "-o", blocker),
-               f"cannot write to '{blocker}': a file of that name is in the way")
+    only_error(
+        run("separate", mix, "-o", blocker),
+        f"cannot write to '{blocker}': a file of that name is in the way",
+    )
 
 
 def test_usage_errors_are_one_line(mixture):
     mix, _, _ = mixture
-    only_error(run("separate", mix, "--model", "magic"),
-               "Invalid value for '--model': 'magic' is not one of 'auto', 'instantaneous', "
-               "'convolutive'. (see 'cocktail separate --help')", code=2)
+    only_error(
+        run("separate", mix, "--model", "magic"),
+        "Invalid value for '--model': 'magic' is not one of 'auto', 'instantaneous', "
+        "'convolutive'. (see 'cocktail separate --help')",
+        code=2,
+    )
 
 
 def test_interrupted_run_leaves_no_partial_output(mixture, tmp_path, monkeypatch):
@@ -346,11 +402,17 @@ def test_mix_more_mics_and_given_matrix(voices, tmp_path):
     assert run("mix", *voices[:2], "--mics", 4, "-o", tmp_path / "a.wav").exit_code == 0
     assert sf.info(tmp_path / "a.wav").channels == 4
     (tmp_path / "A.csv").write_text("1,0.5\n0.3,1\n0.2,0.2\n")
-    assert run("mix", *voices[:2], "--matrix", tmp_path / "A.csv", "-o", tmp_path / "b.wav").exit_code == 0
+    assert (
+        run("mix", *voices[:2], "--matrix", tmp_path / "A.csv", "-o", tmp_path / "b.wav").exit_code
+        == 0
+    )
     side = json.loads((tmp_path / "b.json").read_text())
     assert side["mixing"] == [[1, 0.5], [0.3, 1], [0.2, 0.2]]
     # A sidecar is itself a valid --matrix.
-    assert run("mix", *voices[:2], "--matrix", tmp_path / "b.json", "-o", tmp_path / "c.wav").exit_code == 0
+    assert (
+        run("mix", *voices[:2], "--matrix", tmp_path / "b.json", "-o", tmp_path / "c.wav").exit_code
+        == 0
+    )
     np.testing.assert_allclose(sf.read(tmp_path / "c.wav")[0], sf.read(tmp_path / "b.wav")[0])
 
 
@@ -371,35 +433,45 @@ def test_mix_to_stdout(voices):
 
 
 def test_mix_one_source(voices, tmp_path):
-    only_error(run("mix", voices[0], "-o", tmp_path / "m.wav"),
-               "mix needs at least two sources (see 'cocktail mix --help')", code=2)
+    only_error(
+        run("mix", voices[0], "-o", tmp_path / "m.wav"),
+        "mix needs at least two sources (see 'cocktail mix --help')",
+        code=2,
+    )
 
 
 def test_mix_output_equal_to_input(voices, tmp_path):
     a = tmp_path / "a.wav"
     a.write_bytes(voices[0].read_bytes())
     before = digest(a)
-    only_error(run("mix", a, voices[1], "-o", a),
-               f"output '{a}' is also an input; choose another name")
+    only_error(
+        run("mix", a, voices[1], "-o", a), f"output '{a}' is also an input; choose another name"
+    )
     assert digest(a) == before
 
 
 def test_mix_matrix_of_wrong_shape(voices, tmp_path):
     (tmp_path / "A.json").write_text("[[1, 0.5, 0.2], [0.3, 1, 0.1]]")
-    only_error(run("mix", *voices[:2], "--matrix", tmp_path / "A.json", "-o", tmp_path / "m.wav"),
-               f"matrix '{tmp_path / 'A.json'}' has 3 columns but there are 2 sources "
-               "(one column per source)")
+    only_error(
+        run("mix", *voices[:2], "--matrix", tmp_path / "A.json", "-o", tmp_path / "m.wav"),
+        f"matrix '{tmp_path / 'A.json'}' has 3 columns but there are 2 sources "
+        "(one column per source)",
+    )
 
 
 def test_mix_unwritable_output(voices, tmp_path):
-    only_error(run("mix", *voices[:2], "-o", tmp_path / "nowhere" / "m.wav"),
-               f"cannot write to '{tmp_path / 'nowhere' / 'm.wav'}': folder "
-               f"'{tmp_path / 'nowhere'}' does not exist")
+    only_error(
+        run("mix", *voices[:2], "-o", tmp_path / "nowhere" / "m.wav"),
+        f"cannot write to '{tmp_path / 'nowhere' / 'm.wav'}': folder "
+        f"'{tmp_path / 'nowhere'}' does not exist",
+    )
 
 
 def test_mix_missing_source(voices, tmp_path):
-    only_error(run("mix", voices[0], tmp_path / "nope.wav", "-o", tmp_path / "m.wav"),
-               f"cannot read '{tmp_path / 'nope.wav'}': no such file")
+    only_error(
+        run("mix", voices[0], tmp_path / "nope.wav", "-o", tmp_path / "m.wav"),
+        f"cannot read '{tmp_path / 'nope.wav'}': no such file",
+    )
 
 
 # --------------------------------------------------------------------- help
@@ -429,9 +501,11 @@ def test_separate_plot_writes_a_picture(mixture, tmp_path):
 
 def test_separate_plot_needs_a_folder(mixture):
     mix, _, _ = mixture
-    only_error(run("separate", mix, "-o", "-", "--plot", "p.png"),
-               "--plot takes one input and an output folder (not -o -) "
-               "(see 'cocktail separate --help')", code=2)
+    only_error(
+        run("separate", mix, "-o", "-", "--plot", "p.png"),
+        "--plot takes one input and an output folder (not -o -) (see 'cocktail separate --help')",
+        code=2,
+    )
 
 
 def test_auto_model_says_what_it_chose_and_why(mixture, tmp_path):
@@ -455,7 +529,9 @@ def test_unreadable_file(mixture, tmp_path, monkeypatch):
         return real_open(path, *args, **kwargs)
 
     monkeypatch.setattr("builtins.open", guarded_open)
-    only_error(run("separate", mix, "-o", tmp_path / "o"), f"cannot read '{mix}': permission denied")
+    only_error(
+        run("separate", mix, "-o", tmp_path / "o"), f"cannot read '{mix}': permission denied"
+    )
 
 
 def test_full_disk_is_one_line_and_leaves_nothing(mixture, tmp_path, monkeypatch):

@@ -1,4 +1,5 @@
 """Counting the speakers (--sources auto) and using every microphone."""
+
 import json
 
 import numpy as np
@@ -32,8 +33,9 @@ def instantaneous(n_src, n_mics, rng, snr_db=None, seconds=4):
     return X
 
 
-@pytest.mark.parametrize("n_src,n_mics", [(2, 2), (2, 5), (3, 3), (3, 8), (4, 6), (5, 5),
-                                          (6, 6), (6, 8)])
+@pytest.mark.parametrize(
+    "n_src,n_mics", [(2, 2), (2, 5), (3, 3), (3, 8), (4, 6), (5, 5), (6, 6), (6, 8)]
+)
 @pytest.mark.parametrize("noise", [None, 40])
 @pytest.mark.parametrize("bits", [None, 16])
 def test_instantaneous_count(n_src, n_mics, noise, bits):
@@ -71,7 +73,7 @@ def test_scaled_copy_of_a_channel_is_not_a_speaker():
     rng = np.random.default_rng(4)
     X = quantise(rng.standard_normal((2, 2)) @ speech_like(2, 4 * RATE, rng))
     X = np.vstack([X, np.round(-0.5 * X[0] * 32768) / 32768])
-    assert quantisation_step(X) == 2.0 ** -15
+    assert quantisation_step(X) == 2.0**-15
     assert count_instantaneous(X).n == 2
 
 
@@ -158,12 +160,16 @@ def test_cli_says_and_records_the_count(tmp_path):
     import soundfile as sf
 
     sf.write(tmp_path / "mix.wav", X.T, RATE, subtype="PCM_16")
-    res = CliRunner().invoke(cli, ["separate", str(tmp_path / "mix.wav"), "-o",
-                                   str(tmp_path / "out")])
+    res = CliRunner().invoke(
+        cli, ["separate", str(tmp_path / "mix.wav"), "-o", str(tmp_path / "out")]
+    )
     assert res.exit_code == 0, res.output
     assert "Note: 2 speakers (covariance eigenvalues: 2 of 4 above the noise floor)" in res.output
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
-        "separation.json", "speaker_1.wav", "speaker_2.wav"]
+        "separation.json",
+        "speaker_1.wav",
+        "speaker_2.wav",
+    ]
     report = json.loads((tmp_path / "out" / "separation.json").read_text())
     assert report["n_sources"] == 2
     assert report["source_count"]["evidence"]["quantisation"] == "16-bit"
@@ -195,11 +201,13 @@ def test_forced_count_above_the_noise_floor_is_refused(tmp_path):
     X = quantise(rng.standard_normal((2, 2)) @ speech_like(2, 4 * RATE, rng))
     X = np.vstack([X, np.round(-0.5 * X[0] * 32768) / 32768])
     sf.write(tmp_path / "mix.wav", X.T, RATE, subtype="PCM_16")
-    res = CliRunner().invoke(cli, ["separate", str(tmp_path / "mix.wav"), "--sources", "3",
-                                   "-o", str(tmp_path / "out")])
+    res = CliRunner().invoke(
+        cli, ["separate", str(tmp_path / "mix.wav"), "--sources", "3", "-o", str(tmp_path / "out")]
+    )
     assert res.exit_code == 1
     assert "its 3 channels carry only 2 independent signals" in res.output
-    res = CliRunner().invoke(cli, ["separate", str(tmp_path / "mix.wav"), "-o",
-                                   str(tmp_path / "auto")])
+    res = CliRunner().invoke(
+        cli, ["separate", str(tmp_path / "mix.wav"), "-o", str(tmp_path / "auto")]
+    )
     assert res.exit_code == 0, res.output
     assert len(list((tmp_path / "auto").glob("speaker_*.wav"))) == 2

@@ -4,6 +4,7 @@ Outputs onto devices, FIFOs and links; SIGTERM and Ctrl-C with worker
 processes; stdout that is the input; unmixings and sources holding NaN.
 Every special file is made here, in a temporary folder.
 """
+
 import base64
 import json
 import os
@@ -16,9 +17,9 @@ import time
 import numpy as np
 import pytest
 import soundfile as sf
-from helpers import SAMPLES, cocktail_cmd, only_error, run, speechlike
 
 from cocktail import separation
+from helpers import SAMPLES, cocktail_cmd, only_error, run, speechlike
 
 #: Seconds a stopped command may take to clean up and leave (a hang guard, not a measure).
 HANG_GUARD = 60
@@ -49,8 +50,9 @@ def is_device(path):
 # ------------------------------------------------- devices, FIFOs and links
 
 
-def test_every_output_onto_a_device_writes_it_and_leaves_it_a_device(mixture, null_device,
-                                                                      tmp_path):
+def test_every_output_onto_a_device_writes_it_and_leaves_it_a_device(
+    mixture, null_device, tmp_path
+):
     mix, _, _ = mixture
     voices = [SAMPLES / "alice.wav", SAMPLES / "bob.wav"]
     runs = [
@@ -106,11 +108,21 @@ def test_a_link_is_followed_not_replaced(mixture, tmp_path):
 def _wav_header(channels, rate, frames):
     """A 16-bit PCM WAV header promising ``frames`` frames."""
     size = frames * channels * 2
-    return (b"RIFF" + (36 + size).to_bytes(4, "little") + b"WAVE" + b"fmt "
-            + (16).to_bytes(4, "little") + (1).to_bytes(2, "little")
-            + channels.to_bytes(2, "little") + rate.to_bytes(4, "little")
-            + (rate * channels * 2).to_bytes(4, "little") + (channels * 2).to_bytes(2, "little")
-            + (16).to_bytes(2, "little") + b"data" + size.to_bytes(4, "little"))
+    return (
+        b"RIFF"
+        + (36 + size).to_bytes(4, "little")
+        + b"WAVE"
+        + b"fmt "
+        + (16).to_bytes(4, "little")
+        + (1).to_bytes(2, "little")
+        + channels.to_bytes(2, "little")
+        + rate.to_bytes(4, "little")
+        + (rate * channels * 2).to_bytes(4, "little")
+        + (channels * 2).to_bytes(2, "little")
+        + (16).to_bytes(2, "little")
+        + b"data"
+        + size.to_bytes(4, "little")
+    )
 
 
 def _wait_for(predicate, process):
@@ -126,9 +138,12 @@ def test_sigterm_while_writing_cleans_up_like_ctrl_c(tmp_path, rng):
     X = np.array([[1.0, 0.5], [0.4, 1.0]]) @ speechlike(2, 4 * rate, rng)
     pcm = np.round(X / np.abs(X).max() * 20000).astype("<i2").T.tobytes()
     out = tmp_path / "o"
-    p = subprocess.Popen(cocktail_cmd() + ["separate", "-", "-o", str(out), "--fit-seconds", "1",
-                                           "--block-seconds", "0.1", "-q"],
-                         stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    p = subprocess.Popen(
+        cocktail_cmd()
+        + ["separate", "-", "-o", str(out), "--fit-seconds", "1", "--block-seconds", "0.1", "-q"],
+        stdin=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     # A stream promising a minute: the writing starts after a second of it.
     p.stdin.write(_wav_header(2, rate, 60 * rate) + pcm)
     p.stdin.flush()
@@ -155,9 +170,12 @@ def test_ctrl_c_with_workers_stops_every_file(tmp_path, whole_group):
     # A solver that would run for hours unless stopped.
     endless = ["--model", "convolutive", "--max-iter", "1000000", "--tol", "1e-300"]
     out = tmp_path / "out"
-    p = subprocess.Popen(cocktail_cmd() + ["separate", *_room_inputs(tmp_path, 4), "-o", str(out),
-                                           "--jobs", "2", "-q", *endless],
-                         stderr=subprocess.PIPE, start_new_session=True)
+    p = subprocess.Popen(
+        cocktail_cmd()
+        + ["separate", *_room_inputs(tmp_path, 4), "-o", str(out), "--jobs", "2", "-q", *endless],
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     _wait_for(lambda: out.is_dir() and len(list(out.iterdir())) >= 2, p)
     time.sleep(1.0)  # let the workers get into their solvers
     if whole_group:
@@ -178,11 +196,17 @@ def test_stdout_appending_to_the_input_is_refused(mixture):
     mix, _, _ = mixture
     before = mix.read_bytes()
     with open(mix, "ab") as stdout:
-        p = subprocess.run(cocktail_cmd() + ["separate", str(mix), "-o", "-"], stdout=stdout,
-                           stderr=subprocess.PIPE, timeout=HANG_GUARD)
+        p = subprocess.run(
+            cocktail_cmd() + ["separate", str(mix), "-o", "-"],
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            timeout=HANG_GUARD,
+        )
     assert p.returncode == 1
-    assert p.stderr.decode() == (f"Error: standard output is the input file '{mix}': writing to "
-                                 "it would damage it; redirect the output to another file\n")
+    assert p.stderr.decode() == (
+        f"Error: standard output is the input file '{mix}': writing to "
+        "it would damage it; redirect the output to another file\n"
+    )
     assert mix.read_bytes() == before
 
 
@@ -191,8 +215,12 @@ def test_mix_to_stdout_appending_to_a_source_is_refused(tmp_path):
     src.write_bytes((SAMPLES / "alice.wav").read_bytes())
     before = src.read_bytes()
     with open(src, "ab") as stdout:
-        p = subprocess.run(cocktail_cmd() + ["mix", str(src), str(SAMPLES / "bob.wav"), "-o", "-"],
-                           stdout=stdout, stderr=subprocess.PIPE, timeout=HANG_GUARD)
+        p = subprocess.run(
+            cocktail_cmd() + ["mix", str(src), str(SAMPLES / "bob.wav"), "-o", "-"],
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            timeout=HANG_GUARD,
+        )
     assert p.returncode == 1 and b"standard output is the input file" in p.stderr
     assert src.read_bytes() == before
 
@@ -213,17 +241,24 @@ def _apply(mix, report, tmp_path):
     return run("separate", mix, "--apply", path, "-o", tmp_path / "o"), path
 
 
-@pytest.mark.parametrize("edit, why", [
-    (lambda r: r["unmixing"][0].__setitem__(0, float("nan")),
-     "its unmixing holds NaN or infinite values"),
-    (lambda r: r.update(unmixing=[[float("nan"), 1], [1, 0]], mean=[0.0, 0.0]),
-     "its unmixing holds NaN or infinite values"),
-    (lambda r: r.update(unmixing=[1, 2, 3]), "unmixing is not a matrix"),
-    (lambda r: r.update(unmixing=[[1, "a", 0]] * 3), "could not convert string to float: 'a'"),
-    (lambda r: r.update(mean=[0.0]), "mean is not 3 finite numbers"),
-    (lambda r: r.update(unmixing=r["unmixing"] * 2), "it has more sources than microphones"),
-    (lambda r: r.pop("unmixing"), "no 'unmixing'"),
-])
+@pytest.mark.parametrize(
+    "edit, why",
+    [
+        (
+            lambda r: r["unmixing"][0].__setitem__(0, float("nan")),
+            "its unmixing holds NaN or infinite values",
+        ),
+        (
+            lambda r: r.update(unmixing=[[float("nan"), 1], [1, 0]], mean=[0.0, 0.0]),
+            "its unmixing holds NaN or infinite values",
+        ),
+        (lambda r: r.update(unmixing=[1, 2, 3]), "unmixing is not a matrix"),
+        (lambda r: r.update(unmixing=[[1, "a", 0]] * 3), "could not convert string to float: 'a'"),
+        (lambda r: r.update(mean=[0.0]), "mean is not 3 finite numbers"),
+        (lambda r: r.update(unmixing=r["unmixing"] * 2), "it has more sources than microphones"),
+        (lambda r: r.pop("unmixing"), "no 'unmixing'"),
+    ],
+)
 def test_apply_refuses_a_broken_instantaneous_unmixing(saved, tmp_path, edit, why):
     mix, report = saved
     edit(report)
@@ -234,23 +269,40 @@ def test_apply_refuses_a_broken_instantaneous_unmixing(saved, tmp_path, edit, wh
 
 def _room_report(nfft=64, hop=16, n=2, m=2, value=0.5):
     W = np.full((nfft // 2 + 1, n, m), value, dtype="<f2")
-    pack = lambda a: base64.b64encode(a.tobytes()).decode()
-    return {"unmixing_shape": list(W.shape), "unmixing_dtype": "<f2", "unmixing_real": pack(W),
-            "unmixing_imag": pack(np.zeros_like(W)), "nfft": nfft, "hop": hop,
-            "sample_rate": 16000, "mean": [0.0] * m}
+
+    def pack(a):
+        return base64.b64encode(a.tobytes()).decode()
+
+    return {
+        "unmixing_shape": list(W.shape),
+        "unmixing_dtype": "<f2",
+        "unmixing_real": pack(W),
+        "unmixing_imag": pack(np.zeros_like(W)),
+        "nfft": nfft,
+        "hop": hop,
+        "sample_rate": 16000,
+        "mean": [0.0] * m,
+    }
 
 
-@pytest.mark.parametrize("report, why", [
-    (_room_report(value=np.nan), "its unmixing holds NaN or infinite values"),
-    ({**_room_report(), "nfft": 7}, "nfft 7 is not a power of two of at least 16"),
-    ({**_room_report(), "hop": 0}, "hop 0 is not between 1 and nfft/2"),
-    ({**_room_report(), "nfft": 128}, "33 frequency bins do not match nfft 128"),
-    ({**_room_report(), "unmixing_shape": [33, 2]}, "unmixing_shape [33, 2] is not bins x "
-                                                     "sources x mics"),
-    ({**_room_report(), "unmixing_real": "AAAAAA=="}, "the stored matrices do not hold [33, 2, 2] "
-                                                   "values"),
-    ({**_room_report(), "unmixing_dtype": "<i8"}, "unknown unmixing_dtype '<i8'"),
-])
+@pytest.mark.parametrize(
+    "report, why",
+    [
+        (_room_report(value=np.nan), "its unmixing holds NaN or infinite values"),
+        ({**_room_report(), "nfft": 7}, "nfft 7 is not a power of two of at least 16"),
+        ({**_room_report(), "hop": 0}, "hop 0 is not between 1 and nfft/2"),
+        ({**_room_report(), "nfft": 128}, "33 frequency bins do not match nfft 128"),
+        (
+            {**_room_report(), "unmixing_shape": [33, 2]},
+            "unmixing_shape [33, 2] is not bins x sources x mics",
+        ),
+        (
+            {**_room_report(), "unmixing_real": "AAAAAA=="},
+            "the stored matrices do not hold [33, 2, 2] values",
+        ),
+        ({**_room_report(), "unmixing_dtype": "<i8"}, "unknown unmixing_dtype '<i8'"),
+    ],
+)
 def test_apply_refuses_a_broken_room_unmixing(tmp_path, report, why):
     path = tmp_path / "room.json"
     path.write_text(json.dumps(report))
@@ -272,8 +324,9 @@ def test_mix_refuses_a_source_holding_nan(tmp_path, rng):
     bad[1234] = np.nan
     sf.write(tmp_path / "bad.wav", bad, 8000, subtype="FLOAT")
     result = run("mix", SAMPLES / "alice.wav", tmp_path / "bad.wav", "-o", tmp_path / "m.wav")
-    only_error(result, f"'{tmp_path / 'bad.wav'}' contains NaN or infinite samples (first at "
-                       "0.154 s)")
+    only_error(
+        result, f"'{tmp_path / 'bad.wav'}' contains NaN or infinite samples (first at 0.154 s)"
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.wav"]
 
 
@@ -292,8 +345,8 @@ def test_no_block_that_is_not_finite_is_ever_written(mixture, tmp_path, monkeypa
         result = run("separate", mix, "-o", out, "--block-seconds", "0.5")
         assert result.exit_code == 1
         assert result.stderr.startswith("Error: not writing ") and result.stderr.endswith(
-            ": the result holds NaN or infinite samples (the input or the unmixing is not "
-            "usable)\n")
+            ": the result holds NaN or infinite samples (the input or the unmixing is not usable)\n"
+        )
         assert result.stdout_bytes == b""
     assert not (tmp_path / "o").exists()
 
@@ -303,19 +356,28 @@ def test_no_block_that_is_not_finite_is_ever_written(mixture, tmp_path, monkeypa
 
 def test_closed_stdout_is_one_error_line(mixture):
     mix, _, _ = mixture
-    p = subprocess.run(cocktail_cmd() + ["separate", str(mix), "-o", "-"], stdout=None,
-                       stderr=subprocess.PIPE, timeout=HANG_GUARD,
-                       preexec_fn=lambda: os.close(1))
+    p = subprocess.run(
+        cocktail_cmd() + ["separate", str(mix), "-o", "-"],
+        stdout=None,
+        stderr=subprocess.PIPE,
+        timeout=HANG_GUARD,
+        preexec_fn=lambda: os.close(1),
+    )
     assert p.returncode == 1
-    assert p.stderr.decode() == ("Error: standard output is closed: redirect it to a file or a "
-                                 "pipe, or give a file name instead of '-'\n")
+    assert p.stderr.decode() == (
+        "Error: standard output is closed: redirect it to a file or a "
+        "pipe, or give a file name instead of '-'\n"
+    )
 
 
 def test_a_reader_that_leaves_early_is_not_an_error(mixture):
     """`cocktail ... -o - | head -c 100`: quiet, with the status of SIGPIPE as other tools."""
     mix, _, _ = mixture
-    p = subprocess.Popen(cocktail_cmd() + ["separate", str(mix), "-o", "-", "-q"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p = subprocess.Popen(
+        cocktail_cmd() + ["separate", str(mix), "-o", "-", "-q"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     assert len(p.stdout.read(100)) == 100
     p.stdout.close()
     assert p.wait(HANG_GUARD) == 128 + signal.SIGPIPE
@@ -331,9 +393,12 @@ def test_sighup_cleans_up_like_sigterm(tmp_path, rng):
     X = np.array([[1.0, 0.5], [0.4, 1.0]]) @ speechlike(2, 4 * rate, rng)
     pcm = np.round(X / np.abs(X).max() * 20000).astype("<i2").T.tobytes()
     out = tmp_path / "o"
-    p = subprocess.Popen(cocktail_cmd() + ["separate", "-", "-o", str(out), "--fit-seconds", "1",
-                                           "--block-seconds", "0.1", "-q"],
-                         stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    p = subprocess.Popen(
+        cocktail_cmd()
+        + ["separate", "-", "-o", str(out), "--fit-seconds", "1", "--block-seconds", "0.1", "-q"],
+        stdin=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     p.stdin.write(_wav_header(2, rate, 60 * rate) + pcm)
     p.stdin.flush()
     _wait_for(lambda: out.is_dir() and len(leftovers(out)) == 2, p)
@@ -366,8 +431,15 @@ def test_outputs_onto_the_applied_report_are_refused(mixture, tmp_path):
 def test_mix_sidecar_onto_its_matrix_is_refused(tmp_path):
     matrix = tmp_path / "m.json"
     matrix.write_text("[[1, 0.5], [0.3, 1]]")
-    result = run("mix", SAMPLES / "alice.wav", SAMPLES / "bob.wav", "-o", tmp_path / "m.wav",
-                 "--matrix", matrix)
+    result = run(
+        "mix",
+        SAMPLES / "alice.wav",
+        SAMPLES / "bob.wav",
+        "-o",
+        tmp_path / "m.wav",
+        "--matrix",
+        matrix,
+    )
     only_error(result, f"output '{matrix}' is also an input; choose another name")
     assert matrix.read_text() == "[[1, 0.5], [0.3, 1]]"
 
@@ -378,12 +450,18 @@ def test_evaluate_appending_to_its_estimates_is_refused(mixture, tmp_path):
     speaker = tmp_path / "o" / "speaker_1.wav"
     before = speaker.read_bytes()
     with open(speaker, "ab") as stdout:
-        p = subprocess.run(cocktail_cmd() + ["evaluate", str(tmp_path / "o"), "-r", str(mix)],
-                           stdout=stdout, stderr=subprocess.PIPE, timeout=HANG_GUARD)
+        p = subprocess.run(
+            cocktail_cmd() + ["evaluate", str(tmp_path / "o"), "-r", str(mix)],
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            timeout=HANG_GUARD,
+        )
     assert p.returncode == 1
-    assert p.stderr.decode() == (f"Error: standard output is the input file '{speaker}': "
-                                 "writing to it would damage it; redirect the output to another "
-                                 "file\n")
+    assert p.stderr.decode() == (
+        f"Error: standard output is the input file '{speaker}': "
+        "writing to it would damage it; redirect the output to another "
+        "file\n"
+    )
     assert speaker.read_bytes() == before
 
 
@@ -395,35 +473,58 @@ def test_library_refuses_a_sample_rate_that_is_not_one(rate):
     X = np.random.default_rng(0).laplace(size=(2, 16000))
     with pytest.raises(CocktailError) as err:
         cocktail.separate(X, rate)
-    assert str(err.value) == (f"the sample rate must be a positive whole number of Hz, got "
-                              f"{rate!r}")
+    assert str(err.value) == (
+        f"the sample rate must be a positive whole number of Hz, got {rate!r}"
+    )
 
 
-@pytest.mark.parametrize("args", [
-    ["separate", "-", "-o", "{tmp}/o"],
-    ["separate", "-", "--raw", "--rate", "8000", "--channels", "2", "-o", "{tmp}/o"],
-    ["separate", str(SAMPLES / "mixture.wav"), "--apply", "-", "-o", "{tmp}/o"],
-    ["evaluate", "-", "-r", str(SAMPLES / "mixture.wav")],
-    ["mix", str(SAMPLES / "alice.wav"), str(SAMPLES / "bob.wav"), "--matrix", "-",
-     "-o", "{tmp}/m.wav"],
-], ids=["wav", "raw", "apply", "evaluate", "matrix"])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["separate", "-", "-o", "{tmp}/o"],
+        ["separate", "-", "--raw", "--rate", "8000", "--channels", "2", "-o", "{tmp}/o"],
+        ["separate", str(SAMPLES / "mixture.wav"), "--apply", "-", "-o", "{tmp}/o"],
+        ["evaluate", "-", "-r", str(SAMPLES / "mixture.wav")],
+        [
+            "mix",
+            str(SAMPLES / "alice.wav"),
+            str(SAMPLES / "bob.wav"),
+            "--matrix",
+            "-",
+            "-o",
+            "{tmp}/m.wav",
+        ],
+    ],
+    ids=["wav", "raw", "apply", "evaluate", "matrix"],
+)
 def test_closed_stdin_is_one_error_line(tmp_path, args):
-    p = subprocess.run(cocktail_cmd() + [a.format(tmp=tmp_path) for a in args],
-                       stdin=None, capture_output=True, timeout=HANG_GUARD,
-                       preexec_fn=lambda: os.close(0))
+    p = subprocess.run(
+        cocktail_cmd() + [a.format(tmp=tmp_path) for a in args],
+        stdin=None,
+        capture_output=True,
+        timeout=HANG_GUARD,
+        preexec_fn=lambda: os.close(0),
+    )
     assert p.returncode == 1
-    assert p.stderr.decode() == ("Error: standard input is closed: give a file name instead of "
-                                 "'-', or pipe something in\n")
+    assert p.stderr.decode() == (
+        "Error: standard input is closed: give a file name instead of '-', or pipe something in\n"
+    )
     assert list(tmp_path.iterdir()) == []
 
 
-def test_plot_with_a_report_onto_a_device_is_refused_before_any_work(mixture, null_device,
-                                                                      tmp_path):
+def test_plot_with_a_report_onto_a_device_is_refused_before_any_work(
+    mixture, null_device, tmp_path
+):
     mix, _, _ = mixture
-    result = run("separate", mix, "-o", tmp_path / "o", "--report", null_device, "--plot",
-                 tmp_path / "p.png")
-    only_error(result, f"--plot draws from the report: give --report a file, not "
-                       f"'{null_device}' (see 'cocktail separate --help')", code=2)
+    result = run(
+        "separate", mix, "-o", tmp_path / "o", "--report", null_device, "--plot", tmp_path / "p.png"
+    )
+    only_error(
+        result,
+        f"--plot draws from the report: give --report a file, not "
+        f"'{null_device}' (see 'cocktail separate --help')",
+        code=2,
+    )
     assert not (tmp_path / "o").exists() and is_device(null_device)
 
 
@@ -432,10 +533,19 @@ def test_mix_refuses_an_impulse_response_holding_nan(tmp_path, rng):
     rir[10, 1] = np.inf
     for name in ("r1.wav", "r2.wav"):
         sf.write(tmp_path / name, rir, 16000, subtype="FLOAT")
-    result = run("mix", SAMPLES / "alice.wav", SAMPLES / "bob.wav", "--rir", tmp_path / "r1.wav",
-                 "--rir", tmp_path / "r2.wav", "-o", tmp_path / "m.wav", "-q")
-    only_error(result, f"impulse response '{tmp_path / 'r1.wav'}' contains NaN or infinite "
-                       "samples")
+    result = run(
+        "mix",
+        SAMPLES / "alice.wav",
+        SAMPLES / "bob.wav",
+        "--rir",
+        tmp_path / "r1.wav",
+        "--rir",
+        tmp_path / "r2.wav",
+        "-o",
+        tmp_path / "m.wav",
+        "-q",
+    )
+    only_error(result, f"impulse response '{tmp_path / 'r1.wav'}' contains NaN or infinite samples")
     assert not (tmp_path / "m.wav").exists()
 
 
@@ -465,8 +575,11 @@ def test_a_picture_onto_a_file_inside_an_input_folder_is_refused(mixture, tmp_pa
     assert run("separate", mix, "-o", tmp_path / "o", "-q").exit_code == 0
     report = tmp_path / "o" / "separation.json"
     before = report.read_bytes()
-    only_error(run("plot", tmp_path / "o", "-o", report),
-               f"output '{report}' would overwrite an input")
-    only_error(run("evaluate", tmp_path / "o", "-r", mix, "--plot", report),
-               f"output '{report}' would overwrite an input")
+    only_error(
+        run("plot", tmp_path / "o", "-o", report), f"output '{report}' would overwrite an input"
+    )
+    only_error(
+        run("evaluate", tmp_path / "o", "-r", mix, "--plot", report),
+        f"output '{report}' would overwrite an input",
+    )
     assert report.read_bytes() == before

@@ -1,4 +1,5 @@
 """Tests of the instantaneous / convolutive mixture detector."""
+
 import time
 
 import numpy as np
@@ -17,10 +18,14 @@ def speech_like(n_src, n_samples, fs, rng):
     for n in range(n_src):
         f0 = rng.uniform(300, min(1500, 0.3 * fs))
         r = 0.95
-        x = lfilter([1.0, -0.5], [1.0, -2 * r * np.cos(2 * np.pi * f0 / fs), r * r],
-                    rng.laplace(size=n_samples))
-        env = sum(np.sin(2 * np.pi * rng.uniform(1, 5) * t + rng.uniform(0, 2 * np.pi))
-                  for _ in range(4))
+        x = lfilter(
+            [1.0, -0.5],
+            [1.0, -2 * r * np.cos(2 * np.pi * f0 / fs), r * r],
+            rng.laplace(size=n_samples),
+        )
+        env = sum(
+            np.sin(2 * np.pi * rng.uniform(1, 5) * t + rng.uniform(0, 2 * np.pi)) for _ in range(4)
+        )
         out[n] = x * np.maximum(env, 0) ** 2
         out[n] /= out[n].std()
     return out
@@ -75,8 +80,10 @@ def test_any_sample_rate(fs):
 
 def test_robust_to_gain_offset_and_noise():
     rng = np.random.default_rng(5)
-    for X, want in [(instantaneous(3, 3, seed=5), "instantaneous"),
-                    (convolutive(3, 3, seed=5), "convolutive")]:
+    for X, want in [
+        (instantaneous(3, 3, seed=5), "instantaneous"),
+        (convolutive(3, 3, seed=5), "convolutive"),
+    ]:
         Y = X * np.array([[1e-3], [-2.0], [50.0]])  # wildly different gains, one inverted
         Y = Y + np.array([[0.5], [-3.0], [100.0]])  # DC offsets
         Y = Y + 0.1 * Y.std(axis=1, keepdims=True) * rng.standard_normal(Y.shape)  # 20 dB SNR

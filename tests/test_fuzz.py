@@ -4,6 +4,7 @@ Each example goes to `separate`, `evaluate` and `plot` as a file, and to
 `separate` through a real pipe. The number of examples is bounded so the
 whole file stays quick.
 """
+
 import io
 import json
 import subprocess
@@ -12,9 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from helpers import cocktail_cmd, run, speechlike
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from helpers import cocktail_cmd, run, speechlike
 
 RATE = 8000
 FRAMES = 3000
@@ -44,12 +46,12 @@ def wav_bytes(draw):
         for _ in range(draw(st.integers(1, 3))):
             offset, width = draw(st.sampled_from(FIELDS))
             value = draw(st.sampled_from(SPECIAL_VALUES) | st.integers(0, 2 ** (8 * width) - 1))
-            base[offset:offset + width] = (value % 2 ** (8 * width)).to_bytes(width, "little")
+            base[offset : offset + width] = (value % 2 ** (8 * width)).to_bytes(width, "little")
     elif kind == "flip":
         for _ in range(draw(st.integers(1, 8))):
             base[draw(st.integers(0, 99))] = draw(st.integers(0, 255))
     elif kind == "truncate":
-        base = base[:draw(st.integers(0, len(base)))]
+        base = base[: draw(st.integers(0, len(base)))]
     elif kind == "junk":
         base += draw(st.binary(min_size=1, max_size=64))
     else:
@@ -59,8 +61,9 @@ def wav_bytes(draw):
 
 def check_outcome(result, outputs, folder):
     """Exit 0 or 1 (the command line is right); an error is one last line; no leftovers."""
-    assert result.exception is None or isinstance(result.exception, SystemExit), \
-        repr(result.exception)
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(
+        result.exception
+    )
     assert result.exit_code in (0, 1), result.output
     assert "Traceback" not in result.output
     assert not [p for p in folder.rglob(".*") if p.name.endswith(".part")]
@@ -80,8 +83,9 @@ def finite_wavs(paths):
         assert np.isfinite(x).all(), p
 
 
-FUZZ = settings(max_examples=15, deadline=None, derandomize=True,
-                suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=15, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
 
 
 @FUZZ
@@ -114,8 +118,9 @@ def test_evaluate_a_file(data):
             json.loads(result.stdout, parse_constant=_no_nan)
 
 
-@settings(max_examples=8, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=8, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(data=wav_bytes())
 def test_plot_a_file(data):
     with tempfile.TemporaryDirectory() as d:
@@ -128,14 +133,19 @@ def test_plot_a_file(data):
             assert picture.read_bytes().startswith(b"\x89PNG")
 
 
-@settings(max_examples=6, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=6, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(data=wav_bytes())
 def test_separate_through_a_pipe(data):
     with tempfile.TemporaryDirectory() as d:
         d = Path(d)
-        p = subprocess.run(cocktail_cmd() + ["separate", "-", "-o", str(d / "out"), "-q"],
-                           input=data, capture_output=True, timeout=HANG_GUARD)
+        p = subprocess.run(
+            cocktail_cmd() + ["separate", "-", "-o", str(d / "out"), "-q"],
+            input=data,
+            capture_output=True,
+            timeout=HANG_GUARD,
+        )
         assert p.returncode in (0, 1), p.stderr
         assert b"Traceback" not in p.stderr
         assert not [q for q in d.rglob(".*") if q.name.endswith(".part")]

@@ -2,11 +2,11 @@ import warnings
 
 import numpy as np
 import pytest
-from helpers import speechlike
 
 from cocktail import CocktailError
 from cocktail.bss.ica import ica
 from cocktail.metrics import amari_index
+from helpers import speechlike
 
 # With 20 000 samples the ML estimate's error is of order 1/sqrt(T); these
 # bounds leave room for that while failing for any real mistake.

@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-from helpers import filtered_sir_db
 from scipy.signal import lfilter
 
 from cocktail.bss.iva import (
@@ -13,6 +12,7 @@ from cocktail.bss.iva import (
 )
 from cocktail.bss.stft import STFT
 from cocktail.errors import CocktailError
+from helpers import filtered_sir_db
 
 FS = 8000
 NFFT = 512
@@ -52,7 +52,7 @@ def room_responses(n_mics, n_src, rng, taps=48):
         for s in range(n_src):
             d = rng.integers(0, 5)
             h[m, s, d] = 1.0
-            h[m, s, d + 1:] += 0.4 * rng.standard_normal(taps - d - 1) * decay[: taps - d - 1]
+            h[m, s, d + 1 :] += 0.4 * rng.standard_normal(taps - d - 1) * decay[: taps - d - 1]
     return h
 
 
@@ -86,7 +86,9 @@ def input_sir_db(X, refs):
 # the STFT
 
 
-@pytest.mark.parametrize("nfft, hop, n", [(512, 128, 4000), (512, 100, 777), (64, 32, 64), (4096, 1024, 9000)])
+@pytest.mark.parametrize(
+    "nfft, hop, n", [(512, 128, 4000), (512, 100, 777), (64, 32, 64), (4096, 1024, 9000)]
+)
 def test_stft_reconstructs_exactly(nfft, hop, n):
     x = np.random.default_rng(0).standard_normal((2, n))
     stft = STFT(nfft, hop)
@@ -140,7 +142,7 @@ def test_outputs_are_projected_back_to_mic_one(case_2x2, result_2x2):
     # projected back, the outputs add up (nearly) to what microphone 1 heard
     X, refs = case_2x2
     resid = X[0] - result_2x2.sources.sum(axis=0)
-    assert np.sum(resid ** 2) < 0.1 * np.sum(X[0] ** 2)
+    assert np.sum(resid**2) < 0.1 * np.sum(X[0] ** 2)
     # and each output has the level of its speaker at mic 1, not unit power
     levels = sorted(np.std(result_2x2.sources, axis=1))
     ref_levels = sorted(np.std(refs, axis=1))
@@ -169,8 +171,9 @@ def test_result_bookkeeping(case_2x2, result_2x2):
 def test_callback_and_iteration_limit(case_2x2):
     X, _ = case_2x2
     calls = []
-    res = separate_convolutive(X, nfft=NFFT, max_iter=5, tol=0.0,
-                               callback=lambda i, v: calls.append((i, v)))
+    res = separate_convolutive(
+        X, nfft=NFFT, max_iter=5, tol=0.0, callback=lambda i, v: calls.append((i, v))
+    )
     assert res.n_iter == 5
     assert res.converged is False
     assert [i for i, _ in calls] == [1, 2, 3, 4, 5]
@@ -211,12 +214,12 @@ def test_every_algorithm_separates(case_2x2, algorithm):
 def test_silent_channel_and_silent_stretch(algorithm):
     X, _ = make_case(3, 2, seconds=2.0, seed=4)
     X[2] = 0.0  # a dead microphone
-    X[:, FS // 2: FS] = 0.0  # everybody quiet for half a second
+    X[:, FS // 2 : FS] = 0.0  # everybody quiet for half a second
     res = separate_convolutive(X, n_sources=2, nfft=NFFT, algorithm=algorithm, max_iter=15)
     assert np.all(np.isfinite(res.sources))
     assert np.all(np.isfinite(res.unmixing))
     # the silent stretch stays (nearly) silent: at most the removed DC offset
-    quiet = res.sources[:, FS // 2 + NFFT: FS - NFFT]
+    quiet = res.sources[:, FS // 2 + NFFT : FS - NFFT]
     assert np.max(np.abs(quiet - quiet.mean(axis=1, keepdims=True))) < 1e-6 * np.abs(X).max()
     assert np.max(np.abs(quiet)) < 0.01 * np.abs(X).max()
 
@@ -258,21 +261,27 @@ def test_dc_offset_and_band_limited_input():
     [
         (dict(X=np.zeros(1000)), "the mixture must be 2-D (n_mics, n_samples), got 1 dimension(s)"),
         (dict(X=np.zeros((1, 5000))), "convolutive separation needs at least 2 microphones, got 1"),
-        (dict(X=np.zeros((5000, 2))),
-         "the mixture has more channels (5000) than samples (2); pass it as (n_mics, n_samples)"),
+        (
+            dict(X=np.zeros((5000, 2))),
+            "the mixture has more channels (5000) than samples (2); pass it as (n_mics, n_samples)",
+        ),
         (dict(n_sources=3), "n_sources must be between 1 and the number of microphones (2), got 3"),
         (dict(n_sources=0), "n_sources must be between 1 and the number of microphones (2), got 0"),
         (dict(n_sources=1.5), "n_sources must be a whole number, got 1.5"),
         (dict(nfft=8), "nfft must be a whole number of at least 16 samples, got 8"),
         (dict(hop=0), "hop must be a whole number between 1 and nfft/2 (256), got 0"),
         (dict(hop=300), "hop must be a whole number between 1 and nfft/2 (256), got 300"),
-        (dict(algorithm="fastica"),
-         "unknown algorithm 'fastica'; choose one of: " + ", ".join(ALGORITHMS)),
+        (
+            dict(algorithm="fastica"),
+            "unknown algorithm 'fastica'; choose one of: " + ", ".join(ALGORITHMS),
+        ),
         (dict(max_iter=0), "max_iter must be a whole number of at least 1, got 0"),
         (dict(tol=-1.0), "tol must be a non-negative number, got -1.0"),
-        (dict(nfft=8192),
-         "the recording is too short: 4000 samples, shorter than one STFT frame (nfft=8192); "
-         "use a smaller nfft or a longer recording"),
+        (
+            dict(nfft=8192),
+            "the recording is too short: 4000 samples, shorter than one STFT frame (nfft=8192); "
+            "use a smaller nfft or a longer recording",
+        ),
     ],
 )
 def test_bad_arguments(kwargs, message):
@@ -287,8 +296,9 @@ def test_bad_arguments(kwargs, message):
 def test_bad_random_state():
     with pytest.raises(CocktailError) as err:
         separate_convolutive(np.ones((2, 4000)), nfft=NFFT, random_state="seed")
-    assert str(err.value) == ("random_state must be a non-negative whole number, a numpy "
-                              "Generator or None, got 'seed'")
+    assert str(err.value) == (
+        "random_state must be a non-negative whole number, a numpy Generator or None, got 'seed'"
+    )
 
 
 def test_nan_input_rejected():

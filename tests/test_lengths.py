@@ -3,12 +3,14 @@
 Through real pipes (a seekable CliRunner stdin would hide what matters) and
 with stdout redirected to a real file.
 """
+
 import struct
 import subprocess
 
 import numpy as np
 import pytest
 import soundfile as sf
+
 from helpers import SAMPLES, cocktail_cmd
 
 HANG_GUARD = 120
@@ -16,16 +18,21 @@ MIX = SAMPLES / "mixture.wav"
 
 
 def cocktail(*args, stdin=None, stdout=subprocess.PIPE):
-    return subprocess.run(cocktail_cmd() + [str(a) for a in args], stdin=stdin, stdout=stdout,
-                          stderr=subprocess.PIPE, timeout=HANG_GUARD)
+    return subprocess.run(
+        cocktail_cmd() + [str(a) for a in args],
+        stdin=stdin,
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        timeout=HANG_GUARD,
+    )
 
 
 def data_offset(wav):
     """Where the samples start in a RIFF/WAVE file's bytes, and the chunk's size."""
     pos = 12
-    while wav[pos:pos + 4] != b"data":
-        pos += 8 + struct.unpack("<I", wav[pos + 4:pos + 8])[0]
-    return pos + 8, struct.unpack("<I", wav[pos + 4:pos + 8])[0]
+    while wav[pos : pos + 4] != b"data":
+        pos += 8 + struct.unpack("<I", wav[pos + 4 : pos + 8])[0]
+    return pos + 8, struct.unpack("<I", wav[pos + 4 : pos + 8])[0]
 
 
 @pytest.fixture
@@ -42,7 +49,7 @@ def with_sizes(wav, data_size, riff_size=None):
     offset, _ = data_offset(wav)
     b = bytearray(wav)
     b[4:8] = struct.pack("<I", data_size if riff_size is None else riff_size)
-    b[offset - 4:offset] = struct.pack("<I", data_size)
+    b[offset - 4 : offset] = struct.pack("<I", data_size)
     return bytes(b)
 
 
@@ -51,7 +58,7 @@ def cut_stream(pcm16, tmp_path, frames, extra=1):
     wav = path.read_bytes()
     offset, _ = data_offset(wav)
     cut = tmp_path / "cut.wav"
-    cut.write_bytes(wav[:offset + frames * x.shape[1] * 2 + extra])
+    cut.write_bytes(wav[: offset + frames * x.shape[1] * 2 + extra])
     return cut
 
 
@@ -62,8 +69,7 @@ def test_a_stream_that_ends_early_says_so(pcm16, tmp_path):
         p = cocktail("separate", "-", "-o", tmp_path / "out", "-q", stdin=stdin)
     assert p.returncode == 0, p.stderr
     assert p.stderr.decode().splitlines() == [
-        "Warning: standard input ends with 1 byte that make no whole frame (4 bytes each): "
-        "ignored",
+        "Warning: standard input ends with 1 byte that make no whole frame (4 bytes each): ignored",
         f"Warning: standard input ended early: {frames / rate:.3f} s of the "
         f"{len(x) / rate:.3f} s its header promises (separated what arrived)",
     ]
@@ -91,16 +97,22 @@ def test_own_stream_output_of_unknown_length_reads_back(pcm16, tmp_path):
     unknown = tmp_path / "unknown.wav"
     unknown.write_bytes(with_sizes(path.read_bytes(), 0xFFFFFFFF))
     cat = subprocess.Popen(["cat", str(unknown)], stdout=subprocess.PIPE)
-    sep = subprocess.Popen(cocktail_cmd() + ["separate", "-", "-o", "-", "-q"], stdin=cat.stdout,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    sep = subprocess.Popen(
+        cocktail_cmd() + ["separate", "-", "-o", "-", "-q"],
+        stdin=cat.stdout,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     cat.stdout.close()
     wav, err = sep.communicate(timeout=HANG_GUARD)
     assert sep.returncode == 0, err
     sp = tmp_path / "sp.wav"
     sp.write_bytes(wav)
     assert data_offset(wav)[1] == 0xFFFFFFFF  # a pipe: the length was not known
-    note = (f"the header of '{sp}' gives no length (as a stream written to a file does): read "
-            "to the end of the file")
+    note = (
+        f"the header of '{sp}' gives no length (as a stream written to a file does): read "
+        "to the end of the file"
+    )
     p = cocktail("separate", sp, "-o", tmp_path / "again", "-q")
     assert p.returncode == 0 and p.stderr.decode() == f"Warning: {note}\n"
     assert sf.info(str(tmp_path / "again" / "speaker_1.wav")).frames == len(x)
@@ -119,9 +131,11 @@ def test_a_file_with_no_length_in_its_header_reads_as_a_pipe_does(pcm16, tmp_pat
     with open(odd, "rb") as stdin:
         as_pipe = cocktail("separate", "-", "-o", tmp_path / "p", "-q", stdin=stdin)
     assert as_file.returncode == 0 and as_pipe.returncode == 0, as_file.stderr + as_pipe.stderr
-    assert as_file.stderr.decode() == (f"Warning: the header of '{odd}' gives no length (as a "
-                                       "stream written to a file does): read to the end of the "
-                                       "file\n")
+    assert as_file.stderr.decode() == (
+        f"Warning: the header of '{odd}' gives no length (as a "
+        "stream written to a file does): read to the end of the "
+        "file\n"
+    )
     for i in (1, 2):
         a, _ = sf.read(tmp_path / "f" / f"speaker_{i}.wav")
         b, _ = sf.read(tmp_path / "p" / f"speaker_{i}.wav")
@@ -132,7 +146,7 @@ def test_a_truncated_file_is_still_refused(pcm16, tmp_path):
     path, x, _ = pcm16
     wav = path.read_bytes()
     cut = tmp_path / "cut.wav"
-    cut.write_bytes(wav[:len(wav) // 2])
+    cut.write_bytes(wav[: len(wav) // 2])
     p = cocktail("separate", cut, "-o", tmp_path / "o")
     assert p.returncode == 1 and b"the file is truncated" in p.stderr
 
@@ -151,6 +165,7 @@ def test_raw_input_with_leftover_bytes_warns(pcm16, tmp_path, via):
             p = cocktail("separate", "-", *args, stdin=stdin)
         name = "standard input"
     assert p.returncode == 0, p.stderr
-    assert p.stderr.decode() == (f"Warning: {name} ends with 3 bytes that make no whole frame "
-                                 "(4 bytes each): ignored\n")
+    assert p.stderr.decode() == (
+        f"Warning: {name} ends with 3 bytes that make no whole frame (4 bytes each): ignored\n"
+    )
     assert sf.info(str(tmp_path / "o" / "speaker_1.wav")).frames == len(x)

@@ -1,13 +1,14 @@
 """cocktail mix for rooms: measured responses, a simulated room, their errors."""
+
 import json
 
 import numpy as np
 import pytest
 import soundfile as sf
-from helpers import SAMPLES, last_error, run
 
 from cocktail.mixing import random_mixing, read_matrix
 from cocktail.room import impulse_response
+from helpers import SAMPLES, last_error, run
 
 VOICES = [SAMPLES / "alice.wav", SAMPLES / "bob.wav"]
 
@@ -26,8 +27,18 @@ def rirs(tmp_path, rng):
 
 
 def test_mix_with_measured_responses(rirs, tmp_path):
-    r = run("mix", *VOICES, "--rir", rirs[0], "--rir", rirs[1], "-o", tmp_path / "m.wav",
-            "--truth", tmp_path / "t")
+    r = run(
+        "mix",
+        *VOICES,
+        "--rir",
+        rirs[0],
+        "--rir",
+        rirs[1],
+        "-o",
+        tmp_path / "m.wav",
+        "--truth",
+        tmp_path / "t",
+    )
     assert r.exit_code == 0, r.output
     x, rate = sf.read(tmp_path / "m.wav")
     assert x.shape[1] == 3 and rate == 16000
@@ -43,38 +54,67 @@ def test_mix_with_measured_responses(rirs, tmp_path):
 
 
 def test_rir_mics_pick_channels(rirs, tmp_path):
-    r = run("mix", *VOICES, "--rir", rirs[0], "--rir", rirs[1], "--rir-mics", "1,3",
-            "-o", tmp_path / "m.wav")
+    r = run(
+        "mix",
+        *VOICES,
+        "--rir",
+        rirs[0],
+        "--rir",
+        rirs[1],
+        "--rir-mics",
+        "1,3",
+        "-o",
+        tmp_path / "m.wav",
+    )
     assert r.exit_code == 0, r.output
     assert sf.info(tmp_path / "m.wav").channels == 2
 
 
 def test_rir_count_must_match_sources(rirs, tmp_path):
-    last_error(run("mix", *VOICES, "--rir", rirs[0], "-o", tmp_path / "m.wav"),
-               "--rir needs one impulse response per source: 2 sources, 1 responses "
-               "(see 'cocktail mix --help')", code=2)
+    last_error(
+        run("mix", *VOICES, "--rir", rirs[0], "-o", tmp_path / "m.wav"),
+        "--rir needs one impulse response per source: 2 sources, 1 responses "
+        "(see 'cocktail mix --help')",
+        code=2,
+    )
 
 
 def test_rir_with_wrong_channel_count(rirs, tmp_path, rng):
     odd = tmp_path / "two.wav"
     sf.write(odd, rng.standard_normal((100, 2)) * 0.1, 16000)
-    last_error(run("mix", *VOICES, "--rir", rirs[0], "--rir", odd, "-o", tmp_path / "m.wav"),
-               f"the impulse responses have different channel counts ('{rirs[0]}': 3, "
-               f"'{odd}': 2); each needs one channel per microphone")
+    last_error(
+        run("mix", *VOICES, "--rir", rirs[0], "--rir", odd, "-o", tmp_path / "m.wav"),
+        f"the impulse responses have different channel counts ('{rirs[0]}': 3, "
+        f"'{odd}': 2); each needs one channel per microphone",
+    )
 
 
 def test_rir_at_another_sample_rate(rirs, tmp_path, rng):
     fast = tmp_path / "fast.wav"
     sf.write(fast, rng.standard_normal((100, 3)) * 0.1, 48000)
-    last_error(run("mix", *VOICES, "--rir", rirs[0], "--rir", fast, "-o", tmp_path / "m.wav"),
-               f"impulse response '{fast}' is at 48000 Hz but the sources are at 16000 Hz; "
-               "resample it first")
+    last_error(
+        run("mix", *VOICES, "--rir", rirs[0], "--rir", fast, "-o", tmp_path / "m.wav"),
+        f"impulse response '{fast}' is at 48000 Hz but the sources are at 16000 Hz; "
+        "resample it first",
+    )
 
 
 def test_rir_channel_out_of_range(rirs, tmp_path):
-    last_error(run("mix", *VOICES, "--rir", rirs[0], "--rir", rirs[1], "--rir-mics", "1,7",
-                   "-o", tmp_path / "m.wav"),
-               "the impulse responses have 3 channels; there is no channel 7")
+    last_error(
+        run(
+            "mix",
+            *VOICES,
+            "--rir",
+            rirs[0],
+            "--rir",
+            rirs[1],
+            "--rir-mics",
+            "1,7",
+            "-o",
+            tmp_path / "m.wav",
+        ),
+        "the impulse responses have 3 channels; there is no channel 7",
+    )
 
 
 def test_simulated_room(tmp_path):
@@ -86,15 +126,30 @@ def test_simulated_room(tmp_path):
 
 
 def test_room_too_dead_for_its_size(tmp_path):
-    last_error(run("mix", *VOICES, "--room", 0.01, "-o", tmp_path / "m.wav"),
-               "a 6 x 5 x 3 m room cannot have an RT60 of 0.01 s: the shortest possible "
-               "(walls absorbing everything) is 0.115 s")
+    last_error(
+        run("mix", *VOICES, "--room", 0.01, "-o", tmp_path / "m.wav"),
+        "a 6 x 5 x 3 m room cannot have an RT60 of 0.01 s: the shortest possible "
+        "(walls absorbing everything) is 0.115 s",
+    )
 
 
 def test_only_one_kind_of_mixing(rirs, tmp_path):
-    last_error(run("mix", *VOICES, "--room", 0.3, "--rir", rirs[0], "--rir", rirs[1],
-                   "-o", tmp_path / "m.wav"),
-               "choose one of --matrix, --rir and --room (see 'cocktail mix --help')", code=2)
+    last_error(
+        run(
+            "mix",
+            *VOICES,
+            "--room",
+            0.3,
+            "--rir",
+            rirs[0],
+            "--rir",
+            rirs[1],
+            "-o",
+            tmp_path / "m.wav",
+        ),
+        "choose one of --matrix, --rir and --room (see 'cocktail mix --help')",
+        code=2,
+    )
 
 
 def test_image_source_response_decays_at_the_stated_rate():
@@ -148,8 +203,9 @@ def test_room_report_holds_the_per_bin_matrices(tmp_path):
     assert run("separate", tmp_path / "m.wav", "-o", tmp_path / "o", "-q").exit_code == 0
     r = json.loads((tmp_path / "o" / "separation.json").read_text())
     shape, dtype = r["unmixing_shape"], r["unmixing_dtype"]
-    W = (np.frombuffer(base64.b64decode(r["unmixing_real"]), dtype).reshape(shape)
-         + 1j * np.frombuffer(base64.b64decode(r["unmixing_imag"]), dtype).reshape(shape))
+    W = np.frombuffer(base64.b64decode(r["unmixing_real"]), dtype).reshape(
+        shape
+    ) + 1j * np.frombuffer(base64.b64decode(r["unmixing_imag"]), dtype).reshape(shape)
     x = sf.read(tmp_path / "m.wav")[0].T - np.array(r["mean"])[:, None]
     f = BinFilter(W, r["nfft"], r["hop"])
     y = np.concatenate([f.process(x), f.flush()], axis=1)

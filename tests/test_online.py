@@ -1,12 +1,13 @@
 """Block-online separation: tracking a mixing matrix that changes mid-recording."""
+
 import numpy as np
 import pytest
-from helpers import output_sirs_db
 
 from cocktail.bss.ica import ica
 from cocktail.bss.online import OnlineSeparator, separate_adaptive
 from cocktail.errors import CocktailError
 from cocktail.mixing import random_mixing
+from helpers import output_sirs_db
 
 RATE = 8000
 HALF = 5 * RATE  # each half lasts 5 s
@@ -50,14 +51,20 @@ def half_sirs(S, Y):
     """Smallest output SIR on each half, after the re-convergence time."""
     out = []
     for start, stop in ((0, HALF), (HALF, 2 * HALF)):
-        sirs, best = output_sirs_db(S[:, start + SETTLE:stop], Y[:, start + SETTLE:stop])
+        sirs, best = output_sirs_db(S[:, start + SETTLE : stop], Y[:, start + SETTLE : stop])
         assert len(set(best.tolist())) == len(best), "two outputs hold the same source"
         out.append(float(sirs.min()))
     return out
 
 
-CASES = [("modulated", 2, 0), ("modulated", 3, 1), ("laplace", 2, 2), ("laplace", 3, 3),
-         ("uniform", 2, 4), ("uniform", 3, 5)]
+CASES = [
+    ("modulated", 2, 0),
+    ("modulated", 3, 1),
+    ("laplace", 2, 2),
+    ("laplace", 3, 3),
+    ("uniform", 2, 4),
+    ("uniform", 3, 5),
+]
 
 
 @pytest.mark.parametrize("kind,n,seed", CASES)
@@ -74,7 +81,7 @@ def test_uniform_source_is_modelled_sub_gaussian():
     S, X = switching_mixture("uniform", 2, 4)
     sep = OnlineSeparator(2, sample_rate=RATE)
     for start in range(0, X.shape[1], sep.block_size):
-        sep.process(X[:, start:start + sep.block_size])
+        sep.process(X[:, start : start + sep.block_size])
     assert sorted(sep.densities) == ["sub-gaussian", "super-gaussian"]
 
 
@@ -90,8 +97,10 @@ def test_batch_solver_fails_on_one_half():
 
 
 def half_sirs_batch(S, Y):
-    return [float(output_sirs_db(S[:, a + SETTLE:b], Y[:, a + SETTLE:b])[0].min())
-            for a, b in ((0, HALF), (HALF, 2 * HALF))]
+    return [
+        float(output_sirs_db(S[:, a + SETTLE : b], Y[:, a + SETTLE : b])[0].min())
+        for a, b in ((0, HALF), (HALF, 2 * HALF))
+    ]
 
 
 @pytest.mark.parametrize("gain", [1e-4, 1e3, 32767.0])
@@ -118,12 +127,12 @@ def test_silence_never_makes_nan():
     # Silence before anything was heard: zeros out, no state.
     out = sep.process(np.zeros((2, b)))
     assert np.all(out == 0) and sep.updates == 0
-    Y = [sep.process(X[:, s:s + b]) for s in range(0, HALF, b)]
+    Y = [sep.process(X[:, s : s + b]) for s in range(0, HALF, b)]
     W = sep.unmixing
     out = sep.process(np.zeros((2, b)))
     assert np.all(np.isfinite(out))
     np.testing.assert_array_equal(sep.unmixing, W)  # a silent block teaches nothing
-    Y += [sep.process(X[:, s:s + b]) for s in range(HALF, 2 * HALF, b)]
+    Y += [sep.process(X[:, s : s + b]) for s in range(HALF, 2 * HALF, b)]
     Y = np.concatenate(Y, axis=1)
     assert np.all(np.isfinite(Y)) and np.all(np.isfinite(sep.history))
     assert min(half_sirs(S, Y)) >= TARGET_DB
@@ -131,8 +140,13 @@ def test_silence_never_makes_nan():
 
 def test_constant_and_tiny_blocks():
     sep = OnlineSeparator(3, sample_rate=RATE)
-    for block in (np.ones((3, 2000)), np.zeros((3, 1)), np.zeros((3, 0)),
-                  np.full((3, 500), 1e-300), np.random.default_rng(0).normal(size=(3, 3))):
+    for block in (
+        np.ones((3, 2000)),
+        np.zeros((3, 1)),
+        np.zeros((3, 0)),
+        np.full((3, 500), 1e-300),
+        np.random.default_rng(0).normal(size=(3, 3)),
+    ):
         out = sep.process(block)
         assert out.shape == (3, block.shape[1]) and np.all(np.isfinite(out))
 
@@ -165,7 +179,7 @@ def test_streaming_in_any_block_size_matches_whole_array():
     parts, start = [], 0
     while start < X.shape[1]:
         size = int(rng.integers(int(0.1 * RATE), int(0.5 * RATE)))
-        parts.append(sep.process(X[:, start:start + size]))
+        parts.append(sep.process(X[:, start : start + size]))
         start += size
     Ys = np.concatenate(parts, axis=1)
     assert Ys.shape == Y.shape
@@ -184,8 +198,8 @@ def test_output_is_the_current_unmixing_at_block_end():
     sep = OnlineSeparator(2, sample_rate=RATE)
     b = sep.block_size
     for s in range(0, 4 * b, b):
-        out = sep.process(X[:, s:s + b])
-    expected = sep.unmixing @ (X[:, 4 * b - 1:4 * b] - sep.mean)
+        out = sep.process(X[:, s : s + b])
+    expected = sep.unmixing @ (X[:, 4 * b - 1 : 4 * b] - sep.mean)
     np.testing.assert_allclose(out[:, -1:], expected, rtol=1e-12, atol=1e-12)
     assert sep.unmixing.shape == (2, 2)
 
@@ -196,7 +210,7 @@ def test_no_click_at_block_boundaries():
     Y, info = separate_adaptive(X, RATE)
     b = info["block_size"]
     jumps = np.abs(np.diff(Y, axis=1))
-    at_edges = jumps[:, b - 1::b]
+    at_edges = jumps[:, b - 1 :: b]
     assert at_edges.max() <= 1.01 * jumps.max()
     assert np.median(at_edges) < 3 * np.median(jumps)
 

@@ -1,4 +1,5 @@
 """Live room separation (--adaptive on convolutive mixtures): quality, moves, pipes."""
+
 import io
 import json
 import subprocess
@@ -8,12 +9,12 @@ import time
 import numpy as np
 import pytest
 import soundfile as sf
-from helpers import SAMPLES, cocktail_cmd
 from scipy.signal import fftconvolve
 
 from cocktail.bss.online_iva import OnlineIVA, latency_seconds, separate_online_iva
 from cocktail.evaluate import score
 from cocktail.room import room_responses
+from helpers import SAMPLES, cocktail_cmd
 
 RATE = 16000
 HALF = 5 * RATE  # the room changes after 5 s
@@ -30,7 +31,9 @@ def _speech(name):
 def _images(S, H):
     """Each source as heard at each microphone: (mics, sources, samples)."""
     n = S.shape[1]
-    return np.array([[fftconvolve(S[s], H[m, s])[:n] for s in range(len(S))] for m in range(len(H))])
+    return np.array(
+        [[fftconvolve(S[s], H[m, s])[:n] for s in range(len(S))] for m in range(len(H))]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +85,7 @@ def test_latency_is_a_block_plus_the_frames_still_overlapping():
 def test_block_sizes_do_not_change_the_output_length_or_alignment(changing):
     X = changing[0][:, :RATE]
     sep = OnlineIVA(2, sample_rate=RATE)
-    out = [sep.process(X[:, i:i + 777]) for i in range(0, X.shape[1], 777)] + [sep.flush()]
+    out = [sep.process(X[:, i : i + 777]) for i in range(0, X.shape[1], 777)] + [sep.flush()]
     assert sum(y.shape[1] for y in out) == X.shape[1]
 
 
@@ -94,7 +97,7 @@ def _wav_bytes(X, subtype="PCM_16"):
 
 @pytest.fixture(scope="module")
 def room_wav(changing):
-    X = changing[0][:, :int(4.5 * RATE)]
+    X = changing[0][:, : int(4.5 * RATE)]
     return _wav_bytes(0.5 * X / np.abs(X).max())
 
 
@@ -102,13 +105,22 @@ def test_a_live_pipe_gets_output_within_the_stated_latency(room_wav):
     """Paced at real time through an OS pipe: with 1 s fed and the pipe held open,
     all output up to 1 s minus the latency comes out; the rest follows; the
     bytes equal those of an unpaced run of the same input."""
-    cmd = cocktail_cmd() + ["separate", "-", "--adaptive", "--model", "convolutive", "-o", "-",
-                            "-q"]
+    cmd = cocktail_cmd() + [
+        "separate",
+        "-",
+        "--adaptive",
+        "--model",
+        "convolutive",
+        "-o",
+        "-",
+        "-q",
+    ]
     header, frame = 44, 4  # 16-bit stereo in, 16-bit stereo out
     pcm = room_wav[header:]
     # unbuffered: what the reader thread has not asked for stays in the pipe
-    p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, bufsize=0)
+    p = subprocess.Popen(
+        cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0
+    )
     got = {}
     lag = int(np.ceil(latency_seconds(RATE) * RATE))
     want = header + frame * (RATE - lag)
@@ -127,13 +139,13 @@ def test_a_live_pipe_gets_output_within_the_stated_latency(room_wav):
     p.stdin.write(room_wav[:header])
     tenth = frame * RATE // 10
     for i in range(10):  # one second, a tenth at a time, as a microphone delivers it
-        p.stdin.write(pcm[i * tenth:(i + 1) * tenth])
+        p.stdin.write(pcm[i * tenth : (i + 1) * tenth])
         p.stdin.flush()
         time.sleep(0.1)
     reader.join(timeout=120)  # guards against a hang only; no speed is asserted
     alive = reader.is_alive()
     reader.join()  # (only if it hung: the rest of the input releases it)
-    rest, err = p.communicate(pcm[10 * tenth:], timeout=120)
+    rest, err = p.communicate(pcm[10 * tenth :], timeout=120)
     assert p.returncode == 0, err
     assert not alive, "output waited for input beyond the stated latency"
     assert len(got["first"]) == want
@@ -147,8 +159,11 @@ def test_a_live_pipe_gets_output_within_the_stated_latency(room_wav):
 def test_cli_reports_the_room_model_and_unsure_seconds(tmp_path, room_wav):
     mix = tmp_path / "room.wav"
     mix.write_bytes(room_wav)
-    r = subprocess.run(cocktail_cmd() + ["separate", str(mix), "--adaptive", "-o",
-                                         str(tmp_path / "out")], capture_output=True, text=True)
+    r = subprocess.run(
+        cocktail_cmd() + ["separate", str(mix), "--adaptive", "-o", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0, r.stderr
     assert "delays and echoes between microphones" in r.stderr  # auto chose the room model
     report = json.loads((tmp_path / "out" / "separation.json").read_text())
@@ -168,9 +183,20 @@ def test_unsure_seconds_are_warned_about_on_stderr(tmp_path, changing):
     X[:, HALF:] = X[::-1, HALF:]
     mix = tmp_path / "swap.wav"
     mix.write_bytes(_wav_bytes(0.5 * X / np.abs(X).max(), "FLOAT"))
-    r = subprocess.run(cocktail_cmd() + ["separate", str(mix), "--adaptive", "--model",
-                                         "convolutive", "-o", str(tmp_path / "out")],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        cocktail_cmd()
+        + [
+            "separate",
+            str(mix),
+            "--adaptive",
+            "--model",
+            "convolutive",
+            "-o",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0, r.stderr
     assert "Warning: the live separation was unsure during" in r.stderr
     report = json.loads((tmp_path / "out" / "separation.json").read_text())

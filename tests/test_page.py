@@ -1,4 +1,5 @@
 """The listening page: cocktail page, separate --html, and the page in a real browser."""
+
 import html
 import json
 import os
@@ -13,9 +14,9 @@ from urllib.parse import unquote
 import numpy as np
 import pytest
 import soundfile as sf
-from helpers import ok, run
 
 from cocktail import page
+from helpers import ok, run
 
 RATE = 8000
 
@@ -24,8 +25,9 @@ def sources(seconds=1.0, seed=7):
     rng = np.random.default_rng(seed)
     n = int(seconds * RATE)
     t = np.arange(n) / RATE
-    S = rng.laplace(size=(2, n)) * np.array([np.sin(2 * np.pi * 2 * t) > 0,
-                                             np.sin(2 * np.pi * 3 * t + 1) > -0.3])
+    S = rng.laplace(size=(2, n)) * np.array(
+        [np.sin(2 * np.pi * 2 * t) > 0, np.sin(2 * np.pi * 3 * t + 1) > -0.3]
+    )
     return 0.3 * S / np.abs(S).max(axis=1, keepdims=True)
 
 
@@ -59,11 +61,15 @@ def test_page_of_a_separation(separated):
     text = Path("out/index.html").read_text()
     assert "<title>Separation of &#x27;mix.wav&#x27;</title>" in text
     report = json.loads(Path("out/separation.json").read_text())
-    assert f"{report['iterations']}, <span class=\"ok\">converged</span>" in text
+    assert f'{report["iterations"]}, <span class="ok">converged</span>' in text
     assert "instantaneous" in text and "No warnings" in text
     # Two microphones, then two speakers, each with a player and a picture.
-    assert audio_sources(text) == ["listen/mic_1.wav", "listen/mic_2.wav",
-                                   "speaker_1.wav", "speaker_2.wav"]
+    assert audio_sources(text) == [
+        "listen/mic_1.wav",
+        "listen/mic_2.wav",
+        "speaker_1.wav",
+        "speaker_2.wav",
+    ]
     mix = sf.read("mix.wav", always_2d=True)[0]
     for m in range(2):
         copy, rate = sf.read(f"out/listen/mic_{m + 1}.wav")
@@ -75,7 +81,9 @@ def test_page_of_a_separation(separated):
         data = local("out", p).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n"
         assert (int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")) == (
-            page.PICTURE_WIDTH, page.WAVE_HEIGHT + page.GAP_HEIGHT + page.SPEC_HEIGHT)
+            page.PICTURE_WIDTH,
+            page.WAVE_HEIGHT + page.GAP_HEIGHT + page.SPEC_HEIGHT,
+        )
     # Offline and movable: every link is relative and inside the folder.
     for link in links(text):
         assert "://" not in link and not link.startswith(("/", "..")), link
@@ -90,9 +98,11 @@ def test_scores_from_the_mix_sidecar_match_cocktail_evaluate(separated):
     assert "&#x27;mix.json&#x27; (found next to the mixture)" in text
     for s in scores["sources"]:
         assert s["sdr"] > 20
-        row = (f"<tr><td>{s['estimate']}</td><td>{s['reference']}</td><td>{s['sdr']:.1f}</td>"
-               f"<td>{s['sir']:.1f}</td><td>{s['sar']:.1f}</td><td>{s['si_sdr']:.1f}</td>"
-               f"<td>{s['sdr_improvement']:.1f}</td>")
+        row = (
+            f"<tr><td>{s['estimate']}</td><td>{s['reference']}</td><td>{s['sdr']:.1f}</td>"
+            f"<td>{s['sir']:.1f}</td><td>{s['sar']:.1f}</td><td>{s['si_sdr']:.1f}</td>"
+            f"<td>{s['sdr_improvement']:.1f}</td>"
+        )
         assert row in text
         assert f"SDR {s['sdr']:.1f} dB against {s['reference']}" in text
 
@@ -103,8 +113,9 @@ def test_scores_from_cocktail_evaluate_json(separated):
     ok(run("page", "out"))
     assert "Scores" not in Path("out/index.html").read_text()
     result = ok(run("page", "out", "-r", "scores.json"))
-    assert result.stderr == ("Note: scores as written by cocktail evaluate in 'scores.json'\n"
-                             "page -> out/index.html\n")
+    assert result.stderr == (
+        "Note: scores as written by cocktail evaluate in 'scores.json'\npage -> out/index.html\n"
+    )
     text = Path("out/index.html").read_text()
     for s in json.loads(Path("scores.json").read_text())["sources"]:
         assert f"<td>{s['estimate']}</td><td>{s['reference']}</td><td>{s['sdr']:.1f}</td>" in text
@@ -149,7 +160,12 @@ def test_separate_html_writes_the_page(separated):
     assert result.stderr.endswith("-> again/\npage -> again/index.html\n")
     assert audio_sources(Path("again/index.html").read_text())[-1] == "speaker_2.wav"
     assert sorted(p.name for p in Path("again").iterdir()) == [
-        "index.html", "listen", "separation.json", "speaker_1.wav", "speaker_2.wav"]
+        "index.html",
+        "listen",
+        "separation.json",
+        "speaker_1.wav",
+        "speaker_2.wav",
+    ]
 
 
 def test_separate_html_with_several_inputs(separated):
@@ -164,8 +180,9 @@ def test_separate_html_with_several_inputs(separated):
 def test_separate_html_needs_a_folder(separated):
     result = run("separate", "mix.wav", "-o", "-", "--html")
     assert result.exit_code == 1
-    assert result.stderr == ("Error: --html writes the page into the output folder: it takes "
-                             "neither -o - nor --report\n")
+    assert result.stderr == (
+        "Error: --html writes the page into the output folder: it takes neither -o - nor --report\n"
+    )
     assert result.stdout == ""
 
 
@@ -178,8 +195,12 @@ def test_long_recordings_get_an_excerpt(separated):
     text = Path("out/index.html").read_text()
     assert "every player has the same 0.5 s excerpt" in text
     srcs = audio_sources(text)
-    assert srcs == ["listen/mic_1.flac", "listen/mic_2.flac", "listen/speaker_1.flac",
-                    "listen/speaker_2.flac"]
+    assert srcs == [
+        "listen/mic_1.flac",
+        "listen/mic_2.flac",
+        "listen/speaker_1.flac",
+        "listen/speaker_2.flac",
+    ]
     first = int(start * RATE)
     mix = sf.read("mix.wav", always_2d=True)[0]
     for k, src in enumerate(srcs):
@@ -187,7 +208,7 @@ def test_long_recordings_get_an_excerpt(separated):
         assert (info.format, info.subtype, info.frames) == ("FLAC", "PCM_16", RATE // 2)
         if k < 2:
             got = sf.read(f"out/{src}")[0]
-            assert np.max(np.abs(got - mix[first:first + RATE // 2, k])) < 1e-4
+            assert np.max(np.abs(got - mix[first : first + RATE // 2, k])) < 1e-4
     # The full-length speakers stay linked, and each track has a strip of the whole.
     assert 'full length: <a href="speaker_1.wav">speaker_1.wav</a>' in text
     assert text.count("_whole.png") == 4
@@ -199,8 +220,9 @@ def test_excerpt_is_where_every_speaker_talks():
     n = page.PICTURE_WIDTH
     t = np.arange(n) * 100.0 / n
     a = page.Track("speaker", "a", Path("a"), 0, 1, 1, (0, 0, 0), energy=np.ones(n))
-    b = page.Track("speaker", "b", Path("b"), 0, 1, 1, (0, 0, 0),
-                   energy=((t >= 40) & (t < 50)).astype(float))
+    b = page.Track(
+        "speaker", "b", Path("b"), 0, 1, 1, (0, 0, 0), energy=((t >= 40) & (t < 50)).astype(float)
+    )
     start, stop = page.choose_excerpt([a, b], 100.0, 10.0)
     assert (start, stop) == (40.0, 50.0)
     assert page.choose_excerpt([a, b], 8.0, 10.0) == (0.0, 8.0)
@@ -216,7 +238,12 @@ def test_rewriting_replaces_the_page_whole(separated):
     ok(run("page", "out"))
     ok(run("page", "out"))
     assert sorted(p.name for p in Path("out").iterdir()) == [
-        "index.html", "listen", "separation.json", "speaker_1.wav", "speaker_2.wav"]
+        "index.html",
+        "listen",
+        "separation.json",
+        "speaker_1.wav",
+        "speaker_2.wav",
+    ]
 
 
 def test_a_failing_page_leaves_the_previous_one(separated):
@@ -236,36 +263,51 @@ def test_an_index_html_of_someone_else_is_not_replaced(separated):
     Path("out/index.html").write_text("<p>my notes</p>")
     result = run("page", "out")
     assert result.exit_code == 1
-    assert result.stderr == ("Error: 'out/index.html' exists and was not written by cocktail "
-                             "page: move it away first\n")
+    assert result.stderr == (
+        "Error: 'out/index.html' exists and was not written by cocktail page: move it away first\n"
+    )
     assert Path("out/index.html").read_text() == "<p>my notes</p>"
     assert sorted(p.name for p in Path("out").iterdir()) == [
-        "index.html", "separation.json", "speaker_1.wav", "speaker_2.wav"]
+        "index.html",
+        "separation.json",
+        "speaker_1.wav",
+        "speaker_2.wav",
+    ]
 
 
 def test_without_the_mixture_the_page_has_the_speakers(separated):
     Path("mix.wav").rename("elsewhere.wav")
     result = ok(run("page", "out"))
-    assert result.stderr == ("Note: the mixture is not known (give --mixture MIX.wav): the "
-                             "page has the speakers only\npage -> out/index.html\n")
-    assert audio_sources(Path("out/index.html").read_text()) == ["speaker_1.wav",
-                                                                  "speaker_2.wav"]
+    assert result.stderr == (
+        "Note: the mixture is not known (give --mixture MIX.wav): the "
+        "page has the speakers only\npage -> out/index.html\n"
+    )
+    assert audio_sources(Path("out/index.html").read_text()) == ["speaker_1.wav", "speaker_2.wav"]
     ok(run("page", "out", "--mixture", "elsewhere.wav", "-q"))
     assert len(audio_sources(Path("out/index.html").read_text())) == 4
 
 
-@pytest.mark.parametrize("args, message", [
-    (["nope"], "cannot read 'nope': no such folder"),
-    (["mix.wav"], "'mix.wav' is not a folder: give the folder written by cocktail separate"),
-    (["empty"], "no separation.json and no WAV files in 'empty': nothing to listen to"),
-    (["out", "--mixture", "nope.wav"], "cannot read 'nope.wav': no such file"),
-    (["out", "--mixture", "slow.wav"], "the mixture 'slow.wav' is 4000 Hz but the speakers "
-                                       "are 8000 Hz: give the recording they were separated "
-                                       "from"),
-    (["out", "-r", "out/separation.json"], "'out/separation.json' is not a sidecar written by "
-                                           "cocktail mix (it is a separation report: give the "
-                                           "sidecar written by cocktail mix, e.g. mix.json)"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["nope"], "cannot read 'nope': no such folder"),
+        (["mix.wav"], "'mix.wav' is not a folder: give the folder written by cocktail separate"),
+        (["empty"], "no separation.json and no WAV files in 'empty': nothing to listen to"),
+        (["out", "--mixture", "nope.wav"], "cannot read 'nope.wav': no such file"),
+        (
+            ["out", "--mixture", "slow.wav"],
+            "the mixture 'slow.wav' is 4000 Hz but the speakers "
+            "are 8000 Hz: give the recording they were separated "
+            "from",
+        ),
+        (
+            ["out", "-r", "out/separation.json"],
+            "'out/separation.json' is not a sidecar written by "
+            "cocktail mix (it is a separation report: give the "
+            "sidecar written by cocktail mix, e.g. mix.json)",
+        ),
+    ],
+)
 def test_page_errors(separated, args, message):
     Path("empty").mkdir()
     sf.write("slow.wav", np.zeros((100, 2)), RATE // 2)
@@ -277,9 +319,17 @@ def test_page_errors(separated, args, message):
 
 # ------------------------------------------------------------------ browser
 
-CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                  "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--hide-scrollbars")
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+)
 DESKTOP, PHONE = (1280, 900), (390, 844)
 
 
@@ -327,7 +377,8 @@ def _load(browser, index, size):
         state = browser.execute_script(
             "return Array.from(document.querySelectorAll('audio')).every("
             "a => a.readyState >= 1 || a.error) && "
-            "Array.from(document.images).every(i => i.complete)")
+            "Array.from(document.images).every(i => i.complete)"
+        )
         if state:
             return
         time.sleep(0.1)
@@ -339,21 +390,24 @@ def _check_in_browser(browser, folder, name):
     _load(browser, index, DESKTOP)
     players = browser.execute_script(
         "return Array.from(document.querySelectorAll('audio')).map("
-        "a => [a.getAttribute('src'), a.duration, a.error ? a.error.code : null])")
+        "a => [a.getAttribute('src'), a.duration, a.error ? a.error.code : null])"
+    )
     assert players
     for src, duration, error in players:
         assert error is None, f"{src}: media error {error}"
         info = sf.info(str(local(folder, html.unescape(src))))
         assert duration == pytest.approx(info.frames / info.samplerate, abs=2e-3), src
     images = browser.execute_script(
-        "return Array.from(document.images).map(i => [i.getAttribute('src'), i.naturalWidth])")
+        "return Array.from(document.images).map(i => [i.getAttribute('src'), i.naturalWidth])"
+    )
     assert images and all(width == page.PICTURE_WIDTH for _, width in images), images
     out = _screenshots()
     out.mkdir(parents=True, exist_ok=True)
     for label, (w, h) in (("desktop", DESKTOP), ("phone", PHONE)):
         _load(browser, index, (w, h))
         page_width, inner = browser.execute_script(
-            "return [document.documentElement.scrollWidth, window.innerWidth]")
+            "return [document.documentElement.scrollWidth, window.innerWidth]"
+        )
         assert page_width <= inner, f"{label}: the page is wider than the screen"
         height = browser.execute_script("return document.documentElement.scrollHeight")
         browser.set_window_size(w, min(height + 140, 8000))
@@ -370,7 +424,8 @@ def test_page_in_a_browser(separated, browser):
         "var r = p.getBoundingClientRect();"
         "p.dispatchEvent(new MouseEvent('click', {clientX: r.left + r.width / 2,"
         " clientY: r.top + r.height / 2, bubbles: true}));"
-        "return [t.querySelector('audio').currentTime, t.querySelector('audio').duration];")
+        "return [t.querySelector('audio').currentTime, t.querySelector('audio').duration];"
+    )
     assert at[0] == pytest.approx(at[1] / 2, rel=0.02)
 
 

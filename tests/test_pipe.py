@@ -1,22 +1,31 @@
 """Bytes through real OS pipes: CliRunner's seekable stdin would hide the bugs."""
+
 import io
 import json
 import subprocess
 
 import numpy as np
 import soundfile as sf
-from helpers import SAMPLES, cocktail_cmd
 
 from cocktail.metrics import amari_index
+from helpers import SAMPLES, cocktail_cmd
 
 
 def test_mix_to_separate_through_a_pipe(tmp_path):
     voices = [str(SAMPLES / f) for f in ("alice.wav", "bob.wav")]
-    mixer = subprocess.Popen(cocktail_cmd() + ["mix", *voices, "--seed", "2", "-o", "-",
-                                                "--sidecar", str(tmp_path / "m.json")],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    sep = subprocess.run(cocktail_cmd() + ["separate", "-", "-o", str(tmp_path / "out")],
-                         stdin=mixer.stdout, capture_output=True, text=True, timeout=120)
+    mixer = subprocess.Popen(
+        cocktail_cmd()
+        + ["mix", *voices, "--seed", "2", "-o", "-", "--sidecar", str(tmp_path / "m.json")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    sep = subprocess.run(
+        cocktail_cmd() + ["separate", "-", "-o", str(tmp_path / "out")],
+        stdin=mixer.stdout,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     mixer.stdout.close()
     assert mixer.wait(timeout=60) == 0
     assert sep.returncode == 0, sep.stderr
@@ -32,8 +41,13 @@ def test_mix_to_separate_through_a_pipe(tmp_path):
 def test_separate_stdout_through_a_pipe_is_a_valid_wav(tmp_path):
     mix = str(SAMPLES / "mixture.wav")
     with open(mix, "rb") as f:
-        p = subprocess.run(cocktail_cmd() + ["separate", "-", "-o", "-", "--quiet"],
-                           stdin=f, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+        p = subprocess.run(
+            cocktail_cmd() + ["separate", "-", "-o", "-", "--quiet"],
+            stdin=f,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            timeout=120,
+        )
     assert p.returncode == 0, p.stderr
     assert p.stderr == b""
     y, rate = sf.read(io.BytesIO(p.stdout))
@@ -44,15 +58,22 @@ def test_separate_stdout_through_a_pipe_is_a_valid_wav(tmp_path):
 
 
 def test_errors_through_a_pipe_are_one_line():
-    p = subprocess.run(cocktail_cmd() + ["separate", "-"], input=b"this is not a wav file",
-                       capture_output=True, timeout=60)
+    p = subprocess.run(
+        cocktail_cmd() + ["separate", "-"],
+        input=b"this is not a wav file",
+        capture_output=True,
+        timeout=60,
+    )
     assert p.returncode == 1
     assert p.stdout == b""
-    assert p.stderr.decode() == ("Error: cannot read standard input: not a readable audio file "
-                                 "(Format not recognised.)\n")
+    assert p.stderr.decode() == (
+        "Error: cannot read standard input: not a readable audio file (Format not recognised.)\n"
+    )
 
 
 def test_empty_stdin():
-    p = subprocess.run(cocktail_cmd() + ["separate", "-"], input=b"", capture_output=True, timeout=60)
+    p = subprocess.run(
+        cocktail_cmd() + ["separate", "-"], input=b"", capture_output=True, timeout=60
+    )
     assert p.returncode == 1
     assert p.stderr.decode() == "Error: standard input is empty: expected a WAV stream\n"

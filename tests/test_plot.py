@@ -1,4 +1,5 @@
 """Pictures: cocktail plot, evaluate --plot and plot_separation for other commands."""
+
 import json
 import struct
 import sys
@@ -7,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from helpers import ok, run
 
 from cocktail import plot
+from helpers import ok, run
 
 RATE = 8000
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -27,8 +28,9 @@ def separated(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     rng = np.random.default_rng(7)
     t = np.arange(RATE) / RATE
-    S = rng.laplace(size=(2, RATE)) * np.array([np.sin(2 * np.pi * 2 * t) > 0,
-                                                np.sin(2 * np.pi * 3 * t + 1) > -0.3])
+    S = rng.laplace(size=(2, RATE)) * np.array(
+        [np.sin(2 * np.pi * 2 * t) > 0, np.sin(2 * np.pi * 3 * t + 1) > -0.3]
+    )
     for i in range(2):
         sf.write(f"s{i}.wav", 0.3 * S[i] / np.abs(S[i]).max(), RATE)
     ok(run("mix", "s0.wav", "s1.wav", "-o", "mix.wav", "-q"))
@@ -38,7 +40,10 @@ def separated(tmp_path, monkeypatch):
 
 def test_figure_size_is_documented():
     # 12 in at 100 dpi; each row 0.95 in, gaps 0.25 in, 1.3 in of margins, 2.2 in of convergence.
-    assert plot.figure_size(4, 3, history=True) == (1200, round((1.3 + 4 * 0.95 + 2 * 0.25 + 2.2) * 100))
+    assert plot.figure_size(4, 3, history=True) == (
+        1200,
+        round((1.3 + 4 * 0.95 + 2 * 0.25 + 2.2) * 100),
+    )
     assert plot.figure_size(1, 1) == (1200, round((1.3 + 0.95) * 100))
 
 
@@ -52,8 +57,19 @@ def test_plot_command_writes_a_png_of_the_expected_size(separated):
 
 
 def test_plot_with_references_and_report_path(separated):
-    ok(run("plot", "out/separation.json", "--mixture", "mix.wav", "-r", "mix.json",
-           "-o", "pic.png", "-q"))
+    ok(
+        run(
+            "plot",
+            "out/separation.json",
+            "--mixture",
+            "mix.wav",
+            "-r",
+            "mix.json",
+            "-o",
+            "pic.png",
+            "-q",
+        )
+    )
     # Each speaker now has its reference under it: 2 + 2 x 2 rows.
     assert png_size(Path("pic.png").read_bytes()) == plot.figure_size(6, 3, history=True)
 
@@ -66,8 +82,10 @@ def test_plot_to_standard_output(separated):
 def test_plot_without_a_known_mixture_says_so(separated):
     Path("mix.wav").rename("elsewhere.wav")
     result = ok(run("plot", "out", "-o", "pic.png"))
-    assert result.stderr == ("Note: the mixture is not known (give --mixture MIX.wav): drawn "
-                             "without it\npicture -> pic.png\n")
+    assert result.stderr == (
+        "Note: the mixture is not known (give --mixture MIX.wav): drawn "
+        "without it\npicture -> pic.png\n"
+    )
     assert png_size(Path("pic.png").read_bytes()) == plot.figure_size(2, 2, history=True)
 
 
@@ -84,8 +102,17 @@ def test_plot_separation_api(tmp_path):
     X = rng.standard_normal((3, 4000)) * 0.1
     Y = rng.standard_normal((2, 4000)) * 0.1
     path = tmp_path / "sep.png"
-    assert plot.plot_separation(path, mixture=(X, RATE), estimates=(Y, RATE), references=None,
-                                history=[1.0, 0.1, 1e-3, 1e-8], title="Separation of 'x.wav'") is None
+    assert (
+        plot.plot_separation(
+            path,
+            mixture=(X, RATE),
+            estimates=(Y, RATE),
+            references=None,
+            history=[1.0, 0.1, 1e-3, 1e-8],
+            title="Separation of 'x.wav'",
+        )
+        is None
+    )
     assert png_size(path.read_bytes()) == plot.figure_size(5, 3, history=True)
     plot.plot_separation(path, mixture=(X, RATE), estimates=(Y[0], RATE))
     assert png_size(path.read_bytes()) == plot.figure_size(4, 2)
@@ -109,12 +136,18 @@ def test_plot_matplotlib_missing(separated, monkeypatch):
         plot.plot_separation("p.png", mixture=None, estimates=(np.ones((1, 10)), RATE))
 
 
-@pytest.mark.parametrize("args, message", [
-    (["nope", "-o", "p.png"], "cannot read 'nope': no such file or folder"),
-    (["out", "-o", "no/dir/p.png"], "cannot write to 'no/dir/p.png': folder 'no/dir' does not exist"),
-    (["out", "--mixture", "nope.wav", "-o", "p.png"], "cannot read 'nope.wav': no such file"),
-    (["out", "-o", "mix.wav"], "output 'mix.wav' would overwrite an input"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["nope", "-o", "p.png"], "cannot read 'nope': no such file or folder"),
+        (
+            ["out", "-o", "no/dir/p.png"],
+            "cannot write to 'no/dir/p.png': folder 'no/dir' does not exist",
+        ),
+        (["out", "--mixture", "nope.wav", "-o", "p.png"], "cannot read 'nope.wav': no such file"),
+        (["out", "-o", "mix.wav"], "output 'mix.wav' would overwrite an input"),
+    ],
+)
 def test_plot_errors(separated, args, message):
     if "mix.wav" in args:
         args = args[:1] + ["--mixture", "mix.wav"] + args[1:]
@@ -132,4 +165,7 @@ def test_plot_requires_an_output(separated):
 
 def test_plot_help_has_an_example():
     result = ok(run("plot", "--help"))
-    assert "Example:\n    cocktail separate mix.wav -o out/\n    cocktail plot out/ -o separation.png" in result.stdout
+    assert (
+        "Example:\n    cocktail separate mix.wav -o out/\n    cocktail plot out/ -o separation.png"
+        in result.stdout
+    )

@@ -1,4 +1,5 @@
 """The README's exit-status table, row by row: each example runs and gives its status."""
+
 import os
 import re
 import shutil
@@ -9,6 +10,7 @@ import time
 
 import numpy as np
 import pytest
+
 from helpers import ROOT, SAMPLES, cocktail_cmd, speechlike
 
 HANG_GUARD = 120
@@ -44,20 +46,30 @@ def workdir(tmp_path):
 
 def run_example(example, workdir):
     """The example in bash, `cocktail` being this checkout's, with pipefail."""
-    script = (f'cocktail() {{ "{sys.executable}" -m cocktail "$@"; }}\n'
-              f"set -o pipefail\n{example}\n")
+    script = f'cocktail() {{ "{sys.executable}" -m cocktail "$@"; }}\nset -o pipefail\n{example}\n'
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.run(["bash", "-c", script], cwd=workdir, capture_output=True,
-                          timeout=HANG_GUARD, env=env)
+    return subprocess.run(
+        ["bash", "-c", script], cwd=workdir, capture_output=True, timeout=HANG_GUARD, env=env
+    )
 
 
 def _header(channels, frames):
     size = frames * channels * 2
-    return (b"RIFF" + (36 + size).to_bytes(4, "little") + b"WAVE" + b"fmt "
-            + (16).to_bytes(4, "little") + (1).to_bytes(2, "little")
-            + channels.to_bytes(2, "little") + RATE.to_bytes(4, "little")
-            + (RATE * channels * 2).to_bytes(4, "little") + (channels * 2).to_bytes(2, "little")
-            + (16).to_bytes(2, "little") + b"data" + size.to_bytes(4, "little"))
+    return (
+        b"RIFF"
+        + (36 + size).to_bytes(4, "little")
+        + b"WAVE"
+        + b"fmt "
+        + (16).to_bytes(4, "little")
+        + (1).to_bytes(2, "little")
+        + channels.to_bytes(2, "little")
+        + RATE.to_bytes(4, "little")
+        + (RATE * channels * 2).to_bytes(4, "little")
+        + (channels * 2).to_bytes(2, "little")
+        + (16).to_bytes(2, "little")
+        + b"data"
+        + size.to_bytes(4, "little")
+    )
 
 
 def signalled_run(signum, workdir):
@@ -66,9 +78,12 @@ def signalled_run(signum, workdir):
     X = np.array([[1.0, 0.5], [0.4, 1.0]]) @ speechlike(2, 3 * RATE, rng)
     pcm = np.round(X / np.abs(X).max() * 20000).astype("<i2").T.tobytes()
     out = workdir / "out"
-    p = subprocess.Popen(cocktail_cmd() + ["separate", "-", "-o", str(out), "--fit-seconds", "1",
-                                           "--block-seconds", "0.1", "-q"],
-                         stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    p = subprocess.Popen(
+        cocktail_cmd()
+        + ["separate", "-", "-o", str(out), "--fit-seconds", "1", "--block-seconds", "0.1", "-q"],
+        stdin=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     p.stdin.write(_header(2, 60 * RATE) + pcm)  # promises a minute, sends 3 s
     p.stdin.flush()
     deadline = time.monotonic() + HANG_GUARD
@@ -87,8 +102,9 @@ def test_each_row(status, meaning, example, workdir):
         signum = {"-INT": signal.SIGINT, "-TERM": signal.SIGTERM}[example.split()[1]]
         code, stderr, out = signalled_run(signum, workdir)
         assert code == status
-        assert stderr == ("Error: interrupted\n" if signum == signal.SIGINT
-                          else "Error: terminated\n")
+        assert stderr == (
+            "Error: interrupted\n" if signum == signal.SIGINT else "Error: terminated\n"
+        )
         assert not out.exists()  # no partial file, not even the folder
         return
     before = (workdir / "mix.wav").read_bytes()

@@ -1,16 +1,17 @@
 """The instantaneous solvers side by side: lbfgs (default), natgrad and gradient."""
+
 import json
 import struct
 from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import only_error, run, speechlike
 
 from cocktail import CocktailError, separate
 from cocktail.bss.ica import ALGORITHMS, Sparse, ica
 from cocktail.bss.whitening import covariance_spectrum
 from cocktail.metrics import amari_index
+from helpers import only_error, run, speechlike
 
 AMARI_BOUND = 0.02
 #: Costs are per-sample averages of order 1; runs that reach the same optimum
@@ -131,8 +132,9 @@ def test_textbook_solvers_iterate_longer_by_default():
 
 def test_unknown_algorithm():
     X = np.random.default_rng(0).laplace(size=(2, 1000))
-    with pytest.raises(CocktailError, match="^unknown algorithm 'newton': choose one of "
-                                            "lbfgs, natgrad, gradient$"):
+    with pytest.raises(
+        CocktailError, match="^unknown algorithm 'newton': choose one of lbfgs, natgrad, gradient$"
+    ):
         ica(X, algorithm="newton")
 
 
@@ -158,9 +160,12 @@ def test_report_says_which_solver_ran(speech3):
 
 def test_library_refuses_a_solver_the_chosen_model_lacks(speech3):
     S, A = speech3
-    with pytest.raises(CocktailError, match="^--algorithm gradient is not a solver of the "
-                                            "convolutive model: choose one of ilrma, "
-                                            "auxiva-gauss, auxiva, natgrad$"):
+    with pytest.raises(
+        CocktailError,
+        match="^--algorithm gradient is not a solver of the "
+        "convolutive model: choose one of ilrma, "
+        "auxiva-gauss, auxiva, natgrad$",
+    ):
         separate(A @ S, 8000, algorithm="gradient", model="convolutive")
 
 
@@ -182,17 +187,26 @@ def test_cli_natgrad_and_gradient(mixed):
         assert report["converged"] is True
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--algorithm", "gradient", "--model", "convolutive"],
-     "--algorithm gradient is not a solver of the convolutive model: choose one of ilrma, "
-     "auxiva-gauss, auxiva, natgrad"),
-    (["--algorithm", "ilrma", "--model", "instantaneous"],
-     "--algorithm ilrma is not a solver of the instantaneous model: choose one of lbfgs, "
-     "natgrad, gradient"),
-    (["--algorithm", "fastica"],
-     "unknown --algorithm 'fastica': choose one of lbfgs, natgrad, gradient (instantaneous) "
-     "or ilrma, auxiva-gauss, auxiva, natgrad (convolutive)"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (
+            ["--algorithm", "gradient", "--model", "convolutive"],
+            "--algorithm gradient is not a solver of the convolutive model: choose one of ilrma, "
+            "auxiva-gauss, auxiva, natgrad",
+        ),
+        (
+            ["--algorithm", "ilrma", "--model", "instantaneous"],
+            "--algorithm ilrma is not a solver of the instantaneous model: choose one of lbfgs, "
+            "natgrad, gradient",
+        ),
+        (
+            ["--algorithm", "fastica"],
+            "unknown --algorithm 'fastica': choose one of lbfgs, natgrad, gradient (instantaneous) "
+            "or ilrma, auxiva-gauss, auxiva, natgrad (convolutive)",
+        ),
+    ],
+)
 def test_cli_bad_algorithm_is_a_usage_error(mixed, args, message):
     result = run("separate", mixed, "-o", "out", *args)
     only_error(result, f"{message} (see 'cocktail separate --help')", 2)
@@ -202,8 +216,10 @@ def test_cli_bad_algorithm_is_a_usage_error(mixed, args, message):
 def test_cli_auto_model_without_that_solver_warns_and_runs_its_default(mixed):
     result = run("separate", mixed, "-o", "out", "--algorithm", "ilrma", "-q")
     assert result.exit_code == 0, result.output
-    assert result.stderr == ("Warning: --algorithm ilrma is not a solver of the instantaneous "
-                             "model, which --model auto chose: running its default, lbfgs\n")
+    assert result.stderr == (
+        "Warning: --algorithm ilrma is not a solver of the instantaneous "
+        "model, which --model auto chose: running its default, lbfgs\n"
+    )
     report = json.loads(Path("out/separation.json").read_text())
     assert report["parameters"]["algorithm"] == "lbfgs"
 
@@ -245,37 +261,64 @@ def test_plot_convergence_notes_a_report_without_time_stamps(mixed):
 
 def test_plot_convergence_errors(mixed):
     assert run("separate", mixed, "-o", "out", "-q").exit_code == 0
-    assert run("separate", mixed, "-o", "again", "--apply", "out/separation.json",
-               "-q").exit_code == 0
-    only_error(run("plot", "--convergence", "out", "-r", "x.json", "-o", "c.png"),
-               "--convergence draws only the solvers' curves: it takes neither --mixture nor "
-               "--reference (see 'cocktail plot --help')", 2)
-    only_error(run("plot", "out", "again", "-o", "c.png"),
-               "plot draws one separation: add --convergence to overlay several reports' "
-               "convergence curves (see 'cocktail plot --help')", 2)
-    only_error(run("plot", "--convergence", "out", "again", "-o", "c.png"),
-               "'again/separation.json' has no convergence history to draw (a separation with "
-               "--apply or --adaptive records none per iteration)", 1)
-    only_error(run("plot", "--convergence", "out", "nope", "-o", "c.png"),
-               "cannot read 'nope': no such file or folder", 1)
+    assert (
+        run("separate", mixed, "-o", "again", "--apply", "out/separation.json", "-q").exit_code == 0
+    )
+    only_error(
+        run("plot", "--convergence", "out", "-r", "x.json", "-o", "c.png"),
+        "--convergence draws only the solvers' curves: it takes neither --mixture nor "
+        "--reference (see 'cocktail plot --help')",
+        2,
+    )
+    only_error(
+        run("plot", "out", "again", "-o", "c.png"),
+        "plot draws one separation: add --convergence to overlay several reports' "
+        "convergence curves (see 'cocktail plot --help')",
+        2,
+    )
+    only_error(
+        run("plot", "--convergence", "out", "again", "-o", "c.png"),
+        "'again/separation.json' has no convergence history to draw (a separation with "
+        "--apply or --adaptive records none per iteration)",
+        1,
+    )
+    only_error(
+        run("plot", "--convergence", "out", "nope", "-o", "c.png"),
+        "cannot read 'nope': no such file or folder",
+        1,
+    )
     Path("scores.json").write_text(json.dumps({"average": {"sdr": 30.0}}))
-    only_error(run("plot", "--convergence", "scores.json", "-o", "c.png"),
-               "'scores.json' is not a separation report written by cocktail separate", 1)
+    only_error(
+        run("plot", "--convergence", "scores.json", "-o", "c.png"),
+        "'scores.json' is not a separation report written by cocktail separate",
+        1,
+    )
     assert not Path("c.png").exists()
 
 
-@pytest.mark.parametrize("option, message", [
-    (dict(fit_seconds=0), "fit_seconds must be a positive number, got 0"),
-    (dict(block_seconds=-1), "block_seconds must be a positive number, got -1"),
-    (dict(tol=float("nan")), "tol must be a positive number, got nan"),
-    (dict(max_iter=0), "max_iter must be a whole number of at least 1, got 0"),
-    (dict(seed=-3), "seed must be a whole number of at least 0, got -3"),
-    (dict(nfft=1000), "nfft must be a power of two of at least 16, got 1000"),
-    (dict(n_sources=0), "n_sources must be a whole number of at least 1, 'auto' or 'all', got 0"),
-    (dict(n_sources="some"), "the number of sources must be a whole number, 'auto' or 'all', "
-                             "got 'some'"),
-    (dict(model="rooms"), "unknown model 'rooms': choose one of auto, instantaneous, convolutive"),
-])
+@pytest.mark.parametrize(
+    "option, message",
+    [
+        (dict(fit_seconds=0), "fit_seconds must be a positive number, got 0"),
+        (dict(block_seconds=-1), "block_seconds must be a positive number, got -1"),
+        (dict(tol=float("nan")), "tol must be a positive number, got nan"),
+        (dict(max_iter=0), "max_iter must be a whole number of at least 1, got 0"),
+        (dict(seed=-3), "seed must be a whole number of at least 0, got -3"),
+        (dict(nfft=1000), "nfft must be a power of two of at least 16, got 1000"),
+        (
+            dict(n_sources=0),
+            "n_sources must be a whole number of at least 1, 'auto' or 'all', got 0",
+        ),
+        (
+            dict(n_sources="some"),
+            "the number of sources must be a whole number, 'auto' or 'all', got 'some'",
+        ),
+        (
+            dict(model="rooms"),
+            "unknown model 'rooms': choose one of auto, instantaneous, convolutive",
+        ),
+    ],
+)
 def test_the_api_refuses_options_no_run_could_use(option, message):
     """Refused when the options are made, before any work, in the API's own words:
     fit_seconds=0 used to report a silent recording, block_seconds=-1 to run

@@ -1,4 +1,5 @@
 """Long recordings, live streams, raw PCM and batches of files."""
+
 import json
 import resource
 import subprocess
@@ -8,24 +9,25 @@ import time
 import numpy as np
 import pytest
 import soundfile as sf
-from helpers import SAMPLES, cocktail_cmd, run, sir_db, speechlike
 
 from cocktail.batch import separate_file
 from cocktail.metrics import amari_index
 from cocktail.separation import fit_plan
+from helpers import SAMPLES, cocktail_cmd, run, sir_db, speechlike
 
 
 def pipe(args, data, chunk=None, pause=0.0):
     """Run cocktail with ``data`` written into a real pipe, optionally in slow chunks."""
-    p = subprocess.Popen(cocktail_cmd() + args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE)
+    p = subprocess.Popen(
+        cocktail_cmd() + args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     err = []
 
     def feed():
         step = chunk or len(data)
         try:
             for i in range(0, len(data), step):
-                p.stdin.write(data[i:i + step])
+                p.stdin.write(data[i : i + step])
                 p.stdin.flush()
                 time.sleep(pause)
         except BrokenPipeError:
@@ -33,8 +35,10 @@ def pipe(args, data, chunk=None, pause=0.0):
         finally:
             p.stdin.close()
 
-    threads = [threading.Thread(target=feed),
-               threading.Thread(target=lambda: err.append(p.stderr.read()))]
+    threads = [
+        threading.Thread(target=feed),
+        threading.Thread(target=lambda: err.append(p.stderr.read())),
+    ]
     for t in threads:
         t.start()
     out = p.stdout.read()
@@ -48,14 +52,15 @@ def unknown_length(wav_bytes, size=0xFFFFFFFF):
     b = bytearray(wav_bytes)
     b[4:8] = size.to_bytes(4, "little")
     pos = b.index(b"data") + 4
-    b[pos:pos + 4] = size.to_bytes(4, "little")
+    b[pos : pos + 4] = size.to_bytes(4, "little")
     return bytes(b)
 
 
 def test_stdin_stream_equals_file():
     mix = SAMPLES / "mixture.wav"
-    from_file = subprocess.run(cocktail_cmd() + ["separate", str(mix), "-o", "-", "-q"],
-                               capture_output=True, timeout=120)
+    from_file = subprocess.run(
+        cocktail_cmd() + ["separate", str(mix), "-o", "-", "-q"], capture_output=True, timeout=120
+    )
     rc, from_pipe, err = pipe(["separate", "-", "-o", "-", "-q"], mix.read_bytes(), chunk=10000)
     assert from_file.returncode == 0 and rc == 0, err
     assert from_pipe == from_file.stdout
@@ -64,27 +69,52 @@ def test_stdin_stream_equals_file():
 @pytest.mark.parametrize("size", [0xFFFFFFFF, 0])
 def test_unknown_length_wav_stream_through_a_pipe(size):
     mix = SAMPLES / "mixture.wav"
-    rc, out, err = pipe(["separate", "-", "-o", "-", "-q"], unknown_length(mix.read_bytes(), size),
-                        chunk=32000, pause=0.01)
+    rc, out, err = pipe(
+        ["separate", "-", "-o", "-", "-q"],
+        unknown_length(mix.read_bytes(), size),
+        chunk=32000,
+        pause=0.01,
+    )
     assert rc == 0, err
     # The output is a stream too: the reader learns its length from EOF.
     assert int.from_bytes(out[40:44], "little") == 0xFFFFFFFF
     y = np.frombuffer(out[44:], dtype="<i2").reshape(-1, 2)
     x, rate = sf.read(mix, dtype="int16")
     assert y.shape == x.shape
-    ref = np.frombuffer(subprocess.run(cocktail_cmd() + ["separate", str(mix), "-o", "-", "-q"],
-                                       capture_output=True).stdout[44:], dtype="<i2").reshape(-1, 2)
+    ref = np.frombuffer(
+        subprocess.run(
+            cocktail_cmd() + ["separate", str(mix), "-o", "-", "-q"], capture_output=True
+        ).stdout[44:],
+        dtype="<i2",
+    ).reshape(-1, 2)
     assert np.abs(y.astype(int) - ref).max() <= 1
 
 
 def test_raw_pcm_in_and_out():
     mix = SAMPLES / "mixture.wav"
     x, rate = sf.read(mix, dtype="int16")
-    rc, out, err = pipe(["separate", "-", "--raw", "--rate", str(rate), "--channels", "2",
-                         "--encoding", "s16", "-o", "-", "-q"], x.tobytes(), chunk=50000)
+    rc, out, err = pipe(
+        [
+            "separate",
+            "-",
+            "--raw",
+            "--rate",
+            str(rate),
+            "--channels",
+            "2",
+            "--encoding",
+            "s16",
+            "-o",
+            "-",
+            "-q",
+        ],
+        x.tobytes(),
+        chunk=50000,
+    )
     assert rc == 0, err
-    wav = subprocess.run(cocktail_cmd() + ["separate", str(mix), "-o", "-", "-q"],
-                         capture_output=True).stdout
+    wav = subprocess.run(
+        cocktail_cmd() + ["separate", str(mix), "-o", "-", "-q"], capture_output=True
+    ).stdout
     assert out == wav[44:]  # the same samples, without the header
 
 
@@ -139,8 +169,13 @@ def test_file_larger_than_the_memory_limit_still_separates(tmp_path):
     def cap():
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
-    p = subprocess.run(cocktail_cmd() + ["separate", str(path), "-o", str(tmp_path / "out"), "-q"],
-                       preexec_fn=cap, capture_output=True, text=True, timeout=600)
+    p = subprocess.run(
+        cocktail_cmd() + ["separate", str(path), "-o", str(tmp_path / "out"), "-q"],
+        preexec_fn=cap,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert p.returncode == 0, p.stderr
     report = json.loads((tmp_path / "out" / "separation.json").read_text())
     assert report["n_samples"] == rate * seconds
@@ -168,8 +203,10 @@ def test_adaptive_follows_a_mixture_that_changes(write_wav, tmp_path):
     # One matrix for the whole recording fails on one of the halves.
     r = run("separate", mix, "--model", "instantaneous", "-o", tmp_path / "batch", "-q")
     Yb = np.stack([sf.read(tmp_path / "batch" / f"speaker_{i}.wav")[0] for i in (1, 2)])
-    worst = min(min(sir_db(y[lo:hi], S[:, lo:hi]) for y in Yb)
-                for lo, hi in ((settle, half), (half + settle, 2 * half)))
+    worst = min(
+        min(sir_db(y[lo:hi], S[:, lo:hi]) for y in Yb)
+        for lo, hi in ((settle, half), (half + settle, 2 * half))
+    )
     assert worst < 15
 
 
@@ -186,7 +223,8 @@ def test_batch_with_one_corrupt_file(tmp_path):
     assert not (tmp_path / "out" / "broken" / "speaker_1.wav").exists()
     assert f"broken.wav: Error: cannot read '{folder / 'broken.wav'}'" in r.stderr
     assert r.stderr.rstrip().splitlines()[-1] == (
-        f"Error: 3 files: 2 separated, 1 failed (12.5 s of audio); failed: {folder / 'broken.wav'}")
+        f"Error: 3 files: 2 separated, 1 failed (12.5 s of audio); failed: {folder / 'broken.wav'}"
+    )
 
 
 def test_batch_names_each_output_after_its_input(tmp_path):
@@ -222,21 +260,30 @@ def test_dask_local_cluster(tmp_path):
         p.write_bytes((SAMPLES / "mixture.wav").read_bytes())
         inputs.append(str(p))
     outs = [str(tmp_path / "out" / f"m{k}") for k in range(3)]
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster, \
-            distributed.Client(cluster) as client:
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
         summaries = client.gather(client.map(separate_file, inputs, outs))
     assert [s["n_sources"] for s in summaries] == [2, 2, 2]
     for o in outs:
-        assert json.loads((tmp_path / "out" / o.split("/")[-1] / "separation.json").read_text())["converged"]
+        assert json.loads((tmp_path / "out" / o.split("/")[-1] / "separation.json").read_text())[
+            "converged"
+        ]
 
 
 def test_long_room_recording_in_one_pass(tmp_path):
     """Room model past --fit-seconds: every sample written, integer format kept,
     the headroom set after the single pass and recorded."""
     voices = [SAMPLES / "alice.wav", SAMPLES / "bob.wav"]
-    assert run("mix", *voices, "--room", 0.2, "--subtype", "PCM_16", "-o", tmp_path / "m.wav",
-               "-q").exit_code == 0
+    assert (
+        run(
+            "mix", *voices, "--room", 0.2, "--subtype", "PCM_16", "-o", tmp_path / "m.wav", "-q"
+        ).exit_code
+        == 0
+    )
     r = run("separate", tmp_path / "m.wav", "--fit-seconds", 5, "-o", tmp_path / "o", "-q")
     assert r.exit_code == 0, r.output
     report = json.loads((tmp_path / "o" / "separation.json").read_text())
@@ -261,25 +308,41 @@ def test_raw_pcm_file_to_folder(tmp_path):
     wav = run("separate", SAMPLES / "mixture.wav", "-o", tmp_path / "w", "-q")
     assert wav.exit_code == 0
     for i in (1, 2):
-        assert (tmp_path / "o" / f"speaker_{i}.wav").read_bytes() == \
-            (tmp_path / "w" / f"speaker_{i}.wav").read_bytes()
+        assert (tmp_path / "o" / f"speaker_{i}.wav").read_bytes() == (
+            tmp_path / "w" / f"speaker_{i}.wav"
+        ).read_bytes()
 
 
 def test_live_stream_output_starts_before_the_input_ends():
     """--adaptive on a live pipe: separated audio comes out while audio still goes in."""
     x, rate = sf.read(SAMPLES / "mixture.wav", dtype="int16")
     x = x[: 5 * rate]
-    header = unknown_length(subprocess.run(
-        cocktail_cmd() + ["mix", str(SAMPLES / "alice.wav"), str(SAMPLES / "bob.wav"), "-o", "-",
-                          "--subtype", "PCM_16"], capture_output=True).stdout[:44])
-    p = subprocess.Popen(cocktail_cmd() + ["separate", "-", "--adaptive", "-o", "-", "-q"],
-                         stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    header = unknown_length(
+        subprocess.run(
+            cocktail_cmd()
+            + [
+                "mix",
+                str(SAMPLES / "alice.wav"),
+                str(SAMPLES / "bob.wav"),
+                "-o",
+                "-",
+                "--subtype",
+                "PCM_16",
+            ],
+            capture_output=True,
+        ).stdout[:44]
+    )
+    p = subprocess.Popen(
+        cocktail_cmd() + ["separate", "-", "--adaptive", "-o", "-", "-q"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
     fed = threading.Event()
 
     def feed():
         p.stdin.write(header)
         for i in range(0, len(x), rate // 10):
-            p.stdin.write(x[i:i + rate // 10].tobytes())
+            p.stdin.write(x[i : i + rate // 10].tobytes())
             p.stdin.flush()
             time.sleep(0.1)  # a live source: a tenth of a second every tenth
         fed.set()
@@ -299,13 +362,35 @@ def test_live_stream_output_starts_before_the_input_ends():
 def test_apply_a_saved_unmixing_to_another_recording(tmp_path):
     """The same microphones hear other speakers: reuse the unmixing, no estimation."""
     voices = [SAMPLES / "alice.wav", SAMPLES / "bob.wav", SAMPLES / "carol.wav"]
-    assert run("mix", voices[0], voices[1], "-o", tmp_path / "a.wav", "--seed", 3, "-q").exit_code == 0
+    assert (
+        run("mix", voices[0], voices[1], "-o", tmp_path / "a.wav", "--seed", 3, "-q").exit_code == 0
+    )
     assert run("separate", tmp_path / "a.wav", "-o", tmp_path / "sa", "-q").exit_code == 0
     # Same room, same matrix, other talkers.
-    assert run("mix", voices[2], voices[0], "-o", tmp_path / "b.wav", "--matrix", tmp_path / "a.json",
-               "--truth", tmp_path / "tb", "-q").exit_code == 0
-    r = run("separate", tmp_path / "b.wav", "--apply", tmp_path / "sa" / "separation.json",
-            "-o", tmp_path / "sb", "-q")
+    assert (
+        run(
+            "mix",
+            voices[2],
+            voices[0],
+            "-o",
+            tmp_path / "b.wav",
+            "--matrix",
+            tmp_path / "a.json",
+            "--truth",
+            tmp_path / "tb",
+            "-q",
+        ).exit_code
+        == 0
+    )
+    r = run(
+        "separate",
+        tmp_path / "b.wav",
+        "--apply",
+        tmp_path / "sa" / "separation.json",
+        "-o",
+        tmp_path / "sb",
+        "-q",
+    )
     assert r.exit_code == 0, r.output
     report = json.loads((tmp_path / "sb" / "separation.json").read_text())
     assert report["iterations"] == 0 and "applied from" in report["model_reason"]
@@ -319,8 +404,16 @@ def test_apply_needs_the_same_microphones(tmp_path):
     voices = [SAMPLES / "alice.wav", SAMPLES / "bob.wav"]
     run("mix", *voices, "-o", tmp_path / "a.wav", "--mics", 3, "-q")
     run("separate", tmp_path / "a.wav", "--sources", 2, "-o", tmp_path / "sa", "-q")
-    r = run("separate", SAMPLES / "mixture.wav", "--apply", tmp_path / "sa" / "separation.json",
-            "-o", tmp_path / "o")
+    r = run(
+        "separate",
+        SAMPLES / "mixture.wav",
+        "--apply",
+        tmp_path / "sa" / "separation.json",
+        "-o",
+        tmp_path / "o",
+    )
     assert r.exit_code == 1
-    assert r.stderr == (f"Error: the unmixing in '{tmp_path / 'sa' / 'separation.json'}' is for 3 "
-                        f"microphones; '{SAMPLES / 'mixture.wav'}' has 2\n")
+    assert r.stderr == (
+        f"Error: the unmixing in '{tmp_path / 'sa' / 'separation.json'}' is for 3 "
+        f"microphones; '{SAMPLES / 'mixture.wav'}' has 2\n"
+    )

@@ -1,16 +1,21 @@
 """Warnings that say why a result will be poor, and the smaller courtesies."""
+
 import json
 
 import numpy as np
 import pytest
+
 from helpers import SAMPLES, run, speechlike
 
 VOICES = [SAMPLES / "alice.wav", SAMPLES / "bob.wav"]
 
 
 def warnings_of(result):
-    return [line[len("Warning: "):] for line in result.stderr.splitlines()
-            if line.startswith("Warning: ")]
+    return [
+        line[len("Warning: ") :]
+        for line in result.stderr.splitlines()
+        if line.startswith("Warning: ")
+    ]
 
 
 def test_a_clean_mixture_gets_no_warning(mixture, tmp_path):
@@ -27,8 +32,10 @@ def test_clipped_input_is_reported(write_wav, rng, tmp_path):
     mix = write_wav("clipped.wav", X, subtype="PCM_16")
     result = run("separate", mix, "-o", tmp_path / "o", "-q")
     assert result.exit_code == 0, result.output
-    expected = (f"'{mix}' is clipped: {share:.1%} of its samples are at full scale; clipping is "
-                "not a mixture of the sources, so the separation will be poorer")
+    expected = (
+        f"'{mix}' is clipped: {share:.1%} of its samples are at full scale; clipping is "
+        "not a mixture of the sources, so the separation will be poorer"
+    )
     assert warnings_of(result) == [expected]
     assert json.loads((tmp_path / "o" / "separation.json").read_text())["warnings"] == [expected]
 
@@ -41,37 +48,54 @@ def test_two_gaussian_sources_are_reported(write_wav, rng, tmp_path):
     result = run("separate", mix, "-o", tmp_path / "o", "-q", "--model", "instantaneous")
     assert result.exit_code == 0, result.output
     [w] = warnings_of(result)
-    assert w.endswith("are near-Gaussian (excess kurtosis under 0.25): independent component "
-                      "analysis cannot separate Gaussian sources from each other, so they may "
-                      "still be mixed")
+    assert w.endswith(
+        "are near-Gaussian (excess kurtosis under 0.25): independent component "
+        "analysis cannot separate Gaussian sources from each other, so they may "
+        "still be mixed"
+    )
     assert json.loads((tmp_path / "o" / "separation.json").read_text())["warnings"] == [w]
 
 
 def test_room_options_with_the_instantaneous_model_are_reported(mixture, tmp_path):
     mix, _, _ = mixture
-    result = run("separate", mix, "-o", tmp_path / "o", "-q", "--model", "instantaneous",
-                 "--nfft", 512)
+    result = run(
+        "separate", mix, "-o", tmp_path / "o", "-q", "--model", "instantaneous", "--nfft", 512
+    )
     assert result.exit_code == 0, result.output
-    assert warnings_of(result) == ["nfft applies to the room (convolutive) model only: ignored "
-                                   "by the instantaneous model"]
+    assert warnings_of(result) == [
+        "nfft applies to the room (convolutive) model only: ignored by the instantaneous model"
+    ]
 
 
 def test_estimation_options_with_apply_are_reported(mixture, tmp_path):
     mix, _, _ = mixture
     assert run("separate", mix, "-o", tmp_path / "a", "-q").exit_code == 0
-    result = run("separate", mix, "-o", tmp_path / "b", "-q", "--apply",
-                 tmp_path / "a" / "separation.json", "--model", "convolutive", "--nfft", 1024)
+    result = run(
+        "separate",
+        mix,
+        "-o",
+        tmp_path / "b",
+        "-q",
+        "--apply",
+        tmp_path / "a" / "separation.json",
+        "--model",
+        "convolutive",
+        "--nfft",
+        1024,
+    )
     assert result.exit_code == 0, result.output
-    assert warnings_of(result) == ["model, nfft are ignored: the unmixing is applied as saved, "
-                                   "not estimated"]
+    assert warnings_of(result) == [
+        "model, nfft are ignored: the unmixing is applied as saved, not estimated"
+    ]
 
 
 def test_mix_of_one_file_twice(tmp_path):
     a = SAMPLES / "alice.wav"
     result = run("mix", a, a, "-o", tmp_path / "m.wav", "-q")
     assert result.exit_code == 0, result.output
-    expected = (f"sources 1 and 2 ('{a}', '{a}') are the same signal: no separation can tell "
-                "them apart")
+    expected = (
+        f"sources 1 and 2 ('{a}', '{a}') are the same signal: no separation can tell them apart"
+    )
     assert warnings_of(result) == [expected]
     assert json.loads((tmp_path / "m.json").read_text())["warnings"] == [expected]
 
@@ -86,11 +110,13 @@ def test_mix_with_a_singular_matrix(tmp_path):
 
 
 def test_room_layout_without_a_room(tmp_path):
-    result = run("mix", *VOICES, "-o", tmp_path / "m.wav", "--mic-spacing", 0.1,
-                 "--room-size", "4x4x3", "-q")
+    result = run(
+        "mix", *VOICES, "-o", tmp_path / "m.wav", "--mic-spacing", 0.1, "--room-size", "4x4x3", "-q"
+    )
     assert result.exit_code == 0, result.output
-    assert warnings_of(result) == ["--room-size, --mic-spacing describe the simulated room: "
-                                   "ignored without --room"]
+    assert warnings_of(result) == [
+        "--room-size, --mic-spacing describe the simulated room: ignored without --room"
+    ]
 
 
 # ------------------------------------------------------------------ smaller
@@ -102,8 +128,10 @@ def test_plot_refuses_formats_it_does_not_write(mixture, tmp_path, name):
     assert run("separate", mix, "-o", tmp_path / "o", "-q").exit_code == 0
     result = run("plot", tmp_path / "o", "-o", tmp_path / name)
     assert result.exit_code == 2
-    assert result.stderr == (f"Error: pictures are written as PNG: name the file 'p.png', not "
-                             f"'{tmp_path / name}' (see 'cocktail plot --help')\n")
+    assert result.stderr == (
+        f"Error: pictures are written as PNG: name the file 'p.png', not "
+        f"'{tmp_path / name}' (see 'cocktail plot --help')\n"
+    )
     assert not (tmp_path / name).exists()
 
 
@@ -112,9 +140,11 @@ def test_an_output_folder_named_like_a_wav_is_noted(mixture, tmp_path):
     out = tmp_path / "speakers.wav"
     result = run("separate", mix, "-o", out)
     assert result.exit_code == 0
-    assert result.stderr.splitlines()[0] == (f"Note: '{out}' will be a folder holding "
-                                             f"speaker_1.wav ... (for one multi-channel file: "
-                                             f"-o - > {out})")
+    assert result.stderr.splitlines()[0] == (
+        f"Note: '{out}' will be a folder holding "
+        f"speaker_1.wav ... (for one multi-channel file: "
+        f"-o - > {out})"
+    )
     assert (out / "speaker_1.wav").is_file()
 
 
@@ -125,8 +155,11 @@ def test_a_rerun_with_fewer_speakers_leaves_no_stale_file(mixture, tmp_path):
     (out / "notes.txt").write_text("mine")
     result = run("separate", mix, "-o", f"{out}/", "--sources", 1)
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in out.iterdir()) == ["notes.txt", "separation.json",
-                                                     "speaker_1.wav"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "notes.txt",
+        "separation.json",
+        "speaker_1.wav",
+    ]
     last = result.stderr.splitlines()[-1]
     assert last.startswith("1 speaker separated (") and last.endswith(f") -> {out}/")
 
@@ -145,6 +178,8 @@ def test_evaluate_json_holds_plain_paths(tmp_path):
 def test_one_microphone_is_singular(tmp_path):
     result = run("mix", *VOICES, "--mics", 1, "-o", tmp_path / "one.wav")
     assert result.exit_code == 0, result.output
-    assert result.stderr.splitlines()[-1] == (f"mixed 2 sources into 1 microphone "
-                                              f"(instantaneous) -> {tmp_path / 'one.wav'} "
-                                              f"(ground truth in {tmp_path / 'one.json'})")
+    assert result.stderr.splitlines()[-1] == (
+        f"mixed 2 sources into 1 microphone "
+        f"(instantaneous) -> {tmp_path / 'one.wav'} "
+        f"(ground truth in {tmp_path / 'one.json'})"
+    )

@@ -1,5 +1,6 @@
 """Pieces the instantaneous solvers share: the batch one (:mod:`.ica`) and the
 block-online one (:mod:`.online`)."""
+
 import numpy as np
 
 

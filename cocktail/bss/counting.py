@@ -41,6 +41,7 @@ than talkers, they count too many, not too few.
 Counting a room runs its trial separation at 16 kHz at most (faster, and
 onsets are measured below 6 kHz) on at most :data:`COUNT_SECONDS` of it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -109,8 +110,12 @@ class Count:
         return f"{what} ({self.method}{'; unsure, kept one more' if self.unsure else ''})"
 
     def as_report(self):
-        return {"n_sources": int(self.n), "method": self.method, "unsure": bool(self.unsure),
-                "evidence": self.evidence}
+        return {
+            "n_sources": int(self.n),
+            "method": self.method,
+            "unsure": bool(self.unsure),
+            "evidence": self.evidence,
+        }
 
 
 def quantisation_step(X):
@@ -123,7 +128,7 @@ def quantisation_step(X):
     sample = X[:, :: max(1, X.shape[1] // 20000)]
     for bits in _BIT_DEPTHS:
         scaled = sample * 2.0 ** (bits - 1)
-        if np.all(np.abs(scaled) < 2.0 ** 53) and np.array_equal(scaled, np.round(scaled)):
+        if np.all(np.abs(scaled) < 2.0**53) and np.array_equal(scaled, np.round(scaled)):
             return 2.0 ** (1 - bits)
     return None
 
@@ -173,7 +178,7 @@ def count_instantaneous(X, step=None):
     def noise_like(k):
         z = vec[:, k] @ Xc[:, ::stride]
         z /= max(float(np.sqrt(np.mean(z * z))), np.finfo(float).tiny)
-        kurt[k] = float(np.mean(z ** 4) - 3.0)
+        kurt[k] = float(np.mean(z**4) - 3.0)
         zz = vec[:, k] @ Xc[:, :STAT_SAMPLES]
         corr[k] = float(np.dot(zz[1:], zz[:-1]) / max(float(np.dot(zz, zz)), np.finfo(float).tiny))
         return abs(kurt[k]) < GAUSSIAN_KURTOSIS and abs(corr[k]) < WHITE_CORRELATION
@@ -198,11 +203,14 @@ def count_instantaneous(X, step=None):
     unsure = n >= 2 and abs(kurt[n - 1]) < 2 * GAUSSIAN_KURTOSIS
     db = [round(float(10 * np.log10(max(v, 1e-300) / top)), 1) for v in lam]
     quant = "float" if step is None else f"{int(round(1 - np.log2(step)))}-bit"
-    evidence = {"rank": rank, "eigenvalues_db": db,
-                "excess_kurtosis": [None if np.isnan(v) else round(float(v), 2) for v in kurt],
-                "lag1_correlation": [None if np.isnan(v) else round(float(v), 2) for v in corr],
-                "noise_floor_db": round(float(10 * np.log10(threshold / FLOOR_MARGIN / top)), 1),
-                "quantisation": quant}
+    evidence = {
+        "rank": rank,
+        "eigenvalues_db": db,
+        "excess_kurtosis": [None if np.isnan(v) else round(float(v), 2) for v in kurt],
+        "lag1_correlation": [None if np.isnan(v) else round(float(v), 2) for v in corr],
+        "noise_floor_db": round(float(10 * np.log10(threshold / FLOOR_MARGIN / top)), 1),
+        "quantisation": quant,
+    }
     method = f"covariance eigenvalues: {n} of {len(lam)} {why}"
     return Count(n, method, unsure, evidence)
 
@@ -248,11 +256,15 @@ def count_outputs(P, freqs, upper=None):
     if upper is not None:
         n, sure = min(n, upper), min(sure, upper)
     n = max(n, 1)
-    evidence = {"output_level_db": [round(float(v), 1) for v in level_db[order]],
-                "onset_sharpness": [round(float(v), 3) for v in score[order]],
-                "margin": ROOM_MARGIN, "unsure_margin": ROOM_UNSURE}
-    method = (f"{n} of {K} outputs of a trial separation have a talker's sharp onsets"
-              + ("" if n == K else "; the rest the soft ones of reverberation or noise"))
+    evidence = {
+        "output_level_db": [round(float(v), 1) for v in level_db[order]],
+        "onset_sharpness": [round(float(v), 3) for v in score[order]],
+        "margin": ROOM_MARGIN,
+        "unsure_margin": ROOM_UNSURE,
+    }
+    method = f"{n} of {K} outputs of a trial separation have a talker's sharp onsets" + (
+        "" if n == K else "; the rest the soft ones of reverberation or noise"
+    )
     return Count(n, method, n > sure, evidence), order[:n]
 
 
@@ -301,13 +313,20 @@ def count_room(X, sample_rate, upper=None, random_state=0):
     keep = int(COUNT_SECONDS * sample_rate)
     if X.shape[1] > keep:  # evenly spread pieces of a long recording
         starts = np.linspace(0, X.shape[1] - keep // 4, 4).astype(int)
-        X = np.concatenate([X[:, s:s + keep // 4] for s in starts], axis=1)
+        X = np.concatenate([X[:, s : s + keep // 4] for s in starts], axis=1)
     rate = sample_rate
     if rate > COUNT_RATE:
         X, rate = _decimate(X, rate, COUNT_RATE), COUNT_RATE
     nfft = default_nfft(rate, X.shape[1])
-    res = separate_convolutive(X, n_sources=K, nfft=nfft, algorithm=COUNT_ALGORITHM,
-                               max_iter=COUNT_ITERATIONS, tol=0.0, random_state=random_state)
+    res = separate_convolutive(
+        X,
+        n_sources=K,
+        nfft=nfft,
+        algorithm=COUNT_ALGORITHM,
+        max_iter=COUNT_ITERATIONS,
+        tol=0.0,
+        random_state=random_state,
+    )
     stft = STFT(nfft, nfft // 4)
     Yf = stft.forward(res.sources)
     P = Yf.real.astype(np.float64) ** 2 + Yf.imag.astype(np.float64) ** 2

@@ -17,6 +17,7 @@ powers, so channel gains do not matter; the DC bin and low rumble are
 excluded, so offsets do not matter; bins are chosen in hertz and the frame
 length in milliseconds, so the sample rate does not matter.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -44,7 +45,7 @@ def _excerpt(X, sample_rate):
     if n <= seg * _N_SEGMENTS:
         return X
     starts = np.linspace(0, n - seg, _N_SEGMENTS).astype(int)
-    return np.concatenate([X[:, s:s + seg] for s in starts], axis=1)
+    return np.concatenate([X[:, s : s + seg] for s in starts], axis=1)
 
 
 def phase_realness(X, sample_rate):
@@ -83,7 +84,7 @@ def phase_realness(X, sample_rate):
     sin_phase = np.abs(coh.imag) / np.maximum(mag, 1e-12)
     # estimation noise of the phase of a coherence from n_frames frames
     g = np.clip(mag, 1e-3, 0.999)
-    sigma = np.sqrt((1.0 - g ** 2) / (2.0 * n_frames * g ** 2))
+    sigma = np.sqrt((1.0 - g**2) / (2.0 * n_frames * g**2))
     tol = np.maximum(np.sin(np.deg2rad(_ANGLE_DEG)), 3.0 * sigma)
     top = (mag >= np.quantile(mag, 0.75, axis=0, keepdims=True)) & ok & (mag > 0)
     n_cells = int(top.sum())
@@ -112,24 +113,34 @@ def choose_model(X, sample_rate):
             f"the recording must be 2-D (n_mics, n_samples), got {X.ndim} dimension(s)"
         )
     if not np.isfinite(sample_rate) or sample_rate <= 0:
-        raise CocktailError(f"the sample rate must be a positive number of hertz, got {sample_rate!r}")
+        raise CocktailError(
+            f"the sample rate must be a positive number of hertz, got {sample_rate!r}"
+        )
     if not np.all(np.isfinite(X)):
         raise CocktailError("the recording contains NaN or infinite samples")
     if X.shape[0] < 2:
-        return ("instantaneous",
-                "a single channel has no inter-channel delays to measure: treated as instantaneous")
+        return (
+            "instantaneous",
+            "a single channel has no inter-channel delays to measure: treated as instantaneous",
+        )
     frac, n = phase_realness(X, float(sample_rate))
     if not np.isfinite(frac):
-        return ("instantaneous",
-                "the channels carry too little signal (or are too short) to measure inter-channel "
-                "phase: treated as instantaneous")
+        return (
+            "instantaneous",
+            "the channels carry too little signal (or are too short) to measure inter-channel "
+            "phase: treated as instantaneous",
+        )
     pct = 100.0 * frac
     thr = 100.0 * REALNESS_THRESHOLD
     if frac >= REALNESS_THRESHOLD:
-        return ("instantaneous",
-                f"inter-channel phase is 0/180 degrees in {pct:.0f}% of the coherent "
-                f"time-frequency bins (threshold {thr:.0f}%): no delays between microphones")
-    return ("convolutive",
-            f"inter-channel phase is 0/180 degrees in only {pct:.0f}% of the coherent "
-            f"time-frequency bins (threshold {thr:.0f}%): delays and echoes between microphones, "
-            "as in a room")
+        return (
+            "instantaneous",
+            f"inter-channel phase is 0/180 degrees in {pct:.0f}% of the coherent "
+            f"time-frequency bins (threshold {thr:.0f}%): no delays between microphones",
+        )
+    return (
+        "convolutive",
+        f"inter-channel phase is 0/180 degrees in only {pct:.0f}% of the coherent "
+        f"time-frequency bins (threshold {thr:.0f}%): delays and echoes between microphones, "
+        "as in a room",
+    )

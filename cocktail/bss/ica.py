@@ -40,6 +40,7 @@ then grown by half after each accepted step (a "bold driver"), so every
 accepted step lowers the loss. Both stop on the same relative-gradient
 tolerance as the default.
 """
+
 import time
 from dataclasses import dataclass, field
 from typing import Callable, List, Optional
@@ -58,11 +59,11 @@ DEFAULT_ALGORITHM = "lbfgs"
 #: What each one is, for reports.
 DESCRIPTIONS = {
     "lbfgs": "natural-gradient maximum-likelihood ICA (L-BFGS on the relative gradient, "
-             "extended-infomax and sparse densities)",
+    "extended-infomax and sparse densities)",
     "natgrad": "natural-gradient maximum-likelihood ICA (Amari's batch rule with a "
-               "backtracking step, extended-infomax and sparse densities)",
+    "backtracking step, extended-infomax and sparse densities)",
     "gradient": "maximum-likelihood ICA by the ordinary (Euclidean) gradient (backtracking "
-                "step, extended-infomax and sparse densities)",
+    "step, extended-infomax and sparse densities)",
 }
 
 #: Defaults shared by the library and the command line.
@@ -192,8 +193,10 @@ def _switch_densities(densities, Y):
     now = [_stability(SuperGaussian(), y) < 0 for y in Y]
     if kinds == now:
         return None
-    return [SubGaussian() if k else (d if not isinstance(d, SubGaussian) else SuperGaussian())
-            for k, d in zip(now, densities)]
+    return [
+        SubGaussian() if k else (d if not isinstance(d, SubGaussian) else SuperGaussian())
+        for k, d in zip(now, densities)
+    ]
 
 
 def _stability(density, y):
@@ -327,8 +330,7 @@ class _Trace:
             self.callback(len(self.gradient), gnorm)
 
 
-def _solve(Y, densities, *, max_iter, tol, extended, trace, cost_offset=0.0,
-           fixed_scale=False):
+def _solve(Y, densities, *, max_iter, tol, extended, trace, cost_offset=0.0, fixed_scale=False):
     """L-BFGS on the relative gradient from ``W = I``.
 
     With ``fixed_scale`` the outputs are kept at unit power and only their
@@ -407,8 +409,9 @@ def _textbook_direction(G, W, algorithm):
     return -np.linalg.solve(W, G.T).T
 
 
-def _solve_textbook(Z, W, densities, *, algorithm, max_iter, tol, extended, trace,
-                    fixed_scale=False):
+def _solve_textbook(
+    Z, W, densities, *, algorithm, max_iter, tol, extended, trace, fixed_scale=False
+):
     """Plain gradient steps with a bold-driver step size, from ``W``.
 
     ``Z`` (n, T) is the data in fixed coordinates and ``W`` (n, n) the
@@ -518,8 +521,9 @@ def ica(
         per iteration the relative-gradient norm, the cost and the time.
     """
     if algorithm not in ALGORITHMS:
-        raise CocktailError(f"unknown algorithm '{algorithm}': choose one of "
-                            f"{', '.join(ALGORITHMS)}")
+        raise CocktailError(
+            f"unknown algorithm '{algorithm}': choose one of {', '.join(ALGORITHMS)}"
+        )
     if max_iter is None:
         max_iter = default_max_iter(algorithm)
     trace = _Trace(callback)
@@ -571,30 +575,46 @@ def ica(
     try:
         with np.errstate(over="raise", invalid="raise", divide="raise", under="ignore"):
             for step, use_sparse, stage_tol in stages:
-                done.append({"start": n_iter + 1,
-                             "name": ("sparse" if use_sparse else "log cosh")
-                             + ("" if step == 1 else f", 1/{step} of samples")})
+                done.append(
+                    {
+                        "start": n_iter + 1,
+                        "name": ("sparse" if use_sparse else "log cosh")
+                        + ("" if step == 1 else f", 1/{step} of samples"),
+                    }
+                )
                 if algorithm == DEFAULT_ALGORITHM:
                     part = outputs(step)
                 else:
                     Z = np.ascontiguousarray(to_components @ (X[:, ::step] - white.mean))
                     part = W_components @ Z
                 if extended:
-                    densities = _choose_densities(_unit_rows(part)[0] if use_sparse else part,
-                                                  densities, sparse=use_sparse)
+                    densities = _choose_densities(
+                        _unit_rows(part)[0] if use_sparse else part, densities, sparse=use_sparse
+                    )
                 if algorithm == DEFAULT_ALGORITHM:
                     offset = cost_whitening - float(np.linalg.slogdet(W_total)[1])
                     W, part, it, converged, gnorm, densities = _solve(
-                        part, densities, max_iter=max(max_iter - n_iter, 1), tol=stage_tol,
-                        extended=extended, trace=trace, cost_offset=offset,
+                        part,
+                        densities,
+                        max_iter=max(max_iter - n_iter, 1),
+                        tol=stage_tol,
+                        extended=extended,
+                        trace=trace,
+                        cost_offset=offset,
                         fixed_scale=use_sparse,
                     )
                     W_total = W @ W_total
                 else:
                     W_components, it, converged, gnorm, densities = _solve_textbook(
-                        Z, W_components, densities, algorithm=algorithm,
-                        max_iter=max(max_iter - n_iter, 1), tol=stage_tol, extended=extended,
-                        trace=trace, fixed_scale=use_sparse,
+                        Z,
+                        W_components,
+                        densities,
+                        algorithm=algorithm,
+                        max_iter=max(max_iter - n_iter, 1),
+                        tol=stage_tol,
+                        extended=extended,
+                        trace=trace,
+                        fixed_scale=use_sparse,
                     )
                     del Z
                 del part
@@ -602,7 +622,9 @@ def ica(
                 if n_iter >= max_iter:
                     break
     except FloatingPointError as exc:
-        raise CocktailError(f"the solver diverged (floating-point {exc}); try another seed") from None
+        raise CocktailError(
+            f"the solver diverged (floating-point {exc}); try another seed"
+        ) from None
     if algorithm == DEFAULT_ALGORITHM:
         unmixing = W_total @ white.matrix
     else:

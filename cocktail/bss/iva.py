@@ -52,6 +52,7 @@ Algorithms (all batched over frequency bins, no loop over bins):
 All updates decrease a cost (the negative log-likelihood of the model); the
 ``history`` of a result holds it per iteration (warm-up included).
 """
+
 from __future__ import annotations
 
 import itertools
@@ -164,9 +165,7 @@ def _check_args(X, n_sources, nfft, hop, algorithm, max_iter, tol):
         )
     n_mics, n_samples = X.shape
     if n_mics < 2:
-        raise CocktailError(
-            f"convolutive separation needs at least 2 microphones, got {n_mics}"
-        )
+        raise CocktailError(f"convolutive separation needs at least 2 microphones, got {n_mics}")
     if n_mics > n_samples:
         raise CocktailError(
             f"the mixture has more channels ({n_mics}) than samples ({n_samples}); "
@@ -183,8 +182,7 @@ def _check_args(X, n_sources, nfft, hop, algorithm, max_iter, tol):
     n_sources = int(n_sources)
     if not 1 <= n_sources <= n_mics:
         raise CocktailError(
-            f"n_sources must be between 1 and the number of microphones ({n_mics}), "
-            f"got {n_sources}"
+            f"n_sources must be between 1 and the number of microphones ({n_mics}), got {n_sources}"
         )
     if isinstance(nfft, bool) or not isinstance(nfft, (int, np.integer)) or nfft < 16:
         raise CocktailError(f"nfft must be a whole number of at least 16 samples, got {nfft!r}")
@@ -248,7 +246,7 @@ class _Covariances:
     out of one matrix product; otherwise they are accumulated per weight.
     """
 
-    _BUDGET = 160 * 2 ** 20  # bytes for the stored outer products
+    _BUDGET = 160 * 2**20  # bytes for the stored outer products
 
     def __init__(self, Z):
         F, N, T = Z.shape
@@ -268,13 +266,13 @@ class _Covariances:
         w = np.asarray(w, dtype=self.Z.real.dtype)
         if self.R is None:  # blocks of bins keep the temporaries small
             V = np.empty((K, F, N, N), dtype=np.complex128)
-            step = max(1, (16 * 2 ** 20) // (N * T * self.Z.itemsize))
+            step = max(1, (16 * 2**20) // (N * T * self.Z.itemsize))
             for lo in range(0, F, step):
-                Zb = self.Z[lo:lo + step]
+                Zb = self.Z[lo : lo + step]
                 Zh = np.conj(np.swapaxes(Zb, 1, 2))
                 for k in range(K):
-                    wk = w[k][None, None, :] if w.ndim == 2 else w[k][lo:lo + step, None, :]
-                    V[k, lo:lo + step] = np.matmul(Zb * wk, Zh)
+                    wk = w[k][None, None, :] if w.ndim == 2 else w[k][lo : lo + step, None, :]
+                    V[k, lo : lo + step] = np.matmul(Zb * wk, Zh)
             V /= T
             return V
         n2 = self.R.shape[1]
@@ -301,10 +299,10 @@ def _whiten(X, n_sources):
     """
     F, M, T = X.shape
     C = np.empty((F, M, M), dtype=np.complex128)
-    step = max(1, (16 * 2 ** 20) // (M * T * X.itemsize))  # bins per block
+    step = max(1, (16 * 2**20) // (M * T * X.itemsize))  # bins per block
     for lo in range(0, F, step):
-        Xb = X[lo:lo + step]
-        C[lo:lo + step] = np.matmul(Xb, _hermitian(Xb))
+        Xb = X[lo : lo + step]
+        C[lo : lo + step] = np.matmul(Xb, _hermitian(Xb))
     C /= T
     C = 0.5 * (C + _hermitian(C))
     evals, evecs = np.linalg.eigh(C)  # ascending
@@ -346,9 +344,9 @@ def _power(W, Z):
     P = np.empty((W.shape[1], F, T), dtype=Z.real.dtype)
     Wc = W.astype(Z.dtype)
     for n in range(W.shape[1]):
-        Y = np.matmul(Wc[:, n:n + 1, :], Z)[:, 0, :]
+        Y = np.matmul(Wc[:, n : n + 1, :], Z)[:, 0, :]
         np.multiply(Y.real, Y.real, out=P[n])
-        P[n] += Y.imag ** 2
+        P[n] += Y.imag**2
     return P
 
 
@@ -669,15 +667,15 @@ def _refine_blocks(v, A, wbin, sizes, weight, n_rounds=3):
             new = perm.copy()
             for lo in range(0, F, size):
                 # centroids of all the other bins: a band must not vote for itself
-                c = total - part[:, lo:lo + size].sum(axis=1)
+                c = total - part[:, lo : lo + size].sum(axis=1)
                 c -= c.mean(axis=1, keepdims=True)
                 c /= np.maximum(np.linalg.norm(c, axis=1, keepdims=True), _TINY)
-                score = np.einsum("nt,kft->fnk", c.astype(v.dtype), va[:, lo:lo + size])
+                score = np.einsum("nt,kft->fnk", c.astype(v.dtype), va[:, lo : lo + size])
                 if use_delay:
-                    score = score + dscore[lo:lo + size]
-                score = (score * wbin[lo:lo + size, None, None]).sum(axis=0)
+                    score = score + dscore[lo : lo + size]
+                score = (score * wbin[lo : lo + size, None, None]).sum(axis=0)
                 q = _best_permutations(score[None])[0]
-                new[lo:lo + size] = perm[lo:lo + size][:, q]
+                new[lo : lo + size] = perm[lo : lo + size][:, q]
             if np.array_equal(new, perm):
                 break
             perm = new
@@ -759,8 +757,8 @@ def _beamform(D, X, C, ref=0):
     out = np.empty_like(D)
     ridge = 1e-6 * float(np.mean(np.einsum("fii->f", C).real)) / M * np.eye(M)
     for n in range(N):
-        Rn = cov.cov(share[n:n + 1])[0]
-        Ri = cov.cov(1.0 - share[n:n + 1])[0]
+        Rn = cov.cov(share[n : n + 1])[0]
+        Ri = cov.cov(1.0 - share[n : n + 1])[0]
         G = np.linalg.solve(Ri + ridge, Rn)
         lam = np.maximum(np.einsum("fii->f", G).real, 0.0)
         out[:, n, :] = np.conj(G[:, :, ref] / (1.0 + lam[:, None]))
@@ -823,16 +821,23 @@ def _separate_whitened(Z, Q, C, algorithm, max_iter, tol, rng, callback):
     warm = min(_SCHEDULE[algorithm][0], max_iter // 4)
     n_iter = 0
     if warm > 0:
-        k, _ = _drive(_steps(algorithm, Z, state, cov, rng, True), state, warm, 0.0,
-                      callback, history)
+        k, _ = _drive(
+            _steps(algorithm, Z, state, cov, rng, True), state, warm, 0.0, callback, history
+        )
         n_iter += k
         if N > 1:
             try:
                 state.W = _align(state.W, Z, Q, C)
             except (FloatingPointError, np.linalg.LinAlgError):
                 pass  # degenerate input: keep the warm-up's ordering
-    k, converged = _drive(_steps(algorithm, Z, state, cov, rng, False), state,
-                          max_iter - n_iter, tol, callback, history)
+    k, converged = _drive(
+        _steps(algorithm, Z, state, cov, rng, False),
+        state,
+        max_iter - n_iter,
+        tol,
+        callback,
+        history,
+    )
     n_iter += k
     if N > 1 and n_iter > 0:
         # The main iterations sharpen the separation in every bin, which makes
@@ -933,7 +938,12 @@ def separate_convolutive(
         return ConvolutiveResult(
             np.zeros((n_sources, n_samples)),
             np.zeros((n_freq, n_sources, n_mics), dtype=np.complex128),
-            0, True, [], algorithm, nfft, hop,
+            0,
+            True,
+            [],
+            algorithm,
+            nfft,
+            hop,
         )
     X /= scale / peak
 

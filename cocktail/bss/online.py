@@ -52,6 +52,7 @@ click. Outputs are projected back to microphone 1 and keep the order they had
 when the iteration first converged. The output of a block depends on the
 samples up to the end of that block only.
 """
+
 from typing import Callable, List, Optional
 
 import numpy as np
@@ -116,9 +117,20 @@ class OnlineSeparator:
     sweeps : gradient steps taken on each block.
     """
 
-    def __init__(self, n_mics, n_sources=None, *, sample_rate, block_seconds=BLOCK_SECONDS,
-                 step=STEP, forgetting=FORGETTING, random_state=0, sweeps=SWEEPS,
-                 step_min=STEP_MIN, step_max=STEP_MAX):
+    def __init__(
+        self,
+        n_mics,
+        n_sources=None,
+        *,
+        sample_rate,
+        block_seconds=BLOCK_SECONDS,
+        step=STEP,
+        forgetting=FORGETTING,
+        random_state=0,
+        sweeps=SWEEPS,
+        step_min=STEP_MIN,
+        step_max=STEP_MAX,
+    ):
         if n_sources is None:
             n_sources = n_mics
         if n_mics < 1 or not 1 <= n_sources <= n_mics:
@@ -258,8 +270,11 @@ class OnlineSeparator:
         n = X.shape[1]
         Xv = X - X.mean(axis=1, keepdims=True)
         power = float(np.sum(Xv * Xv)) / n
-        return n < MIN_BLOCK or power == 0.0 or (
-            self._cov is not None and power <= SILENCE * float(np.trace(self._cov)))
+        return (
+            n < MIN_BLOCK
+            or power == 0.0
+            or (self._cov is not None and power <= SILENCE * float(np.trace(self._cov)))
+        )
 
     def _learn(self, Xc, weight):
         """Update the statistics and the unmixing from a centred block; return
@@ -343,13 +358,19 @@ def separate_adaptive(
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != 2:
         raise CocktailError("expected a 2-D array of microphones x samples")
-    sep = OnlineSeparator(X.shape[0], n_sources, sample_rate=sample_rate,
-                          block_seconds=block_seconds, step=step, forgetting=forgetting,
-                          random_state=random_state)
+    sep = OnlineSeparator(
+        X.shape[0],
+        n_sources,
+        sample_rate=sample_rate,
+        block_seconds=block_seconds,
+        step=step,
+        forgetting=forgetting,
+        random_state=random_state,
+    )
     Y = np.zeros((sep.n_sources, X.shape[1]))
     b = sep.block_size
     for k, start in enumerate(range(0, X.shape[1], b)):
-        Y[:, start:start + b] = sep.process(X[:, start:start + b])
+        Y[:, start : start + b] = sep.process(X[:, start : start + b])
         if callback is not None:
             callback(k + 1, sep.history[-1])
     info = {

@@ -44,6 +44,7 @@ that of the microphones, and seconds where separating did not lower it by
 UNSURE_MARGIN are reported as unsure (a warning names those after the
 start-up).
 """
+
 from __future__ import annotations
 
 import itertools
@@ -52,8 +53,7 @@ from typing import List, Optional
 import numpy as np
 
 from ..errors import CocktailError
-from .iva import (_TINY, _align, _hermitian, _ip_sweep, _projection_back, _separate_whitened,
-                  _whiten)
+from .iva import _TINY, _align, _hermitian, _ip_sweep, _projection_back, _separate_whitened, _whiten
 from .stft import BinFilter
 
 __all__ = [
@@ -119,8 +119,10 @@ MAX_RELABEL = 6
 
 def describe():
     """One line naming the method, for the report."""
-    return ("block-online AuxIVA per STFT bin (iterative projection, forgetting statistics, "
-            "time-varying Gaussian prior; Taniguchi et al. 2014)")
+    return (
+        "block-online AuxIVA per STFT bin (iterative projection, forgetting statistics, "
+        "time-varying Gaussian prior; Taniguchi et al. 2014)"
+    )
 
 
 def default_nfft(sample_rate):
@@ -174,8 +176,17 @@ class OnlineIVA:
         Iterative-projection sweeps per batch of frames.
     """
 
-    def __init__(self, n_mics, n_sources=None, *, sample_rate, block_seconds=BLOCK_SECONDS,
-                 nfft=None, forgetting=FORGETTING, sweeps=SWEEPS):
+    def __init__(
+        self,
+        n_mics,
+        n_sources=None,
+        *,
+        sample_rate,
+        block_seconds=BLOCK_SECONDS,
+        nfft=None,
+        forgetting=FORGETTING,
+        sweeps=SWEEPS,
+    ):
         if n_sources is None:
             n_sources = n_mics
         if n_mics < 2 or not 1 <= n_sources <= n_mics:
@@ -244,7 +255,7 @@ class OnlineIVA:
         """
         if self._P is None or self.updates % EIGEN_EVERY == 0:
             evals, evecs = np.linalg.eigh(self._C)
-            P = _hermitian(evecs[:, :, ::-1][:, :, :self.n_sources])  # (F, N, M)
+            P = _hermitian(evecs[:, :, ::-1][:, :, : self.n_sources])  # (F, N, M)
         else:
             P = _hermitian(np.linalg.qr(np.matmul(self._C, _hermitian(self._P)))[0])
         if self._P is not None:
@@ -255,7 +266,7 @@ class OnlineIVA:
 
     def _loudness(self, Y):
         """Frame loudness r (N, T) of outputs Y (F, N, T) under the Gaussian prior."""
-        r = np.mean(Y.real ** 2 + Y.imag ** 2, axis=0)
+        r = np.mean(Y.real**2 + Y.imag**2, axis=0)
         ref = max(float(np.mean(r)), _TINY)
         return np.maximum(r, LOUDNESS_FLOOR * ref)
 
@@ -270,7 +281,7 @@ class OnlineIVA:
             self.frames += T
             self._confidence(None, None, T, None)
             return self._D
-        a = self._frame_weight ** T  # what the past keeps
+        a = self._frame_weight**T  # what the past keeps
         first = self.updates == 0
         self._power = power if first else a * self._power + (1 - a) * power
         Cb = np.matmul(X, _hermitian(X)) / T
@@ -323,20 +334,20 @@ class OnlineIVA:
         """Keep the last HISTORY_SECONDS of frames X (F, M, T) in the ring buffer."""
         T, L = X.shape[2], self._hist_len
         if T >= L:
-            X = X[:, :, T - L:]
+            X = X[:, :, T - L :]
             self._hist_n += T - L
             T = L
         i = self._hist_n % L
         first = min(T, L - i)
-        self._hist[:, :, i:i + first] = X[:, :, :first]
-        self._hist[:, :, :T - first] = X[:, :, first:]
+        self._hist[:, :, i : i + first] = X[:, :, :first]
+        self._hist[:, :, : T - first] = X[:, :, first:]
         self._hist_n += T
 
     def _recent(self):
         """The buffered frames in time order, (F, M, T)."""
         L = self._hist_len
         if self._hist_n < L:
-            return self._hist[:, :, :self._hist_n]
+            return self._hist[:, :, : self._hist_n]
         i = self._hist_n % L
         return np.concatenate([self._hist[:, :, i:], self._hist[:, :, :i]], axis=2)
 
@@ -358,8 +369,9 @@ class OnlineIVA:
         with np.errstate(over="raise", invalid="raise", divide="raise", under="ignore"):
             try:
                 Z, Q, C = _whiten(X.astype(np.complex64), self.n_sources)
-                W, _, _, _ = _separate_whitened(Z, Q, C, "auxiva-gauss", WARM_ITER, 0.0,
-                                                np.random.default_rng(0), None)
+                W, _, _, _ = _separate_whitened(
+                    Z, Q, C, "auxiva-gauss", WARM_ITER, 0.0, np.random.default_rng(0), None
+                )
                 D = np.matmul(W, Q)
                 self._W = D if self._P is None else np.matmul(D, _hermitian(self._P))
                 self._refresh(X)
@@ -371,8 +383,11 @@ class OnlineIVA:
         X = self._recent()
         with np.errstate(over="raise", invalid="raise", divide="raise", under="ignore"):
             try:
-                Q = np.broadcast_to(np.eye(self.n_mics), (self.n_freq,) + (self.n_mics,) * 2) \
-                    if self._P is None else self._P
+                Q = (
+                    np.broadcast_to(np.eye(self.n_mics), (self.n_freq,) + (self.n_mics,) * 2)
+                    if self._P is None
+                    else self._P
+                )
                 Z = X if self._P is None else np.matmul(self._P.astype(X.dtype), X)
                 W = _align(self._W, Z, Q, self._C, local=LOCAL_ALIGN)
             except (FloatingPointError, np.linalg.LinAlgError):
@@ -387,11 +402,15 @@ class OnlineIVA:
         F, N = perm.shape
         energy = np.einsum("fmm->f", self._C).real
         vote = np.zeros((N, N))  # vote[i, k]: energy of the bins whose new row i is old row k
-        np.add.at(vote, (np.broadcast_to(np.arange(N), (F, N)), perm),
-                  np.broadcast_to(energy[:, None], (F, N)))
+        np.add.at(
+            vote,
+            (np.broadcast_to(np.arange(N), (F, N)), perm),
+            np.broadcast_to(energy[:, None], (F, N)),
+        )
         if N <= MAX_RELABEL:
-            sigma = max(itertools.permutations(range(N)),
-                        key=lambda g: sum(vote[g[n], n] for n in range(N)))
+            sigma = max(
+                itertools.permutations(range(N)), key=lambda g: sum(vote[g[n], n] for n in range(N))
+            )
             perm = perm[:, list(sigma)]
         if np.all(perm == np.arange(N)):
             return
@@ -422,7 +441,7 @@ class OnlineIVA:
             self._sec_cost.append(cost)
         if Y is not None:
             P = _log_power(Y)
-            Pm = _log_power(X[:, :self.n_sources])
+            Pm = _log_power(X[:, : self.n_sources])
         for t in range(T):
             if Y is not None:
                 self._sec_loud.append(P[:, :, t].T.astype(np.float32))
@@ -470,10 +489,12 @@ class OnlineIVA:
         total = sum(b - a for a, b in spans)
         said = ", ".join(f"{a}-{b} s" for a, b in spans[:MAX_SPANS_SAID])
         more = "" if len(spans) <= MAX_SPANS_SAID else f" and {len(spans) - MAX_SPANS_SAID} more"
-        return [f"the live separation was unsure during {total} of {self.seconds} s ({said}{more}): "
-                "the outputs rose and fell together almost as much as the microphones (the "
-                "speakers moved, or too few microphones for the speakers); see 'unsure_seconds' "
-                "in the report"]
+        return [
+            f"the live separation was unsure during {total} of {self.seconds} s ({said}{more}): "
+            "the outputs rose and fell together almost as much as the microphones (the "
+            "speakers moved, or too few microphones for the speakers); see 'unsure_seconds' "
+            "in the report"
+        ]
 
     def report(self) -> dict:
         """What the report records: settings and confidence per second (the final
@@ -520,7 +541,7 @@ def _weighted_covariances(X, Xh, w):
 
 def _log_power(Y):
     """log |Y|^2 (F, K, T), floored relative to the mean power."""
-    P = Y.real ** 2 + Y.imag ** 2
+    P = Y.real**2 + Y.imag**2
     return np.log(P + LOG_FLOOR * max(float(np.mean(P)), _TINY))
 
 
@@ -551,9 +572,16 @@ def _ridge(V):
     return (RIDGE * level)[..., None, None] * np.eye(K)
 
 
-def separate_online_iva(X, sample_rate, *, n_sources: Optional[int] = None,
-                        block_seconds: float = BLOCK_SECONDS, nfft: Optional[int] = None,
-                        forgetting: float = FORGETTING, sweeps: int = SWEEPS):
+def separate_online_iva(
+    X,
+    sample_rate,
+    *,
+    n_sources: Optional[int] = None,
+    block_seconds: float = BLOCK_SECONDS,
+    nfft: Optional[int] = None,
+    forgetting: float = FORGETTING,
+    sweeps: int = SWEEPS,
+):
     """Separate a whole room recording block-online, as a stream would be.
 
     Parameters
@@ -573,8 +601,15 @@ def separate_online_iva(X, sample_rate, *, n_sources: Optional[int] = None,
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != 2:
         raise CocktailError("expected a 2-D array of microphones x samples")
-    sep = OnlineIVA(X.shape[0], n_sources, sample_rate=sample_rate, block_seconds=block_seconds,
-                    nfft=nfft, forgetting=forgetting, sweeps=sweeps)
-    out = [sep.process(X[:, i:i + sep.block_size]) for i in range(0, X.shape[1], sep.block_size)]
+    sep = OnlineIVA(
+        X.shape[0],
+        n_sources,
+        sample_rate=sample_rate,
+        block_seconds=block_seconds,
+        nfft=nfft,
+        forgetting=forgetting,
+        sweeps=sweeps,
+    )
+    out = [sep.process(X[:, i : i + sep.block_size]) for i in range(0, X.shape[1], sep.block_size)]
     out.append(sep.flush())
     return np.concatenate(out, axis=1), sep

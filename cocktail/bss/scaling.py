@@ -6,6 +6,7 @@ at a reference microphone (column ``i`` of the estimated mixing matrix ``A``
 gives how source ``i`` reaches each microphone). Outputs are then ordered by
 that energy, loudest first, and scaled down together if any would clip.
 """
+
 import numpy as np
 
 #: Largest peak allowed in an output file (just below integer full scale).

@@ -9,6 +9,7 @@ rounding error. Output lags input by ``nfft - hop`` samples inside the
 filter; :class:`BinFilter` takes care of that, so what comes out lines up
 with what went in.
 """
+
 import numpy as np
 
 #: Shortest STFT frame the room model takes (a power of two).
@@ -33,7 +34,7 @@ def synthesis_window(window, hop):
     for k in range(-(nfft // hop), nfft // hop + 1):
         lo, hi = max(0, k * hop), min(nfft, nfft + k * hop)
         if lo < hi:
-            norm[lo:hi] += window[lo - k * hop:hi - k * hop] ** 2
+            norm[lo:hi] += window[lo - k * hop : hi - k * hop] ** 2
     return window / np.maximum(norm, 1e-12)
 
 
@@ -41,8 +42,9 @@ def frames(x, nfft, hop):
     """(channels, n) -> (channels, n_frames, nfft) view of the frames starting at 0, hop, ..."""
     n_frames = 1 + (x.shape[1] - nfft) // hop if x.shape[1] >= nfft else 0
     s0, s1 = x.strides
-    return np.lib.stride_tricks.as_strided(x, (x.shape[0], n_frames, nfft), (s0, s1 * hop, s1),
-                                           writeable=False)
+    return np.lib.stride_tricks.as_strided(
+        x, (x.shape[0], n_frames, nfft), (s0, s1 * hop, s1), writeable=False
+    )
 
 
 class STFT:
@@ -68,7 +70,7 @@ class STFT:
     def _frames(self, x):
         T = self.n_frames(len(x))
         xp = np.zeros((T - 1) * self.hop + self.nfft)
-        xp[self.pre:self.pre + len(x)] = x
+        xp[self.pre : self.pre + len(x)] = x
         return np.lib.stride_tricks.sliding_window_view(xp, self.nfft)[:: self.hop][:T]
 
     def forward(self, X, dtype=np.complex64):
@@ -89,20 +91,20 @@ class STFT:
         frames = frames.reshape(T, R, hop)
         out = np.zeros((T + R) * hop)
         for j in range(R):
-            out[j * hop:(j + T) * hop].reshape(T, hop)[...] += frames[:, j, :]
+            out[j * hop : (j + T) * hop].reshape(T, hop)[...] += frames[:, j, :]
         return out
 
     def inverse(self, Y, n_samples):
         """(F, N, T) complex -> (N, n_samples) float64."""
         F, N, T = Y.shape
-        norm = self._overlap_add(np.tile(self.window ** 2, (T, 1)))
+        norm = self._overlap_add(np.tile(self.window**2, (T, 1)))
         live = norm > 1e-10 * norm.max()
         inv = np.where(live, 1.0 / np.where(live, norm, 1.0), 0.0)
         out = np.empty((N, n_samples))
         for n in range(N):
             frames = np.fft.irfft(Y[:, n, :].T.astype(np.complex128), n=self.nfft, axis=1)
             y = self._overlap_add(frames * self.window) * inv
-            out[n] = y[self.pre:self.pre + n_samples]
+            out[n] = y[self.pre : self.pre + n_samples]
         return out
 
 
@@ -151,12 +153,12 @@ class BinFilter:
                 continue
             start = phase * hop
             block = seg[:, ks, :].reshape(self.n_out, -1)
-            buf[:, start:start + block.shape[1]] += block
+            buf[:, start : start + block.shape[1]] += block
         done = n_frames * hop  # samples no later frame can touch
         self._in = x[:, done:]
         self._acc = np.zeros((self.n_out, nfft))
         tail = buf[:, done:]
-        self._acc[:, :tail.shape[1]] = tail
+        self._acc[:, : tail.shape[1]] = tail
         return buf[:, :done]
 
     def _learn(self, spec):
@@ -167,7 +169,7 @@ class BinFilter:
             cut = min(self._skip, y.shape[1])
             y = y[:, cut:]
             self._skip -= cut
-        y = y[:, :max(self._seen - self._emitted, 0)]
+        y = y[:, : max(self._seen - self._emitted, 0)]
         self._emitted += y.shape[1]
         return y
 

@@ -5,6 +5,7 @@ Arrays are channels x samples. Whitening maps the centred microphones ``x`` to
 keeps only the strongest principal components, so ICA runs on as many signals
 as there are sources.
 """
+
 from dataclasses import dataclass
 
 import numpy as np

@@ -8,6 +8,7 @@ to fill in the sizes). Files are written under a temporary name in the target
 folder and renamed into place, so an interrupted run never leaves a
 half-written WAV behind.
 """
+
 import io
 import os
 import sys
@@ -53,8 +54,9 @@ def stdin_stream():
     """The binary standard input, or an error saying it is closed."""
     stream = getattr(sys.stdin, "buffer", sys.stdin)
     if stream is None or not hasattr(stream, "read"):  # Python starts so with descriptor 0 closed
-        raise CocktailError("standard input is closed: give a file name instead of '-', or "
-                            "pipe something in")
+        raise CocktailError(
+            "standard input is closed: give a file name instead of '-', or pipe something in"
+        )
     return stream
 
 
@@ -73,7 +75,7 @@ class _PatchedHead:
         data = self._f.read(n)
         if pos < len(self._head) and data:
             k = min(len(data), len(self._head) - pos)
-            data = self._head[pos:pos + k] + data[k:]
+            data = self._head[pos : pos + k] + data[k:]
         return data
 
     def seek(self, offset, whence=0):
@@ -154,10 +156,10 @@ def read(path, *, stdin_bytes=None) -> Audio:
             data = _read_stdin() if stdin_bytes is None else stdin_bytes
             if not data:
                 raise CocktailError("standard input is empty: expected a WAV stream")
-            wav.check_complete(data[:wav.HEAD_BYTES], len(data), name)
-            patched, note = wav.fixed_header(data[:wav.HEAD_BYTES], len(data), name)
+            wav.check_complete(data[: wav.HEAD_BYTES], len(data), name)
+            patched, note = wav.fixed_header(data[: wav.HEAD_BYTES], len(data), name)
             if patched is not None:
-                data, notes = patched + data[len(patched):], []  # a stream: no note
+                data, notes = patched + data[len(patched) :], []  # a stream: no note
             f = sf.SoundFile(io.BytesIO(data))
         else:
             check_file(path)
@@ -168,8 +170,13 @@ def read(path, *, stdin_bytes=None) -> Audio:
             samples = f.read(dtype="float64", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError, PermissionError) as exc:
         raise unreadable(name, exc) from None
-    return Audio(samples=np.ascontiguousarray(samples.T), sample_rate=int(rate),
-                 subtype=subtype, name=name, notes=notes)
+    return Audio(
+        samples=np.ascontiguousarray(samples.T),
+        sample_rate=int(rate),
+        subtype=subtype,
+        name=name,
+        notes=notes,
+    )
 
 
 def output_subtype(input_subtype):
@@ -189,8 +196,9 @@ def open_for_writing(target, sample_rate, channels, subtype, fmt="WAV"):
     off (players do not need it) so that the same input and seed give
     byte-identical files.
     """
-    f = sf.SoundFile(target, "w", samplerate=sample_rate, channels=channels, subtype=subtype,
-                     format=fmt)
+    f = sf.SoundFile(
+        target, "w", samplerate=sample_rate, channels=channels, subtype=subtype, format=fmt
+    )
     try:
         sf._snd.sf_command(f._file, _SFC_SET_ADD_PEAK_CHUNK, sf._ffi.NULL, 0)
     except AttributeError:  # a soundfile without these internals: keep the chunk
@@ -219,8 +227,10 @@ def stdout_stream():
     except (AttributeError, io.UnsupportedOperation):
         pass  # an in-memory stream
     except (OSError, ValueError):
-        raise CocktailError("standard output is closed: redirect it to a file or a pipe, or "
-                            "give a file name instead of '-'") from None
+        raise CocktailError(
+            "standard output is closed: redirect it to a file or a pipe, or "
+            "give a file name instead of '-'"
+        ) from None
     return getattr(out, "buffer", out)
 
 

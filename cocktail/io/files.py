@@ -6,6 +6,7 @@ into place, so an interrupted run never leaves a half-written file; a
 device or a FIFO is written into instead (it is not a file to replace), and
 a symbolic link's target is written.
 """
+
 import io
 import os
 import secrets
@@ -60,8 +61,10 @@ def check_stdout_apart(paths):
         except OSError:
             continue
         if (st.st_dev, st.st_ino) == (out.st_dev, out.st_ino):
-            raise CocktailError(f"standard output is the input file {display_name(p)}: writing "
-                                "to it would damage it; redirect the output to another file")
+            raise CocktailError(
+                f"standard output is the input file {display_name(p)}: writing "
+                "to it would damage it; redirect the output to another file"
+            )
 
 
 def _umask():

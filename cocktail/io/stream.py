@@ -6,6 +6,7 @@ as ``arecord`` and ``sox`` write when they cannot know it), or from raw PCM.
 A :class:`Writer` takes blocks and writes a WAV file (under a temporary name,
 renamed into place on success) or a WAV stream to stdout.
 """
+
 import fcntl
 import io
 import os
@@ -16,8 +17,9 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from . import audio, files, wav
 from ..errors import CocktailError
+from . import audio, files, wav
+
 
 class Reader:
     """Blocks of audio from a file, a WAV stream or raw PCM.
@@ -131,8 +133,7 @@ class PCMReader(Reader):
 
     seekable = False
 
-    def __init__(self, source, *, name, sample_rate, channels, encoding, frames=None,
-                 owned=None):
+    def __init__(self, source, *, name, sample_rate, channels, encoding, frames=None, owned=None):
         self._src = source
         self._owned = owned  # a file this reader opened, closed with it
         self.name = name
@@ -165,13 +166,15 @@ class PCMReader(Reader):
         if leftover:
             self.notes.append(
                 f"{self.name} ends with {leftover} byte{'s' if leftover != 1 else ''} that "
-                f"make no whole frame ({self._frame_bytes} bytes each): ignored")
+                f"make no whole frame ({self._frame_bytes} bytes each): ignored"
+            )
         if self._left:
             rate = self.sample_rate
             self.notes.append(
                 f"{self.name} ended early: {self._got / rate:.3f} s of the "
                 f"{(self._got + self._left) / rate:.3f} s its header promises "
-                "(separated what arrived)")
+                "(separated what arrived)"
+            )
 
     def close(self):
         if self._owned is not None:
@@ -193,15 +196,25 @@ def open_input(path, *, raw=None):
             name = audio.display_name(path)
             size, frame_bytes = os.path.getsize(path), wav.bytes_per_frame(encoding, channels)
             frames = size // frame_bytes
-            reader = PCMReader(src, name=name, sample_rate=rate, channels=channels,
-                               encoding=encoding, frames=frames, owned=owned)
+            reader = PCMReader(
+                src,
+                name=name,
+                sample_rate=rate,
+                channels=channels,
+                encoding=encoding,
+                frames=frames,
+                owned=owned,
+            )
             if size % frame_bytes:
                 reader.notes.append(
-                    f"{name} ends with {size % frame_bytes} byte{'s' if size % frame_bytes != 1 else ''}"
-                    f" that make no whole frame ({frame_bytes} bytes each): ignored")
+                    f"{name} ends with {size % frame_bytes} "
+                    f"byte{'s' if size % frame_bytes != 1 else ''}"
+                    f" that make no whole frame ({frame_bytes} bytes each): ignored"
+                )
             return reader
-        return PCMReader(src, name=name, sample_rate=rate, channels=channels,
-                         encoding=encoding, frames=frames)
+        return PCMReader(
+            src, name=name, sample_rate=rate, channels=channels, encoding=encoding, frames=frames
+        )
     if str(path) != audio.STDIO:
         return FileReader(path)
     src = _ByteSource(audio.stdin_stream())
@@ -210,8 +223,14 @@ def open_input(path, *, raw=None):
         raise CocktailError("standard input is empty: expected a WAV stream")
     if first in (b"RIFF", b"RF64"):
         rate, channels, encoding, frames = wav.read_stream_header(src.take, "standard input")
-        return PCMReader(src, name="standard input", sample_rate=rate, channels=channels,
-                         encoding=encoding, frames=frames)
+        return PCMReader(
+            src,
+            name="standard input",
+            sample_rate=rate,
+            channels=channels,
+            encoding=encoding,
+            frames=frames,
+        )
     # Another container on stdin (FLAC, AIFF...): libsndfile needs it whole.
     data = src.rest()
     rec = audio.read("-", stdin_bytes=data)
@@ -233,7 +252,7 @@ class ArrayReader(Reader):
         self.name = name
 
     def read(self, n):
-        b = self._x[:, self._pos:self._pos + n]
+        b = self._x[:, self._pos : self._pos + n]
         self._pos += b.shape[1]
         return b
 
@@ -245,8 +264,10 @@ def check_finite_output(block, target):
     """The last guard: no NaN or infinity is ever written as audio."""
     if not np.isfinite(block).all():
         where = "standard output" if target is None else f"'{target}'"
-        raise CocktailError(f"not writing {where}: the result holds NaN or infinite samples "
-                            "(the input or the unmixing is not usable)")
+        raise CocktailError(
+            f"not writing {where}: the result holds NaN or infinite samples "
+            "(the input or the unmixing is not usable)"
+        )
 
 
 def _rewritable_position(stream):
@@ -267,8 +288,9 @@ class Writer:
     :meth:`commit`; :meth:`discard` removes them.
     """
 
-    def __init__(self, target, *, channels, sample_rate, subtype, frames=None, raw=False,
-                 stream=None):
+    def __init__(
+        self, target, *, channels, sample_rate, subtype, frames=None, raw=False, stream=None
+    ):
         self.target = target
         self.channels = channels
         self.encoding = wav.SUBTYPE_ENCODING.get(subtype, "f32")
@@ -277,8 +299,7 @@ class Writer:
             self._stream = stream
             self._file = None
             # Sent with the first samples, once they are known to be finite.
-            self._header = b"" if raw else wav.header(channels, sample_rate, self.encoding,
-                                                       frames)
+            self._header = b"" if raw else wav.header(channels, sample_rate, self.encoding, frames)
             self._promised = frames
             self._sent = 0  # frames written
             self._start = _rewritable_position(stream) if not raw else None
@@ -286,8 +307,9 @@ class Writer:
             self._tmp = files.temporary_beside(target)
             fmt = "RAW" if raw else ("WAV" if frames is None else wav.container(frames * channels))
             try:
-                self._file = audio.open_for_writing(self._tmp, sample_rate, channels,
-                                                    wav.ENCODING_SUBTYPE[self.encoding], fmt)
+                self._file = audio.open_for_writing(
+                    self._tmp, sample_rate, channels, wav.ENCODING_SUBTYPE[self.encoding], fmt
+                )
             except BaseException:
                 files.remove_temporary(self._tmp)
                 raise
@@ -298,7 +320,9 @@ class Writer:
             if self.encoding in ("s16", "s32"):
                 # Quantise here, as libsndfile would: handing it integers
                 # is several times faster.
-                self._file.write(wav.quantise(block.T, self.encoding).astype(wav.ENCODINGS[self.encoding][0]))
+                self._file.write(
+                    wav.quantise(block.T, self.encoding).astype(wav.ENCODINGS[self.encoding][0])
+                )
             else:
                 self._file.write(np.ascontiguousarray(block.T))
         else:

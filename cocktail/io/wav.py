@@ -4,6 +4,7 @@ What libsndfile does not do for cocktail: read a WAV header from a stream
 (libsndfile seeks), write one to a pipe (libsndfile seeks back to fill in
 the sizes), and repair a header whose sizes say "unknown".
 """
+
 import io
 import struct
 
@@ -52,18 +53,25 @@ def fixed_header(head, total_size, name):
         return None, None
     offset, declared = chunk
     present = total_size - offset
-    if declared not in UNKNOWN_SIZES or present <= 0 or present == declared \
-            or total_size - 8 > RIFF_LIMIT:
+    if (
+        declared not in UNKNOWN_SIZES
+        or present <= 0
+        or present == declared
+        or total_size - 8 > RIFF_LIMIT
+    ):
         return None, None
     patched = bytearray(head)
     patched[4:8] = (total_size - 8).to_bytes(4, "little")
-    patched[offset - 4:offset] = present.to_bytes(4, "little")
-    note = (f"the header of {name} gives no length (as a stream written to a file does): "
-            "read to the end of the file")
+    patched[offset - 4 : offset] = present.to_bytes(4, "little")
+    note = (
+        f"the header of {name} gives no length (as a stream written to a file does): "
+        "read to the end of the file"
+    )
     return bytes(patched), note
 
+
 def container(n_values):
-    """"WAV" while ``n_values`` samples (at most 8 bytes each) fit the 4 GiB a
+    """ "WAV" while ``n_values`` samples (at most 8 bytes each) fit the 4 GiB a
     RIFF header can state, else "RF64"."""
     return "WAV" if n_values * 8 < RIFF_LIMIT + 1 - HEADER_ROOM else "RF64"
 
@@ -119,8 +127,13 @@ ENCODINGS = {
     "f32": ("<f4", 1.0),
     "f64": ("<f8", 1.0),
 }
-SUBTYPE_ENCODING = {"PCM_16": "s16", "PCM_24": "s24", "PCM_32": "s32", "FLOAT": "f32",
-                    "DOUBLE": "f64"}
+SUBTYPE_ENCODING = {
+    "PCM_16": "s16",
+    "PCM_24": "s24",
+    "PCM_32": "s32",
+    "FLOAT": "f32",
+    "DOUBLE": "f64",
+}
 ENCODING_SUBTYPE = {v: k for k, v in SUBTYPE_ENCODING.items()}
 
 
@@ -155,7 +168,11 @@ def encode(block, encoding):
     q = quantise(x, encoding).astype(np.int64)
     if encoding == "s24":
         q = q.reshape(-1) & 0xFFFFFF
-        return np.stack([q & 0xFF, (q >> 8) & 0xFF, (q >> 16) & 0xFF], axis=1).astype(np.uint8).tobytes()
+        return (
+            np.stack([q & 0xFF, (q >> 8) & 0xFF, (q >> 16) & 0xFF], axis=1)
+            .astype(np.uint8)
+            .tobytes()
+        )
     return q.astype(dtype).tobytes()
 
 
@@ -185,10 +202,12 @@ def read_stream_header(take, name):
     if tag == 0xFFFE and len(fmt) >= 26:
         tag = struct.unpack("<H", fmt[24:26])[0]
     encoding = {(1, 16): "s16", (1, 24): "s24", (1, 32): "s32", (3, 32): "f32", (3, 64): "f64"}.get(
-        (tag, bits))
+        (tag, bits)
+    )
     if encoding is None or channels < 1:
-        raise CocktailError(f"cannot read {name}: unsupported WAV sample format "
-                            f"(format {tag}, {bits} bits)")
+        raise CocktailError(
+            f"cannot read {name}: unsupported WAV sample format (format {tag}, {bits} bits)"
+        )
     if ds64_data is not None:
         size = ds64_data
     frames = None if size in UNKNOWN_SIZES else size // bytes_per_frame(encoding, channels)
@@ -207,6 +226,12 @@ def header(channels, rate, encoding, frames):
         riff_size = 36 + data_size
         if riff_size > RIFF_LIMIT:
             data_size = riff_size = RIFF_LIMIT
-    return (b"RIFF" + struct.pack("<I", riff_size) + b"WAVE" + b"fmt " +
-            struct.pack("<IHHIIHH", 16, tag, channels, rate, rate * fb, fb, bits) +
-            b"data" + struct.pack("<I", data_size))
+    return (
+        b"RIFF"
+        + struct.pack("<I", riff_size)
+        + b"WAVE"
+        + b"fmt "
+        + struct.pack("<IHHIIHH", 16, tag, channels, rate, rate * fb, fb, bits)
+        + b"data"
+        + struct.pack("<I", data_size)
+    )
