@@ -12,6 +12,23 @@ def amari_index(P):
     divided by its largest value ``2 n (n - 1)``. It is 0 exactly when ``P``
     is a permutation of a diagonal matrix (each output one source, whatever
     its scale and order), 1 when every entry has the same magnitude.
+
+    Parameters
+    ----------
+    P : array_like, shape (n, n)
+        The global gain matrix, real or complex; only magnitudes are used.
+
+    Returns
+    -------
+    float
+        The index in [0, 1]; 0 for a 1 x 1 matrix, and 1 when a row or a
+        column is all zero (an output that hears nothing, or a source nobody
+        hears).
+
+    Raises
+    ------
+    CocktailError
+        If ``P`` is not a non-empty square matrix.
     """
     P = np.abs(np.asarray(P, dtype=float))
     if P.ndim != 2 or P.shape[0] != P.shape[1] or P.size == 0:

@@ -14,11 +14,14 @@ def random_rotation(rng, n):
     Parameters
     ----------
     rng : numpy.random.Generator
+        Source of the Gaussian draws.
     n : int
+        Size of the matrix (the number of sources).
 
     Returns
     -------
     ndarray, shape (n, n)
+        The rotation.
     """
     Q, R = np.linalg.qr(rng.standard_normal((n, n)))
     return Q * np.sign(np.diag(R))

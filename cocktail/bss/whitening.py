@@ -19,16 +19,47 @@ RANK_TOLERANCE = 1e-9
 
 @dataclass
 class Whitening:
-    """The result of :func:`whiten`: ``z = matrix @ (x - mean)``."""
+    """The result of :func:`whiten`: ``z = matrix @ (x - mean)``.
 
-    matrix: np.ndarray  # (n_components, n_mics)
-    mean: np.ndarray  # (n_mics, 1)
-    eigenvalues: np.ndarray  # all covariance eigenvalues, largest first
-    rank: int  # how many components carry signal
+    Attributes
+    ----------
+    matrix : ndarray, shape (n_components, n_mics)
+        The whitening matrix ``K``.
+    mean : ndarray, shape (n_mics, 1)
+        The mean of each microphone, removed before whitening.
+    eigenvalues : ndarray, shape (n_mics,)
+        All covariance eigenvalues, largest first.
+    rank : int
+        How many components carry signal.
+    """
+
+    matrix: np.ndarray
+    mean: np.ndarray
+    eigenvalues: np.ndarray
+    rank: int
 
 
 def covariance_spectrum(X):
-    """Mean, eigenvalues (descending) and eigenvectors of the channel covariance."""
+    """Mean, eigenvalues (descending) and eigenvectors of the channel covariance.
+
+    The covariance is that of the centred signals, divided by ``n_samples``.
+    Eigenvalues are clipped at 0, and each eigenvector's sign is fixed (its
+    largest entry positive) so that results repeat across platforms.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n_mics, n_samples), float
+        The microphone signals.
+
+    Returns
+    -------
+    mean : ndarray, shape (n_mics, 1)
+        The mean of each microphone.
+    eigenvalues : ndarray, shape (n_mics,)
+        Covariance eigenvalues, largest first.
+    eigenvectors : ndarray, shape (n_mics, n_mics)
+        The matching unit eigenvectors, one per column.
+    """
     mean = X.mean(axis=1, keepdims=True)
     Xc = X - mean
     cov = Xc @ Xc.T / X.shape[1]
@@ -43,14 +74,45 @@ def covariance_spectrum(X):
 
 
 def signal_rank(eigenvalues):
-    """How many principal components carry more than round-off energy."""
+    """How many principal components carry more than round-off energy.
+
+    Parameters
+    ----------
+    eigenvalues : ndarray, shape (n_mics,)
+        Covariance eigenvalues, largest first.
+
+    Returns
+    -------
+    int
+        The number of eigenvalues above ``RANK_TOLERANCE`` times the largest;
+        0 if the largest is not positive.
+    """
     if eigenvalues[0] <= 0:
         return 0
     return int(np.sum(eigenvalues > RANK_TOLERANCE * eigenvalues[0]))
 
 
 def whiten(X, n_components):
-    """Centre ``X`` and whiten it onto its ``n_components`` strongest components."""
+    """Centre ``X`` and whiten it onto its ``n_components`` strongest components.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n_mics, n_samples), float
+        The microphone signals.
+    n_components : int
+        How many principal components to keep (the number of sources).
+
+    Returns
+    -------
+    Whitening
+        The whitening matrix, the mean, the eigenvalues and the rank.
+
+    Raises
+    ------
+    CocktailError
+        If ``n_components`` exceeds the number of components that carry
+        signal.
+    """
     mean, eigval, eigvec = covariance_spectrum(X)
     rank = signal_rank(eigval)
     if n_components > rank:
