@@ -49,10 +49,25 @@ def _excerpt(X, sample_rate):
 
 
 def phase_realness(X, sample_rate):
-    """Fraction of the coherent (channel pair, bin) cells whose cross-spectrum
-    is real (phase 0 or 180 degrees).  Near 1 for instantaneous mixtures.
+    """Fraction of the coherent (channel pair, bin) cells with a real cross-spectrum.
 
-    Returns (fraction, n_cells); fraction is nan when no cell carries signal.
+    Real meaning a phase of 0 or 180 degrees, within the tolerance described
+    in the module docstring.  Near 1 for instantaneous mixtures.
+
+    Parameters
+    ----------
+    X : array_like, shape (n_mics, n_samples)
+        The recording.
+    sample_rate : float
+        Sample rate in Hz.
+
+    Returns
+    -------
+    fraction : float
+        The fraction of coherent cells that are real; nan when no cell
+        carries signal (or the excerpt is shorter than four frames).
+    n_cells : int
+        How many coherent cells were counted; 0 when ``fraction`` is nan.
     """
     X = np.asarray(X, dtype=np.float64)
     M = X.shape[0]
@@ -97,15 +112,29 @@ def phase_realness(X, sample_rate):
 def choose_model(X, sample_rate):
     """Decide whether a recording is an instantaneous or a convolutive mixture.
 
+    A single channel, or channels with too little signal to measure, are
+    taken as instantaneous.
+
     Parameters
     ----------
-    X : ndarray, shape (n_mics, n_samples)
-    sample_rate : float, in Hz
+    X : array_like, shape (n_mics, n_samples)
+        The recording.
+    sample_rate : float
+        Sample rate in Hz.
 
     Returns
     -------
-    (model, reason) with model "instantaneous" or "convolutive" and reason a
-    sentence for the user naming the measured statistic and the threshold.
+    model : str
+        "instantaneous" or "convolutive".
+    reason : str
+        A sentence for the user naming the measured statistic and the
+        threshold.
+
+    Raises
+    ------
+    CocktailError
+        If ``X`` is not 2-D, the sample rate is not a positive finite number,
+        or ``X`` contains NaN or infinite samples.
     """
     X = np.asarray(X)
     if X.ndim != 2:

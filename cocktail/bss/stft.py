@@ -17,18 +17,53 @@ MIN_NFFT = 16
 
 
 def hann(nfft):
-    """Periodic Hann window (sums to a constant at hops of nfft/4)."""
+    """Periodic Hann window (sums to a constant at hops of nfft/4).
+
+    Parameters
+    ----------
+    nfft : int
+        Window length in samples.
+
+    Returns
+    -------
+    ndarray, shape (nfft,), float64
+    """
     return 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(nfft) / nfft)
 
 
 def analysis_window(nfft):
-    """Symmetric Hann window without its zero end points, for measuring
-    spectra (model detection, pictures) rather than filtering."""
+    """Symmetric Hann window without its zero end points.
+
+    For measuring spectra (model detection, pictures) rather than filtering.
+
+    Parameters
+    ----------
+    nfft : int
+        Window length in samples.
+
+    Returns
+    -------
+    ndarray, shape (nfft,), float64
+    """
     return np.hanning(nfft + 2)[1:-1]
 
 
 def synthesis_window(window, hop):
-    """The dual window giving perfect reconstruction by overlap-add."""
+    """The dual window giving perfect reconstruction by overlap-add.
+
+    Parameters
+    ----------
+    window : ndarray, shape (nfft,)
+        The analysis window.
+    hop : int
+        Hop between frames, in samples.
+
+    Returns
+    -------
+    ndarray, shape (nfft,), float64
+        ``window`` divided by the sum of the squared windows overlapping each
+        sample.
+    """
     nfft = len(window)
     norm = np.zeros(nfft)
     for k in range(-(nfft // hop), nfft // hop + 1):
@@ -39,7 +74,25 @@ def synthesis_window(window, hop):
 
 
 def frames(x, nfft, hop):
-    """(channels, n) -> (channels, n_frames, nfft) view of the frames starting at 0, hop, ..."""
+    """Read-only view of the frames of ``x`` starting at samples 0, hop, 2 hop, ...
+
+    Only whole frames are taken: samples after the last whole frame are left
+    out, and a signal shorter than ``nfft`` has no frames.
+
+    Parameters
+    ----------
+    x : ndarray, shape (n_channels, n_samples)
+        The signals.
+    nfft : int
+        Frame length in samples.
+    hop : int
+        Hop between frame starts, in samples.
+
+    Returns
+    -------
+    ndarray, shape (n_channels, n_frames, nfft)
+        A strided view sharing memory with ``x``; not writeable.
+    """
     n_frames = 1 + (x.shape[1] - nfft) // hop if x.shape[1] >= nfft else 0
     s0, s1 = x.strides
     return np.lib.stride_tricks.as_strided(
@@ -56,6 +109,13 @@ class STFT:
     again, divided by the summed squared windows), which reconstructs any
     signal exactly for any hop <= nfft / 2.  Plain numpy: scipy.signal costs
     more to import than the whole separation of a short recording.
+
+    Parameters
+    ----------
+    nfft : int
+        Frame length in samples; there are ``nfft // 2 + 1`` frequency bins.
+    hop : int
+        Hop between frames, in samples.
     """
 
     def __init__(self, nfft, hop):
@@ -64,7 +124,17 @@ class STFT:
         self.window = hann(nfft)
 
     def n_frames(self, n_samples):
-        """Frames covering ``n_samples`` samples."""
+        """Frames covering ``n_samples`` samples.
+
+        Parameters
+        ----------
+        n_samples : int
+            Signal length in samples.
+
+        Returns
+        -------
+        int
+        """
         return -(-(n_samples + self.pre) // self.hop)
 
     def _frames(self, x):
@@ -74,7 +144,21 @@ class STFT:
         return np.lib.stride_tricks.sliding_window_view(xp, self.nfft)[:: self.hop][:T]
 
     def forward(self, X, dtype=np.complex64):
-        """(M, L) real -> (F, M, T) complex, one channel at a time."""
+        """Transform a whole recording, one channel at a time.
+
+        Parameters
+        ----------
+        X : ndarray, shape (n_mics, n_samples), float
+            The signals.
+        dtype : numpy dtype, default complex64
+            Data type of the result.
+
+        Returns
+        -------
+        ndarray, shape (n_bins, n_mics, n_frames), complex
+            The spectra, with ``n_bins = nfft // 2 + 1`` and
+            ``n_frames = n_frames(n_samples)``.
+        """
         M, L = X.shape
         T = self.n_frames(L)
         out = np.empty((self.nfft // 2 + 1, M, T), dtype=dtype)
@@ -95,7 +179,19 @@ class STFT:
         return out
 
     def inverse(self, Y, n_samples):
-        """(F, N, T) complex -> (N, n_samples) float64."""
+        """Resynthesise signals from their spectra.
+
+        Parameters
+        ----------
+        Y : ndarray, shape (n_bins, n_sources, n_frames), complex
+            Spectra laid out as :meth:`forward` returns them.
+        n_samples : int
+            Length of the signals to return, in samples.
+
+        Returns
+        -------
+        ndarray, shape (n_sources, n_samples), float64
+        """
         F, N, T = Y.shape
         norm = self._overlap_add(np.tile(self.window**2, (T, 1)))
         live = norm > 1e-10 * norm.max()
@@ -111,10 +207,20 @@ class STFT:
 class BinFilter:
     """Apply ``Y_f = W_f X_f`` per bin to a stream, block by block.
 
-    ``W``: (n_freq, n_out, n_in) complex with n_freq = nfft // 2 + 1.
     :meth:`process` returns as many output samples as it can finish;
     :meth:`flush` returns the rest. Concatenated, the outputs have exactly
     the input's length and alignment.
+
+    Parameters
+    ----------
+    W : array_like, shape (n_bins, n_out, n_in), complex
+        One matrix per frequency bin, with ``n_bins = nfft // 2 + 1``.
+    nfft : int
+        Frame length in samples.
+    hop : int
+        Hop between frames, in samples.
+    dtype : numpy dtype, default complex128
+        Data type in which ``W`` is kept and applied.
     """
 
     def __init__(self, W, nfft, hop, dtype=np.complex128):
@@ -174,12 +280,25 @@ class BinFilter:
         return y
 
     def process(self, block):
+        """Filter the next block of input.
+
+        Parameters
+        ----------
+        block : array_like, shape (n_in, n_samples)
+            The next input samples.
+
+        Returns
+        -------
+        ndarray, shape (n_out, n_ready), float64
+            The output samples now final; possibly none.
+        """
         block = np.asarray(block, dtype=np.float64)
         self._seen += block.shape[1]
         self._in = np.concatenate([self._in, block], axis=1)
         return self._emit(self._run(False))
 
     def flush(self):
+        """End of input: return the remaining output, shape (n_out, n_rest)."""
         # Trailing zeros complete every frame that still covers real samples.
         pad = self.nfft - self.hop
         need = pad + (-(self._in.shape[1] + pad) % self.hop) + self.hop
