@@ -110,6 +110,8 @@ class Count:
         return f"{what} ({self.method}{'; unsure, kept one more' if self.unsure else ''})"
 
     def as_report(self):
+        """The count as a dict for the JSON report (``n_sources``, ``method``,
+        ``unsure``, ``evidence``); the notes are left out."""
         return {
             "n_sources": int(self.n),
             "method": self.method,
@@ -121,8 +123,20 @@ class Count:
 def quantisation_step(X):
     """The step of the integer grid the samples lie on, or None for float audio.
 
-    X: (n_mics, n_samples) in the float scale of the recording (full scale 1).
     A recording read from 16-bit PCM holds multiples of 2**-15 only, and so on.
+    Looks at about 20 000 evenly spaced samples and tries 8, 16, 24 and 32
+    bits, coarsest first.
+
+    Parameters
+    ----------
+    X : array_like, shape (n_mics, n_samples), float
+        The recording in its float scale (full scale 1).
+
+    Returns
+    -------
+    float or None
+        ``2 ** (1 - bits)`` for the coarsest bit depth whose grid holds every
+        sample looked at; None if none does.
     """
     X = np.asarray(X)
     sample = X[:, :: max(1, X.shape[1] // 20000)]
@@ -139,6 +153,20 @@ def noise_floor(X, top, step=None):
     FLOOR_MARGIN times the quantisation noise power (step**2 / 12, the step
     found from the samples when not given) or times the round-off of the
     largest eigenvalue ``top`` for float audio, whichever is larger.
+
+    Parameters
+    ----------
+    X : array_like, shape (n_mics, n_samples), float
+        The recording (full scale 1); only read when ``step`` is None.
+    top : float
+        The largest covariance eigenvalue.
+    step : float, optional
+        The quantisation step (full scale 1); found from ``X`` when None.
+
+    Returns
+    -------
+    float
+        The threshold, in the units of the covariance eigenvalues.
     """
     if step is None:
         step = quantisation_step(X)
@@ -160,6 +188,9 @@ def count_instantaneous(X, step=None):
     Returns
     -------
     Count
+        At least 1; ``evidence`` holds the rank, the eigenvalues in dB
+        relative to the largest, the excess kurtosis and lag-1 correlation of
+        the components tested, the noise floor in dB and the quantisation.
     """
     X = np.asarray(X, dtype=np.float64)
     if step is None:
@@ -218,8 +249,20 @@ def count_instantaneous(X, step=None):
 def onset_sharpness(P, freqs):
     """Mean frame-to-frame rise of each output's log power.
 
-    P: (F, K, T) power of K outputs per STFT bin and frame; freqs: (F,) Hz.
-    Returns (K,).
+    The power is summed over the bins from 200 Hz to 6 kHz; falls count as
+    no rise.
+
+    Parameters
+    ----------
+    P : ndarray, shape (n_freq, n_outputs, n_frames), float
+        Power of each output per STFT bin and frame.
+    freqs : ndarray, shape (n_freq,)
+        Bin frequencies in Hz.
+
+    Returns
+    -------
+    ndarray, shape (n_outputs,)
+        The mean rise of the natural log of each output's power per frame.
     """
     band = (freqs >= _BAND_HZ[0]) & (freqs <= _BAND_HZ[1])
     env = P[band].sum(axis=0)  # (K, T)
@@ -242,7 +285,10 @@ def count_outputs(P, freqs, upper=None):
 
     Returns
     -------
-    Count, and the indices of the outputs counted as talkers, best first.
+    count : Count
+        How many talkers, unsure when some were kept within the unsure margin.
+    talkers : ndarray of int, shape (n,)
+        The indices of the outputs counted as talkers, best first.
     """
     K = P.shape[1]
     level = P.sum(axis=(0, 2))
@@ -293,15 +339,17 @@ def count_room(X, sample_rate, upper=None, random_state=0):
     X : ndarray, shape (n_mics, n_samples)
         The recording.
     sample_rate : int
-        In Hz.
+        Sample rate in Hz.
     upper : int, optional
         At most this many talkers (default: one per microphone).
-    random_state : int, optional
+    random_state : int, default 0
         Seed of the trial separation.
 
     Returns
     -------
     Count
+        1 without a trial separation when fewer than two talkers are
+        possible.
     """
     from .iva import default_nfft, separate_convolutive
     from .stft import STFT
