@@ -124,8 +124,8 @@ def quantisation_step(X):
     """The step of the integer grid the samples lie on, or None for float audio.
 
     A recording read from 16-bit PCM holds multiples of 2**-15 only, and so on.
-    Looks at about 20 000 evenly spaced samples and tries 8, 16, 24 and 32
-    bits, coarsest first.
+    Looks at every ``n_samples // 20000``-th sample (every sample of a short
+    recording) and tries 8, 16, 24 and 32 bits, coarsest first.
 
     Parameters
     ----------
