@@ -93,36 +93,77 @@ STEP_TRIES = 40  # ...at most this many times before the solver gives up
 
 
 def default_max_iter(algorithm=DEFAULT_ALGORITHM):
-    """The iteration limit used when none is given."""
+    """The iteration limit used when none is given.
+
+    Parameters
+    ----------
+    algorithm : str, default DEFAULT_ALGORITHM
+        One of :data:`ALGORITHMS`.
+
+    Returns
+    -------
+    int
+        :data:`MAX_ITER` for the default solver, :data:`TEXTBOOK_MAX_ITER`
+        for the textbook ones.
+    """
     return MAX_ITER if algorithm == DEFAULT_ALGORITHM else TEXTBOOK_MAX_ITER
 
 
 @dataclass
 class ICAResult:
-    """What :func:`ica` found. ``sources = unmixing @ (x - mean)``."""
+    """What :func:`ica` found. ``sources = unmixing @ (x - mean)``.
 
-    unmixing: np.ndarray  # (n_sources, n_mics)
-    mixing: np.ndarray  # (n_mics, n_sources), the pseudo-inverse of unmixing
-    mean: np.ndarray  # (n_mics, 1)
-    signals: np.ndarray = field(repr=False)  # the microphones it was fitted on
+    Attributes
+    ----------
+    unmixing : ndarray, shape (n_sources, n_mics)
+        The unmixing matrix, applied to the centred microphones.
+    mixing : ndarray, shape (n_mics, n_sources)
+        The pseudo-inverse of ``unmixing``.
+    mean : ndarray, shape (n_mics, 1)
+        The mean of each microphone.
+    signals : ndarray, shape (n_mics, n_samples), float64
+        The microphones it was fitted on.
+    n_iter : int
+        Iterations run, over all stages.
+    converged : bool
+        Whether the last stage reached its tolerance.
+    gradient_norm : float
+        Largest entry of the relative gradient at the end.
+    densities : list of str
+        "sparse", "super-gaussian" or "sub-gaussian", one per output.
+    history : list of float
+        The gradient norm per iteration.
+    stages : list of dict
+        One per stage run: ``{"start": iteration, "name": ...}``.
+    algorithm : str
+        Which solver ran (one of :data:`ALGORITHMS`).
+    cost_history : list of float
+        Per iteration, at the same points as ``history``: the loss (negative
+        log-likelihood per sample of the centred microphones in principal-
+        component coordinates, up to the densities' constants; in the sparse
+        stages, with each output held at unit power).
+    time_history : list of float
+        Per iteration, at the same points as ``history``: the seconds since
+        :func:`ica` was called.
+    """
+
+    unmixing: np.ndarray
+    mixing: np.ndarray
+    mean: np.ndarray
+    signals: np.ndarray = field(repr=False)
     n_iter: int
     converged: bool
     gradient_norm: float
-    densities: List[str]  # "sparse", "super-gaussian" or "sub-gaussian" per output
-    history: List[float] = field(default_factory=list)  # gradient norm per iteration
-    stages: List[dict] = field(default_factory=list)  # {"start": iteration, "name": ...}
-    algorithm: str = DEFAULT_ALGORITHM  # which solver ran (one of ALGORITHMS)
-    #: Per iteration, at the same points as ``history``: the loss (negative
-    #: log-likelihood per sample of the centred microphones in principal-
-    #: component coordinates, up to the densities' constants; in the sparse
-    #: stages, with each output held at unit power) and the seconds since
-    #: :func:`ica` was called.
+    densities: List[str]
+    history: List[float] = field(default_factory=list)
+    stages: List[dict] = field(default_factory=list)
+    algorithm: str = DEFAULT_ALGORITHM
     cost_history: List[float] = field(default_factory=list)
     time_history: List[float] = field(default_factory=list)
 
     @property
     def sources(self):
-        """The separated outputs (n_sources, n_samples), computed on demand."""
+        """The separated outputs, shape (n_sources, n_samples), computed on demand."""
         return self.unmixing @ (self.signals - self.mean)
 
 
@@ -135,7 +176,11 @@ def _logcosh(y):
 
 
 class SuperGaussian:
-    """G = log cosh y, psi = tanh y: the classic infomax/Picard density."""
+    """G = log cosh y, psi = tanh y: the classic infomax/Picard density.
+
+    Called on one output ``y``, shape (n_samples,), it returns the mean of
+    ``G(y)``, then ``psi(y)`` and ``psi'(y)``, each shape (n_samples,).
+    """
 
     name = "super-gaussian"
 
@@ -145,7 +190,10 @@ class SuperGaussian:
 
 
 class SubGaussian:
-    """G = y^2/2 - log cosh y: a bimodal density for uniform-like sources."""
+    """G = y^2/2 - log cosh y: a bimodal density for uniform-like sources.
+
+    Called like :class:`SuperGaussian`.
+    """
 
     name = "sub-gaussian"
 
@@ -164,7 +212,9 @@ class Sparse:
     assumes; a score closer to its true one makes the maximum-likelihood
     estimate much more accurate. The density is not log-concave, so it is
     only used near a solution found with a log-concave one, and only for
-    outputs where it passes the stability test of :func:`_stable`.
+    outputs where it passes the stability test of :func:`_stability`.
+
+    Called like :class:`SuperGaussian`.
     """
 
     name = "sparse"
@@ -288,7 +338,8 @@ def _line_search(state, densities, direction, fixed_scale):
     and shrinks the gradient is accepted too. With ``fixed_scale`` every
     output is brought back to unit power after the step (the diagonal of
     the direction is then zero).
-    Returns (M, new_state) with the transform ``M`` applied, or None.
+    Returns (M, step, new_state) with the transform ``M`` applied and the
+    step taken (the scaled direction), or None.
     """
     n = direction.shape[0]
     gnorm = np.max(np.abs(state.G))
@@ -496,29 +547,49 @@ def ica(
 
     Parameters
     ----------
-    X : array (n_mics, n_samples)
-    n_sources : how many sources to extract (default: one per microphone);
-        with fewer sources than microphones PCA reduces the dimension first.
-    max_iter, tol : stop after ``max_iter`` iterations (default: MAX_ITER for
-        the default solver, TEXTBOOK_MAX_ITER for the others) or once the
-        largest entry of the relative gradient is below ``tol``.
-    extended : switch each output between super- and sub-Gaussian densities.
-    sparse : finish with the sparse density (shape 1/2) on the outputs where
-        it is stable, e.g. speech; needs ``extended``.
-    fit_samples : converge first on about this many evenly strided samples,
-        then finish on all of them (``None``: all samples from the start).
-    random_state : seed or ``numpy.random.Generator`` for the initial rotation.
-    callback : called as ``callback(iteration, gradient_norm)``.
-    algorithm : one of :data:`ALGORITHMS`: ``"lbfgs"`` (quasi-Newton, the
-        default and the fastest), ``"natgrad"`` (Amari's rule) or
-        ``"gradient"`` (the Euclidean gradient). All three fit the same model
-        from the same start through the same stages; only the step differs.
+    X : array_like, shape (n_mics, n_samples)
+        The microphone signals.
+    n_sources : int, optional
+        How many sources to extract (default: one per microphone); with
+        fewer sources than microphones PCA reduces the dimension first.
+    max_iter : int, optional
+        Stop after this many iterations over all stages (default: MAX_ITER
+        for the default solver, TEXTBOOK_MAX_ITER for the others).
+    tol : float, default TOL
+        Stop once the largest entry of the relative gradient is below this.
+    extended : bool, default True
+        Switch each output between super- and sub-Gaussian densities.
+    sparse : bool, default True
+        Finish with the sparse density (shape 1/2) on the outputs where it is
+        stable, e.g. speech; needs ``extended``.
+    fit_samples : int or None, default FIT_SAMPLES
+        Converge first on about this many evenly strided samples, then
+        finish on all of them (``None``: all samples from the start).
+    random_state : int, numpy.random.Generator or None
+        Seed or generator for the initial rotation.
+    callback : callable, optional
+        Called as ``callback(iteration, gradient_norm)`` at each iteration.
+    algorithm : str, default "lbfgs"
+        One of :data:`ALGORITHMS`: ``"lbfgs"`` (quasi-Newton, the default and
+        the fastest), ``"natgrad"`` (Amari's rule) or ``"gradient"`` (the
+        Euclidean gradient). All three fit the same model from the same start
+        through the same stages; only the step differs.
 
     Returns
     -------
     ICAResult
         ``unmixing`` (n_sources, n_mics), ``mixing`` (n_mics, n_sources), and
         per iteration the relative-gradient norm, the cost and the time.
+
+    Raises
+    ------
+    CocktailError
+        If ``algorithm`` is unknown, ``X`` is not 2-D, ``n_sources`` is not
+        between 1 and ``n_mics``, there are fewer than ``2 * n_sources``
+        samples, ``max_iter`` is below 1, ``X`` holds NaN or infinite
+        values, the microphones carry fewer independent signals than
+        ``n_sources`` (see :func:`.whitening.whiten`), or the solver diverges
+        (a floating-point error).
     """
     if algorithm not in ALGORITHMS:
         raise CocktailError(
