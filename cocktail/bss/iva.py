@@ -104,9 +104,9 @@ class ConvolutiveResult:
 
     Attributes
     ----------
-    sources : ndarray, shape (n_sources, n_samples)
+    sources : ndarray, shape (n_sources, n_samples), float64
         Separated speakers in the time domain, each as heard at microphone 1.
-    unmixing : ndarray, shape (n_freq, n_sources, n_mics), complex
+    unmixing : ndarray, shape (n_bins, n_sources, n_mics), complex
         Per-bin demixing matrices, projection-back scaling included:
         ``Y_f = unmixing[f] @ X_f`` gives the separated STFT in bin ``f`` (the
         STFT being a periodic Hann window of ``nfft`` samples moved by
@@ -118,8 +118,12 @@ class ConvolutiveResult:
     history : list of float
         Cost after each iteration, lower is better, for convergence plots
         (the model changes after the warm-up, so the curve may step there).
-    algorithm, nfft, hop
-        The settings used.
+    algorithm : str
+        The algorithm used (one of :data:`ALGORITHMS`).
+    nfft : int
+        STFT frame length used, in samples; ``n_bins = nfft // 2 + 1``.
+    hop : int
+        STFT hop used, in samples.
     beamformed : bool
         Whether the Wiener filters over all microphones were kept (more
         microphones than speakers only).
@@ -145,11 +149,26 @@ MIN_FRAMES = 60
 
 
 def default_nfft(sample_rate, n_samples=None):
-    """4096 at 16 kHz (256 ms, longer than most rooms' early echoes), scaled
+    """The STFT frame length used when none is given.
+
+    4096 at 16 kHz (256 ms, longer than most rooms' early echoes), scaled
     with the sample rate to a power of two; halved (down to a quarter) while
     a short recording would give fewer than MIN_FRAMES frames at a quarter-
     frame hop. Measured on the benchmark rooms cut to 3 s: 2048 gains 1.3 dB
-    over 4096; from 5 s on, 4096 is best."""
+    over 4096; from 5 s on, 4096 is best.
+
+    Parameters
+    ----------
+    sample_rate : float
+        Sample rate in Hz.
+    n_samples : int, optional
+        Length of the recording in samples; None leaves the frame unshortened.
+
+    Returns
+    -------
+    int
+        The frame length in samples, a power of two.
+    """
     nfft = int(2 ** round(np.log2(4096 * sample_rate / 16000)))
     if n_samples is not None:
         floor = nfft // 4
@@ -872,22 +891,24 @@ def separate_convolutive(
 
     Parameters
     ----------
-    X : ndarray, shape (n_mics, n_samples)
-        The recording, channels by samples.
+    X : array_like, shape (n_mics, n_samples), real
+        The recording, channels by samples; at least 2 microphones.
     n_sources : int, optional
         How many speakers to extract, at most n_mics (default n_mics).  With
         fewer speakers than microphones every bin is first reduced to its
         n_sources principal components, and the separated speakers then
         steer a Wiener filter over all microphones.
-    nfft, hop : int
-        STFT frame length and hop in samples (hop defaults to nfft // 4).
+    nfft : int, default DEFAULT_NFFT
+        STFT frame length in samples, at least 16 and at most ``n_samples``.
         The frame should be long compared with the room's reverberation:
         4096 (256 ms) at 16 kHz suits rooms with 0.2-0.5 s reverberation.
-    algorithm : str
-        One of :data:`ALGORITHMS` (module docstring); default ``"ilrma"``.
+    hop : int, optional
+        STFT hop in samples, from 1 to ``nfft // 2`` (default ``nfft // 4``).
+    algorithm : str, default "ilrma"
+        One of :data:`ALGORITHMS` (module docstring).
     max_iter : int, optional
         Iteration limit, warm-up included (default 100; 200 for natgrad).
-    tol : float
+    tol : float, default 2e-3
         Stop when the cost (per bin and output, in nats) changes by less than
         ``tol`` per output between two iterations; 0 runs all ``max_iter``.
     random_state : int or numpy.random.Generator, optional
@@ -895,7 +916,7 @@ def separate_convolutive(
         seed always give the same output (None means seed 0).
     callback : callable(iteration, cost), optional
         Called after every iteration, e.g. for a progress display.
-    beamform : bool
+    beamform : bool, default True
         With more microphones than speakers, refine every speaker with a
         Wiener filter over all microphones (step 6 of the module docstring);
         False keeps the separation of the principal subspace.
@@ -903,6 +924,7 @@ def separate_convolutive(
     Returns
     -------
     ConvolutiveResult
+        All zeros, with no iterations, for a silent recording.
 
     Raises
     ------
