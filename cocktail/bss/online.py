@@ -102,19 +102,50 @@ class OnlineSeparator:
 
     Parameters
     ----------
-    n_mics : number of microphones (rows of each block).
-    n_sources : number of outputs (default: one per microphone).
-    sample_rate : samples per second; sets the time constants.
-    block_seconds : nominal block length, in seconds. :meth:`process` accepts
-        blocks of any length: the running statistics forget by the actual
-        duration, and a block shorter than nominal takes a proportionally
-        shorter step, so the adaptation per second stays the same.
-    step : initial step (per nominal block; 1 is a full Newton step on the
-        block). ``step_min`` and ``step_max`` bound the step control.
-    forgetting : time constant, in seconds, of the running mean, covariance,
-        output scales, density statistics and the step control's average.
-    random_state : seed of the initial rotation.
-    sweeps : gradient steps taken on each block.
+    n_mics : int
+        Number of microphones (rows of each block).
+    n_sources : int, optional
+        Number of outputs (default: one per microphone).
+    sample_rate : float
+        Sample rate in Hz; sets the time constants.
+    block_seconds : float, default BLOCK_SECONDS
+        Nominal block length, in seconds. :meth:`process` accepts blocks of
+        any length: the running statistics forget by the actual duration,
+        and a block shorter than nominal takes a proportionally shorter step,
+        so the adaptation per second stays the same.
+    step : float, default STEP
+        Initial step (per nominal block; 1 is a full Newton step on the
+        block).
+    forgetting : float, default FORGETTING
+        Time constant, in seconds, of the running mean, covariance, output
+        scales, density statistics and the step control's average.
+    random_state : int, default 0
+        Seed of the initial rotation.
+    sweeps : int, default SWEEPS
+        Gradient steps taken on each block.
+    step_min, step_max : float, default STEP_MIN, STEP_MAX
+        Bounds of the step control.
+
+    Attributes
+    ----------
+    block_size : int
+        The nominal block length in samples.
+    history : list of float
+        Relative-gradient norm per block (0 for a block not learnt from, or
+        whose step failed and was undone).
+    steps : list of float
+        Step size used per block.
+    blocks : int
+        Blocks processed.
+    updates : int
+        Blocks whose update was kept.
+
+    Raises
+    ------
+    CocktailError
+        If ``n_sources`` is not between 1 and ``n_mics``, if ``sample_rate``,
+        ``block_seconds`` or ``forgetting`` is not positive, or unless
+        ``0 < step_min <= step <= step_max``.
     """
 
     def __init__(
@@ -166,16 +197,19 @@ class OnlineSeparator:
 
     @property
     def unmixing(self) -> np.ndarray:
-        """Current unmixing of the centred microphones, scaled to microphone 1."""
+        """Current unmixing of the centred microphones, scaled to microphone 1,
+        shape (n_sources, n_mics); zeros before the first update."""
         return self._out.copy()
 
     @property
     def mean(self) -> np.ndarray:
-        """Running mean of the microphones, (n_mics, 1)."""
+        """Running mean of the microphones, shape (n_mics, 1)."""
         return np.zeros((self.n_mics, 1)) if self._mean is None else self._mean.copy()
 
     @property
     def densities(self) -> List[str]:
+        """Kind of each output by the sign of its extended-infomax statistic,
+        "sub-gaussian" or "super-gaussian" (list of n_sources str)."""
         if self._kurt is None:
             return ["super-gaussian"] * self.n_sources
         return ["sub-gaussian" if k < 0 else "super-gaussian" for k in self._kurt]
@@ -305,9 +339,26 @@ class OnlineSeparator:
         return gnorm
 
     def process(self, block) -> np.ndarray:
-        """Separate one block (n_mics, n_samples); return (n_sources, n_samples).
+        """Separate one block and learn from it.
 
-        The outputs are the sources as heard at microphone 1, centred.
+        The outputs are the sources as heard at microphone 1, centred. Across
+        the block the unmixing fades from the matrix before the block's update
+        to the one after it.
+
+        Parameters
+        ----------
+        block : array_like, shape (n_mics, n_samples)
+            The next samples of every microphone; any length, even 0.
+
+        Returns
+        -------
+        ndarray, shape (n_sources, n_samples), float64
+
+        Raises
+        ------
+        CocktailError
+            If the block does not have ``n_mics`` rows, or holds NaN or
+            infinite samples.
         """
         X = np.asarray(block, dtype=np.float64)
         if X.ndim != 2 or X.shape[0] != self.n_mics:
@@ -348,12 +399,42 @@ def separate_adaptive(
     random_state: int = 0,
     callback: Optional[Callable[[int, float], None]] = None,
 ):
-    """Separate a whole recording ``X`` (microphones x samples) block-online.
+    """Separate a whole recording block-online with an :class:`OnlineSeparator`.
 
-    Returns ``(Y, info)``: outputs (n_sources, n_samples) as heard at
-    microphone 1, and a dict with the final ``unmixing`` and ``mean``, the
-    per-block ``history`` of gradient norms and ``steps``, ``densities`` and
-    block counts. ``callback(block, gradient_norm)`` is called after each block.
+    Parameters
+    ----------
+    X : array_like, shape (n_mics, n_samples)
+        The recording, microphones x samples.
+    sample_rate : float
+        Sample rate in Hz.
+    n_sources : int, optional
+        Number of outputs (default: one per microphone).
+    block_seconds : float, default BLOCK_SECONDS
+        Block length in seconds.
+    step : float, default STEP
+        Initial step (1 is a full Newton step on the block).
+    forgetting : float, default FORGETTING
+        Time constant, in seconds, of the running statistics.
+    random_state : int, default 0
+        Seed of the initial rotation.
+    callback : callable, optional
+        Called as ``callback(block, gradient_norm)`` after each block,
+        counting blocks from 1.
+
+    Returns
+    -------
+    Y : ndarray, shape (n_sources, n_samples), float64
+        The outputs as heard at microphone 1.
+    info : dict
+        The final ``unmixing`` and ``mean``, the per-block ``history`` of
+        gradient norms and ``steps``, ``densities``, the block counts
+        ``blocks`` and ``updates``, and ``block_size`` in samples.
+
+    Raises
+    ------
+    CocktailError
+        If ``X`` is not 2-D, or as :class:`OnlineSeparator` and its
+        :meth:`~OnlineSeparator.process` do.
     """
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != 2:
