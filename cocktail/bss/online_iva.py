@@ -118,7 +118,12 @@ MAX_RELABEL = 6
 
 
 def describe():
-    """One line naming the method, for the report."""
+    """One line naming the method, for the report.
+
+    Returns
+    -------
+    str
+    """
     return (
         "block-online AuxIVA per STFT bin (iterative projection, forgetting statistics, "
         "time-varying Gaussian prior; Taniguchi et al. 2014)"
@@ -126,7 +131,19 @@ def describe():
 
 
 def default_nfft(sample_rate):
-    """STFT frame length for the online model: 1024 at 16 kHz, scaled to a power of two."""
+    """STFT frame length for the online model: 2048 at 16 kHz, scaled to a power of two.
+
+    Parameters
+    ----------
+    sample_rate : float
+        Sample rate in Hz.
+
+    Returns
+    -------
+    int
+        The frame length in samples (:data:`NFFT_16K` scaled with the sample
+        rate and rounded to a power of two).
+    """
     return int(2 ** round(np.log2(NFFT_16K * sample_rate / 16000.0)))
 
 
@@ -136,6 +153,21 @@ def latency_seconds(sample_rate, block_seconds=BLOCK_SECONDS, nfft=None):
     A sample waits for the rest of its block, then for the frames that still
     overlap it (``nfft - hop`` samples): under one block plus one STFT frame,
     0.22 s at 16 kHz with the defaults.
+
+    Parameters
+    ----------
+    sample_rate : float
+        Sample rate in Hz.
+    block_seconds : float, default BLOCK_SECONDS
+        Block length in seconds (rounded to whole samples).
+    nfft : int, optional
+        STFT frame length in samples (default :func:`default_nfft`); the hop
+        is ``nfft // 4``.
+
+    Returns
+    -------
+    float
+        The latency in seconds.
     """
     nfft = default_nfft(sample_rate) if nfft is None else nfft
     block = max(1, int(round(block_seconds * sample_rate)))
@@ -163,17 +195,48 @@ class OnlineIVA:
     n_sources : int, optional
         Outputs, at most ``n_mics`` (default ``n_mics``).
     sample_rate : float
-        Samples per second.
-    block_seconds : float
-        Nominal block; :meth:`process` takes blocks of any length, and the
-        matrices are updated whenever whole STFT frames are complete.
+        Samples per second (Hz).
+    block_seconds : float, default BLOCK_SECONDS
+        Nominal block, in seconds; :meth:`process` takes blocks of any
+        length, and the matrices are updated whenever whole STFT frames are
+        complete.
     nfft : int, optional
-        STFT frame (default :func:`default_nfft`); hop ``nfft // 4``.
-    forgetting : float
+        STFT frame in samples (default :func:`default_nfft`); hop ``nfft // 4``.
+    forgetting : float, default FORGETTING
         Time constant of the running statistics, in seconds: shorter follows
         a moving speaker sooner, longer separates better at rest.
-    sweeps : int
+    sweeps : int, default SWEEPS
         Iterative-projection sweeps per batch of frames.
+
+    Attributes
+    ----------
+    nfft, hop, block_size : int
+        STFT frame, STFT hop and nominal block, in samples.
+    n_freq : int
+        Frequency bins, ``nfft // 2 + 1``.
+    warmed : bool
+        Whether the batch warm-up has run.
+    frames, updates : int
+        STFT frames seen, and batches of frames whose update was kept.
+    seconds : int
+        Seconds of output whose confidence has been judged.
+    dependence, mic_dependence : list of float
+        Per second (the first MAX_SECONDS_KEPT), the dependence of the
+        outputs and of as many microphones.
+    cost : list of float
+        Per second (the first MAX_SECONDS_KEPT), the mean cost change of its
+        blocks.
+    unsure : list of [int, int]
+        The unsure seconds, as merged ``[start, end)`` intervals.
+    last_cost_change : float
+        The cost change of the last update.
+
+    Raises
+    ------
+    CocktailError
+        If ``n_mics`` is below 2, ``n_sources`` is not between 1 and
+        ``n_mics``, or ``sample_rate``, ``block_seconds`` or ``forgetting`` is
+        not positive.
     """
 
     def __init__(
@@ -236,11 +299,14 @@ class OnlineIVA:
 
     @property
     def unmixing(self) -> np.ndarray:
-        """Current per-bin unmixing (n_freq, n_sources, n_mics), projected back to mic 1."""
+        """Current per-bin unmixing, projected back to mic 1,
+        shape (n_freq, n_sources, n_mics), complex128."""
         return self._D.copy()
 
     @property
     def latency(self) -> float:
+        """Longest delay from a sample's arrival to its output, in seconds
+        (:func:`latency_seconds`)."""
         return latency_seconds(self.sample_rate, self.block_size / self.sample_rate, self.nfft)
 
     # -- learning ---------------------------------------------------------
@@ -482,7 +548,13 @@ class OnlineIVA:
     # -- report -----------------------------------------------------------
 
     def warnings(self) -> List[str]:
-        """A sentence for stderr when seconds after the start-up were unsure, else nothing."""
+        """A sentence for stderr when seconds after the start-up were unsure, else nothing.
+
+        Returns
+        -------
+        list of str
+            One sentence, or none.
+        """
         spans = [[max(a, STARTUP_SECONDS), b] for a, b in self.unsure if b > STARTUP_SECONDS]
         if not spans:
             return []
@@ -497,8 +569,20 @@ class OnlineIVA:
         ]
 
     def report(self) -> dict:
-        """What the report records: settings and confidence per second (the final
-        matrices, :attr:`unmixing`, are the caller's to store)."""
+        """What the report records: settings and confidence per second.
+
+        The final matrices, :attr:`unmixing`, are the caller's to store.
+
+        Returns
+        -------
+        dict
+            ``converged`` (no unsure interval, or the last one ended before
+            the last second), ``latency_seconds``, ``forgetting_seconds``,
+            ``updates``, ``unsure_seconds`` and the per-second lists
+            ``dependence_per_second``, ``mic_dependence_per_second`` and
+            ``cost_change_per_second`` (also as ``history``, with its
+            ``history_label``).
+        """
         return dict(
             converged=not self.unsure or self.unsure[-1][1] < self.seconds,
             latency_seconds=round(self.latency, 4),
@@ -515,10 +599,25 @@ class OnlineIVA:
     # -- streaming --------------------------------------------------------
 
     def process(self, block) -> np.ndarray:
-        """Separate a block (n_mics, n_samples); return the output samples now final.
+        """Separate a block; return the output samples now final.
 
         Concatenated with :meth:`flush`, the outputs have exactly the input's
         length and alignment, each speaker as heard at microphone 1.
+
+        Parameters
+        ----------
+        block : array_like, shape (n_mics, n_samples)
+            The next samples of every microphone.
+
+        Returns
+        -------
+        ndarray, shape (n_sources, n_ready), float64
+
+        Raises
+        ------
+        CocktailError
+            If the block does not have ``n_mics`` rows, or holds NaN or
+            infinite samples.
         """
         X = np.asarray(block, dtype=np.float64)
         if X.ndim != 2 or X.shape[0] != self.n_mics:
@@ -528,7 +627,8 @@ class OnlineIVA:
         return self._filter.process(X)
 
     def flush(self) -> np.ndarray:
-        """The output samples still held back, once the input has ended."""
+        """The output samples still held back, once the input has ended,
+        shape (n_sources, n_rest)."""
         return self._filter.flush()
 
 
@@ -586,17 +686,24 @@ def separate_online_iva(
 
     Parameters
     ----------
-    X : ndarray, shape (n_mics, n_samples)
+    X : array_like, shape (n_mics, n_samples)
+        The recording, microphones x samples.
     sample_rate : float
+        Sample rate in Hz.
     n_sources, block_seconds, nfft, forgetting, sweeps
         As for :class:`OnlineIVA`.
 
     Returns
     -------
-    Y : ndarray, shape (n_sources, n_samples)
+    Y : ndarray, shape (n_sources, n_samples), float64
         The speakers as heard at microphone 1.
     sep : OnlineIVA
         The separator after the last block (report, confidence, matrices).
+
+    Raises
+    ------
+    CocktailError
+        If ``X`` is not 2-D, or as :class:`OnlineIVA` does.
     """
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != 2:
