@@ -31,27 +31,68 @@ FLOAT_SUBTYPES = {"FLOAT", "DOUBLE"}
 
 @dataclass
 class Audio:
-    samples: np.ndarray  # (channels, frames), float64
+    """A recording read whole into memory.
+
+    Attributes
+    ----------
+    samples : ndarray, shape (channels, frames), float64
+        The samples, full scale 1.
+    sample_rate : int
+        Sample rate in Hz.
+    subtype : str
+        libsndfile subtype of the source, e.g. "PCM_16".
+    name : str
+        How to name the source in messages.
+    notes : list of str
+        What was unusual about reading it.
+    """
+
+    samples: np.ndarray
     sample_rate: int
-    subtype: str  # libsndfile subtype of the source, e.g. "PCM_16"
-    name: str  # how to name the source in messages
-    notes: List[str] = field(default_factory=list)  # what was unusual about reading it
+    subtype: str
+    name: str
+    notes: List[str] = field(default_factory=list)
 
     @property
     def channels(self):
+        """Number of channels (int)."""
         return self.samples.shape[0]
 
     @property
     def frames(self):
+        """Number of frames, samples per channel (int)."""
         return self.samples.shape[1]
 
 
 def display_name(path):
+    """How to name a path in messages.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A file path, or ``-`` for standard input.
+
+    Returns
+    -------
+    str
+        "standard input" for ``-``, else the path in single quotes.
+    """
     return "standard input" if str(path) == STDIO else f"'{path}'"
 
 
 def stdin_stream():
-    """The binary standard input, or an error saying it is closed."""
+    """The binary standard input, or an error saying it is closed.
+
+    Returns
+    -------
+    binary file object
+        ``sys.stdin.buffer``, or ``sys.stdin`` itself when it has no buffer.
+
+    Raises
+    ------
+    CocktailError
+        If standard input is closed.
+    """
     stream = getattr(sys.stdin, "buffer", sys.stdin)
     if stream is None or not hasattr(stream, "read"):  # Python starts so with descriptor 0 closed
         raise CocktailError(
@@ -107,6 +148,20 @@ def open_sound(path, name):
 
     A WAV whose header gives no length is read to its end (with a note)
     instead of being taken as empty or truncated.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file.
+    name : str
+        How to name it in messages (see :func:`display_name`).
+
+    Returns
+    -------
+    reader : soundfile.SoundFile
+        Open for reading; closing it closes every file it opened.
+    notes : list of str
+        At most one note, when the header was repaired.
     """
     size = os.path.getsize(path)
     with open(path, "rb") as f:
@@ -123,7 +178,20 @@ def open_sound(path, name):
 
 
 def check_file(path):
-    """Refuse, with a message naming the file, what cannot be an audio file."""
+    """Refuse, with a message naming the file, what cannot be an audio file.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file to read.
+
+    Raises
+    ------
+    CocktailError
+        If the file does not exist, is a folder, is empty, cannot be read
+        (permission denied), or is a WAV whose data chunk is shorter than its
+        header promises.
+    """
     name = display_name(path)
     p = Path(path)
     if not p.exists():
@@ -140,7 +208,21 @@ def check_file(path):
 
 
 def unreadable(name, exc):
-    """The error for a file libsndfile cannot decode."""
+    """The error for a file libsndfile cannot decode.
+
+    Parameters
+    ----------
+    name : str
+        How to name the file in messages.
+    exc : Exception
+        What libsndfile (or opening the file) raised.
+
+    Returns
+    -------
+    CocktailError
+        The error to raise: permission denied, or not a readable audio file
+        with libsndfile's reason.
+    """
     if isinstance(exc, PermissionError):
         return CocktailError(f"cannot read {name}: permission denied")
     reason = str(exc).split(":")[-1].strip() or "unknown format"
@@ -148,7 +230,27 @@ def unreadable(name, exc):
 
 
 def read(path, *, stdin_bytes=None) -> Audio:
-    """Read a WAV (or any format libsndfile knows) from a path or ``-`` for stdin."""
+    """Read a WAV (or any format libsndfile knows) from a path or ``-`` for stdin.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file, or ``-`` for standard input.
+    stdin_bytes : bytes, optional
+        The whole of standard input when it has already been read; used
+        instead of reading it again.
+
+    Returns
+    -------
+    Audio
+        The samples as (channels, frames) float64.
+
+    Raises
+    ------
+    CocktailError
+        If the input is empty, missing, truncated or not a readable audio
+        file (see :func:`check_file` and :func:`unreadable`).
+    """
     name = display_name(path)
     notes = []
     try:
@@ -180,7 +282,18 @@ def read(path, *, stdin_bytes=None) -> Audio:
 
 
 def output_subtype(input_subtype):
-    """Keep the input's sample format where it is a plain PCM or float one."""
+    """Keep the input's sample format where it is a plain PCM or float one.
+
+    Parameters
+    ----------
+    input_subtype : str
+        libsndfile subtype of the input, e.g. "PCM_16".
+
+    Returns
+    -------
+    str
+        ``input_subtype`` if it is in :data:`KEPT_SUBTYPES`, else "FLOAT".
+    """
     return input_subtype if input_subtype in KEPT_SUBTYPES else "FLOAT"
 
 
@@ -195,6 +308,24 @@ def open_for_writing(target, sample_rate, channels, subtype, fmt="WAV"):
     time, so the same audio written a second later differs; it is switched
     off (players do not need it) so that the same input and seed give
     byte-identical files.
+
+    Parameters
+    ----------
+    target : str, path-like or binary file object
+        Where to write.
+    sample_rate : int
+        Sample rate in Hz.
+    channels : int
+        Number of channels.
+    subtype : str
+        libsndfile subtype, e.g. "PCM_16" or "FLOAT".
+    fmt : str, default "WAV"
+        libsndfile container format, e.g. "WAV", "RF64" or "RAW".
+
+    Returns
+    -------
+    soundfile.SoundFile
+        Open for writing.
     """
     f = sf.SoundFile(
         target, "w", samplerate=sample_rate, channels=channels, subtype=subtype, format=fmt
@@ -207,7 +338,30 @@ def open_for_writing(target, sample_rate, channels, subtype, fmt="WAV"):
 
 
 def encode(samples, sample_rate, subtype) -> bytes:
-    """A complete WAV file in memory (channels x frames in)."""
+    """A complete WAV file in memory.
+
+    Written as RF64 when it is too large for a RIFF header (see
+    :func:`.wav.container`).
+
+    Parameters
+    ----------
+    samples : ndarray, shape (channels, frames), float
+        The samples, full scale 1.
+    sample_rate : int
+        Sample rate in Hz.
+    subtype : str
+        libsndfile subtype, e.g. "PCM_16".
+
+    Returns
+    -------
+    bytes
+        The file's bytes.
+
+    Raises
+    ------
+    CocktailError
+        If the samples hold NaN or infinite values.
+    """
     if not np.isfinite(samples).all():
         raise CocktailError("not writing audio that holds NaN or infinite samples")
     buf = io.BytesIO()
@@ -218,7 +372,19 @@ def encode(samples, sample_rate, subtype) -> bytes:
 
 
 def stdout_stream():
-    """The binary standard output, or an error saying it is closed."""
+    """The binary standard output, or an error saying it is closed.
+
+    Returns
+    -------
+    binary file object
+        ``sys.stdout.buffer``, or ``sys.stdout`` itself when it has no buffer
+        (an in-memory stream).
+
+    Raises
+    ------
+    CocktailError
+        If standard output is closed.
+    """
     out = sys.stdout
     try:
         if out is None:  # how Python starts with descriptor 1 closed
@@ -235,6 +401,18 @@ def stdout_stream():
 
 
 def write_stdout(data: bytes):
+    """Write bytes to standard output and flush it.
+
+    Parameters
+    ----------
+    data : bytes
+        What to write, e.g. a file from :func:`encode`.
+
+    Raises
+    ------
+    CocktailError
+        If standard output is closed.
+    """
     stream = stdout_stream()
     stream.write(data)
     stream.flush()
