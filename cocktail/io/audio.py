@@ -238,7 +238,7 @@ def read(path, *, stdin_bytes=None) -> Audio:
         The file, or ``-`` for standard input.
     stdin_bytes : bytes, optional
         The whole of standard input when it has already been read; used
-        instead of reading it again.
+        instead of reading it again (only when ``path`` is ``-``).
 
     Returns
     -------

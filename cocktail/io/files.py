@@ -20,7 +20,19 @@ from .audio import STDIO, display_name
 
 
 def same_file(a, b):
-    """Whether two paths name one file (by device and inode when both exist)."""
+    """Whether two paths name one file (by device and inode when both exist).
+
+    When either does not exist, the resolved paths are compared.
+
+    Parameters
+    ----------
+    a, b : str or path-like
+        The paths.
+
+    Returns
+    -------
+    bool
+    """
     try:
         return os.path.samefile(a, b)
     except OSError:
@@ -28,7 +40,20 @@ def same_file(a, b):
 
 
 def check_outputs_apart(input_path, targets):
-    """Refuse outputs that are the input file itself."""
+    """Refuse outputs that are the input file itself.
+
+    Parameters
+    ----------
+    input_path : str or path-like
+        The input file, or ``-`` for standard input (never refused).
+    targets : iterable of str or path-like
+        The output paths; those that do not exist yet pass.
+
+    Raises
+    ------
+    CocktailError
+        If an output is the input file (same device and inode).
+    """
     if str(input_path) == STDIO:
         return
     for t in targets:
@@ -46,6 +71,16 @@ def check_stdout_apart(paths):
     ``cocktail separate mix.wav -o - >> mix.wav`` would otherwise read and
     append to the same file; the shell opened it, so only its device and
     inode tell.
+
+    Parameters
+    ----------
+    paths : iterable of str, path-like or None
+        The input files; None and ``-`` are skipped.
+
+    Raises
+    ------
+    CocktailError
+        If standard output is a regular file that is one of ``paths``.
     """
     try:
         out = os.fstat(sys.stdout.fileno())
@@ -74,8 +109,20 @@ def _umask():
 
 
 def is_special(path):
-    """True for an existing file that is neither regular nor a folder: a device,
-    a FIFO, a socket. Such files are written in place, never replaced."""
+    """True for an existing file that is neither regular nor a folder.
+
+    A device, a FIFO, a socket. Such files are written in place, never
+    replaced. A symbolic link is followed.
+
+    Parameters
+    ----------
+    path : str or path-like
+
+    Returns
+    -------
+    bool
+        False also when ``path`` does not exist.
+    """
     try:
         mode = os.stat(path).st_mode
     except OSError:
@@ -88,6 +135,15 @@ def write_target(path):
 
     Renaming onto a link would replace the link by a file; its target is
     what the user means.
+
+    Parameters
+    ----------
+    path : str or path-like
+
+    Returns
+    -------
+    pathlib.Path
+        The resolved target of a link, else ``path`` itself.
     """
     return Path(os.path.realpath(path)) if os.path.islink(path) else Path(path)
 
@@ -97,7 +153,19 @@ def temporary_beside(path):
 
     It lies in the folder of the real target (a link is followed), so the
     final rename stays on one file system; for a device or a FIFO, which are
-    written in place, it lies in the system's temporary folder.
+    written in place, it lies in the system's temporary folder. It is
+    registered for :func:`clean_up_after_interruption` before it is created.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The final path.
+
+    Returns
+    -------
+    str
+        The temporary file's path, ``.<name>.<random hex>.part``, created
+        empty with mode 0600.
     """
     target = write_target(path)
     folder = tempfile.gettempdir() if is_special(target) else str(target.parent)
@@ -124,7 +192,15 @@ _made_folders = []
 
 
 def remove_temporary(tmp):
-    """Delete a temporary file that will not be published."""
+    """Delete a temporary file that will not be published.
+
+    A file already gone is no error.
+
+    Parameters
+    ----------
+    tmp : str
+        A path from :func:`temporary_beside`.
+    """
     try:
         os.unlink(tmp)
     except OSError:
@@ -133,7 +209,13 @@ def remove_temporary(tmp):
 
 
 def keep_folder(path):
-    """A folder made for outputs now holds them: no interruption removes it."""
+    """A folder made for outputs now holds them: no interruption removes it.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A folder returned by :func:`prepare_folder`.
+    """
     p = Path(path)
     if p in _made_folders:
         _made_folders.remove(p)
@@ -163,7 +245,14 @@ def publish(tmp, final):
 
     A regular file (or nothing) at the target is replaced by a rename, with
     the usual permissions; a device or a FIFO receives the bytes instead and
-    stays what it is.
+    stays what it is. A symbolic link's target is written.
+
+    Parameters
+    ----------
+    tmp : str
+        A path from :func:`temporary_beside`.
+    final : str or path-like
+        The final path.
     """
     target = write_target(final)
     if is_special(target):
@@ -193,17 +282,20 @@ class AtomicWriter:
         self._pending = []  # (temporary path, final path)
 
     def add(self, path, data: bytes):
+        """Write ``data`` to a temporary file for ``path`` (see :func:`temporary_beside`)."""
         tmp = temporary_beside(path)
         self._pending.append((tmp, path))
         with open(tmp, "wb") as f:
             f.write(data)
 
     def commit(self):
+        """Publish every file added, in the order added."""
         for tmp, final in self._pending:
             publish(tmp, final)
         self._pending = []
 
     def discard(self):
+        """Remove every temporary file added; nothing is published."""
         for tmp, _ in self._pending:
             remove_temporary(tmp)
         self._pending = []
@@ -220,7 +312,27 @@ class AtomicWriter:
 
 
 def prepare_folder(path):
-    """Create an output folder (and parents) or say why it cannot be written."""
+    """Create an output folder (and parents) or say why it cannot be written.
+
+    A folder this call made is removed by :func:`clean_up_after_interruption`
+    unless :func:`keep_folder` is called first.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The folder.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path`` as a Path.
+
+    Raises
+    ------
+    CocktailError
+        If a file is in the way, the folder cannot be made, or it is not
+        writable.
+    """
     p = Path(path)
     made = not os.path.lexists(p)
     try:
@@ -239,7 +351,25 @@ def prepare_folder(path):
 
 
 def check_writable_file(path):
-    """Fail early, before any work, if a file cannot be created at ``path``."""
+    """Fail early, before any work, if a file cannot be created at ``path``.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The output file.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path`` as a Path.
+
+    Raises
+    ------
+    CocktailError
+        If ``path`` is a folder, a device or FIFO that is not writable, or
+        its folder (that of a link's target) does not exist or is not
+        writable.
+    """
     p = Path(path)
     if p.is_dir():
         raise CocktailError(f"cannot write to '{p}': it is a folder")
