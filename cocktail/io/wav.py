@@ -26,7 +26,22 @@ HEADER_ROOM = 4096
 def check_complete(head, total_size, name):
     """Refuse a WAV whose data chunk is shorter than its header promises.
 
-    Streams of unknown length carry one of UNKNOWN_SIZES; those pass.
+    Streams of unknown length carry one of UNKNOWN_SIZES; those pass, and
+    so does anything that is not a RIFF WAV with a data chunk in ``head``.
+
+    Parameters
+    ----------
+    head : bytes
+        The first bytes of the file (up to :data:`HEAD_BYTES`).
+    total_size : int
+        Size of the whole file in bytes.
+    name : str
+        How to name the file in messages.
+
+    Raises
+    ------
+    CocktailError
+        If the file is truncated.
     """
     chunk = data_chunk(head)
     if chunk is None or head[:4] != b"RIFF":
@@ -45,8 +60,25 @@ def check_complete(head, total_size, name):
 def fixed_header(head, total_size, name):
     """The first bytes of a WAV whose header gives no length, with the real sizes.
 
-    Returns (patched head, note), or (None, None) when the header is usable
-    as it is. The data then runs to the end of the file, as in a stream.
+    The data then runs to the end of the file, as in a stream.
+
+    Parameters
+    ----------
+    head : bytes
+        The first bytes of the file (up to :data:`HEAD_BYTES`).
+    total_size : int
+        Size of the whole file in bytes.
+    name : str
+        How to name the file in the note.
+
+    Returns
+    -------
+    head : bytes or None
+        ``head`` with the RIFF and data sizes filled in; None when the header
+        is usable as it is (or cannot state the real sizes).
+    note : str or None
+        A sentence for the user saying the length was missing; None with a
+        None head.
     """
     chunk = data_chunk(head)
     if chunk is None or head[:4] != b"RIFF":
@@ -71,13 +103,35 @@ def fixed_header(head, total_size, name):
 
 
 def container(n_values):
-    """ "WAV" while ``n_values`` samples (at most 8 bytes each) fit the 4 GiB a
-    RIFF header can state, else "RF64"."""
+    """The container for a file of ``n_values`` samples: "WAV" or "RF64".
+
+    "WAV" while ``n_values`` samples (at most 8 bytes each) fit the 4 GiB a
+    RIFF header can state, less :data:`HEADER_ROOM`, else "RF64".
+
+    Parameters
+    ----------
+    n_values : int
+        Samples over all channels.
+
+    Returns
+    -------
+    str
+    """
     return "WAV" if n_values * 8 < RIFF_LIMIT + 1 - HEADER_ROOM else "RF64"
 
 
 def is_wave(head):
-    """Whether the first 12 bytes are a RIFF (or RF64) WAVE header."""
+    """Whether the first 12 bytes are a RIFF (or RF64) WAVE header.
+
+    Parameters
+    ----------
+    head : bytes
+        The first bytes of a file or stream.
+
+    Returns
+    -------
+    bool
+    """
     return len(head) >= 12 and head[:4] in (b"RIFF", b"RF64") and head[8:12] == b"WAVE"
 
 
@@ -108,7 +162,20 @@ def chunks(take):
 
 
 def data_chunk(head):
-    """(offset, declared size) of the data chunk in a WAV's first bytes, or None."""
+    """Where the data chunk of a WAV starts, and its declared size.
+
+    Parameters
+    ----------
+    head : bytes
+        The first bytes of the file.
+
+    Returns
+    -------
+    (int, int) or None
+        The offset of the first sample and the declared size of the data
+        chunk, both in bytes; None when ``head`` is not a WAV or holds no
+        data chunk header.
+    """
     if not is_wave(head):
         return None
     src = io.BytesIO(head)
@@ -138,7 +205,22 @@ ENCODING_SUBTYPE = {v: k for k, v in SUBTYPE_ENCODING.items()}
 
 
 def decode(data, encoding, channels):
-    """Interleaved little-endian bytes -> (channels, frames) float64."""
+    """Decode interleaved little-endian raw PCM.
+
+    Parameters
+    ----------
+    data : bytes
+        Whole frames of interleaved samples.
+    encoding : str
+        A key of :data:`ENCODINGS`: "s16", "s24", "s32", "f32" or "f64".
+    channels : int
+        Number of channels.
+
+    Returns
+    -------
+    ndarray, shape (channels, frames), float64
+        Integers scaled to [-1, 1); floats as they are.
+    """
     dtype, scale = ENCODINGS[encoding]
     if encoding == "s24":
         b = np.frombuffer(data, dtype=np.uint8).reshape(-1, 3).astype(np.int32)
@@ -150,9 +232,24 @@ def decode(data, encoding, channels):
 
 
 def quantise(x, encoding):
-    """Float samples -> integers exactly as libsndfile writes them: through
-    32-bit full scale (rounded), then shifted down (so rounding toward -inf).
-    Integer samples read as float come back unchanged."""
+    """Float samples to integers exactly as libsndfile writes them.
+
+    Through 32-bit full scale (rounded), then shifted down (so rounding
+    toward -inf). Integer samples read as float come back unchanged.
+    Samples beyond full scale are clipped.
+
+    Parameters
+    ----------
+    x : ndarray, float
+        Samples of any shape, full scale 1.
+    encoding : str
+        "s16", "s24" or "s32".
+
+    Returns
+    -------
+    ndarray, same shape as ``x``, float64
+        Whole numbers in the range of the encoding.
+    """
     v = np.rint(np.clip(x, -1.0, 1.0) * 2147483648.0)
     np.clip(v, -2147483648.0, 2147483647.0, out=v)
     shift = {"s16": 65536.0, "s24": 256.0, "s32": 1.0}[encoding]
@@ -160,7 +257,20 @@ def quantise(x, encoding):
 
 
 def encode(block, encoding):
-    """(channels, frames) float -> interleaved little-endian bytes."""
+    """Encode samples as interleaved little-endian raw PCM.
+
+    Parameters
+    ----------
+    block : array_like, shape (channels, frames), float
+        The samples, full scale 1.
+    encoding : str
+        A key of :data:`ENCODINGS`; integers are quantised by
+        :func:`quantise`.
+
+    Returns
+    -------
+    bytes
+    """
     x = np.ascontiguousarray(np.asarray(block).T)
     dtype, _ = ENCODINGS[encoding]
     if encoding in ("f32", "f64"):
@@ -177,12 +287,53 @@ def encode(block, encoding):
 
 
 def bytes_per_frame(encoding, channels):
-    """Bytes of one frame (a sample of every channel) in a raw encoding."""
+    """Bytes of one frame (a sample of every channel) in a raw encoding.
+
+    Parameters
+    ----------
+    encoding : str
+        A key of :data:`ENCODINGS`.
+    channels : int
+        Number of channels.
+
+    Returns
+    -------
+    int
+    """
     return (3 if encoding == "s24" else np.dtype(ENCODINGS[encoding][0]).itemsize) * channels
 
 
 def read_stream_header(take, name):
-    """Parse a RIFF/WAVE header from a stream; return (rate, channels, encoding, frames)."""
+    """Parse a RIFF/WAVE header from a stream, up to the first sample.
+
+    An RF64 stream's length is taken from its ds64 chunk.
+
+    Parameters
+    ----------
+    take : callable
+        ``take(n)`` returns the next ``n`` bytes (fewer at the end).
+    name : str
+        How to name the stream in messages.
+
+    Returns
+    -------
+    rate : int
+        Sample rate in Hz.
+    channels : int
+        Number of channels.
+    encoding : str
+        A key of :data:`ENCODINGS`.
+    frames : int or None
+        Frames the header promises; None when the size is one of
+        :data:`UNKNOWN_SIZES`.
+
+    Raises
+    ------
+    CocktailError
+        If the stream is not a WAV, ends before its data, has no format
+        chunk, or holds a sample format other than 16-, 24- or 32-bit
+        integer or 32- or 64-bit float.
+    """
     if not is_wave(take(12)):
         raise CocktailError(f"cannot read {name}: not a WAV stream (use --raw for headerless PCM)")
     fmt = None
@@ -215,7 +366,25 @@ def read_stream_header(take, name):
 
 
 def header(channels, rate, encoding, frames):
-    """A canonical 44-byte WAV header; unknown length -> maximal sizes."""
+    """A canonical 44-byte WAV header.
+
+    Parameters
+    ----------
+    channels : int
+        Number of channels.
+    rate : int
+        Sample rate in Hz.
+    encoding : str
+        A key of :data:`ENCODINGS`.
+    frames : int or None
+        Frames that will follow; None when unknown.
+
+    Returns
+    -------
+    bytes
+        The header; with an unknown length, or one too large for RIFF, both
+        sizes are the maximal ``RIFF_LIMIT``.
+    """
     fb = bytes_per_frame(encoding, channels)
     tag = 3 if encoding in ("f32", "f64") else 1
     bits = fb // channels * 8
