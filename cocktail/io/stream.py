@@ -24,25 +24,74 @@ from . import audio, files, wav
 class Reader:
     """Blocks of audio from a file, a WAV stream or raw PCM.
 
-    Attributes: ``sample_rate``, ``channels``, ``frames`` (None when unknown),
-    ``subtype`` (libsndfile name), ``name`` (for messages), ``seekable``,
-    ``path`` (absolute path of a file, None for streams).
+    The protocol: :meth:`read` blocks until it returns fewer frames than
+    asked, :meth:`seek` back to read again (files and arrays only),
+    :meth:`close`; a Reader is also a context manager that closes it.
+
+    Attributes
+    ----------
+    sample_rate : int
+        Sample rate in Hz.
+    channels : int
+        Number of channels.
+    frames : int or None
+        Length in frames; None when unknown.
+    subtype : str
+        libsndfile name of the sample format, e.g. "PCM_16".
+    name : str
+        How to name the input in messages.
+    seekable : bool
+        Whether :meth:`seek` works.
+    path : str or None
+        Absolute path of a file, None for streams.
+    notes : sequence of str
+        What was unusual about the input, said once it is read.
     """
 
     path = None
-    notes = ()  # what was unusual about the input, said once it is read
+    notes = ()
 
     def read(self, n):
-        """Up to ``n`` frames as (channels, frames) float64; fewer at the end."""
+        """Up to ``n`` frames as (channels, frames) float64; fewer at the end.
+
+        Parameters
+        ----------
+        n : int
+            Frames wanted.
+
+        Returns
+        -------
+        ndarray, shape (channels, n_read), float64
+            ``n_read <= n``; 0 once the input has ended.
+        """
         raise NotImplementedError
 
     def seek(self, frame):
+        """Go back to frame ``frame`` (from the start), to read the input again.
+
+        Raises
+        ------
+        CocktailError
+            Always, here: a stream cannot be read twice.
+        """
         raise CocktailError(f"{self.name} cannot be read twice (it is a stream)")
 
     def close(self):
+        """Release the input; nothing to do here."""
         pass
 
     def read_all(self, limit=None):
+        """Read to the end of the input, or ``limit`` frames.
+
+        Parameters
+        ----------
+        limit : int, optional
+            Most frames to read; None reads everything.
+
+        Returns
+        -------
+        ndarray, shape (channels, n_read), float64
+        """
         blocks, got = [], 0
         while limit is None or got < limit:
             b = self.read(1 << 16 if limit is None else min(1 << 16, limit - got))
@@ -61,6 +110,20 @@ class Reader:
 
 
 class FileReader(Reader):
+    """A Reader over an audio file, through libsndfile.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file.
+
+    Raises
+    ------
+    CocktailError
+        If the file is missing, empty, truncated or not readable (see
+        :func:`.audio.check_file`).
+    """
+
     seekable = True
 
     def __init__(self, path):
@@ -77,12 +140,15 @@ class FileReader(Reader):
         self.subtype = self._f.subtype
 
     def read(self, n):
+        """See :meth:`Reader.read`."""
         return self._f.read(n, dtype="float64", always_2d=True).T
 
     def seek(self, frame):
+        """See :meth:`Reader.seek`."""
         self._f.seek(frame)
 
     def close(self):
+        """Close the file."""
         self._f.close()
 
 
@@ -129,7 +195,28 @@ class _ByteSource:
 
 
 class PCMReader(Reader):
-    """Interleaved PCM frames from a byte stream, of known or unknown length."""
+    """Interleaved PCM frames from a byte stream, of known or unknown length.
+
+    A stream that ends early, or on a partial frame, is not an error: what
+    arrived is read and a note says what was wrong.
+
+    Parameters
+    ----------
+    source : _ByteSource
+        The bytes, positioned at the first sample.
+    name : str
+        How to name the input in messages.
+    sample_rate : int
+        Sample rate in Hz.
+    channels : int
+        Number of channels.
+    encoding : str
+        A key of :data:`.wav.ENCODINGS`.
+    frames : int, optional
+        Frames the input promises; None when unknown.
+    owned : file object, optional
+        A file this reader opened, closed with it.
+    """
 
     seekable = False
 
@@ -148,6 +235,7 @@ class PCMReader(Reader):
         self.notes = []
 
     def read(self, n):
+        """See :meth:`Reader.read`; never more than the frames promised."""
         if self._left is not None:
             n = min(n, self._left)
         data = self._src.take(n * self._frame_bytes)
@@ -177,12 +265,38 @@ class PCMReader(Reader):
             )
 
     def close(self):
+        """Close the file this reader opened, if any (never stdin)."""
         if self._owned is not None:
             self._owned.close()
 
 
 def open_input(path, *, raw=None):
-    """A Reader for a path or '-' (stdin); ``raw`` = (rate, channels, encoding) for PCM."""
+    """A Reader for a path or '-' (stdin).
+
+    On stdin a WAV stream (RIFF or RF64) is read block by block; another
+    container (FLAC, AIFF...) is read whole first, as libsndfile needs it.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file, or ``-`` for standard input.
+    raw : (int, str, int) tuple, optional
+        ``(rate, channels, encoding)`` for headerless PCM: sample rate in
+        Hz, number of channels, and a key of :data:`.wav.ENCODINGS`.
+
+    Returns
+    -------
+    Reader
+        A :class:`PCMReader` for raw PCM and WAV streams, a
+        :class:`FileReader` for files, an :class:`ArrayReader` for other
+        containers on stdin.
+
+    Raises
+    ------
+    CocktailError
+        If standard input is closed or empty, or the input cannot be read
+        (see :func:`.audio.check_file` and :func:`.wav.read_stream_header`).
+    """
     if raw is not None:
         rate, channels, encoding = raw
         if str(path) == audio.STDIO:
@@ -238,7 +352,19 @@ def open_input(path, *, raw=None):
 
 
 class ArrayReader(Reader):
-    """A Reader over samples already in memory."""
+    """A Reader over samples already in memory.
+
+    Parameters
+    ----------
+    samples : ndarray, shape (channels, frames), float64
+        The samples.
+    sample_rate : int
+        Sample rate in Hz.
+    subtype : str, default "FLOAT"
+        libsndfile name of the source's sample format.
+    name : str, default "the recording"
+        How to name it in messages.
+    """
 
     seekable = True
 
@@ -252,16 +378,31 @@ class ArrayReader(Reader):
         self.name = name
 
     def read(self, n):
+        """See :meth:`Reader.read`; the block is a view of the samples, not a copy."""
         b = self._x[:, self._pos : self._pos + n]
         self._pos += b.shape[1]
         return b
 
     def seek(self, frame):
+        """See :meth:`Reader.seek`."""
         self._pos = frame
 
 
 def check_finite_output(block, target):
-    """The last guard: no NaN or infinity is ever written as audio."""
+    """The last guard: no NaN or infinity is ever written as audio.
+
+    Parameters
+    ----------
+    block : ndarray, shape (channels, frames)
+        Samples about to be written.
+    target : str, path-like or None
+        Where they would go, for the message; None for standard output.
+
+    Raises
+    ------
+    CocktailError
+        If ``block`` holds NaN or infinite samples.
+    """
     if not np.isfinite(block).all():
         where = "standard output" if target is None else f"'{target}'"
         raise CocktailError(
@@ -285,7 +426,29 @@ class Writer:
     """Write blocks of (channels, frames) to a WAV file or a WAV/raw stream.
 
     Files are written under a temporary name and only renamed into place by
-    :meth:`commit`; :meth:`discard` removes them.
+    :meth:`commit`; :meth:`discard` removes them. A stream receives the
+    header with the first samples; if it is a regular file it may go back
+    into, the header's sizes are corrected on :meth:`commit`.
+
+    Parameters
+    ----------
+    target : str, path-like or None
+        The output file; with ``stream``, only named in messages (None for
+        standard output).
+    channels : int
+        Number of channels.
+    sample_rate : int
+        Sample rate in Hz.
+    subtype : str
+        libsndfile subtype; written as is if "PCM_16", "PCM_24", "PCM_32",
+        "FLOAT" or "DOUBLE", else as "FLOAT".
+    frames : int, optional
+        Frames that will be written, if known: for the header of a stream
+        and to choose RF64 for a large file.
+    raw : bool, default False
+        Write headerless PCM instead of a WAV.
+    stream : binary file object, optional
+        Write to this stream (e.g. standard output) instead of a file.
     """
 
     def __init__(
@@ -315,6 +478,13 @@ class Writer:
                 raise
 
     def write(self, block):
+        """Write a block of shape (channels, frames), float, full scale 1.
+
+        Raises
+        ------
+        CocktailError
+            If the block holds NaN or infinite samples (nothing is written).
+        """
         check_finite_output(block, self.target)
         if self._file is not None:
             if self.encoding in ("s16", "s32"):
@@ -332,6 +502,7 @@ class Writer:
 
     @property
     def temporary(self):
+        """Path of the temporary file (str), None for a stream or once committed."""
         return self._tmp
 
     def close_temporary(self):
@@ -340,6 +511,7 @@ class Writer:
             self._file.close()
 
     def commit(self):
+        """Finish: rename the file into place, or complete and flush the stream."""
         if self._file is not None:
             if not self._file.closed:
                 self._file.close()
@@ -367,6 +539,7 @@ class Writer:
         self._stream.seek(end)
 
     def discard(self):
+        """Drop the output: close and remove the temporary file (nothing for a stream)."""
         if self._file is not None:
             try:
                 self._file.close()
