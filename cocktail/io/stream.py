@@ -24,9 +24,10 @@ from . import audio, files, wav
 class Reader:
     """Blocks of audio from a file, a WAV stream or raw PCM.
 
-    The protocol: :meth:`read` blocks until it returns fewer frames than
-    asked, :meth:`seek` back to read again (files and arrays only),
-    :meth:`close`; a Reader is also a context manager that closes it.
+    The protocol: :meth:`read` hands out blocks, fewer frames than asked at
+    the end and none once the input has ended; :meth:`seek` goes back to
+    read again (files and arrays only); :meth:`close` releases the input. A
+    Reader is also a context manager that closes it.
 
     Attributes
     ----------
