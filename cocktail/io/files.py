@@ -282,7 +282,15 @@ class AtomicWriter:
         self._pending = []  # (temporary path, final path)
 
     def add(self, path, data: bytes):
-        """Write ``data`` to a temporary file for ``path`` (see :func:`temporary_beside`)."""
+        """Write ``data`` to a temporary file for ``path`` (see :func:`temporary_beside`).
+
+        Parameters
+        ----------
+        path : str or path-like
+            The final path, written on :meth:`commit`.
+        data : bytes
+            The whole file.
+        """
         tmp = temporary_beside(path)
         self._pending.append((tmp, path))
         with open(tmp, "wb") as f:

@@ -68,7 +68,12 @@ class Reader:
         raise NotImplementedError
 
     def seek(self, frame):
-        """Go back to frame ``frame`` (from the start), to read the input again.
+        """Go back to a frame, to read the input again.
+
+        Parameters
+        ----------
+        frame : int
+            Frame index, counted from the start of the input.
 
         Raises
         ------
