@@ -1155,8 +1155,6 @@ def plot_command(estimates, convergence, mixture, reference, output, quiet):
         _say(quiet, f"picture -> {output}")
 
 
-
-
 # -------------------------------------------------------------------- page
 
 
