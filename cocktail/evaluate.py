@@ -69,7 +69,7 @@ class Evaluation:
         As scored, in reference order.
     mixture : cocktail.io.audio.Audio or None
         As scored, when known.
-    matching : list of int or None
+    matching : list of (int or None)
         The reference of each estimate (None for an estimate paired with none).
     """
 
