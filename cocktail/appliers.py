@@ -20,9 +20,13 @@ from .report import encode_unmixing
 
 
 class Separator(Protocol):
-    """What a run asks of an applier."""
+    """What a run asks of an applier.
 
-    #: "instantaneous", "convolutive" or "adaptive"
+    Attributes
+    ----------
+    kind : {"instantaneous", "convolutive", "adaptive"}
+    """
+
     kind: str
 
     def start(self) -> "Separator":
