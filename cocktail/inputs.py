@@ -1,5 +1,4 @@
-"""Reading what is scored: estimates, references and the mixture, from the
-forms cocktail writes.
+"""Reading what is scored (estimates, references, the mixture) from the forms cocktail writes.
 
 Estimates come from a folder of mono WAVs with its ``separation.json``, a
 report, or one multi-channel WAV; references from the sidecar JSON or truth

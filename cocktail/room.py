@@ -124,10 +124,10 @@ def impulse_response(source, mic, size, rt60, rate, length=None):
 
 
 def layout(n_sources, n_mics, size, *, spacing=0.05, distance=1.5, seed=0):
-    """Default geometry: a linear microphone array at the room's centre, sources
-    on an arc ``distance`` metres in front, spread from -60 to 60 degrees.
+    """Default geometry: a linear microphone array at the room's centre, sources on an arc.
 
-    Each source's angle is moved by a random -10 to 10 degrees.
+    The sources are ``distance`` metres in front of the array, spread from
+    -60 to 60 degrees; each source's angle is moved by a random -10 to 10 degrees.
 
     Parameters
     ----------

@@ -450,8 +450,9 @@ def gaussian_outputs(Y):
 
 
 def ignored_by_model(model, options):
-    """Options of the room model given to a run that uses the instantaneous one
-    (a solver name the model lacks is dealt with by ``solver_for``).
+    """Options of the room model given to a run that uses the instantaneous one.
+
+    (A solver name the model lacks is dealt with by :func:`solver_for`.)
 
     Parameters
     ----------
@@ -872,8 +873,7 @@ def fit(X, sample_rate, options: Options, *, name="the recording", callback=None
 
 @dataclass
 class RunResult:
-    """What :func:`run` did: the report, the warnings, the sink it wrote and
-    the applier it used.
+    """What :func:`run` did: the report, the warnings, the sink it wrote, the applier it used.
 
     ``report["output_gain"]`` is None when the sink was asked to choose the
     headroom gain itself (``run(..., defer_gain=True)``); the caller then
