@@ -101,7 +101,7 @@ class Instantaneous:
     def peak_bound(self, input_peak):
         """The largest output any input within +-input_peak can give.
 
-        The largest row sum of abs(W), times ``input_peak`` plus the largest mean.
+        The largest row sum of abs(W), times ``input_peak`` plus the largest absolute mean.
         """
         return float(
             np.max(np.abs(self.unmixing).sum(axis=1)) * (input_peak + np.abs(self.mean).max())
@@ -143,7 +143,7 @@ class Convolutive:
         self.nfft, self.hop = nfft, hop
 
     def start(self):
-        """A fresh :class:`cocktail.bss.stft.BinFilter`: return self."""
+        """Start a fresh :class:`cocktail.bss.stft.BinFilter`; return self."""
         from .bss.stft import BinFilter
 
         self._filter = BinFilter(self.unmixing, self.nfft, self.hop)
@@ -166,7 +166,7 @@ class Convolutive:
 
         Each output sample is a sum over bins and overlapping frames: the bound is
         the largest per-bin gain (row sum of abs(W_f)) times the frame overlap (2),
-        times ``input_peak`` plus the largest mean.
+        times ``input_peak`` plus the largest absolute mean.
         """
         g = np.abs(self.unmixing).sum(axis=2).max()
         return float(g * (input_peak + np.abs(self.mean).max()) * 2.0)
