@@ -20,9 +20,13 @@ from .report import encode_unmixing
 
 
 class Separator(Protocol):
-    """What a run asks of an applier."""
+    """What a run asks of an applier.
 
-    #: "instantaneous", "convolutive" or "adaptive"
+    Attributes
+    ----------
+    kind : {"instantaneous", "convolutive", "adaptive"}
+    """
+
     kind: str
 
     def start(self) -> "Separator":
@@ -61,7 +65,15 @@ class Sink(Protocol):
 
 
 class Instantaneous:
-    """y = W (x - mean): the same matrix for every sample."""
+    """y = W (x - mean): the same matrix for every sample.
+
+    Parameters
+    ----------
+    unmixing : ndarray, shape (n_sources, n_mics)
+        The unmixing matrix W.
+    mean : ndarray, shape (n_mics, 1)
+        The mean of each microphone, removed before unmixing.
+    """
 
     kind = "instantaneous"
     latency = 0
@@ -71,27 +83,36 @@ class Instantaneous:
         self.mean = mean
 
     def start(self):
+        """Nothing to reset: return self."""
         return self
 
     def process(self, block):
+        """Unmix a block; no latency."""
         return self.unmixing @ (block - self.mean)
 
     def flush(self):
+        """Nothing is held back: an empty (n_sources, 0) array."""
         return np.zeros((self.unmixing.shape[0], 0))
 
     def scaled(self, gain):
+        """A new applier with the unmixing multiplied by ``gain``."""
         return Instantaneous(self.unmixing * gain, self.mean)
 
     def peak_bound(self, input_peak):
-        """The largest output any input within +-input_peak can give."""
+        """The largest output any input within +-input_peak can give.
+
+        The largest row sum of abs(W), times ``input_peak`` plus the largest absolute mean.
+        """
         return float(
             np.max(np.abs(self.unmixing).sum(axis=1)) * (input_peak + np.abs(self.mean).max())
         )
 
     def warnings(self):
+        """None: an empty list."""
         return []
 
     def report(self):
+        """The unmixing, the mean and the mixing (pseudo-inverse of the unmixing)."""
         return {
             "unmixing": self.unmixing.tolist(),
             "mean": self.mean[:, 0].tolist(),
@@ -100,7 +121,19 @@ class Instantaneous:
 
 
 class Convolutive:
-    """Y_f = W_f (X_f): one matrix per STFT bin, applied by overlap-add."""
+    """Y_f = W_f (X_f): one matrix per STFT bin, applied by overlap-add.
+
+    Parameters
+    ----------
+    unmixing : ndarray, shape (n_bins, n_sources, n_mics), complex
+        One unmixing matrix per bin, n_bins = nfft // 2 + 1.
+    mean : ndarray, shape (n_mics, 1)
+        The mean of each microphone, removed before unmixing.
+    nfft : int
+        STFT frame length, in samples.
+    hop : int
+        STFT hop, in samples.
+    """
 
     kind = "convolutive"
 
@@ -110,30 +143,40 @@ class Convolutive:
         self.nfft, self.hop = nfft, hop
 
     def start(self):
+        """Start a fresh :class:`cocktail.bss.stft.BinFilter`; return self."""
         from .bss.stft import BinFilter
 
         self._filter = BinFilter(self.unmixing, self.nfft, self.hop)
         return self
 
     def process(self, block):
+        """Unmix a block; the filter holds back what it cannot finish yet."""
         return self._filter.process(block - self.mean)
 
     def flush(self):
+        """The samples the filter still holds."""
         return self._filter.flush()
 
     def scaled(self, gain):
+        """A new applier with every bin's unmixing multiplied by ``gain``."""
         return Convolutive(self.unmixing * gain, self.mean, self.nfft, self.hop)
 
     def peak_bound(self, input_peak):
-        # Each output sample is a sum over bins and overlapping frames; bound it
-        # by the largest per-bin gain times the frame overlap.
+        """The largest output any input within +-input_peak can give, roughly.
+
+        Each output sample is a sum over bins and overlapping frames: the bound is
+        the largest per-bin gain (row sum of abs(W_f)) times the frame overlap (2),
+        times ``input_peak`` plus the largest absolute mean.
+        """
         g = np.abs(self.unmixing).sum(axis=2).max()
         return float(g * (input_peak + np.abs(self.mean).max()) * 2.0)
 
     def warnings(self):
+        """None: an empty list."""
         return []
 
     def report(self):
+        """The encoded unmixing (:func:`cocktail.report.encode_unmixing`), mean, nfft and hop."""
         return {
             **encode_unmixing(self.unmixing),
             "mean": self.mean[:, 0].tolist(),
@@ -147,6 +190,29 @@ class Adaptive:
 
     ``room`` selects online IVA per STFT bin (:mod:`cocktail.bss.online_iva`);
     otherwise the instantaneous natural gradient of :mod:`cocktail.bss.online`.
+    It has no ``scaled`` nor ``peak_bound``: a run gives its outputs no
+    headroom gain.
+
+    Parameters
+    ----------
+    n_mics : int
+        Number of microphones (input channels).
+    n_sources : int
+        Number of outputs.
+    sample_rate : int
+        In Hz.
+    block_seconds : float
+        Length of the online separator's blocks, in seconds.
+    seed : int
+        Seed of the instantaneous separator's starting point (the room model
+        does not take one).
+    callback : callable, optional
+        ``callback(count, value, what)`` after each processed block, once the
+        unmixing has been updated: the number of updates (room) or of
+        gradient norms recorded so far, the last cost change (room) or
+        gradient norm, and a label saying which.
+    room : bool
+        Use the room (convolutive) model.
     """
 
     kind = "adaptive"
@@ -174,9 +240,11 @@ class Adaptive:
         self._callback = callback
 
     def start(self):
+        """Nothing to reset (the unmixing keeps adapting): return self."""
         return self
 
     def process(self, block):
+        """Unmix a block and update the unmixing; report progress to the callback."""
         y = self._sep.process(block)
         if self._callback is not None and self.room and self._sep.updates:
             self._callback(
@@ -189,14 +257,17 @@ class Adaptive:
         return y
 
     def flush(self):
+        """The room model's held-back samples; nothing for the instantaneous one."""
         if self.room:
             return self._sep.flush()
         return np.zeros((self._sep.n_sources, 0))
 
     def warnings(self):
+        """The room model's warnings; none for the instantaneous one."""
         return self._sep.warnings() if self.room else []
 
     def report(self):
+        """The final unmixing and the online separator's own account of the run."""
         if self.room:
             s = self._sep
             final = Convolutive(s.unmixing, np.zeros((s.n_mics, 1)), s.nfft, s.hop)
@@ -210,28 +281,59 @@ class Adaptive:
 
 
 class MemorySink:
-    """Collect outputs in memory (for the Python API and tests)."""
+    """Collect outputs in memory (for the Python API and tests).
+
+    Parameters
+    ----------
+    n_sources : int
+        Number of outputs.
+    n_frames : int or None
+        Length of the recording in samples; unused, taken as every sink is.
+    """
 
     def __init__(self, n_sources, n_frames):
         self.blocks = []
         self.n_sources = n_sources
 
     def write(self, block):
+        """Keep a block (empty blocks are dropped)."""
         if block.size:
             self.blocks.append(block)
 
     def commit(self):
+        """Nothing to do: the blocks are kept as written."""
         pass
 
     def discard(self):
+        """Drop the blocks kept so far."""
         self.blocks = []
 
     def result(self):
+        """Everything written, joined.
+
+        Returns
+        -------
+        ndarray, shape (n_sources, n_samples)
+            The outputs; (n_sources, 0) when nothing was written.
+        """
         return np.concatenate(self.blocks, axis=1) if self.blocks else np.zeros((self.n_sources, 0))
 
 
 def blocks_of(reader, block):
-    """The recording ``reader`` delivers, ``block`` samples at a time."""
+    """The recording ``reader`` delivers, ``block`` samples at a time.
+
+    Parameters
+    ----------
+    reader : cocktail.io.stream.Reader
+        The recording, read from where it stands to its end.
+    block : int
+        Samples per block.
+
+    Yields
+    ------
+    ndarray, shape (n_mics, n)
+        The next block; n is ``block`` but for the last one.
+    """
     while True:
         b = reader.read(block)
         if b.shape[1] == 0:
@@ -240,7 +342,20 @@ def blocks_of(reader, block):
 
 
 def peak_of(sep, blocks):
-    """Largest absolute output over a pass of the recording."""
+    """Largest absolute output over a pass of the recording.
+
+    Parameters
+    ----------
+    sep : Separator
+        The applier; it is started afresh.
+    blocks : iterable of ndarray, shape (n_mics, n)
+        The recording, block by block.
+
+    Returns
+    -------
+    float
+        The largest absolute output sample, 0.0 for no output.
+    """
     sep.start()
     peak = 0.0
     for b in blocks:

@@ -36,6 +36,26 @@ class FolderSink:
     32-bit float while the peak is tracked; :meth:`settle` then chooses the
     gain and, when the gain or the final format asks for it, rewrites the
     files once (cheaper than separating a room recording twice).
+
+    Parameters
+    ----------
+    folder : str or Path
+        Where the files go; it exists.
+    n_sources : int
+        Number of files, one per speaker.
+    n_frames : int or None
+        Length of the recording in samples, when known.
+    sample_rate : int
+        In Hz.
+    subtype : str
+        libsndfile sample format of the final files.
+    deferred : bool
+        Choose the headroom gain from the peak written (see above).
+
+    Raises
+    ------
+    CocktailError
+        When the files cannot be created; none is left behind.
     """
 
     def __init__(self, folder, n_sources, n_frames, sample_rate, subtype, deferred=False):
@@ -61,6 +81,7 @@ class FolderSink:
             raise CocktailError(f"cannot write to '{self.folder}': {exc.strerror or exc}") from None
 
     def write(self, block):
+        """Append a block to each speaker's file; with ``deferred``, track its peak."""
         if block.shape[1]:
             if self.deferred:
                 self.peak = max(self.peak, float(np.abs(block).max()))
@@ -68,7 +89,13 @@ class FolderSink:
                 w.write(row[None, :])
 
     def settle(self):
-        """Finish the temporary files; return the headroom gain applied (1 if none)."""
+        """Finish the temporary files; return the headroom gain applied (1 if none).
+
+        Returns
+        -------
+        float
+            1.0 unless the sink was ``deferred``.
+        """
         if not self.deferred:
             return 1.0
         gain = headroom_gain(self.peak)
@@ -99,10 +126,12 @@ class FolderSink:
         return gain
 
     def commit(self):
+        """Rename every file into place."""
         for w in self.writers:
             w.commit()
 
     def discard(self):
+        """Remove every temporary file."""
         for w in self.writers:
             w.discard()
 
@@ -118,13 +147,37 @@ def separate_file(
 ):
     """Separate one recording into ``output_dir``; return a summary dict.
 
-    ``options`` is an :class:`~cocktail.separation.Options` or a dict of its
-    fields; ``raw`` = (rate, channels, encoding) reads headerless PCM.
     The folder receives speaker_1.wav ... and separation.json (or the report
-    goes to ``report_path``, ``-`` for stdout). Raises CocktailError for bad
-    input; nothing is left in the folder then (nor the folder, if this run
-    made it). speaker_N.wav files of an earlier run with more speakers are
-    removed, so the folder holds one separation.
+    goes to ``report_path``). Nothing is left in the folder on failure (nor
+    the folder, if this run made it). speaker_N.wav files of an earlier run
+    with more speakers are removed, so the folder holds one separation.
+
+    Parameters
+    ----------
+    input_path : str or Path
+        The recording, or ``-`` for standard input.
+    output_dir : str or Path
+        The folder for the speakers' files; made when missing.
+    options : Options or dict, optional
+        An :class:`~cocktail.separation.Options` or a dict of its fields.
+    raw : tuple, optional
+        ``(rate, channels, encoding)``: reads headerless PCM.
+    report_path : str or Path, optional
+        Where the report goes instead, ``-`` for stdout.
+    callback : callable, optional
+        ``callback(iteration, value, what)`` as the solver progresses.
+
+    Returns
+    -------
+    dict
+        ``input``, ``output``, ``n_sources``, ``model``, ``model_reason``,
+        ``sources_reason``, ``converged``, ``iterations``, ``seconds`` (time
+        taken), ``duration`` (of the recording, in seconds) and ``warnings``.
+
+    Raises
+    ------
+    CocktailError
+        For bad input, or outputs that cannot be written.
     """
     opts = _options(options)
     started = time.monotonic()
@@ -208,7 +261,21 @@ def _separate_into(input_path, output_dir, opts, raw, report_path, callback, sta
 
 
 class StdoutSink:
-    """One multi-channel WAV (or raw PCM) stream on standard output."""
+    """One multi-channel WAV (or raw PCM) stream on standard output.
+
+    Parameters
+    ----------
+    n_sources : int
+        Channels of the stream, one per speaker.
+    n_frames : int or None
+        Length of the recording in samples, when known.
+    sample_rate : int
+        In Hz.
+    subtype : str
+        libsndfile sample format of the stream.
+    raw : bool
+        Write headerless PCM instead of WAV.
+    """
 
     def __init__(self, n_sources, n_frames, sample_rate, subtype, raw):
         self.out = audio.stdout_stream()
@@ -223,14 +290,17 @@ class StdoutSink:
         )
 
     def write(self, block):
+        """Write a block and flush it: a live listener hears each block as it is done."""
         if block.shape[1]:
             self.writer.write(block)
             self.out.flush()  # a live listener hears each block as it is done
 
     def commit(self):
+        """Finish the stream (the header, when nothing was sent yet) and flush it."""
         self.writer.commit()
 
     def discard(self):
+        """Nothing to do: what was sent cannot be taken back."""
         pass
 
 
@@ -241,10 +311,29 @@ def separate_to_stdout(input_path, options=None, *, raw=None, report_path=None, 
     of one WAV (raw PCM for raw input), block by block as they are done; the
     report goes to ``report_path`` when given.
 
+    Parameters
+    ----------
+    input_path : str or Path
+        The recording, or ``-`` for standard input.
+    options : Options or dict, optional
+        As :func:`separate_file`.
+    raw : tuple, optional
+        ``(rate, channels, encoding)``: reads headerless PCM.
+    report_path : str or Path, optional
+        Where to write the report; none is written without it.
+    callback : callable, optional
+        ``callback(iteration, value, what)`` as the solver progresses.
+
     Returns
     -------
     dict
         The summary :func:`separate_file` returns, with ``output`` "-".
+
+    Raises
+    ------
+    CocktailError
+        For bad input, or when standard output is the input file (or the saved
+    unmixing).
     """
     opts = _options(options)
     started = time.monotonic()
@@ -273,7 +362,25 @@ def separate_to_stdout(input_path, options=None, *, raw=None, report_path=None, 
 
 
 def expand_inputs(paths):
-    """Files as given; folders replaced by the audio files directly inside them."""
+    """Files as given; folders replaced by the audio files directly inside them.
+
+    Audio files are .wav, .flac, .aiff, .aif and .ogg, sorted by name;
+    hidden ones (names starting with a dot) are left out.
+
+    Parameters
+    ----------
+    paths : list of str or Path
+        Files, folders, or ``-`` for standard input.
+
+    Returns
+    -------
+    list of str
+
+    Raises
+    ------
+    CocktailError
+        When a folder holds no audio files.
+    """
     out = []
     for p in paths:
         if str(p) != audio.STDIO and Path(p).is_dir():
@@ -292,7 +399,20 @@ def expand_inputs(paths):
 
 
 def output_folders(inputs, root):
-    """One folder per input below ``root``, named after the input; no two alike."""
+    """One folder per input below ``root``, named after the input; no two alike.
+
+    A name seen before gets ``-2``, ``-3``... appended.
+
+    Parameters
+    ----------
+    inputs : list of str
+    root : str or Path
+
+    Returns
+    -------
+    list of str
+        In the order of ``inputs``.
+    """
     seen = {}
     folders = []
     for p in inputs:
@@ -358,9 +478,33 @@ def _stop_pool(pool):
 def separate_many(inputs, folders, options=None, *, jobs=1, on_done=None):
     """Separate each input into its folder, ``jobs`` files at a time.
 
-    ``on_done(input, summary, error)`` is called as each file finishes; a
-    failing file does not stop the others. Returns a list of (input,
-    summary, error) in input order.
+    A failing file does not stop the others.
+
+    Parameters
+    ----------
+    inputs : list of str
+        The recordings.
+    folders : list of str
+        One output folder per input.
+    options : Options or dict, optional
+        As :func:`separate_file`, for every input.
+    jobs : int
+        Files separated at once, each in a worker process (1: in this one).
+    on_done : callable, optional
+        ``on_done(input, summary, error)`` is called as each file finishes.
+
+    Returns
+    -------
+    list of (str, dict or None, str or None)
+        (input, summary, error) in input order: the summary of
+        :func:`separate_file`, or the message of its CocktailError.
+
+    Raises
+    ------
+    CocktailError
+        When a worker process stopped unexpectedly (out of memory?).
+    KeyboardInterrupt
+        When the workers were interrupted (Ctrl-C or SIGTERM).
     """
     opts = asdict(_options(options))
     tasks = list(zip(inputs, folders, [opts] * len(inputs)))
@@ -394,6 +538,17 @@ def separate_many(inputs, folders, options=None, *, jobs=1, on_done=None):
 
 
 def summary_line(results):
+    """One line saying how many files were separated, failed, and their audio length.
+
+    Parameters
+    ----------
+    results : list of (str, dict or None, str or None)
+        As :func:`separate_many` returns.
+
+    Returns
+    -------
+    str
+    """
     ok = sum(1 for _, s, e in results if e is None)
     failed = len(results) - ok
     audio_s = sum(s["duration"] for _, s, e in results if e is None)

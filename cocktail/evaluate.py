@@ -55,16 +55,50 @@ CLAMP_DB = 150.0
 
 @dataclass
 class Evaluation:
-    report: dict  # the figures, as printed by --json (schema: see evaluate())
-    notes: List[str] = field(default_factory=list)  # adjustments made, for stderr
-    estimates: Optional[Estimates] = None  # as scored (truncated), every estimate
-    references: Optional[References] = None  # as scored, in reference order
-    mixture: Optional[audio.Audio] = None  # as scored, when known
-    matching: List[Optional[int]] = field(default_factory=list)  # reference of each estimate
+    """What :func:`evaluate` returns: the figures and what was scored.
+
+    Attributes
+    ----------
+    report : dict
+        The figures, as printed by --json (schema: see :func:`evaluate`).
+    notes : list of str
+        Adjustments made, for stderr.
+    estimates : Estimates or None
+        As scored (truncated), every estimate.
+    references : References or None
+        As scored, in reference order.
+    mixture : cocktail.io.audio.Audio or None
+        As scored, when known.
+    matching : list of (int or None)
+        The reference of each estimate (None for an estimate paired with none).
+    """
+
+    report: dict
+    notes: List[str] = field(default_factory=list)
+    estimates: Optional[Estimates] = None
+    references: Optional[References] = None
+    mixture: Optional[audio.Audio] = None
+    matching: List[Optional[int]] = field(default_factory=list)
 
 
 def require_fast_bss_eval(command="cocktail evaluate"):
-    """Import fast_bss_eval, or say how to install it."""
+    """Import fast_bss_eval, or say how to install it.
+
+    Parameters
+    ----------
+    command : str
+        The command that needs it, for the message.
+
+    Returns
+    -------
+    module
+        ``fast_bss_eval``.
+
+    Raises
+    ------
+    CocktailError
+        When fast-bss-eval is not installed.
+    """
     try:
         import fast_bss_eval
     except ImportError:
@@ -78,16 +112,35 @@ def require_fast_bss_eval(command="cocktail evaluate"):
 
 
 def score(references, estimates, *, filter_length=INSTANTANEOUS_FILTER_LENGTH, mixture=None):
-    """BSS Eval and SI-SDR of ``estimates`` against ``references`` (both signals x samples).
+    """BSS Eval and SI-SDR of ``estimates`` against ``references``.
 
-    There must be at least as many estimates as references; each reference
-    gets the estimate maximising the total SIR. ``mixture`` (one channel) is
-    the baseline for the improvements. Returns a dict of arrays, one entry
-    per reference: ``sdr``, ``sir``, ``sar``, ``si_sdr``, ``estimate`` (index
-    of the paired estimate) and, with a mixture, ``sdr_improvement``,
-    ``sir_improvement``, ``si_sdr_improvement``. Figures are limited to
-    +-``CLAMP_DB`` (an exact estimate scores 150 dB); a silent estimate has
-    none (``-inf`` SDR and SI-SDR, ``nan`` SIR and SAR).
+    Each reference gets the estimate maximising the total SIR. Figures are
+    limited to +-``CLAMP_DB`` (an exact estimate scores 150 dB); a silent
+    estimate has none (``-inf`` SDR and SI-SDR, ``nan`` SIR and SAR).
+
+    Parameters
+    ----------
+    references : array_like, shape (n_references, n_samples)
+    estimates : array_like, shape (n_estimates, n_samples)
+        At least as many as the references.
+    filter_length : int
+        Taps of the BSS Eval distortion filter, at most n_samples.
+    mixture : array_like, shape (n_samples,), optional
+        One channel: the baseline for the improvements.
+
+    Returns
+    -------
+    dict of ndarray, shape (n_references,)
+        One entry per reference: ``sdr``, ``sir``, ``sar``, ``si_sdr``,
+        ``estimate`` (index of the paired estimate) and, with a mixture,
+        ``sdr_improvement``, ``sir_improvement``, ``si_sdr_improvement``.
+
+    Raises
+    ------
+    CocktailError
+        When fast-bss-eval is missing, there are fewer estimates than
+        references, the lengths differ, the filter is longer than the signals,
+        or the references are linearly dependent.
     """
     fbe = require_fast_bss_eval()
     R = np.asarray(references, dtype=np.float64)
@@ -156,7 +209,20 @@ def score(references, estimates, *, filter_length=INSTANTANEOUS_FILTER_LENGTH, m
 
 
 def default_filter_length(references, estimates):
-    """(filter length, why): 1 for instantaneous mixing, else 512."""
+    """(filter length, why): 1 for instantaneous mixing, else 512.
+
+    The mix sidecar's ``kind`` decides, else the report's ``model``; when
+    neither is known, 512 (the BSS Eval default).
+
+    Parameters
+    ----------
+    references : References
+    estimates : Estimates
+
+    Returns
+    -------
+    (int, str)
+    """
     for data, path, key, what in (
         (references.sidecar, references.sidecar_path, "kind", "mixing"),
         (estimates.report, estimates.report_path, "model", "model"),
@@ -212,39 +278,65 @@ def _finite(v):
 def evaluate(estimates_path, reference_path, *, mixture_path=None, filter_length=None):
     """Score the estimates at ``estimates_path`` against ``reference_path``.
 
-    Returns an :class:`Evaluation` whose ``report`` is the ``--json`` output::
-
-        {
-          "cocktail_version": "...",      # the version that scored
-          "estimates": "out",              # where the estimates came from ("-": stdin)
-          "references": "mix.json",        # where the references came from
-          "mixture": "mix.wav" | null,     # baseline of the improvements
-          "sample_rate": 16000,            # Hz
-          "n_samples": 100082,             # samples scored (after any truncation)
-          "duration": 6.255,               # seconds scored
-          "n_references": 2,
-          "n_estimates": 2,
-          "filter_length": 1,              # BSS Eval distortion filter taps
-          "filter_length_reason": "instantaneous mixing, from 'mix.json'",
-          "sources": [                     # one per reference, in reference order
-            {"reference": "alice.wav",     # name of the reference
-             "estimate": "speaker_2.wav",  # name of the estimate paired with it
-             "sdr": 48.1, "sir": 67.0, "sar": 48.2, "si_sdr": 48.1,         # dB
-             "sdr_improvement": 41.2, "sir_improvement": 60.1,            # dB, or null
-             "si_sdr_improvement": 41.2}                                  #   without mixture
-          ],
-          "average": {"sdr": ..., "sir": ..., "sar": ..., "si_sdr": ...,
-                      "sdr_improvement": ..., "sir_improvement": ...,
-                      "si_sdr_improvement": ...},  # means over the sources, dB or null
-          "amari_index": 0.0004 | null,    # [0, 1], 0 = perfect; null unless both the
-                                           # mix sidecar and separation.json are known
-          "unmatched_estimates": [],       # estimates paired with no reference
-          "notes": []                      # adjustments made (also shown on stderr)
-        }
-
     Every figure is limited to +-150 dB, the precision of BSS Eval in float64
     (an exact estimate scores 150). A figure that is undefined (the estimate
     is silent) is null, and so is any average or improvement it enters.
+
+    Parameters
+    ----------
+    estimates_path : str or Path
+        A folder of mono WAVs, a separation report, a multi-channel WAV, or
+        ``-`` for standard input (see :func:`cocktail.inputs.load_estimates`).
+    reference_path : str or Path
+        A mix sidecar, a truth folder, a multi-channel WAV, or ``-`` (see
+        :func:`cocktail.inputs.load_references`).
+    mixture_path : str or Path, optional
+        The mixture, baseline of the improvements (default: the one the
+        report or sidecar leads to, if found).
+    filter_length : int, optional
+        Taps of the BSS Eval distortion filter (default:
+        :func:`default_filter_length`).
+
+    Returns
+    -------
+    Evaluation
+        Its ``report`` is the ``--json`` output::
+
+            {
+              "cocktail_version": "...",      # the version that scored
+              "estimates": "out",              # where the estimates came from ("-": stdin)
+              "references": "mix.json",        # where the references came from
+              "mixture": "mix.wav" | null,     # baseline of the improvements
+              "sample_rate": 16000,            # Hz
+              "n_samples": 100082,             # samples scored (after any truncation)
+              "duration": 6.255,               # seconds scored
+              "n_references": 2,
+              "n_estimates": 2,
+              "filter_length": 1,              # BSS Eval distortion filter taps
+              "filter_length_reason": "instantaneous mixing, from 'mix.json'",
+              "sources": [                     # one per reference, in reference order
+                {"reference": "alice.wav",     # name of the reference
+                 "estimate": "speaker_2.wav",  # name of the estimate paired with it
+                 "sdr": 48.1, "sir": 67.0, "sar": 48.2, "si_sdr": 48.1,         # dB
+                 "sdr_improvement": 41.2, "sir_improvement": 60.1,            # dB, or null
+                 "si_sdr_improvement": 41.2}                                  #   without mixture
+              ],
+              "average": {"sdr": ..., "sir": ..., "sar": ..., "si_sdr": ...,
+                          "sdr_improvement": ..., "sir_improvement": ...,
+                          "si_sdr_improvement": ...},  # means over the sources, dB or null
+              "amari_index": 0.0004 | null,    # [0, 1], 0 = perfect; null unless both the
+                                               # mix sidecar and separation.json are known
+              "unmatched_estimates": [],       # estimates paired with no reference
+              "notes": []                      # adjustments made (also shown on stderr)
+            }
+
+    Raises
+    ------
+    CocktailError
+        When fast-bss-eval is missing, the filter length is under 1, more than
+        one input comes from standard input, the inputs cannot be read or do
+        not go together (sample rates, too few estimates, a silent reference),
+        or there is nothing to score.
     """
     require_fast_bss_eval()
     if filter_length is not None and filter_length < 1:
@@ -389,7 +481,18 @@ def _cell(v, width):
 
 
 def format_table(report):
-    """The report as a plain-text table for people (the default stdout)."""
+    """The report as a plain-text table for people (the default stdout).
+
+    Parameters
+    ----------
+    report : dict
+        The ``report`` of an :class:`Evaluation`.
+
+    Returns
+    -------
+    str
+        Lines joined by newlines, without a final one.
+    """
     r = report
     improve = r["mixture"] is not None
     cols = [("SDR", "sdr"), ("SIR", "sir"), ("SAR", "sar"), ("SI-SDR", "si_sdr")]

@@ -1,5 +1,4 @@
-"""Reading what is scored: estimates, references and the mixture, from the
-forms cocktail writes.
+"""Reading what is scored (estimates, references, the mixture) from the forms cocktail writes.
 
 Estimates come from a folder of mono WAVs with its ``separation.json``, a
 report, or one multi-channel WAV; references from the sidecar JSON or truth
@@ -21,23 +20,58 @@ from .report import REPORT_NAME, input_candidates, is_report, is_sidecar, listed
 
 @dataclass
 class Signals:
-    """Signals to score: rows of ``samples`` named by ``names``."""
+    """Signals to score: rows of ``samples`` named by ``names``.
 
-    samples: np.ndarray  # (n_signals, n_samples), float64
+    Attributes
+    ----------
+    samples : ndarray, shape (n_signals, n_samples), float64
+    sample_rate : int
+        In Hz.
+    names : list of str
+        One short label per row, for tables and figures.
+    origin : str
+        How to name where they came from in messages.
+    """
+
+    samples: np.ndarray
     sample_rate: int
-    names: List[str]  # one short label per row, for tables and figures
-    origin: str  # how to name where they came from in messages
+    names: List[str]
+    origin: str
 
 
 @dataclass
 class Estimates(Signals):
-    report: Optional[dict] = None  # separation.json, when there is one
+    """Separated signals to score, with the report of their separation.
+
+    Besides the attributes of :class:`Signals`:
+
+    Attributes
+    ----------
+    report : dict or None
+        separation.json, when there is one.
+    report_path : Path or None
+        Where the report was read from.
+    """
+
+    report: Optional[dict] = None
     report_path: Optional[Path] = None
 
 
 @dataclass
 class References(Signals):
-    sidecar: Optional[dict] = None  # the JSON sidecar of cocktail mix, when given
+    """Signals to score against, with the sidecar of cocktail mix they came from.
+
+    Besides the attributes of :class:`Signals`:
+
+    Attributes
+    ----------
+    sidecar : dict or None
+        The JSON sidecar of cocktail mix, when given.
+    sidecar_path : Path or None
+        Where the sidecar was read from.
+    """
+
+    sidecar: Optional[dict] = None
     sidecar_path: Optional[Path] = None
 
 
@@ -46,7 +80,18 @@ def _natural_key(path):
 
 
 def wavs_in(folder):
-    """The WAV files of a folder, in natural order (speaker_2 before speaker_10)."""
+    """The WAV files of a folder, in natural order (speaker_2 before speaker_10).
+
+    Hidden files (names starting with a dot) are left out.
+
+    Parameters
+    ----------
+    folder : Path
+
+    Returns
+    -------
+    list of Path
+    """
     return sorted(
         (
             p
@@ -83,6 +128,21 @@ def _stack(clips, origin, what):
 
 
 def check_finite(samples, names, what):
+    """Refuse signals with NaN or infinite samples.
+
+    Parameters
+    ----------
+    samples : ndarray, shape (n_signals, n_samples)
+    names : list of str
+        One name per row, for the message.
+    what : str
+        What the signals are, for the message (e.g. "estimate").
+
+    Raises
+    ------
+    CocktailError
+        Naming the first row with a NaN or infinite sample.
+    """
     bad = ~np.isfinite(samples)
     if bad.any():
         i = int(np.argwhere(bad)[0][0])
@@ -92,8 +152,25 @@ def check_finite(samples, names, what):
 def load_estimates(path):
     """Estimates from a folder, a separation report, a multi-channel WAV or ``-``.
 
-    Returns ``(Estimates, notes)``. A folder's ``separation.json`` names the
-    files and their order; without one, every ``*.wav`` in natural order.
+    A folder's ``separation.json`` names the files and their order; without
+    one, every ``*.wav`` in natural order.
+
+    Parameters
+    ----------
+    path : str or Path
+        The folder, the report, the WAV file, or ``-`` for standard input.
+
+    Returns
+    -------
+    (Estimates, list of str)
+        The estimates and notes for the user (clips cut to one length).
+
+    Raises
+    ------
+    CocktailError
+        When the path does not exist, a JSON file is not a separation report,
+        a report lists no output files, a folder holds no WAV files, the clips
+        are not mono at one sample rate, or a sample is NaN or infinite.
     """
     notes = []
     report = report_path = None
@@ -215,7 +292,27 @@ def _from_sidecar(path, data):
 def load_references(path):
     """References from a mix sidecar, a truth folder, a multi-channel WAV or ``-``.
 
-    Returns ``(References, notes)``.
+    From a sidecar: its truth files when they are all there, else the
+    sources rebuilt from the files it names (for a room mixture, each source
+    as heard at microphone 1).
+
+    Parameters
+    ----------
+    path : str or Path
+        The sidecar, the folder, the WAV file, or ``-`` for standard input.
+
+    Returns
+    -------
+    (References, list of str)
+        The references and notes for the user.
+
+    Raises
+    ------
+    CocktailError
+        When the path does not exist, a JSON file is not a sidecar of
+        cocktail mix, a source it names is missing, a folder holds no WAV
+        files, the clips are not mono at one sample rate, or a sample is NaN
+        or infinite.
     """
     if str(path) != audio.STDIO:
         p = Path(path)
@@ -271,11 +368,18 @@ def _matches(rec, *, rate=None, channels=None, frames=None):
 def find_mixture(estimates, references):
     """The mixture named by the separation report, or next to the mix sidecar.
 
-    ``references`` may be None.
-
     Only a file whose rate, channels and length agree with what the report
-    or sidecar says is taken; returns ``(Audio, how it was found)`` or
-    ``(None, None)``.
+    or sidecar says is taken.
+
+    Parameters
+    ----------
+    estimates : Estimates
+    references : References or None
+
+    Returns
+    -------
+    (cocktail.io.audio.Audio, str) or (None, None)
+        The mixture and how it was found.
     """
     report = estimates.report
     sidecar = None if references is None else references.sidecar

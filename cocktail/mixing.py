@@ -21,19 +21,42 @@ MIX_PEAK = 0.9
 
 @dataclass
 class Mixture:
-    """A test mixture and what is kept of how it was made."""
+    """A test mixture and what is kept of how it was made.
 
-    signals: np.ndarray  # (n_mics, n_samples), the recording
-    truth: np.ndarray  # (n_sources, n_samples), each source as mixed (at microphone 1 in rooms)
-    sidecar: dict  # what cocktail mix writes beside the mixture
+    Attributes
+    ----------
+    signals : ndarray, shape (n_mics, n_samples)
+        The recording.
+    truth : ndarray, shape (n_sources, n_samples)
+        Each source as mixed (at microphone 1 in rooms).
+    sidecar : dict
+        What cocktail mix writes beside the mixture.
+    n_mics : int
+    """
+
+    signals: np.ndarray
+    truth: np.ndarray
+    sidecar: dict
     n_mics: int
 
 
 @dataclass
 class Sources:
-    signals: np.ndarray  # (n_sources, n_samples) exactly as they enter the mix
+    """Sources read for mixing, as :func:`load_sources` made them.
+
+    Attributes
+    ----------
+    signals : ndarray, shape (n_sources, n_samples)
+        Exactly as they enter the mix.
+    sample_rate : int
+        In Hz.
+    notes : list of str
+        Adjustments made, for stderr.
+    """
+
+    signals: np.ndarray
     sample_rate: int
-    notes: List[str] = field(default_factory=list)  # adjustments made, for stderr
+    notes: List[str] = field(default_factory=list)
 
 
 def _resample(x, rate_from, rate_to):
@@ -44,7 +67,27 @@ def _resample(x, rate_from, rate_to):
 
 
 def load_sources(paths, *, sample_rate=None) -> Sources:
-    """Read mono sources, downmixing, resampling and padding as needed."""
+    """Read mono sources, downmixing, resampling and padding as needed.
+
+    Parameters
+    ----------
+    paths : list of str
+        One audio file per source; channels of a multi-channel file are
+        averaged to mono.
+    sample_rate : int, optional
+        Rate to resample to, in Hz (default: the highest rate of the files).
+
+    Returns
+    -------
+    Sources
+        Shorter sources padded with silence to the longest.
+
+    Raises
+    ------
+    CocktailError
+        When a file cannot be read, has no samples, NaN or infinite samples,
+        or is silent.
+    """
     clips = [audio.read(p) for p in paths]
     notes = []
     for c in clips:
@@ -128,6 +171,19 @@ def random_mixing(n_mics, n_sources, random_state=None):
 
     Directions are Gaussian; singular values are drawn between 1 and
     1/MAX_CONDITION, so no two microphones hear nearly the same blend.
+    Signs are deterministic: microphone 1 hears every source with positive
+    gain. The largest gain is 1.
+
+    Parameters
+    ----------
+    n_mics : int
+    n_sources : int
+    random_state : int or numpy.random.Generator, optional
+        Seed of the draw.
+
+    Returns
+    -------
+    ndarray, shape (n_mics, n_sources)
     """
     rng = np.random.default_rng(random_state)
     G = rng.standard_normal((n_mics, n_sources))
@@ -142,7 +198,24 @@ def random_mixing(n_mics, n_sources, random_state=None):
 
 
 def read_matrix(path):
-    """A mixing matrix from JSON (a list of rows, or an object with "mixing") or CSV."""
+    """A mixing matrix from JSON (a list of rows, or an object with "mixing") or CSV.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file, or ``-`` for standard input.
+
+    Returns
+    -------
+    ndarray, shape (n_mics, n_sources)
+        One row per microphone.
+
+    Raises
+    ------
+    CocktailError
+        When the file cannot be read, does not hold rows of numbers, or holds
+        NaN or infinite values.
+    """
     p = Path(path)
     try:
         text = audio.stdin_stream().read().decode() if str(path) == audio.STDIO else p.read_text()
@@ -174,7 +247,26 @@ def read_matrix(path):
 
 
 def mix(S, A, *, peak=MIX_PEAK):
-    """Return (x, scale) with x = scale * A s and max |x| = peak."""
+    """Mix instantaneously and scale to a peak.
+
+    Parameters
+    ----------
+    S : ndarray, shape (n_sources, n_samples)
+    A : ndarray, shape (n_mics, n_sources)
+    peak : float
+        Largest magnitude of the mixture.
+
+    Returns
+    -------
+    x : ndarray, shape (n_mics, n_samples)
+        x = scale * A s, max abs(x) = peak.
+    scale : float
+
+    Raises
+    ------
+    CocktailError
+        When the mixture is silent (the matrix cancels every source).
+    """
     X = A @ S
     top = np.abs(X).max()
     if top == 0:
@@ -184,9 +276,30 @@ def mix(S, A, *, peak=MIX_PEAK):
 
 
 def read_rirs(paths, n_sources, sample_rate, mics=None):
-    """Measured responses, one multi-channel WAV per source: (n_mics, n_sources, taps).
+    """Measured responses, one multi-channel WAV per source.
 
-    ``mics`` picks channels (0-based) of every file; by default all of them.
+    Parameters
+    ----------
+    paths : list of str
+        One file per source, one channel per microphone.
+    n_sources : int
+    sample_rate : int
+        The sources' rate, in Hz: every response must be at it.
+    mics : list of int, optional
+        Channels (0-based) to pick from every file; by default all of them.
+
+    Returns
+    -------
+    ndarray, shape (n_mics, n_sources, n_taps)
+        Shorter responses padded with zeros to the longest.
+
+    Raises
+    ------
+    CocktailError
+        When the number of files is not ``n_sources``, a response is at
+        another rate, has NaN or infinite samples or is silent, the files have
+        different channel counts, a channel picked does not exist, or fewer
+        than two microphones remain.
     """
     if len(paths) != n_sources:
         raise CocktailError(
@@ -233,7 +346,19 @@ def read_rirs(paths, n_sources, sample_rate, mics=None):
 
 
 def images(S, H):
-    """Each source as heard at each microphone: (n_mics, n_sources, n_samples)."""
+    """Each source as heard at each microphone.
+
+    Parameters
+    ----------
+    S : ndarray, shape (n_sources, n_samples)
+    H : ndarray, shape (n_mics, n_sources, n_taps)
+        Impulse responses.
+
+    Returns
+    -------
+    ndarray, shape (n_mics, n_sources, n_samples)
+        The convolutions, cut to the sources' length.
+    """
     from scipy.signal import oaconvolve
 
     n = S.shape[1]
@@ -241,7 +366,29 @@ def images(S, H):
 
 
 def convolutive_mix(S, H, *, peak=MIX_PEAK):
-    """Return (x, images at microphone 1, scale): x = scale * sum of images."""
+    """Mix through impulse responses and scale to a peak.
+
+    Parameters
+    ----------
+    S : ndarray, shape (n_sources, n_samples)
+    H : ndarray, shape (n_mics, n_sources, n_taps)
+        Impulse responses.
+    peak : float
+        Largest magnitude of the mixture.
+
+    Returns
+    -------
+    x : ndarray, shape (n_mics, n_samples)
+        x = scale * sum of images, max abs(x) = peak.
+    truth : ndarray, shape (n_sources, n_samples)
+        The images at microphone 1, unscaled.
+    scale : float
+
+    Raises
+    ------
+    CocktailError
+        When the mixture is silent.
+    """
     img = images(S, H)
     X = img.sum(axis=1)
     top = np.abs(X).max()
@@ -252,7 +399,30 @@ def convolutive_mix(S, H, *, peak=MIX_PEAK):
 
 
 def responses_from_sidecar(side, base, sample_rate):
-    """The room responses a convolutive mixture was made with, from its sidecar."""
+    """The room responses a convolutive mixture was made with, from its sidecar.
+
+    Measured responses are read again (a relative path is tried from the
+    working folder, then from ``base``); a simulated room is simulated again.
+
+    Parameters
+    ----------
+    side : dict
+        The sidecar of cocktail mix.
+    base : str or Path
+        The folder of the sidecar.
+    sample_rate : int
+        In Hz.
+
+    Returns
+    -------
+    ndarray, shape (n_mics, n_sources, n_taps)
+
+    Raises
+    ------
+    CocktailError
+        When the sidecar names neither impulse responses nor a room, or as
+        :func:`read_rirs` and :func:`cocktail.room.room_responses`.
+    """
     if side.get("rir"):
         paths = []
         for p in side["rir"]:
@@ -295,6 +465,12 @@ def matrix_for(n_sources, *, mics=None, seed=0, matrix_path=None, room=False):
     Returns
     -------
     ndarray, shape (n_mics, n_sources), or None for a room
+
+    Raises
+    ------
+    CocktailError
+        As :func:`read_matrix`, or when the matrix read does not have one
+        column per source and ``mics`` rows.
     """
     if matrix_path is not None:
         A = read_matrix(matrix_path)
@@ -346,10 +522,21 @@ def make_mixture(
         simulated shoebox room with reverberation time ``rt60``.
     seed : int
         Seed of ``A`` (unless read from ``matrix_path``) or of the room layout.
+    matrix_path : str or None
+        The file ``A`` was read from (recorded in the sidecar).
     mics : int or None
         Microphones of a room (default: one per source, or every channel
         of the responses).
-    room_size, mic_spacing, source_distance :
+    rir_paths : list of str or None
+        Measured impulse responses, one multi-channel WAV per source.
+    rir_mics : list of int or None
+        Channels of the responses to use, counted from 1 (default: the
+        first ``mics``, or all).
+    rt60 : float
+        Reverberation time of the simulated room, in seconds.
+    room_size : sequence of 3 floats
+    mic_spacing : float
+    source_distance : float
         The simulated room, in metres (see :func:`cocktail.room.room_responses`).
     subtype : str
         Sample format the mixture is written in (recorded in the sidecar).
@@ -361,6 +548,12 @@ def make_mixture(
     Returns
     -------
     Mixture
+
+    Raises
+    ------
+    CocktailError
+        As :func:`mix`, :func:`read_rirs`, :func:`convolutive_mix` and
+        :func:`cocktail.room.room_responses`.
     """
     from .report import convolutive_sidecar, instantaneous_sidecar, sidecar
 

@@ -116,39 +116,95 @@ COLOR_ANCHORS = (
 
 @dataclass
 class Track:
-    """One row of the page: a microphone of the mixture or a speaker."""
+    """One row of the page: a microphone of the mixture or a speaker.
 
-    kind: str  # "mixture" or "speaker"
-    label: str  # shown as the heading of the row
-    path: Path  # the file the samples come from
-    channel: int  # its channel in that file
+    Attributes
+    ----------
+    kind : {"mixture", "speaker"}
+    label : str
+        Shown as the heading of the row.
+    path : Path
+        The file the samples come from.
+    channel : int
+        Its channel in that file.
+    frames : int
+        Length of the file, in samples.
+    rate : int
+        Sample rate, in Hz.
+    rgb : tuple of 3 int
+        Colour of its pictures.
+    href : str
+        The audio the player plays, relative to the page.
+    full_href : str or None
+        The full-length file, when the player has an excerpt.
+    picture : str
+        Relative to the page.
+    asset : str
+        Base name of its files in ASSETS.
+    peak : float
+        Largest absolute sample read.
+    envelope : ndarray, shape (2, PICTURE_WIDTH), or None
+        Min and max per column.
+    span_frames : int
+        Frames the picture shows (all, or the excerpt's).
+    overview : ndarray, shape (2, PICTURE_WIDTH), or None
+        Min and max per column of the whole, with an excerpt.
+    overview_picture : str
+        Relative to the page.
+    energy : ndarray, shape (PICTURE_WIDTH,), or None
+        Sum of squares per column.
+    power : ndarray, shape (PICTURE_WIDTH, SPEC_HEIGHT), or None
+        Spectrogram.
+    clipped : int
+        Samples beyond full scale, clipped in the copy.
+    score : dict or None
+        This speaker's row of the scores.
+    """
+
+    kind: str
+    label: str
+    path: Path
+    channel: int
     frames: int
     rate: int
     rgb: tuple
-    href: str = ""  # the audio the player plays, relative to the page
-    full_href: Optional[str] = None  # the full-length file, when the player has an excerpt
-    picture: str = ""  # relative to the page
-    asset: str = ""  # base name of its files in ASSETS
+    href: str = ""
+    full_href: Optional[str] = None
+    picture: str = ""
+    asset: str = ""
     peak: float = 0.0
-    envelope: Optional[np.ndarray] = None  # (2, PICTURE_WIDTH): min and max per column
-    span_frames: int = 0  # frames the picture shows (all, or the excerpt's)
-    overview: Optional[np.ndarray] = None  # (2, PICTURE_WIDTH): of the whole, with an excerpt
+    envelope: Optional[np.ndarray] = None
+    span_frames: int = 0
+    overview: Optional[np.ndarray] = None
     overview_picture: str = ""
-    energy: Optional[np.ndarray] = None  # (PICTURE_WIDTH,): sum of squares per column
-    power: Optional[np.ndarray] = None  # (PICTURE_WIDTH, SPEC_HEIGHT): spectrogram
-    clipped: int = 0  # samples beyond full scale, clipped in the copy
-    score: Optional[dict] = None  # this speaker's row of the scores
+    energy: Optional[np.ndarray] = None
+    power: Optional[np.ndarray] = None
+    clipped: int = 0
+    score: Optional[dict] = None
 
 
 @dataclass
 class Page:
-    """What :func:`write_page` wrote."""
+    """What :func:`write_page` wrote.
 
-    path: Path  # the index.html
-    mode: str  # "full" or "excerpt"
-    excerpt: Optional[tuple] = None  # (start, stop) in seconds, in excerpt mode
-    bytes_written: int = 0  # the page and its folder
-    notes: List[str] = field(default_factory=list)  # what was assumed, for stderr
+    Attributes
+    ----------
+    path : Path
+        The index.html.
+    mode : {"full", "excerpt"}
+    excerpt : (float, float) or None
+        (start, stop) in seconds, in excerpt mode.
+    bytes_written : int
+        The page and its folder.
+    notes : list of str
+        What was assumed, for stderr.
+    """
+
+    path: Path
+    mode: str
+    excerpt: Optional[tuple] = None
+    bytes_written: int = 0
+    notes: List[str] = field(default_factory=list)
 
 
 # ------------------------------------------------------------------ finding
@@ -207,7 +263,17 @@ def find_mixture(report, report_path):
 
     Only a file whose rate, channels and length agree with the report is
     taken; it is checked from its header, without reading the samples.
-    Returns a Path or None.
+
+    Parameters
+    ----------
+    report : dict or None
+        The separation report.
+    report_path : Path
+        Where the report was read from.
+
+    Returns
+    -------
+    Path or None
     """
     if report is None:
         return None
@@ -381,6 +447,20 @@ def choose_excerpt(tracks, duration, seconds):
     summed over every window of ``seconds``; the window with the largest
     sum of the logarithms of those shares (all speakers heard, none
     drowned out) wins. Starts on a whole second.
+
+    Parameters
+    ----------
+    tracks : list of Track
+        With their ``energy``; the speakers' are used (all, when there are no
+        speakers).
+    duration : float
+        Of the recording, in seconds.
+    seconds : float
+        Length of the excerpt; the whole recording when it is no longer.
+
+    Returns
+    -------
+    (float, float)
     """
     speakers = [t for t in tracks if t.kind == "speaker"] or tracks
     if duration <= seconds:
@@ -430,7 +510,21 @@ def _colormap():
 
 
 def ticks(start, stop):
-    """Time-axis ticks in [start, stop): (step, tick times in seconds), about TICKS_WANTED."""
+    """Time-axis ticks in [start, stop): (step, tick times in seconds), about TICKS_WANTED.
+
+    Parameters
+    ----------
+    start, stop : float
+        The span of the axis, in seconds.
+
+    Returns
+    -------
+    step : float
+        The smallest of TICK_STEPS giving at most TICKS_WANTED ticks (the
+        largest when none does), in seconds.
+    times : list of float
+        The multiples of ``step`` in [start, stop).
+    """
     length = stop - start
     step = next((s for s in TICK_STEPS if length / s <= TICKS_WANTED), TICK_STEPS[-1])
     first = int(np.ceil(start / step - 1e-9))
@@ -548,7 +642,17 @@ def _scores(folder, reference_path, mixture_path, duration, notes):
 
 
 def esc(text):
-    """``text`` made safe to print in HTML, quotes included."""
+    """``text`` made safe to print in HTML, quotes included.
+
+    Parameters
+    ----------
+    text : object
+        Turned into a string first.
+
+    Returns
+    -------
+    str
+    """
     return html.escape(str(text), quote=True)
 
 
@@ -558,7 +662,18 @@ def _href(*parts):
 
 
 def clock(seconds, step=1.0):
-    """``seconds`` as m:ss (or h:mm:ss), with tenths where the tick step needs them."""
+    """``seconds`` as m:ss (or h:mm:ss), with tenths where the tick step needs them.
+
+    Parameters
+    ----------
+    seconds : float
+    step : float
+        The tick step, in seconds: tenths are shown when it is under 1.
+
+    Returns
+    -------
+    str
+    """
     tenths = step < 1
     total = round(seconds * 10) / 10 if tenths else round(seconds)
     h, rest = divmod(total, 3600)
@@ -941,6 +1056,9 @@ def write_page(
 ) -> Page:
     """Write ``folder/index.html`` and ``folder/listen/`` for a separation.
 
+    The page and its folder appear whole or not at all; the separation's
+    own files are never changed.
+
     Parameters
     ----------
     folder : path
@@ -957,14 +1075,18 @@ def write_page(
     full_seconds : float
         Recordings up to this long are played whole, longer ones as an
         excerpt of ``excerpt_seconds``.
+    excerpt_seconds : float
+        Length of the excerpt, in seconds.
 
     Returns
     -------
     Page
         Where the page is, how its audio was made and notes for the user.
 
-    The page and its folder appear whole or not at all; the separation's
-    own files are never changed. Raises CocktailError for bad input.
+    Raises
+    ------
+    CocktailError
+        For bad input.
     """
     folder = Path(folder)
     if folder.is_file() and folder.suffix.lower() == ".json":

@@ -39,7 +39,18 @@ UNPAIRED_COLOR = "0.45"
 
 
 def require_matplotlib(command="plotting"):
-    """Import matplotlib, or say how to install it."""
+    """Import matplotlib, or say how to install it.
+
+    Parameters
+    ----------
+    command : str
+        What needs it, for the message.
+
+    Raises
+    ------
+    CocktailError
+        When matplotlib is not installed.
+    """
     try:
         import matplotlib  # noqa: F401
         from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: F401
@@ -65,7 +76,21 @@ def _rows_of(signals, what):
 
 
 def figure_size(n_rows, n_groups=1, history=False):
-    """(width, height) in pixels of a figure with ``n_rows`` signal rows."""
+    """(width, height) in pixels of a figure with ``n_rows`` signal rows.
+
+    Parameters
+    ----------
+    n_rows : int
+        Signal rows (microphones, estimates and references).
+    n_groups : int
+        Groups of rows, with a gap between each two.
+    history : bool
+        With the convergence curve under the rows.
+
+    Returns
+    -------
+    (int, int)
+    """
     return (int(round(WIDTH * DPI)), int(round(_height(n_rows, n_groups, history) * DPI)))
 
 
@@ -79,6 +104,16 @@ def match(estimates, references):
 
     Pairs are chosen to maximise the total absolute correlation at lag 0, one
     reference per estimate, over the common length.
+
+    Parameters
+    ----------
+    estimates : ndarray, shape (n_estimates, n_samples)
+    references : ndarray, shape (n_references, n_samples_r)
+
+    Returns
+    -------
+    list of (int or None), one per estimate
+        None where there are more estimates than references.
     """
     from scipy.optimize import linear_sum_assignment
 
@@ -135,8 +170,52 @@ def render_separation(
     stages: Optional[List[dict]] = None,
     history_label: str = "gradient norm",
 ) -> bytes:
-    """The picture of :func:`plot_separation` as PNG bytes (the arguments are
-    described there)."""
+    """The picture of :func:`plot_separation` as PNG bytes.
+
+    Each estimate is shown with the reference given by ``matching``; the
+    references are scaled to the loudness of their estimate (same energy,
+    same sign) so the two compare. References paired with no estimate come
+    last.
+
+    Parameters
+    ----------
+    mixture : (array_like, int), optional
+        ``(samples, sample_rate)``, samples of shape (n_mics, n_samples).
+    estimates : (array_like, int)
+        ``(samples, sample_rate)``, samples of shape (n_estimates, n_samples).
+    references : (array_like, int), optional
+        ``(samples, sample_rate)``, samples of shape (n_references, n_samples).
+    history : sequence of float, optional
+        The solver's history per iteration (the gradient norm, unless
+        ``history_label`` says otherwise), drawn on a log scale.
+    title : str, optional
+    estimate_names, reference_names : list of str, optional
+        Default "output 1", "source 1"...
+    matching : list of (int or None), optional
+        The reference index per estimate, None for none; without it, the most
+        correlated one (:func:`match`), or the reference of the same index when
+        the sample rates differ.
+    scores : list of (str or None), optional
+        A line of text under each estimate's name (e.g. its SDR).
+    tolerance : float, optional
+        The solver's stopping threshold (drawn dashed).
+    stages : list of dict, optional
+        ``{"start", "name"}``: where a new stage of the solver begins
+        (1-based iteration), marked on the curve.
+    history_label : str
+        What ``history`` is, for the axis.
+
+    Returns
+    -------
+    bytes
+
+    Raises
+    ------
+    CocktailError
+        When matplotlib is missing, there are no estimates, or signals are
+        not (samples, sample_rate), not channels x samples, or hold NaN or
+        infinite samples.
+    """
     require_matplotlib()
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -387,20 +466,19 @@ def _draw_history(fig, height, history, history_label, stages, tolerance):
 def plot_separation(path, **picture) -> None:
     """Write a PNG picture of a separation to ``path``.
 
-    Keyword arguments are those of :func:`render_separation`:
+    The file is written whole or not at all.
 
-    ``mixture``, ``estimates`` and ``references`` are ``(samples, sample_rate)``
-    with samples channels x samples (``mixture`` and ``references`` may be
-    None). ``history`` is the gradient norm per iteration, ``tolerance`` the
-    solver's stopping threshold (drawn dashed). Each estimate is shown with
-    the reference given by ``matching`` (the reference index per estimate,
-    None for none); without it, the most correlated one. References are
-    scaled to the loudness of their estimate (same energy, same sign) so the
-    two compare.
-    ``scores`` adds a line of text under each estimate's name (e.g. its SDR).
+    Parameters
+    ----------
+    path : str or Path
+    **picture
+        The keyword arguments of :func:`render_separation`.
 
-    The file is written whole or not at all. Raises CocktailError when
-    matplotlib is missing.
+    Raises
+    ------
+    CocktailError
+        When matplotlib is missing, as :func:`render_separation`, or when
+        ``path`` cannot be written.
     """
     from .io import files
 
@@ -461,10 +539,26 @@ def _history(report):
 def picture_of_files(estimates_path, *, reference_path=None, mixture_path=None):
     """PNG bytes for ``cocktail plot``, and notes on what was assumed.
 
-    ``estimates_path`` is a folder written by ``cocktail separate``, its
-    ``separation.json``, a folder of mono WAVs or a multi-channel WAV. The
-    mixture is ``mixture_path``, else the input named in the report when it
-    is still there; references are optional (see ``evaluate.load_references``).
+    The mixture is ``mixture_path``, else the input named in the report when
+    it is still there.
+
+    Parameters
+    ----------
+    estimates_path : str or Path
+        A folder written by ``cocktail separate``, its ``separation.json``, a
+        folder of mono WAVs or a multi-channel WAV.
+    reference_path : str or Path, optional
+        The references (see :func:`cocktail.inputs.load_references`).
+    mixture_path : str or Path, optional
+
+    Returns
+    -------
+    (bytes, list of str)
+
+    Raises
+    ------
+    CocktailError
+        When matplotlib is missing or the inputs cannot be read.
     """
     from .inputs import find_mixture, load_estimates, load_references
     from .io import audio
@@ -493,7 +587,17 @@ def picture_of_files(estimates_path, *, reference_path=None, mixture_path=None):
 
 
 def picture_of_evaluation(evaluation):
-    """PNG bytes for ``cocktail evaluate --plot``: the scored signals, with their scores."""
+    """PNG bytes for ``cocktail evaluate --plot``: the scored signals, with their scores.
+
+    Parameters
+    ----------
+    evaluation : cocktail.evaluate.Evaluation
+        With its signals (as :func:`cocktail.evaluate.evaluate` returns it).
+
+    Returns
+    -------
+    bytes
+    """
     est, refs, mix = evaluation.estimates, evaluation.references, evaluation.mixture
     r = evaluation.report
     scores = [None] * len(est.names)
@@ -523,10 +627,21 @@ CONVERGENCE_HEIGHT = 8.0
 class Run:
     """One solver run's convergence record, as read from a separation report.
 
-    ``gradient``, ``cost`` and ``seconds`` are per-iteration lists (or None
-    where the report lacks them); ``stages`` are ``{"start", "name"}`` dicts;
-    ``group`` names the recording, so that costs are compared only between
-    runs on the same data.
+    Parameters
+    ----------
+    label : str
+        Names the run in the legend.
+    gradient, cost, seconds : list of float, optional
+        Per-iteration lists (or None where the report lacks them); ``cost``
+        in nats per sample, ``seconds`` since the solver started.
+    stages : sequence of dict
+        ``{"start", "name"}`` dicts, ``start`` a 1-based iteration.
+    group : str
+        Names the recording, so that costs are compared only between runs on
+        the same data.
+    converged : bool, optional
+    tolerance : float, optional
+        The stopping threshold of the gradient norm.
     """
 
     def __init__(
@@ -552,6 +667,7 @@ class Run:
 
     @property
     def n_iter(self):
+        """Iterations recorded: the length of the longest history."""
         return max(len(s) for s in (self.gradient, self.cost, self.seconds) if s is not None)
 
 
@@ -566,7 +682,18 @@ def _numbers(values):
 
 
 def run_of_report(report, name):
-    """A :class:`Run` from a separation report (dict); None without any history."""
+    """A :class:`Run` from a separation report (dict); None without any history.
+
+    Parameters
+    ----------
+    report : dict
+    name : str
+        The group when the report does not name its input.
+
+    Returns
+    -------
+    Run or None
+    """
     history = _numbers(report.get("history"))
     label_kind = str(report.get("history_label") or "gradient norm")
     gradient = history if label_kind != "cost" else None
@@ -607,6 +734,15 @@ def excess_costs(runs):
 
     Stages change the objective (density, samples), so each iteration's
     cost is compared with the best of its own stage.
+
+    Parameters
+    ----------
+    runs : list of Run
+
+    Returns
+    -------
+    list of (list of float or None)
+        One per run, None for a run without costs.
     """
     best = {}
     for run in runs:
@@ -632,6 +768,21 @@ def render_convergence(runs: Sequence[Run], title: Optional[str] = None) -> byte
     against seconds since the solver started (right). A run lacking a
     quantity (e.g. time stamps) is left out of the panels that need it.
     Open circles mark where a new stage (density, samples) begins.
+
+    Parameters
+    ----------
+    runs : sequence of Run
+    title : str, optional
+        Default "Convergence of the solvers".
+
+    Returns
+    -------
+    bytes
+
+    Raises
+    ------
+    CocktailError
+        When matplotlib is missing or there are no runs.
     """
     require_matplotlib()
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -764,9 +915,23 @@ def render_convergence(runs: Sequence[Run], title: Optional[str] = None) -> byte
 def picture_of_convergence(paths):
     """PNG bytes for ``cocktail plot --convergence``, and notes.
 
-    Each path is a separation report or a folder holding one. Runs are
-    labelled by their algorithm, with the report's path added where two
-    labels would be the same.
+    Runs are labelled by their algorithm, with the report's path added where
+    two labels would be the same.
+
+    Parameters
+    ----------
+    paths : list of str or Path
+        Each a separation report or a folder holding one.
+
+    Returns
+    -------
+    (bytes, list of str)
+
+    Raises
+    ------
+    CocktailError
+        When matplotlib is missing, a report cannot be read, or it has no
+        convergence history.
     """
     from .report import read_report
 

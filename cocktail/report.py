@@ -54,12 +54,33 @@ def dumps(data):
 
 
 def is_report(data):
-    """Whether a JSON object is a separation report."""
+    """Whether a JSON object is a separation report.
+
+    Parameters
+    ----------
+    data : dict
+
+    Returns
+    -------
+    bool
+        True when it holds an unmixing, or outputs and iterations.
+    """
     return "unmixing" in data or ("outputs" in data and "iterations" in data)
 
 
 def is_sidecar(data):
-    """Whether a JSON object is the sidecar of ``cocktail mix``."""
+    """Whether a JSON object is the sidecar of ``cocktail mix``.
+
+    Parameters
+    ----------
+    data : dict
+
+    Returns
+    -------
+    bool
+        True when it lists sources and holds a mixing matrix or says it is
+        convolutive.
+    """
     return "sources" in data and ("mixing" in data or data.get("kind") == "convolutive")
 
 
@@ -75,6 +96,11 @@ def read_json(path, what):
     Returns
     -------
     dict
+
+    Raises
+    ------
+    CocktailError
+        When the file cannot be read, is not valid JSON or holds no JSON object.
     """
     try:
         data = json.loads(Path(path).read_text())
@@ -93,10 +119,21 @@ def read_json(path, what):
 def read_report(path):
     """The separation report at ``path``: its JSON, or a folder holding separation.json.
 
+    Parameters
+    ----------
+    path : str or Path
+        The report, or the output folder it is in.
+
     Returns
     -------
     (dict, Path)
         The report and the file it came from.
+
+    Raises
+    ------
+    CocktailError
+        When there is no such file or report, or it lacks ``algorithm`` or
+        ``n_sources`` (it was not written by ``cocktail separate``).
     """
     p = Path(path)
     if not p.exists():
@@ -114,10 +151,23 @@ def read_report(path):
 def listed_outputs(report, report_path, folder):
     """The speaker files a report names, each checked to exist.
 
+    Parameters
+    ----------
+    report : dict
+    report_path : str or Path
+        Where the report was read from, for the message.
+    folder : str or Path
+        The folder the files are in.
+
     Returns
     -------
     list of Path, or None when the report names none (its separation went
     to standard output)
+
+    Raises
+    ------
+    CocktailError
+        When a listed file does not exist.
     """
     outputs = report.get("outputs")
     if not outputs:
@@ -135,6 +185,12 @@ def input_candidates(report, report_path):
     The report keeps the path as given on the command line; a relative one
     is tried from the working folder, then beside the report and up to two
     folders above it. Standard input and raw PCM from a pipe give nothing.
+
+    Parameters
+    ----------
+    report : dict
+    report_path : str or Path
+        Where the report was read from.
 
     Returns
     -------
@@ -263,11 +319,22 @@ def _read_saved(path):
 
 
 class SavedUnmixing(NamedTuple):
-    """An unmixing read back from a report, checked against the recording."""
+    """An unmixing read back from a report, checked against the recording.
 
-    kind: str  # "instantaneous" or "convolutive"
-    unmixing: np.ndarray  # (n_sources, n_mics) real, or (n_bins, n_sources, n_mics) complex
-    nfft: Optional[int] = None  # the room model's STFT frame and hop
+    Attributes
+    ----------
+    kind : {"instantaneous", "convolutive"}
+    unmixing : ndarray, shape (n_sources, n_mics) or (n_bins, n_sources, n_mics)
+        Real for the instantaneous model, complex for the room model.
+    nfft : int or None
+        The room model's STFT frame, in samples.
+    hop : int or None
+        The room model's STFT hop, in samples.
+    """
+
+    kind: str
+    unmixing: np.ndarray
+    nfft: Optional[int] = None
     hop: Optional[int] = None
 
 
@@ -368,7 +435,12 @@ def instantaneous_sidecar(A, seed, matrix_path):
 
 
 def convolutive_sidecar():
-    """The sidecar's description of a room mixture (after ``rir`` or ``room``)."""
+    """The sidecar's description of a room mixture (after ``rir`` or ``room``).
+
+    Returns
+    -------
+    dict
+    """
     return {
         "kind": "convolutive",
         "model": "x_m = scale * sum_s (h_ms * source_s); truth: each source at mic 1",
@@ -397,8 +469,19 @@ def sidecar(
         :func:`convolutive_sidecar`), in order.
     sources : list of str
         The source files, as given.
+    sample_rate : int
+        In Hz.
+    n_mics : int
+    n_sources : int
+    n_samples : int
+        Length of the mixture, in samples.
+    scale : float
+        The gain applied to the whole mixture.
+    subtype : str
+        libsndfile sample format of the mixture file.
     truth : list of str or None
         The files the sources were written to exactly as mixed.
+    warnings : list of str
 
     Returns
     -------

@@ -23,7 +23,25 @@ MAX_IMAGES = 3_000_000  # per source-microphone pair, to bound time and memory
 
 
 def absorption(rt60, size):
-    """Wall absorption (0..1) giving ``rt60`` seconds in a room of ``size`` (Sabine)."""
+    """Wall absorption (0..1) giving ``rt60`` seconds in a room of ``size`` (Sabine).
+
+    Parameters
+    ----------
+    rt60 : float
+        Reverberation time, in seconds.
+    size : sequence of 3 floats
+        The room's length, width and height, in metres.
+
+    Returns
+    -------
+    float
+        The absorption ``alpha`` of every wall.
+
+    Raises
+    ------
+    CocktailError
+        When the room is too large for so short an RT60 (``alpha`` above 1).
+    """
     lx, ly, lz = size
     volume = lx * ly * lz
     surface = 2 * (lx * ly + ly * lz + lx * lz)
@@ -38,7 +56,31 @@ def absorption(rt60, size):
 
 
 def impulse_response(source, mic, size, rt60, rate, length=None):
-    """The response from ``source`` to ``mic`` (positions in metres) as an array."""
+    """The response from ``source`` to ``mic`` (positions in metres) as an array.
+
+    Parameters
+    ----------
+    source, mic : sequence of 3 floats
+        Positions inside the room, in metres.
+    size : sequence of 3 floats
+        The room's length, width and height, in metres.
+    rt60 : float
+        Reverberation time, in seconds.
+    rate : int
+        Sample rate, in Hz.
+    length : int, optional
+        Taps of the response (default: RT60 in samples plus 2 * SINC_HALF).
+
+    Returns
+    -------
+    ndarray, shape (length,)
+
+    Raises
+    ------
+    CocktailError
+        As :func:`absorption`, or when the RT60 needs more than MAX_IMAGES
+        image sources.
+    """
     size = np.asarray(size, float)
     source, mic = np.asarray(source, float), np.asarray(mic, float)
     beta = np.sqrt(1 - absorption(rt60, size))
@@ -82,8 +124,36 @@ def impulse_response(source, mic, size, rt60, rate, length=None):
 
 
 def layout(n_sources, n_mics, size, *, spacing=0.05, distance=1.5, seed=0):
-    """Default geometry: a linear microphone array at the room's centre, sources
-    on an arc ``distance`` metres in front, spread from -60 to 60 degrees."""
+    """Default geometry: a linear microphone array at the room's centre, sources on an arc.
+
+    The sources are ``distance`` metres in front of the array, spread from
+    -60 to 60 degrees; each source's angle is moved by a random -10 to 10 degrees.
+
+    Parameters
+    ----------
+    n_sources : int
+    n_mics : int
+    size : sequence of 3 floats
+        The room's length, width and height, in metres.
+    spacing : float
+        Distance between neighbouring microphones, in metres.
+    distance : float
+        Distance from the array's centre to the sources, in metres.
+    seed : int
+        Seed of the random angle offsets.
+
+    Returns
+    -------
+    sources : ndarray, shape (n_sources, 3)
+        Source positions, in metres.
+    mics : ndarray, shape (n_mics, 3)
+        Microphone positions, in metres.
+
+    Raises
+    ------
+    CocktailError
+        When a microphone or source falls outside the room.
+    """
     size = np.asarray(size, float)
     rng = np.random.default_rng(seed)
     centre = size / 2
@@ -102,7 +172,34 @@ def layout(n_sources, n_mics, size, *, spacing=0.05, distance=1.5, seed=0):
 def room_responses(
     n_sources, n_mics, rt60, rate, *, size=(6.0, 5.0, 3.0), spacing=0.05, distance=1.5, seed=0
 ):
-    """Responses (n_mics, n_sources, taps) of the default layout, and the positions."""
+    """Responses (n_mics, n_sources, taps) of the default layout, and the positions.
+
+    Parameters
+    ----------
+    n_sources : int
+    n_mics : int
+    rt60 : float
+        Reverberation time, in seconds.
+    rate : int
+        Sample rate, in Hz.
+    size, spacing, distance, seed
+        As :func:`layout`.
+
+    Returns
+    -------
+    H : ndarray, shape (n_mics, n_sources, n_taps)
+        The impulse responses, n_taps = RT60 in samples plus 2 * SINC_HALF.
+    sources : ndarray, shape (n_sources, 3)
+        Source positions, in metres.
+    mics : ndarray, shape (n_mics, 3)
+        Microphone positions, in metres.
+
+    Raises
+    ------
+    CocktailError
+        When ``rt60`` is not a positive number, or as :func:`layout` and
+        :func:`impulse_response`.
+    """
     if not rt60 > 0:
         raise CocktailError(
             f"the reverberation time must be a positive number of seconds, got {rt60}"

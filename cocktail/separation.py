@@ -68,6 +68,7 @@ class Options:
         Speakers to separate: a number, "auto" (or None) to count them, "all"
         for one per microphone.
     model : {"auto", "instantaneous", "convolutive"}
+        The mixing model; "auto" chooses it from the recording.
     max_iter : int, optional
         Iteration limit of the solver (default: the solver's own).
     tol : float, optional
@@ -77,7 +78,7 @@ class Options:
     fit_seconds : float
         Seconds of the recording, at most, the unmixing is estimated from.
     block_seconds : float
-        Block length when applying the unmixing.
+        Block length when applying the unmixing, in seconds.
     adaptive : bool
         Separate block-online, following a changing mixture.
     nfft : int, optional
@@ -152,7 +153,19 @@ def _positive(value):
 
 @dataclass
 class Separation:
-    outputs: np.ndarray  # (n_sources, n_samples)
+    """What :func:`separate` returns.
+
+    Attributes
+    ----------
+    outputs : ndarray, shape (n_sources, n_samples)
+        Each speaker as heard at microphone 1, loudest first.
+    report : dict
+        The run's report, as written to separation.json.
+    warnings : list of str
+        What the user should know of the run.
+    """
+
+    outputs: np.ndarray
     report: dict
     warnings: List[str] = field(default_factory=list)
 
@@ -165,6 +178,23 @@ def _seconds(index, rate):
 
 
 def check_finite(X, sample_rate, name, offset=0):
+    """Refuse samples that are NaN or infinite.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n_mics, n_samples)
+    sample_rate : int
+        In Hz, to give the time of the first bad sample.
+    name : str
+        How to call the recording in messages.
+    offset : int
+        Samples of the recording before ``X`` (when ``X`` is a block of it).
+
+    Raises
+    ------
+    CocktailError
+        Naming the channel and time of the first NaN or infinite sample.
+    """
     finite = np.isfinite(X)
     if not finite.all():
         ch, t = np.argwhere(~finite)[0]
@@ -175,7 +205,22 @@ def check_finite(X, sample_rate, name, offset=0):
 
 
 def check_recording(X, sample_rate, name="the recording"):
-    """Reject recordings nothing can be separated from."""
+    """Reject recordings nothing can be separated from.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n_mics, n_samples)
+    sample_rate : int
+        In Hz.
+    name : str
+        How to call the recording in messages.
+
+    Raises
+    ------
+    CocktailError
+        When the recording has no samples, one channel, NaN or infinite
+        samples, or every channel is constant.
+    """
     n_mics, n_samples = X.shape
     if n_samples == 0:
         raise CocktailError(f"{name} contains no samples")
@@ -190,7 +235,24 @@ def check_recording(X, sample_rate, name="the recording"):
 
 
 def check_length(n_samples, n_sources, sample_rate, name="the recording"):
-    """Refuse recordings too short for the statistics ICA relies on."""
+    """Refuse recordings too short for the statistics ICA relies on.
+
+    At least MIN_SAMPLES samples, and 100 per source squared.
+
+    Parameters
+    ----------
+    n_samples : int
+    n_sources : int
+    sample_rate : int
+        In Hz, to give the length in seconds.
+    name : str
+        How to call the recording in messages.
+
+    Raises
+    ------
+    CocktailError
+        When the recording is too short.
+    """
     need = max(MIN_SAMPLES, 100 * n_sources**2)
     if n_samples < need:
         raise CocktailError(
@@ -200,7 +262,20 @@ def check_length(n_samples, n_sources, sample_rate, name="the recording"):
 
 
 def diagnose_rank(X):
-    """Explain a rank-deficient recording: silent and duplicated channels."""
+    """Explain a rank-deficient recording: silent and duplicated channels.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n_mics, n_samples)
+
+    Returns
+    -------
+    list of str
+        One reason per silent channel (power under 1e-20 of the loudest) and
+        per channel duplicating another (correlation past
+        DUPLICATE_CORRELATION); when there are none, that the channels are
+        linear combinations of each other.
+    """
     Xc = X - X.mean(axis=1, keepdims=True)
     power = np.einsum("mt,mt->m", Xc, Xc)
     dead = [m for m in range(len(power)) if power[m] <= 1e-20 * power.max()]
@@ -220,6 +295,21 @@ def _fixed(n_sources):
 
 
 def check_sources(n_sources, n_mics, name):
+    """Refuse a number of sources no recording with ``n_mics`` channels can give.
+
+    Parameters
+    ----------
+    n_sources : int, "auto", "all" or None
+        As :attr:`Options.n_sources`.
+    n_mics : int
+    name : str
+        How to call the recording in messages.
+
+    Raises
+    ------
+    CocktailError
+        When ``n_sources`` is an unknown word, or a number outside 1..n_mics.
+    """
     if isinstance(n_sources, str) and n_sources not in SOURCE_CHOICES:
         raise CocktailError(
             f"the number of sources must be a whole number, 'auto' or 'all', got {n_sources!r}"
@@ -233,7 +323,32 @@ def check_sources(n_sources, n_mics, name):
 
 
 def resolve_sources(X, n_sources, name="the recording"):
-    """Decide how many sources to separate; warn when the rank forces fewer."""
+    """Decide how many sources to separate; warn when the rank forces fewer.
+
+    Components under the recording's own noise floor (its quantisation step,
+    or round-off) carry no signal and do not count towards the rank.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n_mics, n_samples)
+    n_sources : int, "auto", "all" or None
+        As :attr:`Options.n_sources`.
+    name : str
+        How to call the recording in messages.
+
+    Returns
+    -------
+    n : int
+        The given number, or the number of microphones when it is to be
+        found (an upper bound for counting), lowered to the rank.
+    warnings : list of str
+
+    Raises
+    ------
+    CocktailError
+        As :func:`check_sources`; when a given number exceeds the rank, or
+        the rank is under 2.
+    """
     n_mics = X.shape[0]
     check_sources(n_sources, n_mics, name)
     n_sources = _fixed(n_sources)
@@ -335,15 +450,37 @@ def gaussian_outputs(Y):
 
 
 def ignored_by_model(model, options):
-    """Options of the room model given to a run that uses the instantaneous one
-    (a solver name the model lacks is dealt with by ``solver_for``)."""
+    """Options of the room model given to a run that uses the instantaneous one.
+
+    (A solver name the model lacks is dealt with by :func:`solver_for`.)
+
+    Parameters
+    ----------
+    model : str
+        The model the run uses.
+    options : Options
+
+    Returns
+    -------
+    list of str, empty or one warning
+    """
     if model != "instantaneous" or options.nfft is None:
         return []
     return ["nfft applies to the room (convolutive) model only: ignored by the instantaneous model"]
 
 
 def ignored_by_apply(options):
-    """Estimation options given with a saved unmixing, which needs no estimation."""
+    """Estimation options given with a saved unmixing, which needs no estimation.
+
+    Parameters
+    ----------
+    options : Options
+
+    Returns
+    -------
+    list of str, empty or one warning
+        Naming the options that differ from their defaults.
+    """
     defaults = Options()
     given = [
         k
@@ -370,6 +507,23 @@ def fit_plan(n_frames, n_channels, sample_rate, fit_seconds=FIT_SECONDS, segment
     whole STFT frames, many of them), spread evenly from start to end, so
     that every part of a long recording, and every speaker in it, is
     represented.
+
+    Parameters
+    ----------
+    n_frames : int
+        Length of the recording, in samples.
+    n_channels : int
+    sample_rate : int
+        In Hz.
+    fit_seconds : float
+        The budget, in seconds.
+    segments : int
+        Most pieces.
+
+    Returns
+    -------
+    list of (int, int)
+        Start and length of each piece, in samples.
     """
     budget = int(min(fit_seconds * sample_rate, FIT_MAX_VALUES // max(n_channels, 1)))
     budget = max(budget, 1)
@@ -382,6 +536,27 @@ def fit_plan(n_frames, n_channels, sample_rate, fit_seconds=FIT_SECONDS, segment
 
 
 def choose_model(X, sample_rate, model):
+    """The mixing model to use, and why.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n_mics, n_samples)
+    sample_rate : int
+        In Hz.
+    model : {"auto", "instantaneous", "convolutive"}
+        As asked; "auto" detects it from ``X`` (:mod:`cocktail.bss.detect`).
+
+    Returns
+    -------
+    model : str
+        "instantaneous" or "convolutive".
+    reason : str
+
+    Raises
+    ------
+    CocktailError
+        For an unknown model.
+    """
     if model not in MODELS:
         raise CocktailError(f"unknown model '{model}': choose one of {', '.join(MODELS)}")
     if model != "auto":
@@ -400,8 +575,10 @@ def load_unmixing(path, X, sample_rate, name):
     path : str
         A separation.json written by an earlier run, or ``-`` for stdin.
     X : ndarray, shape (n_mics, n_samples)
-        The recording (or the part of it in memory) to apply it to.
+        The recording (or the part of it in memory) to apply it to; its mean
+        is removed before unmixing.
     sample_rate : int
+        In Hz.
     name : str
         How to call the recording in messages.
 
@@ -434,7 +611,16 @@ def load_unmixing(path, X, sample_rate, name):
 
 
 def algorithms_for(model):
-    """The solver names ``--algorithm`` takes for a model, the default first."""
+    """The solver names ``--algorithm`` takes for a model, the default first.
+
+    Parameters
+    ----------
+    model : {"instantaneous", "convolutive"}
+
+    Returns
+    -------
+    tuple of str
+    """
     if model == "instantaneous":
         return ICA_ALGORITHMS
     from .bss.iva import ALGORITHMS, DEFAULT_ALGORITHM
@@ -443,7 +629,20 @@ def algorithms_for(model):
 
 
 def check_algorithm(algorithm, model):
-    """Refuse an algorithm no model has, or one the model chosen with --model lacks."""
+    """Refuse an algorithm no model has, or one the model chosen with --model lacks.
+
+    Parameters
+    ----------
+    algorithm : str or None
+        None (the default solver) is always accepted.
+    model : str
+        As given with --model; "auto" accepts the solvers of either model.
+
+    Raises
+    ------
+    CocktailError
+        When the algorithm is unknown or not one of the model's.
+    """
     if algorithm is None:
         return
     every = {
@@ -467,6 +666,24 @@ def solver_for(model, options, warnings):
 
     With ``--model auto`` a name the chosen model lacks (it may suit other
     recordings of a batch) gives a warning and that model's default.
+
+    Parameters
+    ----------
+    model : {"instantaneous", "convolutive"}
+        The model the run uses.
+    options : Options
+    warnings : list of str
+        Appended to in place.
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    CocktailError
+        As :func:`check_algorithm`, when the name is not one of the model
+        chosen with --model.
     """
     names = algorithms_for(model)
     wanted = options.algorithm
@@ -481,9 +698,24 @@ def solver_for(model, options, warnings):
 
 
 def count_sources(X, sample_rate, model, upper, options):
-    """How many speakers ``X`` holds, at most ``upper`` (the number of
-    components above its noise floor, as ``resolve_sources`` found): a
-    :class:`Count`."""
+    """How many speakers ``X`` holds.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n_mics, n_samples)
+    sample_rate : int
+        In Hz.
+    model : {"instantaneous", "convolutive"}
+    upper : int
+        At most this many: the number of components above the noise floor, as
+        :func:`resolve_sources` found (the instantaneous count ignores it).
+    options : Options
+        Its ``seed`` seeds the room model's count.
+
+    Returns
+    -------
+    cocktail.bss.counting.Count
+    """
     from .bss.counting import count_instantaneous, count_room
 
     if model == "instantaneous":
@@ -492,7 +724,32 @@ def count_sources(X, sample_rate, model, upper, options):
 
 
 def fit(X, sample_rate, options: Options, *, name="the recording", callback=None):
-    """Estimate the unmixing from ``X``; return (model, report, warnings)."""
+    """Estimate the unmixing from ``X``.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n_mics, n_samples)
+    sample_rate : int
+        In Hz.
+    options : Options
+    name : str
+        How to call the recording in messages.
+    callback : callable, optional
+        ``callback(iteration, value, what)`` as the solver progresses.
+
+    Returns
+    -------
+    (Separator, dict, list of str)
+        The applier (:class:`Instantaneous` or :class:`Convolutive`, outputs
+        as heard at microphone 1, loudest first), the report's account of the
+        estimation, and warnings.
+
+    Raises
+    ------
+    CocktailError
+        As :func:`resolve_sources`, :func:`check_length`, :func:`choose_model`
+        and :func:`solver_for`.
+    """
     n_sources, warnings = resolve_sources(X, options.n_sources, name)
     check_length(X.shape[1], n_sources, sample_rate, name)
     model, reason = choose_model(X, sample_rate, options.model)
@@ -616,12 +873,21 @@ def fit(X, sample_rate, options: Options, *, name="the recording", callback=None
 
 @dataclass
 class RunResult:
-    """What :func:`run` did: the report, the warnings, the sink it wrote and
-    the applier it used.
+    """What :func:`run` did: the report, the warnings, the sink it wrote, the applier it used.
 
     ``report["output_gain"]`` is None when the sink was asked to choose the
     headroom gain itself (``run(..., defer_gain=True)``); the caller then
     passes the gain it chose to :meth:`set_gain`.
+
+    Attributes
+    ----------
+    report : dict
+        The report, header included.
+    warnings : list of str
+    sink : Sink
+        Written, neither committed nor discarded.
+    separator : Separator
+        The applier, headroom gain included.
     """
 
     report: dict
@@ -630,7 +896,13 @@ class RunResult:
     separator: Separator
 
     def set_gain(self, gain):
-        """Record the headroom gain a deferring sink applied after the run."""
+        """Record the headroom gain a deferring sink applied after the run.
+
+        Parameters
+        ----------
+        gain : float
+            Scales the separator and updates the report's unmixing unless it is 1.
+        """
         self.report["output_gain"] = gain
         if gain != 1.0:
             self.separator = self.separator.scaled(gain)
