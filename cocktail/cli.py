@@ -61,6 +61,7 @@ class CocktailGroup(click.Group):
     """A group whose every error is one line, ``Error: ...``, on stderr."""
 
     def invoke(self, ctx):
+        """Run the command; Ctrl-C and a closed stdout pipe are carried past click."""
         try:
             return super().invoke(ctx)
         except KeyboardInterrupt:
@@ -69,6 +70,7 @@ class CocktailGroup(click.Group):
             raise _BrokenPipe() from None
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        """Run the command line; every error becomes one line and an exit status."""
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         try:
@@ -283,6 +285,7 @@ class SourceCount(click.ParamType):
     name = "N|auto|all"
 
     def convert(self, value, param, ctx):
+        """The number, 'auto' or 'all'; anything else is a usage error."""
         if isinstance(value, int) or value in ("auto", "all"):
             return value
         try:
@@ -1234,6 +1237,7 @@ def _keep_freed_memory():
 
 
 def main():
+    """The ``cocktail`` entry point: tune memory reuse, catch stop signals, run."""
     _keep_freed_memory()
     for s in STOP_SIGNALS:
         signal.signal(s, _on_stop_signal)

@@ -49,7 +49,7 @@ FIT_PIECE_SECONDS = 5.0
 FIT_MAX_VALUES = 8_000_000
 #: More microphones than any array has: an array passed samples x microphones.
 MAX_MICROPHONES = 1024
-#: Frames per block when applying the unmixing.
+#: Seconds per block when applying the unmixing.
 BLOCK_SECONDS = 1.0
 #: What ``n_sources`` may say instead of a number: count them, or one per microphone.
 SOURCE_CHOICES = ("auto", "all")
@@ -1102,7 +1102,7 @@ def separate(
     X,
     sample_rate,
     *,
-    callback: Optional[Callable[[int, float], None]] = None,
+    callback: Optional[Callable[[int, float, str], None]] = None,
     name="the recording",
     **options,
 ) -> Separation:

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import soundfile as sf
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -97,3 +98,15 @@ def test_stream_encoding_matches_libsndfile(data, channels, frames, encoding):
     buf = io.BytesIO()
     sf.write(buf, x.T, 8000, subtype=subtype, format="RAW")
     assert encode(x, enc) == buf.getvalue()
+
+
+def test_a_committed_file_survives_a_late_discard(tmp_path):
+    """discard() after commit() (an error after the outputs were published)
+    leaves the file and raises nothing."""
+    from cocktail.io.stream import Writer
+
+    w = Writer(tmp_path / "out.wav", channels=1, sample_rate=8000, subtype="FLOAT", frames=4)
+    w.write(np.zeros((1, 4)))
+    w.commit()
+    w.discard()
+    assert sf.info(tmp_path / "out.wav").frames == 4

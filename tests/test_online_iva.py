@@ -12,6 +12,7 @@ import soundfile as sf
 from scipy.signal import fftconvolve
 
 from cocktail.bss.online_iva import OnlineIVA, latency_seconds, separate_online_iva
+from cocktail.errors import CocktailError
 from cocktail.evaluate import score
 from cocktail.room import room_responses
 from helpers import SAMPLES, cocktail_cmd
@@ -202,3 +203,17 @@ def test_unsure_seconds_are_warned_about_on_stderr(tmp_path, changing):
     report = json.loads((tmp_path / "out" / "separation.json").read_text())
     assert [5, 6] in [[a, min(b, 6)] for a, b in report["unsure_seconds"]]
     assert all(b <= 5 or a >= 5 for a, b in report["unsure_seconds"])  # not before the swap
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (dict(n_mics=1), "online IVA needs at least two microphones, got 1"),
+        (dict(n_mics=2, sweeps=0), "sweeps must be at least 1, got 0"),
+    ],
+)
+def test_online_iva_refuses_what_it_cannot_run(args, message):
+    n_mics = args.pop("n_mics")
+    with pytest.raises(CocktailError) as info:
+        OnlineIVA(n_mics, sample_rate=16000, **args)
+    assert str(info.value) == message

@@ -252,10 +252,14 @@ class OnlineIVA:
     ):
         if n_sources is None:
             n_sources = n_mics
-        if n_mics < 2 or not 1 <= n_sources <= n_mics:
+        if n_mics < 2:
+            raise CocktailError(f"online IVA needs at least two microphones, got {n_mics}")
+        if not 1 <= n_sources <= n_mics:
             raise CocktailError(f"n_sources must be between 1 and {n_mics}, got {n_sources}")
         if not (sample_rate > 0 and block_seconds > 0 and forgetting > 0):
             raise CocktailError("sample_rate, block_seconds and forgetting must be positive")
+        if sweeps < 1:
+            raise CocktailError(f"sweeps must be at least 1, got {sweeps}")
         self.n_mics, self.n_sources = int(n_mics), int(n_sources)
         self.sample_rate = float(sample_rate)
         self.nfft = default_nfft(sample_rate) if nfft is None else int(nfft)

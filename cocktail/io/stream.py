@@ -551,4 +551,5 @@ class Writer:
                 self._file.close()
             except Exception:  # noqa: BLE001 - nothing more to do for a file being dropped
                 pass
-            files.remove_temporary(self._tmp)
+            if self._tmp is not None:  # None once committed: nothing left to remove
+                files.remove_temporary(self._tmp)
