@@ -753,8 +753,26 @@ def fit(X, sample_rate, options: Options, *, name="the recording", callback=None
     n_sources, warnings = resolve_sources(X, options.n_sources, name)
     check_length(X.shape[1], n_sources, sample_rate, name)
     model, reason = choose_model(X, sample_rate, options.model)
-    mean = X.mean(axis=1, keepdims=True)
     report = {"model": model, "model_reason": reason}
+    n_sources = _settle_count(X, sample_rate, model, n_sources, options, name, report, warnings)
+    report["n_sources"] = int(n_sources)
+    warnings.extend(ignored_by_model(model, options))
+    algorithm = solver_for(model, options, warnings)
+    estimate = _fit_instantaneous if model == "instantaneous" else _fit_room
+    sep, converged, n_iter, final = estimate(
+        X, sample_rate, n_sources, algorithm, options, callback, report, warnings
+    )
+    if not converged:
+        warnings.append(
+            f"the solver did not converge in {n_iter} iterations ({final}); the separation "
+            "may be poor: raise the iteration limit (max_iter)"
+        )
+    return sep, report, warnings
+
+
+def _settle_count(X, sample_rate, model, n_sources, options, name, report, warnings):
+    """The number of speakers to separate: counted when asked (with the
+    evidence in ``report`` and a warning when unsure), else as given."""
     if options.n_sources in (None, "auto") and n_sources > 1:
         counted = count_sources(X, sample_rate, model, n_sources, options)
         n_sources = counted.n
@@ -773,99 +791,97 @@ def fit(X, sample_rate, options: Options, *, name="the recording", callback=None
     else:
         how = "--sources" if _fixed(options.n_sources) is not None else "one per microphone"
         report["sources_reason"] = f"{n_sources} chosen with {how}"
-    report["n_sources"] = int(n_sources)
-    warnings.extend(ignored_by_model(model, options))
-    algorithm = solver_for(model, options, warnings)
-    if model == "instantaneous":
-        max_iter = default_max_iter(algorithm) if options.max_iter is None else options.max_iter
-        tol = TOL if options.tol is None else options.tol
-        res = ica(
-            X,
-            n_sources=n_sources,
-            max_iter=max_iter,
-            tol=tol,
-            random_state=options.seed,
-            callback=callback,
-            algorithm=algorithm,
-        )
-        W = project_back(res.unmixing, res.mixing)
-        W = W[energy_order(W, X @ X.T / X.shape[1] - mean @ mean.T)]
-        sep = Instantaneous(W, mean)
-        step = max(1, X.shape[1] // KURTOSIS_SAMPLES)
-        warnings.extend(gaussian_outputs(sep.process(X[:, ::step])))
-        report.update(
-            algorithm=ICA_DESCRIPTIONS[algorithm],
-            parameters={
-                "algorithm": algorithm,
-                "max_iter": max_iter,
-                "tol": tol,
-                "seed": options.seed,
-            },
-            iterations=res.n_iter,
-            converged=res.converged,
-            gradient_norm=res.gradient_norm,
-            history=res.history,
-            history_label="gradient norm",
-            history_cost=res.cost_history,
-            history_seconds=res.time_history,
-            stages=res.stages,
-            densities=res.densities,
-        )
-        converged, n_iter, final = (
-            res.converged,
-            res.n_iter,
-            f"gradient norm {res.gradient_norm:.2e}",
-        )
-    else:
-        from .bss.iva import separate_convolutive
+    return n_sources
 
-        nfft = options.nfft or default_nfft(sample_rate, X.shape[1])
-        kwargs = {} if options.max_iter is None else {"max_iter": options.max_iter}
-        if options.tol is not None:
-            kwargs["tol"] = options.tol
-        report_cost = None if callback is None else (lambda i, v: callback(i, v, "cost"))
-        res = separate_convolutive(
-            X,
-            n_sources=n_sources,
-            nfft=nfft,
-            algorithm=algorithm,
-            random_state=options.seed,
-            callback=report_cost,
+
+def _fit_instantaneous(X, sample_rate, n_sources, algorithm, options, callback, report, warnings):
+    """ICA of an instantaneous mixture: the applier, and whether it converged
+    (converged, iterations, what was still changing); fills ``report``."""
+    mean = X.mean(axis=1, keepdims=True)
+    max_iter = default_max_iter(algorithm) if options.max_iter is None else options.max_iter
+    tol = TOL if options.tol is None else options.tol
+    res = ica(
+        X,
+        n_sources=n_sources,
+        max_iter=max_iter,
+        tol=tol,
+        random_state=options.seed,
+        callback=callback,
+        algorithm=algorithm,
+    )
+    W = project_back(res.unmixing, res.mixing)
+    W = W[energy_order(W, X @ X.T / X.shape[1] - mean @ mean.T)]
+    sep = Instantaneous(W, mean)
+    step = max(1, X.shape[1] // KURTOSIS_SAMPLES)
+    warnings.extend(gaussian_outputs(sep.process(X[:, ::step])))
+    report.update(
+        algorithm=ICA_DESCRIPTIONS[algorithm],
+        parameters={
+            "algorithm": algorithm,
+            "max_iter": max_iter,
+            "tol": tol,
+            "seed": options.seed,
+        },
+        iterations=res.n_iter,
+        converged=res.converged,
+        gradient_norm=res.gradient_norm,
+        history=res.history,
+        history_label="gradient norm",
+        history_cost=res.cost_history,
+        history_seconds=res.time_history,
+        stages=res.stages,
+        densities=res.densities,
+    )
+    return sep, res.converged, res.n_iter, f"gradient norm {res.gradient_norm:.2e}"
+
+
+def _fit_room(X, sample_rate, n_sources, algorithm, options, callback, report, warnings):
+    """IVA per STFT bin of a room recording: the applier, and whether it
+    converged (converged, iterations, what was still changing); fills ``report``."""
+    from .bss.iva import separate_convolutive
+
+    mean = X.mean(axis=1, keepdims=True)
+    nfft = options.nfft or default_nfft(sample_rate, X.shape[1])
+    kwargs = {} if options.max_iter is None else {"max_iter": options.max_iter}
+    if options.tol is not None:
+        kwargs["tol"] = options.tol
+    report_cost = None if callback is None else (lambda i, v: callback(i, v, "cost"))
+    res = separate_convolutive(
+        X,
+        n_sources=n_sources,
+        nfft=nfft,
+        algorithm=algorithm,
+        random_state=options.seed,
+        callback=report_cost,
+        **kwargs,
+    )
+    D = res.unmixing
+    # Loudest first: the energy each output has at microphone 1.
+    power = np.einsum("nt,nt->n", res.sources, res.sources)
+    order = np.lexsort((np.arange(len(power)), -np.round(power / power.max(), 12)))
+    sep = Convolutive(D[:, order], mean, res.nfft, res.hop)
+    report.update(
+        algorithm=f"independent vector analysis per STFT bin ({res.algorithm})",
+        parameters={
+            "nfft": res.nfft,
+            "hop": res.hop,
+            "algorithm": res.algorithm,
+            "seed": options.seed,
             **kwargs,
+        },
+        iterations=res.n_iter,
+        converged=res.converged,
+        history=res.history,
+        history_label="cost",
+        all_microphones=(
+            "Wiener filters over all microphones"
+            if res.beamformed
+            else "the separation of each bin's principal subspace"
         )
-        D = res.unmixing
-        # Loudest first: the energy each output has at microphone 1.
-        power = np.einsum("nt,nt->n", res.sources, res.sources)
-        order = np.lexsort((np.arange(len(power)), -np.round(power / power.max(), 12)))
-        sep = Convolutive(D[:, order], mean, res.nfft, res.hop)
-        report.update(
-            algorithm=f"independent vector analysis per STFT bin ({res.algorithm})",
-            parameters={
-                "nfft": res.nfft,
-                "hop": res.hop,
-                "algorithm": res.algorithm,
-                "seed": options.seed,
-                **kwargs,
-            },
-            iterations=res.n_iter,
-            converged=res.converged,
-            history=res.history,
-            history_label="cost",
-            all_microphones=(
-                "Wiener filters over all microphones"
-                if res.beamformed
-                else "the separation of each bin's principal subspace"
-            )
-            if X.shape[0] > n_sources
-            else "every microphone is a dimension of the separation",
-        )
-        converged, n_iter, final = res.converged, res.n_iter, "cost still changing"
-    if not converged:
-        warnings.append(
-            f"the solver did not converge in {n_iter} iterations ({final}); the separation "
-            "may be poor: raise the iteration limit (max_iter)"
-        )
-    return sep, report, warnings
+        if X.shape[0] > n_sources
+        else "every microphone is a dimension of the separation",
+    )
+    return sep, res.converged, res.n_iter, "cost still changing"
 
 
 # ------------------------------------------------------------------- running
