@@ -1088,70 +1088,12 @@ def write_page(
     CocktailError
         For bad input.
     """
-    folder = Path(folder)
-    if folder.is_file() and folder.suffix.lower() == ".json":
-        folder = folder.parent
-    if not folder.exists():
-        raise CocktailError(f"cannot read '{folder}': no such folder")
-    if not folder.is_dir():
-        raise CocktailError(
-            f"'{folder}' is not a folder: give the folder written by cocktail separate"
-        )
-    if not full_seconds > 0 or not excerpt_seconds > 0:
-        raise CocktailError("the full and excerpt lengths must be positive")
-    report, report_path, speaker_files = _speakers(folder)
+    folder, report, report_path, speaker_files, infos, rate = _separation_of(
+        folder, full_seconds, excerpt_seconds
+    )
     notes = []
-
-    infos = [_info(f) for f in speaker_files]
-    rates = {i.samplerate for i in infos}
-    if len(rates) > 1:
-        raise CocktailError(
-            f"the speakers in '{folder}' differ in sample rate: "
-            f"{', '.join(str(r) for r in sorted(rates))} Hz"
-        )
-    rate = rates.pop()
-    for f, i in zip(speaker_files, infos):
-        if i.channels != 1:
-            raise CocktailError(
-                f"'{f}' has {i.channels} channels: a separation folder holds "
-                "one mono WAV per speaker"
-            )
-
-    if mixture_path is not None:
-        mixture_path = Path(mixture_path)
-        mix_info = _info(mixture_path)
-        if mix_info.samplerate != rate:
-            raise CocktailError(
-                f"the mixture '{mixture_path}' is {mix_info.samplerate} Hz but "
-                f"the speakers are {rate} Hz: give the recording they were "
-                "separated from"
-            )
-    else:
-        mixture_path = find_mixture(report, report_path)
-        if mixture_path is None:
-            notes.append(
-                "the mixture is not known (give --mixture MIX.wav): the page has the speakers only"
-            )
-        mix_info = None if mixture_path is None else sf.info(str(mixture_path))
-
-    tracks = []
-    if mix_info is not None:
-        for m in range(mix_info.channels):
-            tracks.append(
-                Track(
-                    "mixture",
-                    f"microphone {m + 1}",
-                    mixture_path,
-                    m,
-                    mix_info.frames,
-                    mix_info.samplerate,
-                    MIXTURE_RGB,
-                )
-            )
-    for k, (f, i) in enumerate(zip(speaker_files, infos)):
-        tracks.append(
-            Track("speaker", f.name, f, 0, i.frames, i.samplerate, PALETTE[k % len(PALETTE)])
-        )
+    mixture_path, mix_info = _mixture_of(mixture_path, report, report_path, rate, notes)
+    tracks = _tracks(mixture_path, mix_info, speaker_files, infos)
     duration = max(t.frames for t in tracks) / rate
     if duration <= 0:
         raise CocktailError(f"the speakers in '{folder}' hold no samples: nothing to listen to")
@@ -1169,45 +1111,7 @@ def write_page(
     stage = Path(tempfile.mkdtemp(prefix=f".{ASSETS}.", suffix=".part", dir=folder))
     page_tmp = None
     try:
-        mic_tracks = [t for t in tracks if t.kind == "mixture"]
-        speakers = [t for t in tracks if t.kind == "speaker"]
-        groups = ([(mixture_path, mic_tracks)] if mic_tracks else []) + [
-            (t.path, [t]) for t in speakers
-        ]
-        assets = [f"mic_{t.channel + 1}" for t in mic_tracks] + [
-            f"speaker_{k}" for k in range(1, len(speakers) + 1)
-        ]
-        for t, name in zip(tracks, assets):
-            t.asset = name
-            t.href = _href(ASSETS, name + (".wav" if mode == "full" else ".flac"))
-        if mode == "full":
-            # Each file read once: pictures, and a copy of each microphone.
-            for t in speakers:
-                t.href = _href(t.path.name)
-            start, stop = 0.0, duration
-            for path, group in groups:
-                _copy_and_analyse(path, group, stage, "WAV")
-        else:
-            # The whole once (overview, activity), then the excerpt (copies, pictures).
-            for path, group in groups:
-                _analyse(path, group, overview=True)
-            start, stop = excerpt = choose_excerpt(tracks, duration, excerpt_seconds)
-            for t in speakers:
-                t.full_href = _href(t.path.name)
-            for path, group in groups:
-                _copy_and_analyse(
-                    path, group, stage, "FLAC", int(round(start * rate)), int(round(stop * rate))
-                )
-        level_max = max((float(t.power.max()) for t in tracks), default=0.0) or 1.0
-        lut = _colormap()
-        for t, name in zip(tracks, assets):
-            (stage / f"{name}.png").write_bytes(_render(t, start, stop, level_max, lut))
-            t.picture = _href(ASSETS, f"{name}.png")
-            if mode == "excerpt":
-                (stage / f"{name}_whole.png").write_bytes(_render_overview(t, duration))
-                t.overview_picture = _href(ASSETS, f"{name}_whole.png")
-        (stage / MARKER).write_text("written by cocktail page; replaced on the next run\n")
-
+        excerpt = _write_assets(stage, tracks, mixture_path, duration, mode, rate, excerpt_seconds)
         text = _page_text(
             report,
             report_path,
@@ -1254,6 +1158,133 @@ def write_page(
     return Page(
         path=folder / PAGE_NAME, mode=mode, excerpt=excerpt, bytes_written=size, notes=notes
     )
+
+
+def _separation_of(folder, full_seconds, excerpt_seconds):
+    """The separation a page is for: (folder, report, report path, speaker
+    files, their headers, sample rate), checked."""
+    folder = Path(folder)
+    if folder.is_file() and folder.suffix.lower() == ".json":
+        folder = folder.parent
+    if not folder.exists():
+        raise CocktailError(f"cannot read '{folder}': no such folder")
+    if not folder.is_dir():
+        raise CocktailError(
+            f"'{folder}' is not a folder: give the folder written by cocktail separate"
+        )
+    if not full_seconds > 0 or not excerpt_seconds > 0:
+        raise CocktailError("the full and excerpt lengths must be positive")
+    report, report_path, speaker_files = _speakers(folder)
+
+    infos = [_info(f) for f in speaker_files]
+    rates = {i.samplerate for i in infos}
+    if len(rates) > 1:
+        raise CocktailError(
+            f"the speakers in '{folder}' differ in sample rate: "
+            f"{', '.join(str(r) for r in sorted(rates))} Hz"
+        )
+    rate = rates.pop()
+    for f, i in zip(speaker_files, infos):
+        if i.channels != 1:
+            raise CocktailError(
+                f"'{f}' has {i.channels} channels: a separation folder holds "
+                "one mono WAV per speaker"
+            )
+    return folder, report, report_path, speaker_files, infos, rate
+
+
+def _mixture_of(mixture_path, report, report_path, rate, notes):
+    """The mixture's path and header (or None, None, with a note), checked
+    to be at the speakers' rate."""
+    if mixture_path is not None:
+        mixture_path = Path(mixture_path)
+        mix_info = _info(mixture_path)
+        if mix_info.samplerate != rate:
+            raise CocktailError(
+                f"the mixture '{mixture_path}' is {mix_info.samplerate} Hz but "
+                f"the speakers are {rate} Hz: give the recording they were "
+                "separated from"
+            )
+    else:
+        mixture_path = find_mixture(report, report_path)
+        if mixture_path is None:
+            notes.append(
+                "the mixture is not known (give --mixture MIX.wav): the page has the speakers only"
+            )
+        mix_info = None if mixture_path is None else sf.info(str(mixture_path))
+    return mixture_path, mix_info
+
+
+def _tracks(mixture_path, mix_info, speaker_files, infos):
+    """One track per microphone of the mixture, then one per speaker."""
+    tracks = []
+    if mix_info is not None:
+        for m in range(mix_info.channels):
+            tracks.append(
+                Track(
+                    "mixture",
+                    f"microphone {m + 1}",
+                    mixture_path,
+                    m,
+                    mix_info.frames,
+                    mix_info.samplerate,
+                    MIXTURE_RGB,
+                )
+            )
+    for k, (f, i) in enumerate(zip(speaker_files, infos)):
+        tracks.append(
+            Track("speaker", f.name, f, 0, i.frames, i.samplerate, PALETTE[k % len(PALETTE)])
+        )
+    return tracks
+
+
+def _write_assets(stage, tracks, mixture_path, duration, mode, rate, excerpt_seconds):
+    """The audio copies and pictures of every track, into ``stage``.
+
+    Each file is read once in "full" mode; in "excerpt" mode, once whole
+    (overview, activity) and once for the excerpt. Returns the excerpt
+    (start, stop) in seconds, or None.
+    """
+    excerpt = None
+    mic_tracks = [t for t in tracks if t.kind == "mixture"]
+    speakers = [t for t in tracks if t.kind == "speaker"]
+    groups = ([(mixture_path, mic_tracks)] if mic_tracks else []) + [
+        (t.path, [t]) for t in speakers
+    ]
+    assets = [f"mic_{t.channel + 1}" for t in mic_tracks] + [
+        f"speaker_{k}" for k in range(1, len(speakers) + 1)
+    ]
+    for t, name in zip(tracks, assets):
+        t.asset = name
+        t.href = _href(ASSETS, name + (".wav" if mode == "full" else ".flac"))
+    if mode == "full":
+        # Each file read once: pictures, and a copy of each microphone.
+        for t in speakers:
+            t.href = _href(t.path.name)
+        start, stop = 0.0, duration
+        for path, group in groups:
+            _copy_and_analyse(path, group, stage, "WAV")
+    else:
+        # The whole once (overview, activity), then the excerpt (copies, pictures).
+        for path, group in groups:
+            _analyse(path, group, overview=True)
+        start, stop = excerpt = choose_excerpt(tracks, duration, excerpt_seconds)
+        for t in speakers:
+            t.full_href = _href(t.path.name)
+        for path, group in groups:
+            _copy_and_analyse(
+                path, group, stage, "FLAC", int(round(start * rate)), int(round(stop * rate))
+            )
+    level_max = max((float(t.power.max()) for t in tracks), default=0.0) or 1.0
+    lut = _colormap()
+    for t, name in zip(tracks, assets):
+        (stage / f"{name}.png").write_bytes(_render(t, start, stop, level_max, lut))
+        t.picture = _href(ASSETS, f"{name}.png")
+        if mode == "excerpt":
+            (stage / f"{name}_whole.png").write_bytes(_render_overview(t, duration))
+            t.overview_picture = _href(ASSETS, f"{name}_whole.png")
+    (stage / MARKER).write_text("written by cocktail page; replaced on the next run\n")
+    return excerpt
 
 
 def _page_text(
