@@ -12,6 +12,7 @@ sink. Both sides are small protocols:
   :mod:`cocktail.batch`.
 """
 
+import copy
 from typing import List, Protocol
 
 import numpy as np
@@ -190,8 +191,9 @@ class Adaptive:
 
     ``room`` selects online IVA per STFT bin (:mod:`cocktail.bss.online_iva`);
     otherwise the instantaneous natural gradient of :mod:`cocktail.bss.online`.
-    It has no ``scaled`` nor ``peak_bound``: a run gives its outputs no
-    headroom gain.
+    A run gives its outputs no headroom gain (the unmixing changes as the
+    audio arrives, so no peak is known in advance): ``peak_bound`` is
+    infinite, and ``scaled`` is there for the protocol's sake.
 
     Parameters
     ----------
@@ -238,10 +240,24 @@ class Adaptive:
                 random_state=seed,
             )
         self._callback = callback
+        self.gain = 1.0
 
     def start(self):
         """Nothing to reset (the unmixing keeps adapting): return self."""
         return self
+
+    def scaled(self, gain):
+        """The same online separation, its outputs multiplied by ``gain``."""
+        other = copy.copy(self)
+        other.gain = self.gain * gain
+        return other
+
+    def peak_bound(self, input_peak):
+        """No bound: the unmixing changes as the audio arrives."""
+        return float("inf")
+
+    def _gained(self, y):
+        return y * self.gain if self.gain != 1.0 else y
 
     def process(self, block):
         """Unmix a block and update the unmixing; report progress to the callback."""
@@ -254,12 +270,12 @@ class Adaptive:
             self._callback(
                 len(self._sep.history), float(self._sep.history[-1]), "block gradient norm"
             )
-        return y
+        return self._gained(y)
 
     def flush(self):
         """The room model's held-back samples; nothing for the instantaneous one."""
         if self.room:
-            return self._sep.flush()
+            return self._gained(self._sep.flush())
         return np.zeros((self._sep.n_sources, 0))
 
     def warnings(self):

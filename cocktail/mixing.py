@@ -423,27 +423,32 @@ def responses_from_sidecar(side, base, sample_rate):
         When the sidecar names neither impulse responses nor a room, or as
         :func:`read_rirs` and :func:`cocktail.room.room_responses`.
     """
-    if side.get("rir"):
-        paths = []
-        for p in side["rir"]:
-            q = Path(p)
-            paths.append(str(q if q.exists() or q.is_absolute() else Path(base) / q))
-        return read_rirs(paths, len(paths), sample_rate, [m - 1 for m in side["rir_mics"]])
-    room = side.get("room")
-    if not room:
-        raise CocktailError("the sidecar names neither impulse responses nor a room")
-    from .room import room_responses
+    try:
+        if side.get("rir"):
+            paths = []
+            for p in side["rir"]:
+                q = Path(p)
+                paths.append(str(q if q.exists() or q.is_absolute() else Path(base) / q))
+            return read_rirs(paths, len(paths), sample_rate, [m - 1 for m in side["rir_mics"]])
+        room = side.get("room")
+        if not room:
+            raise CocktailError("the sidecar names neither impulse responses nor a room")
+        from .room import room_responses
 
-    H, _, _ = room_responses(
-        side["n_sources"],
-        side["n_mics"],
-        room["rt60"],
-        sample_rate,
-        size=room["size"],
-        spacing=room["mic_spacing"],
-        distance=room["source_distance"],
-        seed=room["seed"],
-    )
+        H, _, _ = room_responses(
+            side["n_sources"],
+            side["n_mics"],
+            room["rt60"],
+            sample_rate,
+            size=room["size"],
+            spacing=room["mic_spacing"],
+            distance=room["source_distance"],
+            seed=room["seed"],
+        )
+    except KeyError as exc:
+        raise CocktailError(f"the sidecar does not say how its room was made (no {exc})") from None
+    except (TypeError, ValueError) as exc:
+        raise CocktailError(f"the sidecar's room is not usable ({exc})") from None
     return H
 
 

@@ -502,3 +502,16 @@ def test_mix_separate_evaluate_end_to_end(tmp_path, monkeypatch):
     # The table says the same.
     table = ok(run("evaluate", "out", "-r", "mix.json")).stdout
     assert "Amari index" in table and "SDRi" in table
+
+
+def test_a_room_sidecar_missing_its_room_is_one_error_line(tmp_path):
+    """A hand-edited sidecar that no longer says how the room was made."""
+    voices = [SAMPLES / "alice.wav", SAMPLES / "bob.wav"]
+    ok(run("mix", *voices, "--room", 0.2, "-o", tmp_path / "m.wav", "-q"))
+    side = json.loads((tmp_path / "m.json").read_text())
+    del side["room"]["rt60"]
+    (tmp_path / "m.json").write_text(json.dumps(side))
+    only_error(
+        run("evaluate", tmp_path / "m.wav", "-r", tmp_path / "m.json"),
+        "the sidecar does not say how its room was made (no 'rt60')",
+    )

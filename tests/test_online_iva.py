@@ -217,3 +217,15 @@ def test_online_iva_refuses_what_it_cannot_run(args, message):
     with pytest.raises(CocktailError) as info:
         OnlineIVA(n_mics, sample_rate=16000, **args)
     assert str(info.value) == message
+
+
+def test_every_applier_has_what_the_separator_protocol_asks():
+    from cocktail.appliers import Adaptive, Convolutive, Instantaneous, Separator
+
+    wanted = [n for n in vars(Separator) if not n.startswith("_")]
+    for applier in (Instantaneous, Convolutive, Adaptive):
+        assert [n for n in wanted if not hasattr(applier, n)] == [], applier.__name__
+    sep = Adaptive(2, 2, 16000, 0.125, 0, room=True)
+    x = np.random.default_rng(0).standard_normal((2, 4000))
+    y, z = sep.process(x), sep.scaled(0.5).flush()
+    assert y.shape[0] == z.shape[0] == 2 and sep.peak_bound(1.0) == float("inf")
