@@ -1,6 +1,7 @@
 """How often `--sources auto` finds the right number of speakers.
 
 usage: python benchmarks/bench_count.py SPEECH_DIR [CASE_DIR...] [--trials 3]
+                                        [--markdown FILE]
 
 Instantaneous mixtures: real recordings from SPEECH_DIR (16 kHz mono WAVs,
 speech and music), 8 s each, 2 to 6 of them at random levels (0 to -10 dB)
@@ -8,7 +9,9 @@ mixed by random matrices into N to 8 microphones, clean or with white sensor
 noise at 40 or 20 dB SNR, as float or as 16-bit audio; ``--trials`` draws of
 each. Room recordings: the CASE_DIRs (mix.wav, meta.json with ``n_src``, as
 ``benchmarks/cases.py`` writes them), counted as ``cocktail separate`` does.
-Prints Markdown tables: right / too many / too few.
+Prints (and with ``--markdown`` also writes) the Markdown tables for the
+README: right / too many / too few, then the room cases one by one with a
+summary under them.
 """
 import argparse
 import json
@@ -55,16 +58,22 @@ def instantaneous(S, trials):
                         key = ("clean" if snr is None else f"{snr} dB SNR",
                                "M = N" if m == n else "M > N")
                         tally[key][0 if got == n else 1 if got > n else 2] += 1
-    print("| sensor noise | microphones | right | too many | too few |")
-    print("|---|---|---|---|---|")
+    lines = ["| sensor noise | microphones | right | too many | too few |", "|---|---|---|---|---|"]
     for (noise, mics), (ok, more, fewer) in sorted(tally.items()):
-        print(f"| {noise} | {mics} | {ok} | {more} | {fewer} |")
+        lines.append(f"| {noise} | {mics} | {ok} | {more} | {fewer} |")
+    print("\n".join(lines), flush=True)
+    return lines
 
 
 def rooms(cases):
-    print("| case | speakers | counted | evidence (onset sharpness of the trial outputs) |")
-    print("|---|---|---|---|")
-    for case in map(Path, cases):
+    lines = ["| case | mics | speakers | counted | evidence (onset sharpness of the trial outputs) |",
+             "|---|---|---|---|---|"]
+    print("\n".join(lines))
+    tally = defaultdict(lambda: [0, 0, 0, 0])  # right, too many, too few, unsure
+    folders = [Path(c) for c in cases]
+    folders = [d for c in folders for d in ([c] if (c / "meta.json").exists()
+                                            else sorted(p for p in c.iterdir() if (p / "meta.json").exists()))]
+    for case in folders:
         meta = json.loads((case / "meta.json").read_text())
         if meta["kind"] != "convolutive":
             continue
@@ -73,9 +82,21 @@ def rooms(cases):
         upper, _ = resolve_sources(X, None)
         counted = count_sources(X, rate, "convolutive", upper, Options())
         sharp = counted.evidence.get("onset_sharpness", [])
-        print(f"| {case.parent.name}/{case.name} | {meta['n_src']} | {counted.n}"
-              f"{' (unsure)' if counted.unsure else ''} | {', '.join(f'{v:.2f}' for v in sharp)} |",
-              flush=True)
+        n, m = meta["n_src"], X.shape[0]
+        t = tally["M = N" if m == n else "M > N"]
+        t[0 if counted.n == n else 1 if counted.n > n else 2] += 1
+        t[3] += bool(counted.unsure)
+        lines.append(f"| {case.parent.name}/{case.name} | {m} | {n} | {counted.n}"
+                     f"{' (unsure)' if counted.unsure else ''} | {', '.join(f'{v:.2f}' for v in sharp)} |")
+        print(lines[-1], flush=True)
+    lines.append("")
+    for key in ("M = N", "M > N"):
+        if key in tally:
+            ok, more, fewer, unsure = tally[key]
+            lines.append(f"- rooms with {key}: right on {ok} of {ok + more + fewer}, too many on {more}, "
+                         f"too few on {fewer}; {unsure} flagged unsure")
+    print("\n".join(lines[-3:]))
+    return lines
 
 
 def main():
@@ -83,11 +104,14 @@ def main():
     ap.add_argument("speech")
     ap.add_argument("cases", nargs="*")
     ap.add_argument("--trials", type=int, default=3)
+    ap.add_argument("--markdown", metavar="FILE", help="also write the tables here")
     a = ap.parse_args()
-    instantaneous(load(a.speech), a.trials)
+    lines = instantaneous(load(a.speech), a.trials)
     if a.cases:
         print()
-        rooms(a.cases)
+        lines += [""] + rooms(a.cases)
+    if a.markdown:
+        Path(a.markdown).write_text("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":
