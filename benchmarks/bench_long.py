@@ -2,7 +2,7 @@
 
 usage: python benchmarks/bench_long.py SPEECH_DIR [--minutes 60] [--mics 8] [--rate 48000]
                                         [--model instantaneous|convolutive] [--sources N]
-                                        [--workdir DIR]
+                                        [--workdir DIR] [--markdown FILE]
 
 Builds a recording of the given length from the speech clips in SPEECH_DIR
 (16-bit PCM: an hour of 8 channels at 48 kHz is 2.8 GB on disk), then runs
@@ -11,7 +11,9 @@ speed as a multiple of real time, and the child's peak resident memory.
 The instantaneous recording is x = A s; the room recording convolves each
 source with a decaying random impulse response per microphone (150 ms), so
 the mixture has echoes like a small room. The recording is kept in
---workdir and reused when it already exists.
+--workdir and reused when it already exists. Prints one Markdown row;
+``--markdown FILE`` appends it to FILE (with the table's header when FILE
+is new), so that several runs make the README's table.
 """
 import argparse
 import os
@@ -88,6 +90,7 @@ def main():
     ap.add_argument("--rate", type=int, default=48000)
     ap.add_argument("--model", choices=["instantaneous", "convolutive"], default="instantaneous")
     ap.add_argument("--workdir", default="bench-long")
+    ap.add_argument("--markdown", metavar="FILE", help="append the row here")
     a = ap.parse_args()
     sources = a.sources or (a.mics if a.model == "instantaneous" else a.mics // 2)
     work = Path(a.workdir)
@@ -119,8 +122,18 @@ def main():
     if p.returncode != 0:
         raise SystemExit(p.stderr.read())
     audio_s = a.minutes * 60
-    print(f"| {a.model} | {a.minutes:g} min, {a.mics} mics, {sources} sources, {a.rate} Hz | "
-          f"{wall:.0f} s | {audio_s / wall:.0f}x real time | {peak_mb:.0f} MB peak |")
+    model = "room" if a.model == "convolutive" else a.model
+    speed = audio_s / wall
+    speed = f"{speed:.0f}" if speed >= 10 else f"{speed:.1f}"
+    row = (f"| {model} | {a.minutes:g} min, {a.mics} mics, {sources} speakers, {a.rate / 1000:g} kHz | "
+           f"{wall:.0f} s | {speed}x real time | {peak_mb:.0f} MB |")
+    print(row)
+    if a.markdown:
+        md = Path(a.markdown)
+        head = "" if md.exists() else ("| model | recording | wall time | speed | peak memory |\n"
+                                       "|---|---|---|---|---|\n")
+        with md.open("a") as f:
+            f.write(head + row + "\n")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ The same speech sources are mixed with matrices of condition number 1, 10,
 100 and 1000 (A = U diag(s) V^T with the same random rotations U, V every
 time and singular values s spaced evenly in log from 1 to 1/condition), and
 each mixture is separated by the three instantaneous solvers of
-``cocktail.bss.ica``:
+``cocktail.ica.ica``:
 
 * lbfgs: the default, quasi-Newton steps on the relative gradient;
 * natgrad: Amari's batch natural-gradient rule with a backtracking step;
@@ -22,12 +22,12 @@ The Amari index (0 = perfect separation) of the final unmixing is given too.
 
     python benchmarks/bench_natgrad.py SPEECH_DIR [--pattern '*.wav'] [--sources 2]
         [--seconds 10] [--conditions 1 10 100 1000] [--max-iter 100000]
-        [--plot benchmarks/natgrad.png]
+        [--plot benchmarks/natgrad.png] [--markdown FILE]
 
 SPEECH_DIR holds mono WAV files of speech at one sample rate; the files that
 match --pattern are dealt round-robin to the sources, in name order, and each
 source is the concatenation of its files, cut to --seconds. The Markdown
-table goes to stdout, details to stderr; the picture (needs matplotlib)
+table goes to stdout (and to FILE with --markdown), details to stderr; the picture (needs matplotlib)
 shows each run's cost against iterations, and the iterations and seconds to
 the common cost against the condition number.
 """
@@ -40,8 +40,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cocktail.io import audio  # noqa: E402
-from cocktail.bss.ica import ALGORITHMS, ica  # noqa: E402
+import soundfile as sf  # noqa: E402
+
+from cocktail.ica import ALGORITHMS, ica  # noqa: E402
 from cocktail.metrics import amari_index  # noqa: E402
 
 #: A run has reached the common cost when it is this close (nats per sample).
@@ -54,14 +55,14 @@ def load_sources(folder, pattern, n, seconds):
     files = sorted(Path(folder).glob(pattern))
     if len(files) < n:
         sys.exit(f"need at least {n} files matching '{pattern}' in {folder}, found {len(files)}")
-    clips = [audio.read(f) for f in files]
-    rate = clips[0].sample_rate
-    if any(c.sample_rate != rate for c in clips):
+    clips = [sf.read(f, dtype="float64", always_2d=True) for f in files]
+    rate = clips[0][1]
+    if any(r != rate for _, r in clips):
         sys.exit("the speech files must share one sample rate")
     length = int(seconds * rate)
     S = np.zeros((n, length))
     for i in range(n):
-        x = np.concatenate([c.samples.mean(axis=0) for c in clips[i::n]])
+        x = np.concatenate([c.mean(axis=1) for c, _ in clips[i::n]])
         if len(x) < length:
             sys.exit(f"source {i + 1} has only {len(x) / rate:.1f} s of speech; lower --seconds")
         x = x[:length] - x[:length].mean()
@@ -170,6 +171,7 @@ def main(argv=None):
     p.add_argument("--margin", type=float, default=MARGIN,
                    help="how close to the common cost counts as reached (default: %(default)g)")
     p.add_argument("--plot", metavar="FILE.png", help="also draw the picture")
+    p.add_argument("--markdown", metavar="FILE", help="also write the table here")
     args = p.parse_args(argv)
 
     S, rate, names = load_sources(args.speech, args.pattern, args.sources, args.seconds)
@@ -192,9 +194,8 @@ def main(argv=None):
                     and r.stages[-1]["start"] <= r.n_iter]
         targets[cond] = min(r.cost_history[-1] for r in finished)
 
-    print(f"| condition number | " + " | ".join(ALGORITHMS) + " | Amari index ("
-          + " / ".join(ALGORITHMS) + ") |")
-    print("|---:|" + "---:|" * len(ALGORITHMS) + "---|")
+    md = [f"| condition number | " + " | ".join(ALGORITHMS) + " | Amari index ("
+          + " / ".join(ALGORITHMS) + ") |", "|---:|" + "---:|" * len(ALGORITHMS) + "---|"]
     for cond in args.conditions:
         cells = []
         for alg in ALGORITHMS:
@@ -206,7 +207,10 @@ def main(argv=None):
                          f"not reached (stuck after {stop})")
         A = mixing_matrix(args.sources, cond, args.seed)
         quality = " / ".join(f"{amari_index(runs[cond][a].unmixing @ A):.0e}" for a in ALGORITHMS)
-        print(f"| {cond:g} | " + " | ".join(cells) + f" | {quality} |")
+        md.append(f"| {cond:g} | " + " | ".join(cells) + f" | {quality} |")
+    print("\n".join(md))
+    if args.markdown:
+        Path(args.markdown).write_text("\n".join(md) + "\n")
     if args.plot:
         picture(args.plot, args.conditions, runs, targets, args.margin)
         print(f"picture -> {args.plot}", file=sys.stderr)

@@ -2,7 +2,7 @@
 
 Usage:
     python benchmarks/bench_page.py SPEECH_DIR [--rate HZ] [--repeat N] [--long-minutes M]
-                                    [--mics C] [--skip-long] [--workdir DIR]
+                                    [--mics C] [--skip-long] [--workdir DIR] [--markdown FILE]
 
 SPEECH_DIR holds mono speech WAVs, all at one sample rate (at least two files);
 --rate resamples them first (default: their own rate).
@@ -21,7 +21,8 @@ separate --model instantaneous`, then `cocktail page out/` is timed once.
 Peak memory is the maximum resident size of that process. Times include a
 small launcher process that measures it (about 20 ms).
 
-Prints a Markdown table. Every figure is wall-clock on this machine.
+Prints (and with --markdown also writes) a Markdown table. Every figure is
+wall-clock on this machine.
 """
 import argparse
 import shutil
@@ -180,6 +181,7 @@ def main():
     ap.add_argument("--mics", type=int, default=8)
     ap.add_argument("--skip-long", action="store_true")
     ap.add_argument("--workdir", help="where to put the recordings (default: a temp folder)")
+    ap.add_argument("--markdown", metavar="FILE", help="also write the table here")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
         work = Path(tmp)
@@ -187,14 +189,16 @@ def main():
         rows = short_case(files, rate, args.repeat, work)
         if not args.skip_long:
             rows += long_case(clips, rate, args.long_minutes, args.mics, work)
-    print(f"| recording ({rate} Hz) | audio on the page | separate (s) | separate --html (s) "
-          "| page (s) | page size | peak memory |")
-    print("|---|---|---:|---:|---:|---:|---:|")
+    md = [f"| recording ({rate} Hz) | audio on the page | separate (s) | separate --html (s) "
+          "| page (s) | page size | peak memory |", "|---|---|---:|---:|---:|---:|---:|"]
     for what, mode, t_sep, t_html, t_page, size, mem in rows:
-        print(f"| {what} | {mode} | {t_sep} | {t_html} | {t_page} | {size / 1e6:.2f} MB | "
-              + (f"{mem:.0f} MB |" if mem else " |"))
-    print(f"\nMedians of {args.repeat} runs for the short case (page = difference of the "
-          "medians, or `cocktail page` alone); one run for the long case.")
+        md.append(f"| {what} | {mode} | {t_sep} | {t_html} | {t_page} | {size / 1e6:.2f} MB | "
+                  + (f"{mem:.0f} MB |" if mem else " |"))
+    md += ["", f"Medians of {args.repeat} runs for the short case (page = difference of the "
+           "medians, or `cocktail page` alone); one run for the long case."]
+    print("\n".join(md))
+    if args.markdown:
+        Path(args.markdown).write_text("\n".join(md) + "\n")
 
 
 if __name__ == "__main__":
