@@ -78,7 +78,11 @@ def score(case, method):
         est = outputs(Path(tmp) / "out")
         report = Path(tmp) / "out" / "separation.json"
         if report.exists():
-            row["model"] = json.loads(report.read_text()).get("model")
+            report = json.loads(report.read_text())
+            row["model"] = report.get("model")
+            share = re.search(r"in (?:only )?(\d+)% of the coherent", report.get("model_reason", ""))
+            if share:
+                row["real_phase"] = int(share.group(1))
     if len(est) != len(refs):
         return dict(row, ok=False, wall=wall, error=f"{len(est)} outputs for {len(refs)} sources")
     mix = sf.read(case / "mix.wav", dtype="float64", always_2d=True)[0].T
@@ -114,13 +118,23 @@ def summary(rows, methods):
             if failed:
                 text += f"; {other} fails on {', '.join(failed)}"
             lines.append(text)
+    for m in methods:
+        for kind, label in (("instantaneous", "instantaneous"), ("convolutive", "room")):
+            gains = [r["dsdr"] for r in rows if r["method"] == m and r["kind"] == kind and r["ok"]]
+            if gains and len(methods) > 1:
+                lines.append(f"- {m}: mean improvement over microphone 1 on the {label} cases "
+                             f"{np.mean(gains):+.1f} dB ({len(gains)} cases)")
     models = {}
     for r in rows:
         if r["method"] == "cocktail" and r.get("model"):
-            models.setdefault(r["kind"], set()).add(r["model"])
-    for kind, chosen in sorted(models.items()):
+            models.setdefault(r["kind"], []).append(r)
+    for kind, rs in sorted(models.items()):
         label = "room" if kind == "convolutive" else kind
-        lines.append(f"- `--model auto` on the {label} cases chose: {', '.join(sorted(chosen))}")
+        shares = [r["real_phase"] for r in rs if "real_phase" in r]
+        lines.append(f"- `--model auto` on the {label} cases chose: "
+                     f"{', '.join(sorted({r['model'] for r in rs}))}"
+                     + (f" (inter-channel phase real in {span(shares, '{:d}')}% of the coherent bins)"
+                        if shares else ""))
     return lines
 
 
