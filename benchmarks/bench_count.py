@@ -10,8 +10,8 @@ noise at 40 or 20 dB SNR, as float or as 16-bit audio; ``--trials`` draws of
 each. Room recordings: the CASE_DIRs (mix.wav, meta.json with ``n_src``, as
 ``benchmarks/cases.py`` writes them), counted as ``cocktail separate`` does.
 Prints (and with ``--markdown`` also writes) the Markdown tables for the
-README: right / too many / too few, then the room cases one by one with a
-summary under them.
+README: right / too many / too few, then the room cases one by one (folded
+in a <details> element) with a summary under them.
 """
 import argparse
 import json
@@ -66,7 +66,8 @@ def instantaneous(S, trials):
 
 
 def rooms(cases):
-    lines = ["| case | mics | speakers | counted | evidence (onset sharpness of the trial outputs) |",
+    lines = ["<details><summary>Room counts per case</summary>", "",
+             "| case | mics | speakers | counted | evidence (onset sharpness of the trial outputs) |",
              "|---|---|---|---|---|"]
     print("\n".join(lines))
     tally = defaultdict(lambda: [0, 0, 0, 0])  # right, too many, too few, unsure
@@ -89,7 +90,7 @@ def rooms(cases):
         lines.append(f"| {case.parent.name}/{case.name} | {m} | {n} | {counted.n}"
                      f"{' (unsure)' if counted.unsure else ''} | {', '.join(f'{v:.2f}' for v in sharp)} |")
         print(lines[-1], flush=True)
-    lines.append("")
+    lines += ["", "</details>", ""]
     for key in ("M = N", "M > N"):
         if key in tally:
             ok, more, fewer, unsure = tally[key]
