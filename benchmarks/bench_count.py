@@ -8,7 +8,9 @@ speech and music), 8 s each, 2 to 6 of them at random levels (0 to -10 dB)
 mixed by random matrices into N to 8 microphones, clean or with white sensor
 noise at 40 or 20 dB SNR, as float or as 16-bit audio; ``--trials`` draws of
 each. Room recordings: the CASE_DIRs (mix.wav, meta.json with ``n_src``, as
-``benchmarks/cases.py`` writes them), counted as ``cocktail separate`` does.
+``benchmarks/cases.py`` writes them, or folders of them), counted as
+``cocktail separate`` does; and, with rooms given, one talker alone in
+simulated rooms of RT60 0.2, 0.4 and 0.6 s with two microphones.
 Prints (and with ``--markdown`` also writes) the Markdown tables for the
 README: right / too many / too few, then the room cases one by one (folded
 in a <details> element) with a summary under them.
@@ -100,6 +102,29 @@ def rooms(cases):
     return lines
 
 
+def single_talker(S, trials):
+    """One talker in a simulated room (cocktail.room, microphones 5 cm apart),
+    counted as ``cocktail separate`` counts a room: how often it finds one."""
+    from scipy.signal import fftconvolve
+
+    from cocktail.room import room_responses
+
+    rng = np.random.default_rng(1)
+    lines = ["| one source alone, 2 microphones | counted 1 | counted 2 |", "|---|---|---|"]
+    for rt60 in (0.2, 0.4, 0.6):
+        got = [0, 0]
+        for k in range(trials):
+            s = S[rng.integers(len(S))]
+            H = room_responses(1, 2, rt60, RATE, seed=k)[0]
+            X = np.array([fftconvolve(s, h[0])[: len(s)] for h in H])
+            X *= 0.9 / np.abs(X).max()
+            upper, _ = resolve_sources(X, None)
+            got[count_sources(X, RATE, "convolutive", upper, Options()).n - 1] += 1
+        lines.append(f"| RT60 {rt60:g} s | {got[0]} | {got[1]} |")
+        print(lines[-1], flush=True)
+    return lines
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("speech")
@@ -111,6 +136,8 @@ def main():
     if a.cases:
         print()
         lines += [""] + rooms(a.cases)
+        print()
+        lines += [""] + single_talker(load(a.speech), a.trials)
     if a.markdown:
         Path(a.markdown).write_text("\n".join(lines) + "\n")
 
