@@ -103,8 +103,8 @@ def rooms(cases):
 
 
 def single_talker(S, trials):
-    """One talker in a simulated room (cocktail.room, microphones 5 cm apart),
-    counted as ``cocktail separate`` counts a room: how often it finds one."""
+    """One source (a clip of SPEECH_DIR) in a simulated room (cocktail.room, microphones
+    5 cm apart), counted as ``cocktail separate`` counts a room: how often it finds one."""
     from scipy.signal import fftconvolve
 
     from cocktail.room import room_responses
