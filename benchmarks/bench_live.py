@@ -144,8 +144,9 @@ def cases_table(folders, match):
             + ", ".join(f"{r['case']} ({r['gain']:+.1f})" for r in two if r["gain"] < 6))
         for mics in sorted({r["mics"] for r in rows}):
             sp = [r["speed"] for r in rows if r["mics"] == mics]
-            out(f"- live speed with {mics} microphones: {min(sp):.1f} to {max(sp):.1f}x real time "
-                f"({len(sp)} runs, {sum(v < 10 for v in sp)} below 10x)")
+            speeds = f"{min(sp):.1f}x" if len(sp) == 1 else f"{min(sp):.1f} to {max(sp):.1f}x"
+            out(f"- live speed with {mics} microphones: {speeds} real time ({len(sp)} "
+                f"{'run' if len(sp) == 1 else 'runs'}, {sum(v < 10 for v in sp)} below 10x)")
 
 
 def _unsure_seconds(mix_path, extra):
