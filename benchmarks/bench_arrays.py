@@ -2,7 +2,7 @@
 best a per-frequency linear filter can do, in one run.
 
 usage: python benchmarks/bench_arrays.py CASE_DIR... [--before EXE] [--anchors LIST]
-                                         [--json OUT.json]
+                                         [--json OUT.json] [--markdown FILE]
 
 A CASE_DIR holds mix.wav (one channel per microphone), refs.wav (each
 speaker's image at microphone 1) and meta.json (``n_src``, ``kind``), as
@@ -21,9 +21,13 @@ permutation; with more outputs than speakers, the best-matching ones). The
 ceiling is the oracle per-bin Wiener filter: for each speaker and STFT bin
 (4096 samples at 16 kHz, in proportion at other rates, a quarter hop) the linear
 filter over all microphones that best reproduces the true image, i.e. the
-most any method with one unmixing matrix per bin can reach. Prints a
-Markdown table; cells are SDR in dB and whole-process seconds.
+most any method with one unmixing matrix per bin can reach. Prints (and
+with ``--markdown`` also writes) the Markdown table for the README, cells SDR
+in dB and whole-process seconds, and under it a summary: how often the count
+was right, on how many cases the default run is ahead of every anchor, its
+distance to the ceiling, and its time against the first anchor's.
 """
+
 import argparse
 import json
 import os
@@ -58,7 +62,7 @@ def sdr(refs, est):
     if e.shape[0] < r.shape[0]:
         return float("nan")
     if e.shape[0] > r.shape[0]:  # keep the outputs that best match a speaker
-        c = np.abs(np.corrcoef(np.vstack([r, e]))[: len(r), len(r):])
+        c = np.abs(np.corrcoef(np.vstack([r, e]))[: len(r), len(r) :])
         pick = []
         for i in range(len(r)):
             j = int(np.argmax(c[i]))
@@ -105,8 +109,11 @@ def main():
     ap.add_argument("--before", help="another cocktail executable to run beside this one")
     ap.add_argument("--anchors", default="auxiva-best,ilrma-best,fastmnmf2")
     ap.add_argument("--json", help="write the raw rows here")
+    ap.add_argument("--markdown", metavar="FILE", help="also write the table and summary here")
     a = ap.parse_args()
-    exe = os.environ.get("COCKTAIL") or shutil.which("cocktail", path=str(Path(sys.executable).parent))
+    exe = os.environ.get("COCKTAIL") or shutil.which(
+        "cocktail", path=str(Path(sys.executable).parent)
+    )
     anchors = [m for m in a.anchors.split(",") if m]
     rows = []
     for case in map(Path, a.cases):
@@ -116,37 +123,127 @@ def main():
         X, rate = sf.read(case / "mix.wav", dtype="float64", always_2d=True)
         refs = sf.read(case / "refs.wav", dtype="float64", always_2d=True)[0].T
         n, mix = meta["n_src"], str(case / "mix.wav")
-        runs = {"cocktail": lambda o: [exe, "separate", mix, "-q", "-o", o],
-                "cocktail --sources N": lambda o: [exe, "separate", mix, "-q", "--sources",
-                                                   str(n), "-o", o]}
+        runs = {
+            "cocktail": lambda o, mix=mix: [exe, "separate", mix, "-q", "-o", o],
+            "cocktail --sources N": lambda o, mix=mix, n=n: [
+                exe,
+                "separate",
+                mix,
+                "-q",
+                "--sources",
+                str(n),
+                "-o",
+                o,
+            ],
+        }
         if a.before:
-            runs["before"] = lambda o: [a.before, "separate", mix, "-q", "-o", o]
+            runs["before"] = lambda o, mix=mix: [a.before, "separate", mix, "-q", "-o", o]
         for m in anchors:
-            runs[m] = lambda o, m=m: [sys.executable, str(HERE / "anchors.py"), m, mix, o, str(n)]
-        row = {"case": case.name, "mics": X.shape[1], "speakers": n,
-               "mic1": sdr(refs, np.repeat(X.T[:1], n, axis=0)), "ceiling": ceiling(X.T, refs, rate)}
+            runs[m] = lambda o, m=m, mix=mix, n=n: [
+                sys.executable,
+                str(HERE / "anchors.py"),
+                m,
+                mix,
+                o,
+                str(n),
+            ]
+        row = {
+            "case": case.name,
+            "mics": X.shape[1],
+            "speakers": n,
+            "mic1": sdr(refs, np.repeat(X.T[:1], n, axis=0)),
+            "ceiling": ceiling(X.T, refs, rate),
+        }
         for name, command in runs.items():
             est, wall, files = run(command)
-            row[name] = {"sdr": float("nan") if est is None else sdr(refs, est), "wall": wall,
-                         "files": files, "failed": est is None}
+            row[name] = {
+                "sdr": float("nan") if est is None else sdr(refs, est),
+                "wall": wall,
+                "files": files,
+                "failed": est is None,
+            }
         rows.append(row)
         print(json.dumps(row), file=sys.stderr, flush=True)
     if a.json:
         Path(a.json).write_text(json.dumps(rows, indent=1))
-    table(rows, list(runs))
+    lines = table(rows, list(runs)) + [""] + summary(rows, anchors)
+    print("\n".join(lines))
+    if a.markdown:
+        Path(a.markdown).write_text("\n".join(lines) + "\n")
 
 
 def table(rows, methods):
-    cell = lambda r: "fails" if r["failed"] else f"{r['sdr']:.1f} / {r['wall']:.1f}s"
+    def cell(r):
+        return "fails" if r["failed"] else f"{r['sdr']:.1f} / {r['wall']:.1f}s"
+
     head = ["case", "mics / speakers", "files written"] + methods + ["ceiling", "gap"]
-    print("| " + " | ".join(head) + " |")
-    print("|" + "---|" * len(head))
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         gap = r["ceiling"] - r["cocktail"]["sdr"]
-        print("| " + " | ".join([r["case"], f"{r['mics']} / {r['speakers']}",
-                                 str(r["cocktail"]["files"])]
-                                + [cell(r[m]) for m in methods]
-                                + [f"{r['ceiling']:.1f}", f"{gap:.1f}"]) + " |")
+        lines.append(
+            "| "
+            + " | ".join(
+                [r["case"], f"{r['mics']} / {r['speakers']}", str(r["cocktail"]["files"])]
+                + [cell(r[m]) for m in methods]
+                + [f"{r['ceiling']:.1f}", f"{gap:.1f}"]
+            )
+            + " |"
+        )
+    return lines
+
+
+def summary(rows, anchors):
+    """The figures the README's prose quotes, computed rather than read off by hand."""
+    n = len(rows)
+
+    def ok(r, m):
+        return not r[m]["failed"] and np.isfinite(r[m]["sdr"])
+
+    right = [r["case"] for r in rows if r["cocktail"]["files"] == r["speakers"]]
+    wrong = [
+        f"{r['case']} ({r['cocktail']['files']} for {r['speakers']})"
+        for r in rows
+        if r["cocktail"]["files"] != r["speakers"]
+    ]
+    lines = [
+        f"- count right on {len(right)} of {n} cases"
+        + (f"; wrong on {', '.join(wrong)}" if wrong else "")
+    ]
+    if anchors:
+        margin = {
+            r["case"]: r["cocktail"]["sdr"]
+            - max((r[m]["sdr"] for m in anchors if ok(r, m)), default=-np.inf)
+            for r in rows
+        }
+        ahead = [c for c, d in margin.items() if d > 0]
+        behind = [f"{c} ({d:+.1f})" for c, d in margin.items() if d <= 0]
+        lines.append(
+            f"- default run ahead of every anchor on {len(ahead)} of {n} cases, by 1 dB or "
+            f"more on {sum(d >= 1 for d in margin.values())}"
+            + (f"; not on {', '.join(behind)}" if behind else "")
+        )
+    gaps = sorted((r["ceiling"] - r["cocktail"]["sdr"], r["case"]) for r in rows)
+    lines.append(
+        "- gap to the ceiling, smallest first: " + ", ".join(f"{c} {g:.1f}" for g, c in gaps)
+    )
+    if "cocktail --sources N" in rows[0]:
+        told = [
+            (r["cocktail --sources N"]["sdr"] - r["cocktail"]["sdr"], r["case"])
+            for r in rows
+            if r["cocktail"]["files"] != r["speakers"]
+        ]
+        if told:
+            lines.append(
+                "- told the number where the count was wrong: "
+                + ", ".join(f"{c} {d:+.1f} dB" for d, c in told)
+            )
+    if anchors:
+        first = anchors[0]
+        ratios = [r["cocktail"]["wall"] / r[first]["wall"] for r in rows if not r[first]["failed"]]
+        lines.append(
+            f"- default run's time: {min(ratios):.2f} to {max(ratios):.2f} times {first}'s"
+        )
+    return lines
 
 
 if __name__ == "__main__":

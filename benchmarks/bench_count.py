@@ -1,15 +1,21 @@
 """How often `--sources auto` finds the right number of speakers.
 
 usage: python benchmarks/bench_count.py SPEECH_DIR [CASE_DIR...] [--trials 3]
+                                        [--markdown FILE]
 
 Instantaneous mixtures: real recordings from SPEECH_DIR (16 kHz mono WAVs,
 speech and music), 8 s each, 2 to 6 of them at random levels (0 to -10 dB)
 mixed by random matrices into N to 8 microphones, clean or with white sensor
 noise at 40 or 20 dB SNR, as float or as 16-bit audio; ``--trials`` draws of
 each. Room recordings: the CASE_DIRs (mix.wav, meta.json with ``n_src``, as
-``benchmarks/cases.py`` writes them), counted as ``cocktail separate`` does.
-Prints Markdown tables: right / too many / too few.
+``benchmarks/cases.py`` writes them, or folders of them), counted as
+``cocktail separate`` does; and, with rooms given, one talker alone in
+simulated rooms of RT60 0.2, 0.4 and 0.6 s with two microphones.
+Prints (and with ``--markdown`` also writes) the Markdown tables for the
+README: right / too many / too few, then the room cases one by one (folded
+in a <details> element) with a summary under them.
 """
+
 import argparse
 import json
 from collections import defaultdict
@@ -45,26 +51,49 @@ def instantaneous(S, trials):
                 for snr in (None, 40, 20):
                     for bits in (None, 16):
                         pick = S[rng.choice(len(S), n, replace=False)]
-                        X = rng.standard_normal((m, n)) @ (pick * 10 ** (rng.uniform(-10, 0, n) / 20)[:, None])
+                        X = rng.standard_normal((m, n)) @ (
+                            pick * 10 ** (rng.uniform(-10, 0, n) / 20)[:, None]
+                        )
                         if snr is not None:
-                            X += rng.standard_normal(X.shape) * np.sqrt(np.mean(X**2) * 10 ** (-snr / 10))
+                            X += rng.standard_normal(X.shape) * np.sqrt(
+                                np.mean(X**2) * 10 ** (-snr / 10)
+                            )
                         X *= 0.9 / np.abs(X).max()
                         if bits:
                             X = np.round(X * 2 ** (bits - 1)) / 2 ** (bits - 1)
                         got = count_instantaneous(X).n
-                        key = ("clean" if snr is None else f"{snr} dB SNR",
-                               "M = N" if m == n else "M > N")
+                        key = (
+                            "clean" if snr is None else f"{snr} dB SNR",
+                            "M = N" if m == n else "M > N",
+                        )
                         tally[key][0 if got == n else 1 if got > n else 2] += 1
-    print("| sensor noise | microphones | right | too many | too few |")
-    print("|---|---|---|---|---|")
+    lines = ["| sensor noise | microphones | right | too many | too few |", "|---|---|---|---|---|"]
     for (noise, mics), (ok, more, fewer) in sorted(tally.items()):
-        print(f"| {noise} | {mics} | {ok} | {more} | {fewer} |")
+        lines.append(f"| {noise} | {mics} | {ok} | {more} | {fewer} |")
+    print("\n".join(lines), flush=True)
+    return lines
 
 
 def rooms(cases):
-    print("| case | speakers | counted | evidence (onset sharpness of the trial outputs) |")
-    print("|---|---|---|---|")
-    for case in map(Path, cases):
+    lines = [
+        "<details><summary>Room counts per case</summary>",
+        "",
+        "| case | mics | speakers | counted | evidence (onset sharpness of the trial outputs) |",
+        "|---|---|---|---|---|",
+    ]
+    print("\n".join(lines))
+    tally = defaultdict(lambda: [0, 0, 0, 0])  # right, too many, too few, unsure
+    folders = [Path(c) for c in cases]
+    folders = [
+        d
+        for c in folders
+        for d in (
+            [c]
+            if (c / "meta.json").exists()
+            else sorted(p for p in c.iterdir() if (p / "meta.json").exists())
+        )
+    ]
+    for case in folders:
         meta = json.loads((case / "meta.json").read_text())
         if meta["kind"] != "convolutive":
             continue
@@ -73,9 +102,48 @@ def rooms(cases):
         upper, _ = resolve_sources(X, None)
         counted = count_sources(X, rate, "convolutive", upper, Options())
         sharp = counted.evidence.get("onset_sharpness", [])
-        print(f"| {case.parent.name}/{case.name} | {meta['n_src']} | {counted.n}"
-              f"{' (unsure)' if counted.unsure else ''} | {', '.join(f'{v:.2f}' for v in sharp)} |",
-              flush=True)
+        n, m = meta["n_src"], X.shape[0]
+        t = tally["M = N" if m == n else "M > N"]
+        t[0 if counted.n == n else 1 if counted.n > n else 2] += 1
+        t[3] += bool(counted.unsure)
+        lines.append(
+            f"| {case.parent.name}/{case.name} | {m} | {n} | {counted.n}"
+            f"{' (unsure)' if counted.unsure else ''} | {', '.join(f'{v:.2f}' for v in sharp)} |"
+        )
+        print(lines[-1], flush=True)
+    lines += ["", "</details>", ""]
+    for key in ("M = N", "M > N"):
+        if key in tally:
+            ok, more, fewer, unsure = tally[key]
+            lines.append(
+                f"- rooms with {key}: right on {ok} of {ok + more + fewer}, too many on {more}, "
+                f"too few on {fewer}; {unsure} flagged unsure"
+            )
+    print("\n".join(lines[-3:]))
+    return lines
+
+
+def single_talker(S, trials):
+    """One source (a clip of SPEECH_DIR) in a simulated room (cocktail.room, microphones
+    5 cm apart), counted as ``cocktail separate`` counts a room: how often it finds one."""
+    from scipy.signal import fftconvolve
+
+    from cocktail.room import room_responses
+
+    rng = np.random.default_rng(1)
+    lines = ["| one source alone, 2 microphones | counted 1 | counted 2 |", "|---|---|---|"]
+    for rt60 in (0.2, 0.4, 0.6):
+        got = [0, 0]
+        for k in range(trials):
+            s = S[rng.integers(len(S))]
+            H = room_responses(1, 2, rt60, RATE, seed=k)[0]
+            X = np.array([fftconvolve(s, h[0])[: len(s)] for h in H])
+            X *= 0.9 / np.abs(X).max()
+            upper, _ = resolve_sources(X, None)
+            got[count_sources(X, RATE, "convolutive", upper, Options()).n - 1] += 1
+        lines.append(f"| RT60 {rt60:g} s | {got[0]} | {got[1]} |")
+        print(lines[-1], flush=True)
+    return lines
 
 
 def main():
@@ -83,11 +151,16 @@ def main():
     ap.add_argument("speech")
     ap.add_argument("cases", nargs="*")
     ap.add_argument("--trials", type=int, default=3)
+    ap.add_argument("--markdown", metavar="FILE", help="also write the tables here")
     a = ap.parse_args()
-    instantaneous(load(a.speech), a.trials)
+    lines = instantaneous(load(a.speech), a.trials)
     if a.cases:
         print()
-        rooms(a.cases)
+        lines += [""] + rooms(a.cases)
+        print()
+        lines += [""] + single_talker(load(a.speech), a.trials)
+    if a.markdown:
+        Path(a.markdown).write_text("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

@@ -21,9 +21,15 @@ Three tables, in Markdown, for the README:
    speaker was found on.
 
     python benchmarks/bench_live.py CASES_DIR [CASES_DIR ...] --speech SPEECH_DIR
+                                    [--markdown FILE]
 
 ``--match REGEX`` keeps the cases whose names match (default: room|office|compact).
+Everything printed is Markdown; ``--markdown FILE`` also writes it there, for
+the README, with a summary under the first table: how many cases are within
+4 dB of the batch model, how many two-speaker cases gain 6 dB over
+microphone 1, and the live speed by number of microphones.
 """
+
 import argparse
 import io
 import json
@@ -51,22 +57,32 @@ from cocktail.room import impulse_response, layout, room_responses  # noqa: E402
 SETTLE = 3.0  # seconds left out at the start (and after a change)
 TAPS = 512
 COCKTAIL = [sys.executable, "-m", "cocktail"]
+LINES = []  # everything printed, for --markdown
+
+
+def out(text=""):
+    LINES.extend(str(text).split("\n"))
+    print(text, flush=True)
 
 
 def sdr(refs, est, rate, start=SETTLE, stop=None):
     """Mean SDR over sources (best permutation) and that permutation."""
     lo = int(start * rate)
     hi = min(refs.shape[1], est.shape[1]) if stop is None else int(stop * rate)
-    s, _, _, perm = fast_bss_eval.bss_eval_sources(refs[:, lo:hi], est[:, lo:hi],
-                                                   filter_length=TAPS, compute_permutation=True)
+    s, _, _, perm = fast_bss_eval.bss_eval_sources(
+        refs[:, lo:hi], est[:, lo:hi], filter_length=TAPS, compute_permutation=True
+    )
     return float(np.mean(s)), [int(p) for p in perm]
 
 
 def live(mix_bytes, extra):
     """Stream WAV bytes through a pipe into --adaptive; (outputs, wall seconds, stderr)."""
     t = time.perf_counter()
-    p = subprocess.run(COCKTAIL + ["separate", "-", "--adaptive", "-o", "-", "-q"] + extra,
-                       input=mix_bytes, capture_output=True)
+    p = subprocess.run(
+        COCKTAIL + ["separate", "-", "--adaptive", "-o", "-", "-q"] + extra,
+        input=mix_bytes,
+        capture_output=True,
+    )
     wall = time.perf_counter() - t
     if p.returncode != 0:
         raise RuntimeError(p.stderr.decode().strip())
@@ -78,8 +94,12 @@ def batch(mix_path, extra):
     """The batch room model on a file, as a whole process; (outputs, wall seconds)."""
     with tempfile.TemporaryDirectory() as out:
         t = time.perf_counter()
-        p = subprocess.run(COCKTAIL + ["separate", str(mix_path), "-o", out, "-q",
-                                       "--model", "convolutive"] + extra, capture_output=True)
+        p = subprocess.run(
+            COCKTAIL
+            + ["separate", str(mix_path), "-o", out, "-q", "--model", "convolutive"]
+            + extra,
+            capture_output=True,
+        )
         wall = time.perf_counter() - t
         if p.returncode != 0:
             raise RuntimeError(p.stderr.decode().strip())
@@ -94,11 +114,18 @@ def wav_bytes(X, rate):
 
 
 def cases_table(folders, match):
-    cases = sorted(c for f in folders for c in Path(f).iterdir()
-                   if (c / "meta.json").exists() and re.search(match, c.name))
-    print("| case | mics | speakers | mic 1 | batch | live | live - batch | live - mic 1 "
-          "| live speed | unsure s |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    cases = sorted(
+        c
+        for f in folders
+        for c in Path(f).iterdir()
+        if (c / "meta.json").exists() and re.search(match, c.name)
+    )
+    out(
+        "| case | mics | speakers | mic 1 | batch | live | live - batch | live - mic 1 "
+        "| live speed | unsure s |"
+    )
+    out("|---|---|---|---|---|---|---|---|---|---|")
+    rows = []
     for c in cases:
         meta = json.loads((c / "meta.json").read_text())
         if meta.get("kind") != "convolutive":
@@ -115,16 +142,51 @@ def cases_table(folders, match):
         s_batch, _ = sdr(refs, y_batch, rate)
         unsure = _unsure_seconds(c / "mix.wav", extra)
         seconds = mix.shape[0] / rate
-        print(f"| {c.name} | {m} | {n} | {base:.1f} | {s_batch:.1f} | {s_live:.1f} | "
-              f"{s_live - s_batch:+.1f} | {s_live - base:+.1f} | {seconds / wall:.1f}x | {unsure} |",
-              flush=True)
+        out(
+            f"| {c.name} | {m} | {n} | {base:.1f} | {s_batch:.1f} | {s_live:.1f} | "
+            f"{s_live - s_batch:+.1f} | {s_live - base:+.1f} | {seconds / wall:.1f}x | {unsure} |"
+        )
+        rows.append(
+            dict(
+                case=c.name,
+                mics=m,
+                n=n,
+                gap=s_live - s_batch,
+                gain=s_live - base,
+                speed=seconds / wall,
+            )
+        )
+    if rows:
+        near = [r["case"] for r in rows if r["gap"] >= -4]
+        far = [r["gap"] for r in rows if r["gap"] < -4]
+        two = [r for r in rows if r["n"] == 2]
+        six = [r["case"] for r in two if r["gain"] >= 6]
+        out("")
+        out(
+            f"- within 4 dB of the batch model on {len(near)} of {len(rows)} cases"
+            + (f" ({', '.join(near)})" if near else "")
+            + (f"; {-max(far):.1f} to {-min(far):.1f} dB below on the others" if far else "")
+        )
+        out(
+            f"- at least 6 dB above microphone 1 on {len(six)} of {len(two)} two-speaker cases; "
+            "not on " + ", ".join(f"{r['case']} ({r['gain']:+.1f})" for r in two if r["gain"] < 6)
+        )
+        for mics in sorted({r["mics"] for r in rows}):
+            sp = [r["speed"] for r in rows if r["mics"] == mics]
+            speeds = f"{min(sp):.1f}x" if len(sp) == 1 else f"{min(sp):.1f} to {max(sp):.1f}x"
+            out(
+                f"- live speed with {mics} microphones: {speeds} real time ({len(sp)} "
+                f"{'run' if len(sp) == 1 else 'runs'}, {sum(v < 10 for v in sp)} below 10x)"
+            )
 
 
 def _unsure_seconds(mix_path, extra):
     """Seconds the live run reported as unsure (from its report on a file)."""
     with tempfile.TemporaryDirectory() as out:
-        p = subprocess.run(COCKTAIL + ["separate", str(mix_path), "--adaptive", "-o", out, "-q"]
-                           + extra, capture_output=True)
+        p = subprocess.run(
+            COCKTAIL + ["separate", str(mix_path), "--adaptive", "-o", out, "-q"] + extra,
+            capture_output=True,
+        )
         if p.returncode != 0:
             return "?"
         report = json.loads((Path(out) / "separation.json").read_text())
@@ -148,7 +210,9 @@ def load_speech(folder, n, seconds):
 
 def images(S, H):
     n = S.shape[1]
-    return np.array([[fftconvolve(S[s], H[m, s])[:n] for s in range(len(S))] for m in range(len(H))])
+    return np.array(
+        [[fftconvolve(S[s], H[m, s])[:n] for s in range(len(S))] for m in range(len(H))]
+    )
 
 
 def changing_table(speech, half, rt60):
@@ -172,15 +236,19 @@ def changing_table(speech, half, rt60):
     sb1, _ = sdr(refs[:, :L], b1, rate, SETTLE)
     sb2, _ = sdr(refs[:, L:], b2, rate, SETTLE)
     base2, _ = sdr(refs, np.repeat(X[:1], 2, axis=0), rate, half + SETTLE, 2 * half)
-    print(f"\nRoom responses change after {half:g} s (RT60 {rt60:g} s, 2 mics, 2 speakers); "
-          f"SDR from {SETTLE:g} s after the start / the change:\n")
-    print("| half | mic 1 | batch on that half alone | live | live - batch | speaker order |")
-    print("|---|---|---|---|---|---|")
+    out(
+        f"\nRoom responses change after {half:g} s (RT60 {rt60:g} s, 2 mics, 2 speakers); "
+        f"SDR from {SETTLE:g} s after the start / the change:\n"
+    )
+    out("| half | mic 1 | batch on that half alone | live | live - batch | speaker order |")
+    out("|---|---|---|---|---|---|")
     base1, _ = sdr(refs, np.repeat(X[:1], 2, axis=0), rate, SETTLE, half)
-    print(f"| first | {base1:.1f} | {sb1:.1f} | {s1:.1f} | {s1 - sb1:+.1f} | {p1} |")
-    print(f"| second | {base2:.1f} | {sb2:.1f} | {s2:.1f} | {s2 - sb2:+.1f} | {p2} |")
-    print(f"\nlive speed {2 * half / wall:.1f}x real time; the same speaker order in both halves: "
-          f"{'yes' if p1 == p2 else 'no'}", flush=True)
+    out(f"| first | {base1:.1f} | {sb1:.1f} | {s1:.1f} | {s1 - sb1:+.1f} | {p1} |")
+    out(f"| second | {base2:.1f} | {sb2:.1f} | {s2:.1f} | {s2 - sb2:+.1f} | {p2} |")
+    out(
+        f"\nlive speed {2 * half / wall:.1f}x real time; the same speaker order in both halves: "
+        f"{'yes' if p1 == p2 else 'no'}"
+    )
 
 
 def moving_table(speech, seconds, rt60, step=0.25, window=2.0):
@@ -214,23 +282,25 @@ def moving_table(speech, seconds, rt60, step=0.25, window=2.0):
         if prev is None:
             moving[:, lo:hi] = cur[:, lo:hi]
         else:  # cross-fade from the last position over this step
-            r = ramp[:hi - lo]
+            r = ramp[: hi - lo]
             moving[:, lo:hi] = (1 - r) * prev[:, lo:hi] + r * cur[:, lo:hi]
         prev = cur
     X = moving + still
     peak = np.abs(X).max()
     X, refs = 0.5 * X / peak, 0.5 * np.array([moving[0], still[0]]) / peak
     y, wall, _ = live(wav_bytes(X, rate), [])
-    print(f"\nSpeaker 1 walks 60 degrees round the array (1.5 m away) over {seconds:g} s, "
-          f"speaker 2 stands still (RT60 {rt60:g} s); live SDR per {window:g} s window and the "
-          "output each speaker was found on:\n")
-    print("| window | mic 1 | live | outputs of speakers 1, 2 |")
-    print("|---|---|---|---|")
+    out(
+        f"\nSpeaker 1 walks 60 degrees round the array (1.5 m away) over {seconds:g} s, "
+        f"speaker 2 stands still (RT60 {rt60:g} s); live SDR per {window:g} s window and the "
+        "output each speaker was found on:\n"
+    )
+    out("| window | mic 1 | live | outputs of speakers 1, 2 |")
+    out("|---|---|---|---|")
     for lo in np.arange(SETTLE, seconds - window + 1e-9, window):
         s, perm = sdr(refs, y, rate, lo, lo + window)
         b, _ = sdr(refs, np.repeat(X[:1], 2, axis=0), rate, lo, lo + window)
-        print(f"| {lo:.0f}-{lo + window:.0f} s | {b:.1f} | {s:.1f} | {perm[0] + 1}, {perm[1] + 1} |")
-    print(f"\nlive speed {seconds / wall:.1f}x real time", flush=True)
+        out(f"| {lo:.0f}-{lo + window:.0f} s | {b:.1f} | {s:.1f} | {perm[0] + 1}, {perm[1] + 1} |")
+    out(f"\nlive speed {seconds / wall:.1f}x real time")
 
 
 def main():
@@ -241,12 +311,15 @@ def main():
     ap.add_argument("--half", type=float, default=10.0, help="seconds before the room changes")
     ap.add_argument("--rt60", type=float, default=0.3)
     ap.add_argument("--walk", type=float, default=16.0, help="seconds of the gradual move")
+    ap.add_argument("--markdown", metavar="FILE", help="also write the tables here")
     args = ap.parse_args()
     if args.cases:
         cases_table(args.cases, args.match)
     if args.speech:
         changing_table(args.speech, args.half, args.rt60)
         moving_table(args.speech, args.walk, args.rt60)
+    if args.markdown:
+        Path(args.markdown).write_text("\n".join(LINES).strip() + "\n")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 usage: python benchmarks/bench_long.py SPEECH_DIR [--minutes 60] [--mics 8] [--rate 48000]
                                         [--model instantaneous|convolutive] [--sources N]
-                                        [--workdir DIR]
+                                        [--workdir DIR] [--markdown FILE]
 
 Builds a recording of the given length from the speech clips in SPEECH_DIR
 (16-bit PCM: an hour of 8 channels at 48 kHz is 2.8 GB on disk), then runs
@@ -11,8 +11,11 @@ speed as a multiple of real time, and the child's peak resident memory.
 The instantaneous recording is x = A s; the room recording convolves each
 source with a decaying random impulse response per microphone (150 ms), so
 the mixture has echoes like a small room. The recording is kept in
---workdir and reused when it already exists.
+--workdir and reused when it already exists. Prints one Markdown row;
+``--markdown FILE`` appends it to FILE (with the table's header when FILE
+is new), so that several runs make the README's table.
 """
+
 import argparse
 import os
 import subprocess
@@ -47,7 +50,7 @@ def source_stream(clips, rng, n):
     while pos < n:
         c = clips[rng.integers(len(clips))]
         k = min(len(c), n - pos)
-        out[pos:pos + k] = c[:k]
+        out[pos : pos + k] = c[:k]
         pos += k
     return out
 
@@ -73,7 +76,7 @@ def build(path, clips, *, seconds, mics, sources, rate, model, seed=0):
                 for m in range(mics):
                     for s in range(sources):
                         full[m] += oaconvolve(S[s], H[m, s])
-                full[:, :taps - 1] += tail
+                full[:, : taps - 1] += tail
                 X, tail = full[:, :n], full[:, n:]
             f.write(np.clip(gain * X, -1, 1).T)
     return path
@@ -88,6 +91,7 @@ def main():
     ap.add_argument("--rate", type=int, default=48000)
     ap.add_argument("--model", choices=["instantaneous", "convolutive"], default="instantaneous")
     ap.add_argument("--workdir", default="bench-long")
+    ap.add_argument("--markdown", metavar="FILE", help="append the row here")
     a = ap.parse_args()
     sources = a.sources or (a.mics if a.model == "instantaneous" else a.mics // 2)
     work = Path(a.workdir)
@@ -95,12 +99,31 @@ def main():
     path = work / f"{a.model}_{a.minutes:g}min_{a.mics}x{sources}_{a.rate}.wav"
     if not path.exists():
         t = time.perf_counter()
-        build(path, load_speech(a.speech, a.rate), seconds=a.minutes * 60, mics=a.mics,
-              sources=sources, rate=a.rate, model=a.model)
-        print(f"built {path} ({path.stat().st_size / 1e9:.2f} GB) in {time.perf_counter() - t:.0f} s")
+        build(
+            path,
+            load_speech(a.speech, a.rate),
+            seconds=a.minutes * 60,
+            mics=a.mics,
+            sources=sources,
+            rate=a.rate,
+            model=a.model,
+        )
+        print(
+            f"built {path} ({path.stat().st_size / 1e9:.2f} GB) in {time.perf_counter() - t:.0f} s"
+        )
     exe = os.environ.get("COCKTAIL") or str(Path(sys.executable).with_name("cocktail"))
-    cmd = [exe, "separate", str(path), "-o", str(work / "out"), "--model", a.model,
-           "--sources", str(sources), "-q"]
+    cmd = [
+        exe,
+        "separate",
+        str(path),
+        "-o",
+        str(work / "out"),
+        "--model",
+        a.model,
+        "--sources",
+        str(sources),
+        "-q",
+    ]
     t = time.perf_counter()
     p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     peak_mb = 0.0
@@ -119,8 +142,26 @@ def main():
     if p.returncode != 0:
         raise SystemExit(p.stderr.read())
     audio_s = a.minutes * 60
-    print(f"| {a.model} | {a.minutes:g} min, {a.mics} mics, {sources} sources, {a.rate} Hz | "
-          f"{wall:.0f} s | {audio_s / wall:.0f}x real time | {peak_mb:.0f} MB peak |")
+    model = "room" if a.model == "convolutive" else a.model
+    speed = audio_s / wall
+    speed = f"{speed:.0f}" if speed >= 10 else f"{speed:.1f}"
+    row = (
+        f"| {model} | {a.minutes:g} min, {a.mics} mics, {sources} speakers, "
+        f"{a.rate / 1000:g} kHz | "
+        f"{wall:.0f} s | {speed}x real time | {peak_mb:.0f} MB |"
+    )
+    print(row)
+    if a.markdown:
+        md = Path(a.markdown)
+        head = (
+            ""
+            if md.exists()
+            else (
+                "| model | recording | wall time | speed | peak memory |\n|---|---|---|---|---|\n"
+            )
+        )
+        with md.open("a") as f:
+            f.write(head + row + "\n")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ The same speech sources are mixed with matrices of condition number 1, 10,
 100 and 1000 (A = U diag(s) V^T with the same random rotations U, V every
 time and singular values s spaced evenly in log from 1 to 1/condition), and
 each mixture is separated by the three instantaneous solvers of
-``cocktail.bss.ica``:
+``cocktail.ica.ica``:
 
 * lbfgs: the default, quasi-Newton steps on the relative gradient;
 * natgrad: Amari's batch natural-gradient rule with a backtracking step;
@@ -22,15 +22,16 @@ The Amari index (0 = perfect separation) of the final unmixing is given too.
 
     python benchmarks/bench_natgrad.py SPEECH_DIR [--pattern '*.wav'] [--sources 2]
         [--seconds 10] [--conditions 1 10 100 1000] [--max-iter 100000]
-        [--plot benchmarks/natgrad.png]
+        [--plot benchmarks/natgrad.png] [--markdown FILE]
 
 SPEECH_DIR holds mono WAV files of speech at one sample rate; the files that
 match --pattern are dealt round-robin to the sources, in name order, and each
 source is the concatenation of its files, cut to --seconds. The Markdown
-table goes to stdout, details to stderr; the picture (needs matplotlib)
-shows each run's cost against iterations, and the iterations and seconds to
-the common cost against the condition number.
+table goes to stdout (and to FILE with --markdown), details to stderr; the
+picture (needs matplotlib) shows each run's cost against iterations, and the
+iterations and seconds to the common cost against the condition number.
 """
+
 import argparse
 import sys
 from pathlib import Path
@@ -40,8 +41,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cocktail.io import audio  # noqa: E402
-from cocktail.bss.ica import ALGORITHMS, ica  # noqa: E402
+import soundfile as sf  # noqa: E402
+
+from cocktail.ica import ALGORITHMS, ica  # noqa: E402
 from cocktail.metrics import amari_index  # noqa: E402
 
 #: A run has reached the common cost when it is this close (nats per sample).
@@ -54,14 +56,14 @@ def load_sources(folder, pattern, n, seconds):
     files = sorted(Path(folder).glob(pattern))
     if len(files) < n:
         sys.exit(f"need at least {n} files matching '{pattern}' in {folder}, found {len(files)}")
-    clips = [audio.read(f) for f in files]
-    rate = clips[0].sample_rate
-    if any(c.sample_rate != rate for c in clips):
+    clips = [sf.read(f, dtype="float64", always_2d=True) for f in files]
+    rate = clips[0][1]
+    if any(r != rate for _, r in clips):
         sys.exit("the speech files must share one sample rate")
     length = int(seconds * rate)
     S = np.zeros((n, length))
     for i in range(n):
-        x = np.concatenate([c.samples.mean(axis=0) for c in clips[i::n]])
+        x = np.concatenate([c.mean(axis=1) for c, _ in clips[i::n]])
         if len(x) < length:
             sys.exit(f"source {i + 1} has only {len(x) / rate:.1f} s of speech; lower --seconds")
         x = x[:length] - x[:length].mean()
@@ -102,14 +104,24 @@ def picture(path, conditions, runs, targets, margin):
 
     fig = Figure(figsize=(12, 7.5), dpi=100)
     FigureCanvasAgg(fig)
-    grid = fig.add_gridspec(2, len(conditions), height_ratios=[1, 1.1], hspace=0.42,
-                            wspace=0.3, left=0.07, right=0.98, top=0.88, bottom=0.08)
+    grid = fig.add_gridspec(
+        2,
+        len(conditions),
+        height_ratios=[1, 1.1],
+        hspace=0.42,
+        wspace=0.3,
+        left=0.07,
+        right=0.98,
+        top=0.88,
+        bottom=0.08,
+    )
     for k, cond in enumerate(conditions):
         ax = fig.add_subplot(grid[0, k])
         results = runs[cond]
-        excess = excess_costs([Run(a, cost=r.cost_history, stages=r.stages)
-                               for a, r in results.items()])
-        for (alg, res), ex in zip(results.items(), excess):
+        excess = excess_costs(
+            [Run(a, cost=r.cost_history, stages=r.stages) for a, r in results.items()]
+        )
+        for alg, ex in zip(results, excess):
             y = np.array([v if v > 0 else np.nan for v in ex])
             ax.loglog(np.arange(1, len(y) + 1), y, color=COLORS.get(alg), linewidth=1, label=alg)
         ax.axhline(margin, color="0.4", linestyle="--", linewidth=0.8)
@@ -120,30 +132,59 @@ def picture(path, conditions, runs, targets, margin):
         ax.tick_params(labelsize=8)
         ax.grid(True, color="0.9", linewidth=0.5)
     handles, labels = ax.get_legend_handles_labels()
-    fig.legend(handles, labels, loc="upper center", ncol=3, fontsize=9, frameon=False,
-               bbox_to_anchor=(0.5, 0.955))
-    fig.text(0.5, 0.985, "Instantaneous solvers on speech mixed with matrices of growing "
-             "condition number", ha="center", va="top", fontsize=11.5, fontweight="bold")
+    fig.legend(
+        handles,
+        labels,
+        loc="upper center",
+        ncol=3,
+        fontsize=9,
+        frameon=False,
+        bbox_to_anchor=(0.5, 0.955),
+    )
+    fig.text(
+        0.5,
+        0.985,
+        "Instantaneous solvers on speech mixed with matrices of growing condition number",
+        ha="center",
+        va="top",
+        fontsize=11.5,
+        fontweight="bold",
+    )
     for col, (what, index) in enumerate((("iterations", 0), ("seconds", 1))):
         ax = fig.add_subplot(grid[1, :2] if col == 0 else grid[1, 2:])
         for alg in ALGORITHMS:
             xs, ys, caps = [], [], []
             for cond in conditions:
-                hit = reached(runs[cond][alg], targets[cond], margin,
-                              len(runs[cond]["lbfgs"].stages))
+                hit = reached(
+                    runs[cond][alg], targets[cond], margin, len(runs[cond]["lbfgs"].stages)
+                )
                 if hit is None:
                     res = runs[cond][alg]
-                    caps.append((cond, len(res.cost_history) if index == 0
-                                 else res.time_history[-1]))
+                    caps.append(
+                        (cond, len(res.cost_history) if index == 0 else res.time_history[-1])
+                    )
                 else:
                     xs.append(cond)
                     ys.append(hit[index])
             ax.loglog(xs, ys, "o-", color=COLORS[alg], label=alg, linewidth=1.2)
             for cond, value in caps:
-                ax.loglog([cond], [value], marker="^", markersize=9, markerfacecolor="none",
-                          color=COLORS[alg], linestyle="none")
-                ax.annotate("not reached\n(iteration cap)", (cond, value), fontsize=7,
-                            textcoords="offset points", xytext=(-60, -4), color=COLORS[alg])
+                ax.loglog(
+                    [cond],
+                    [value],
+                    marker="^",
+                    markersize=9,
+                    markerfacecolor="none",
+                    color=COLORS[alg],
+                    linestyle="none",
+                )
+                ax.annotate(
+                    "not reached\n(iteration cap)",
+                    (cond, value),
+                    fontsize=7,
+                    textcoords="offset points",
+                    xytext=(-60, -4),
+                    color=COLORS[alg],
+                )
         low, high = ax.get_ylim()
         ax.set_ylim(low, high * 4)  # room for the cap markers and their notes
         ax.set_xlabel("condition number of the mixing matrix", fontsize=9)
@@ -165,16 +206,27 @@ def main(argv=None):
     p.add_argument("--seconds", type=float, default=10.0, help="length of the mixture (s)")
     p.add_argument("--conditions", type=float, nargs="+", default=[1, 10, 100, 1000])
     p.add_argument("--seed", type=int, default=0, help="seed of the rotations and the start")
-    p.add_argument("--max-iter", type=int, default=100_000,
-                   help="iteration cap of every solver (default: %(default)s)")
-    p.add_argument("--margin", type=float, default=MARGIN,
-                   help="how close to the common cost counts as reached (default: %(default)g)")
+    p.add_argument(
+        "--max-iter",
+        type=int,
+        default=100_000,
+        help="iteration cap of every solver (default: %(default)s)",
+    )
+    p.add_argument(
+        "--margin",
+        type=float,
+        default=MARGIN,
+        help="how close to the common cost counts as reached (default: %(default)g)",
+    )
     p.add_argument("--plot", metavar="FILE.png", help="also draw the picture")
+    p.add_argument("--markdown", metavar="FILE", help="also write the table here")
     args = p.parse_args(argv)
 
     S, rate, names = load_sources(args.speech, args.pattern, args.sources, args.seconds)
-    print(f"{args.sources} sources, {args.seconds:g} s at {rate} Hz, from {', '.join(names)}",
-          file=sys.stderr)
+    print(
+        f"{args.sources} sources, {args.seconds:g} s at {rate} Hz, from {', '.join(names)}",
+        file=sys.stderr,
+    )
     runs, targets = {}, {}
     for cond in args.conditions:
         A = mixing_matrix(args.sources, cond, args.seed)
@@ -183,30 +235,49 @@ def main(argv=None):
         for alg in ALGORITHMS:
             res = ica(X, algorithm=alg, max_iter=args.max_iter, random_state=args.seed)
             runs[cond][alg] = res
-            print(f"condition {cond:g} {alg}: {res.n_iter} iterations, converged "
-                  f"{res.converged}, {res.time_history[-1]:.2f} s, final cost "
-                  f"{res.cost_history[-1]:.9f}, Amari index {amari_index(res.unmixing @ A):.1e}, "
-                  f"densities {res.densities}", file=sys.stderr, flush=True)
-        finished = [r for r in runs[cond].values()
-                    if len(r.stages) == len(runs[cond]["lbfgs"].stages)
-                    and r.stages[-1]["start"] <= r.n_iter]
+            print(
+                f"condition {cond:g} {alg}: {res.n_iter} iterations, converged "
+                f"{res.converged}, {res.time_history[-1]:.2f} s, final cost "
+                f"{res.cost_history[-1]:.9f}, Amari index {amari_index(res.unmixing @ A):.1e}, "
+                f"densities {res.densities}",
+                file=sys.stderr,
+                flush=True,
+            )
+        finished = [
+            r
+            for r in runs[cond].values()
+            if len(r.stages) == len(runs[cond]["lbfgs"].stages)
+            and r.stages[-1]["start"] <= r.n_iter
+        ]
         targets[cond] = min(r.cost_history[-1] for r in finished)
 
-    print("| condition number | " + " | ".join(ALGORITHMS) + " | Amari index ("
-          + " / ".join(ALGORITHMS) + ") |")
-    print("|---:|" + "---:|" * len(ALGORITHMS) + "---|")
+    md = [
+        "| condition number | "
+        + " | ".join(ALGORITHMS)
+        + " | Amari index ("
+        + " / ".join(ALGORITHMS)
+        + ") |",
+        "|---:|" + "---:|" * len(ALGORITHMS) + "---|",
+    ]
     for cond in args.conditions:
         cells = []
         for alg in ALGORITHMS:
             res = runs[cond][alg]
             hit = reached(res, targets[cond], args.margin, len(runs[cond]["lbfgs"].stages))
             stop = f"{res.n_iter} it, {res.time_history[-1]:.2f} s"
-            cells.append(f"{hit[0]} it, {hit[1]:.2f} s ({stop})" if hit else
-                         f"not reached ({stop}: the cap)" if res.n_iter >= args.max_iter else
-                         f"not reached (stuck after {stop})")
+            cells.append(
+                f"{hit[0]} it, {hit[1]:.2f} s ({stop})"
+                if hit
+                else f"not reached ({stop}: the cap)"
+                if res.n_iter >= args.max_iter
+                else f"not reached (stuck after {stop})"
+            )
         A = mixing_matrix(args.sources, cond, args.seed)
         quality = " / ".join(f"{amari_index(runs[cond][a].unmixing @ A):.0e}" for a in ALGORITHMS)
-        print(f"| {cond:g} | " + " | ".join(cells) + f" | {quality} |")
+        md.append(f"| {cond:g} | " + " | ".join(cells) + f" | {quality} |")
+    print("\n".join(md))
+    if args.markdown:
+        Path(args.markdown).write_text("\n".join(md) + "\n")
     if args.plot:
         picture(args.plot, args.conditions, runs, targets, args.margin)
         print(f"picture -> {args.plot}", file=sys.stderr)

@@ -2,7 +2,7 @@
 
 Usage:
     python benchmarks/bench_page.py SPEECH_DIR [--rate HZ] [--repeat N] [--long-minutes M]
-                                    [--mics C] [--skip-long] [--workdir DIR]
+                                    [--mics C] [--skip-long] [--workdir DIR] [--markdown FILE]
 
 SPEECH_DIR holds mono speech WAVs, all at one sample rate (at least two files);
 --rate resamples them first (default: their own rate).
@@ -21,8 +21,10 @@ separate --model instantaneous`, then `cocktail page out/` is timed once.
 Peak memory is the maximum resident size of that process. Times include a
 small launcher process that measures it (about 20 ms).
 
-Prints a Markdown table. Every figure is wall-clock on this machine.
+Prints (and with --markdown also writes) a Markdown table. Every figure is
+wall-clock on this machine.
 """
+
 import argparse
 import shutil
 import statistics
@@ -49,16 +51,22 @@ def cocktail():
 #: Runs a command and prints its peak resident memory in kB. A child forked from
 #: this (large) script would count the script's pages until it execs; forked
 #: from this small launcher it counts only its own.
-LAUNCHER = ("import os, subprocess, sys; p = subprocess.Popen(sys.argv[1:]); "
-            "_, st, ru = os.wait4(p.pid, 0); print(ru.ru_maxrss, file=sys.stderr); "
-            "sys.exit(os.waitstatus_to_exitcode(st))")
+LAUNCHER = (
+    "import os, subprocess, sys; p = subprocess.Popen(sys.argv[1:]); "
+    "_, st, ru = os.wait4(p.pid, 0); print(ru.ru_maxrss, file=sys.stderr); "
+    "sys.exit(os.waitstatus_to_exitcode(st))"
+)
 
 
 def run(cmd):
     """(seconds, peak resident MB) of one process; exits on failure."""
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", LAUNCHER] + list(map(str, cmd)),
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", LAUNCHER] + list(map(str, cmd)),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
         sys.exit(f"{' '.join(map(str, cmd))} failed:\n{proc.stderr}")
@@ -66,8 +74,11 @@ def run(cmd):
 
 
 def folder_size(path, skip=()):
-    return sum(p.stat().st_size for p in Path(path).rglob("*")
-               if p.is_file() and not any(s in p.parts for s in skip))
+    return sum(
+        p.stat().st_size
+        for p in Path(path).rglob("*")
+        if p.is_file() and not any(s in p.parts for s in skip)
+    )
 
 
 def page_size(folder):
@@ -117,8 +128,19 @@ def short_case(files, rate, repeat, work):
         x, _ = sf.read(longest[k], always_2d=True)
         sf.write(work / f"s{k}.wav", np.resize(x[:, 0], n), rate, subtype="FLOAT")
     mix = work / "mix.wav"
-    run(cocktail() + ["mix", str(work / "s0.wav"), str(work / "s1.wav"), "-o", str(mix),
-                      "--subtype", "PCM_16", "-q"])
+    run(
+        cocktail()
+        + [
+            "mix",
+            str(work / "s0.wav"),
+            str(work / "s1.wav"),
+            "-o",
+            str(mix),
+            "--subtype",
+            "PCM_16",
+            "-q",
+        ]
+    )
     out = work / "out"
 
     def clean():
@@ -128,16 +150,43 @@ def short_case(files, rate, repeat, work):
     rows = []
     t_sep = median_time(base, repeat, clean)
     t_html = median_time(base + ["--html"], repeat, clean)
-    rows.append(("10 s, 2 mics, 2 speakers, scored (mix.json beside)", "full",
-                 f"{t_sep:.2f}", f"{t_html:.2f}", f"{t_html - t_sep:+.2f}", page_size(out), None))
+    rows.append(
+        (
+            "10 s, 2 mics, 2 speakers, scored (mix.json beside)",
+            "full",
+            f"{t_sep:.2f}",
+            f"{t_html:.2f}",
+            f"{t_html - t_sep:+.2f}",
+            page_size(out),
+            None,
+        )
+    )
     t_page = median_time(cocktail() + ["page", str(out), "-q"], repeat)
-    rows.append(("10 s, 2 mics: `cocktail page out/` alone, scored", "full", "", "",
-                 f"{t_page:.2f}", page_size(out), None))
+    rows.append(
+        (
+            "10 s, 2 mics: `cocktail page out/` alone, scored",
+            "full",
+            "",
+            "",
+            f"{t_page:.2f}",
+            page_size(out),
+            None,
+        )
+    )
     (work / "mix.json").rename(work / "aside.json")
     t_sep = median_time(base, repeat, clean)
     t_html = median_time(base + ["--html"], repeat, clean)
-    rows.append(("10 s, 2 mics, 2 speakers, not scored", "full", f"{t_sep:.2f}",
-                 f"{t_html:.2f}", f"{t_html - t_sep:+.2f}", page_size(out), None))
+    rows.append(
+        (
+            "10 s, 2 mics, 2 speakers, not scored",
+            "full",
+            f"{t_sep:.2f}",
+            f"{t_html:.2f}",
+            f"{t_html - t_sep:+.2f}",
+            page_size(out),
+            None,
+        )
+    )
     return rows
 
 
@@ -163,12 +212,22 @@ def long_case(clips, rate, minutes, mics, work):
             S = np.stack([loop[(idx + 7919 * i) % len(loop)] for i, loop in enumerate(loops)])
             f.write((gain * A @ S).T)
     out = work / "out"
-    t_sep, _ = run(cocktail() + ["separate", str(mix), "-o", str(out), "-q",
-                                 "--model", "instantaneous"])
+    t_sep, _ = run(
+        cocktail() + ["separate", str(mix), "-o", str(out), "-q", "--model", "instantaneous"]
+    )
     t_page, mem = run(cocktail() + ["page", str(out), "-q"])
     mb = mix.stat().st_size / 1e6
-    return [(f"{minutes:g} min, {mics} mics, {mics} speakers ({mb:.0f} MB WAV)", "30 s excerpt",
-             f"{t_sep:.1f}", "", f"{t_page:.1f}", page_size(out), mem)]
+    return [
+        (
+            f"{minutes:g} min, {mics} mics, {mics} speakers ({mb:.0f} MB WAV)",
+            "30 s excerpt",
+            f"{t_sep:.1f}",
+            "",
+            f"{t_page:.1f}",
+            page_size(out),
+            mem,
+        )
+    ]
 
 
 def main():
@@ -180,6 +239,7 @@ def main():
     ap.add_argument("--mics", type=int, default=8)
     ap.add_argument("--skip-long", action="store_true")
     ap.add_argument("--workdir", help="where to put the recordings (default: a temp folder)")
+    ap.add_argument("--markdown", metavar="FILE", help="also write the table here")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
         work = Path(tmp)
@@ -187,14 +247,24 @@ def main():
         rows = short_case(files, rate, args.repeat, work)
         if not args.skip_long:
             rows += long_case(clips, rate, args.long_minutes, args.mics, work)
-    print(f"| recording ({rate} Hz) | audio on the page | separate (s) | separate --html (s) "
-          "| page (s) | page size | peak memory |")
-    print("|---|---|---:|---:|---:|---:|---:|")
+    md = [
+        f"| recording ({rate} Hz) | audio on the page | separate (s) | separate --html (s) "
+        "| page (s) | page size | peak memory |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
     for what, mode, t_sep, t_html, t_page, size, mem in rows:
-        print(f"| {what} | {mode} | {t_sep} | {t_html} | {t_page} | {size / 1e6:.2f} MB | "
-              + (f"{mem:.0f} MB |" if mem else " |"))
-    print(f"\nMedians of {args.repeat} runs for the short case (page = difference of the "
-          "medians, or `cocktail page` alone); one run for the long case.")
+        md.append(
+            f"| {what} | {mode} | {t_sep} | {t_html} | {t_page} | {size / 1e6:.2f} MB | "
+            + (f"{mem:.0f} MB |" if mem else " |")
+        )
+    md += [
+        "",
+        f"Medians of {args.repeat} runs for the short case (page = difference of the "
+        "medians, or `cocktail page` alone); one run for the long case.",
+    ]
+    print("\n".join(md))
+    if args.markdown:
+        Path(args.markdown).write_text("\n".join(md) + "\n")
 
 
 if __name__ == "__main__":

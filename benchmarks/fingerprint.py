@@ -13,6 +13,7 @@ after a change that should change no behaviour, and compare:
 CASES are folders holding mix.wav (and refs.wav), such as the benchmark
 cases of the yardstick; the bundled sample_audio/ is always used.
 """
+
 import argparse
 import hashlib
 import json
@@ -60,50 +61,164 @@ def _commands(cases):
     out = [
         ("sample", ["separate", f"{s}/mixture.wav", "-o", "sample"], "sample"),
         ("sample-stdout", ["separate", f"{s}/mixture.wav", "-o", "-"], None),
-        ("sample-apply", ["separate", f"{s}/mixture.wav", "--apply", "sample/separation.json",
-                          "-o", "applied"], "applied"),
-        ("sample-natgrad", ["separate", f"{s}/mixture.wav", "--algorithm", "natgrad",
-                            "-o", "natgrad"], "natgrad"),
-        ("sample-gradient", ["separate", f"{s}/mixture.wav", "--algorithm", "gradient",
-                             "--max-iter", "40", "-o", "gradient"], "gradient"),
+        (
+            "sample-apply",
+            ["separate", f"{s}/mixture.wav", "--apply", "sample/separation.json", "-o", "applied"],
+            "applied",
+        ),
+        (
+            "sample-natgrad",
+            ["separate", f"{s}/mixture.wav", "--algorithm", "natgrad", "-o", "natgrad"],
+            "natgrad",
+        ),
+        (
+            "sample-gradient",
+            [
+                "separate",
+                f"{s}/mixture.wav",
+                "--algorithm",
+                "gradient",
+                "--max-iter",
+                "40",
+                "-o",
+                "gradient",
+            ],
+            "gradient",
+        ),
         ("sample-adaptive", ["separate", f"{s}/mixture.wav", "--adaptive", "-o", "-"], None),
-        ("sample-report-stdout", ["separate", f"{s}/mixture.wav", "-o", "-",
-                                  "--report", "stdout-report.json"], "stdout-report.json"),
-        ("mix-inst", ["mix", f"{s}/alice.wav", f"{s}/bob.wav", f"{s}/carol.wav", "--mics", "4",
-                      "--seed", "3", "-o", "mix4.wav", "--truth", "truth4"],
-         ["mix4.wav", "mix4.json", "truth4"]),
-        ("mix-room", ["mix", f"{s}/alice.wav", f"{s}/bob.wav", "--room", "0.3", "--seed", "1",
-                      "--subtype", "PCM_16", "-o", "room.wav"], ["room.wav", "room.json"]),
+        (
+            "sample-report-stdout",
+            ["separate", f"{s}/mixture.wav", "-o", "-", "--report", "stdout-report.json"],
+            "stdout-report.json",
+        ),
+        (
+            "mix-inst",
+            [
+                "mix",
+                f"{s}/alice.wav",
+                f"{s}/bob.wav",
+                f"{s}/carol.wav",
+                "--mics",
+                "4",
+                "--seed",
+                "3",
+                "-o",
+                "mix4.wav",
+                "--truth",
+                "truth4",
+            ],
+            ["mix4.wav", "mix4.json", "truth4"],
+        ),
+        (
+            "mix-room",
+            [
+                "mix",
+                f"{s}/alice.wav",
+                f"{s}/bob.wav",
+                "--room",
+                "0.3",
+                "--seed",
+                "1",
+                "--subtype",
+                "PCM_16",
+                "-o",
+                "room.wav",
+            ],
+            ["room.wav", "room.json"],
+        ),
         ("mix-stdout", ["mix", f"{s}/alice.wav", f"{s}/bob.wav", "-o", "-"], None),
         ("room-default", ["separate", "room.wav", "-o", "room"], "room"),
-        ("room-auxiva", ["separate", "room.wav", "--model", "convolutive", "--algorithm",
-                         "auxiva", "--max-iter", "20", "-o", "room-auxiva"], "room-auxiva"),
-        ("room-gauss", ["separate", "room.wav", "--model", "convolutive", "--algorithm",
-                        "auxiva-gauss", "--max-iter", "20", "-o", "room-gauss"], "room-gauss"),
-        ("room-natgrad", ["separate", "room.wav", "--model", "convolutive", "--algorithm",
-                          "natgrad", "--max-iter", "20", "-o", "room-natgrad"], "room-natgrad"),
-        ("room-apply", ["separate", "room.wav", "--apply", "room/separation.json",
-                        "-o", "room-applied"], "room-applied"),
-        ("room-adaptive", ["separate", "room.wav", "--adaptive", "--model", "convolutive",
-                           "-o", "-"], None),
-        ("room-blocks", ["separate", "room.wav", "--fit-seconds", "2", "--block-seconds", "0.3",
-                         "-o", "room-blocks"], "room-blocks"),
-        ("mix4-sources", ["separate", "mix4.wav", "--sources", "all", "-o", "mix4-all"],
-         "mix4-all"),
+        (
+            "room-auxiva",
+            [
+                "separate",
+                "room.wav",
+                "--model",
+                "convolutive",
+                "--algorithm",
+                "auxiva",
+                "--max-iter",
+                "20",
+                "-o",
+                "room-auxiva",
+            ],
+            "room-auxiva",
+        ),
+        (
+            "room-gauss",
+            [
+                "separate",
+                "room.wav",
+                "--model",
+                "convolutive",
+                "--algorithm",
+                "auxiva-gauss",
+                "--max-iter",
+                "20",
+                "-o",
+                "room-gauss",
+            ],
+            "room-gauss",
+        ),
+        (
+            "room-natgrad",
+            [
+                "separate",
+                "room.wav",
+                "--model",
+                "convolutive",
+                "--algorithm",
+                "natgrad",
+                "--max-iter",
+                "20",
+                "-o",
+                "room-natgrad",
+            ],
+            "room-natgrad",
+        ),
+        (
+            "room-apply",
+            ["separate", "room.wav", "--apply", "room/separation.json", "-o", "room-applied"],
+            "room-applied",
+        ),
+        (
+            "room-adaptive",
+            ["separate", "room.wav", "--adaptive", "--model", "convolutive", "-o", "-"],
+            None,
+        ),
+        (
+            "room-blocks",
+            [
+                "separate",
+                "room.wav",
+                "--fit-seconds",
+                "2",
+                "--block-seconds",
+                "0.3",
+                "-o",
+                "room-blocks",
+            ],
+            "room-blocks",
+        ),
+        (
+            "mix4-sources",
+            ["separate", "mix4.wav", "--sources", "all", "-o", "mix4-all"],
+            "mix4-all",
+        ),
         ("mix4-auto", ["separate", "mix4.wav", "-o", "mix4-auto"], "mix4-auto"),
         ("evaluate", ["evaluate", "sample", "-r", f"{s}/mixture.json", "--json"], None),
         ("evaluate-room", ["evaluate", "room", "-r", "room.json"], None),
         ("plot", ["plot", "sample", "-o", "sample.png"], "sample.png"),
         # Drawn against seconds too, so only its exit status is compared.
-        ("plot-convergence", ["plot", "--convergence", "sample", "natgrad", "-o", "conv.png"],
-         []),
+        ("plot-convergence", ["plot", "--convergence", "sample", "natgrad", "-o", "conv.png"], []),
         ("page", ["page", "sample", "-r", f"{s}/mixture.json"], "sample"),
         ("batch", ["separate", "mix4.wav", "room.wav", "-o", "batch", "--jobs", "2"], "batch"),
     ]
     for case in cases:
         name = Path(case).name
-        out.append((f"case-{name}", ["separate", f"{case}/mix.wav", "-o", f"case-{name}"],
-                    f"case-{name}"))
+        out.append(
+            (f"case-{name}", ["separate", f"{case}/mix.wav", "-o", f"case-{name}"], f"case-{name}")
+        )
     return out
 
 
@@ -111,8 +226,7 @@ def fingerprint(cocktail, cases, scratch):
     result = {}
     env = dict(os.environ, PYTHONHASHSEED="0")
     for name, argv, what in _commands(cases):
-        proc = subprocess.run([cocktail, *argv, "-q"], cwd=scratch, env=env,
-                              capture_output=True)
+        proc = subprocess.run([cocktail, *argv, "-q"], cwd=scratch, env=env, capture_output=True)
         entry = {"status": proc.returncode, "stderr": proc.stderr.decode(errors="replace")}
         if what is None:
             stdout = proc.stdout
@@ -130,10 +244,16 @@ def fingerprint(cocktail, cases, scratch):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("cases", nargs="*", help="case folders holding mix.wav")
-    parser.add_argument("--cocktail", default=str(Path(sys.executable).parent / "cocktail"),
-                        help="the cocktail executable [default: beside this Python]")
-    parser.add_argument("--compare", metavar="BEFORE.json",
-                        help="compare with an earlier fingerprint; exit 1 on any difference")
+    parser.add_argument(
+        "--cocktail",
+        default=str(Path(sys.executable).parent / "cocktail"),
+        help="the cocktail executable [default: beside this Python]",
+    )
+    parser.add_argument(
+        "--compare",
+        metavar="BEFORE.json",
+        help="compare with an earlier fingerprint; exit 1 on any difference",
+    )
     args = parser.parse_args()
     # A fixed place: reports and pages record the paths they were given.
     scratch = Path(tempfile.gettempdir()) / "cocktail-fingerprint"
@@ -153,7 +273,9 @@ def main():
         a, b = before.get(name, {}), now.get(name, {})
         for key in sorted(set(a) | set(b)):
             if a.get(key) != b.get(key):
-                differ.append(f"{name}: {key}: {str(a.get(key))[:60]!r} -> {str(b.get(key))[:60]!r}")
+                differ.append(
+                    f"{name}: {key}: {str(a.get(key))[:60]!r} -> {str(b.get(key))[:60]!r}"
+                )
     print("\n".join(differ) if differ else f"identical: {len(now)} commands", file=sys.stderr)
     return 1 if differ else 0
 
