@@ -940,7 +940,10 @@ def _check_channels(reader):
 
 def _start_adaptive(reader, options, callback):
     """The online applier, from a first stretch that checks the input and,
-    with ``model="auto"``, chooses the model (a room needs longer).
+    with ``model="auto"``, chooses the model (a room needs longer) and, with
+    ``n_sources`` "auto", counts the speakers. With ``model="convolutive"``
+    the separation starts at once, before there is enough to count from:
+    one output per microphone then.
 
     Returns (applier, report, warnings, first samples, block length): rooms
     are read in the online model's blocks, instantaneous mixtures in
@@ -955,6 +958,14 @@ def _start_adaptive(reader, options, callback):
     check_recording(first, rate, name)
     n_sources, warnings = resolve_sources(first, options.n_sources, name)
     mixing, reason = choose_model(first, rate, options.model)
+    counting = {}
+    if options.model == "convolutive" and options.n_sources in (None, "auto") and n_sources > 1:
+        counting["sources_reason"] = (
+            f"{n_sources}, one per microphone: with --model convolutive the live separation "
+            "starts at once, before the speakers can be counted"
+        )
+    else:
+        n_sources = _settle_count(first, rate, mixing, n_sources, options, name, counting, warnings)
     block = max(int(options.block_seconds * rate), 1)
     if mixing == "convolutive":
         step = min(options.block_seconds, ROOM_BLOCK)
@@ -970,7 +981,8 @@ def _start_adaptive(reader, options, callback):
         "model": "adaptive",
         "mixing_model": mixing,
         "model_reason": reason if options.model == "auto" else "chosen with --adaptive",
-        "n_sources": n_sources,
+        **counting,
+        "n_sources": int(n_sources),
         "algorithm": algorithm,
         "parameters": {"block_seconds": step, "seed": options.seed},
     }
