@@ -181,17 +181,13 @@ def separate_file(
     """
     opts = _options(options)
     started = time.monotonic()
-    made = not Path(output_dir).exists()
+    made = files.missing_folders(output_dir)
     try:
         summary = _separate_into(input_path, output_dir, opts, raw, report_path, callback, started)
         files.keep_folder(output_dir)
         return summary
     except BaseException:
-        if made:  # a failed or interrupted run leaves no empty folder behind
-            try:
-                Path(output_dir).rmdir()
-            except OSError:
-                pass
+        files.remove_folders(made)  # a failed or interrupted run leaves no folder it made
         raise
 
 

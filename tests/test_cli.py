@@ -543,3 +543,15 @@ def test_full_disk_is_one_line_and_leaves_nothing(mixture, tmp_path, monkeypatch
     monkeypatch.setattr(stream.Writer, "write", no_space)
     only_error(run("separate", mix, "-o", tmp_path / "o"), "No space left on device")
     assert not (tmp_path / "o").exists()
+
+
+def test_a_failed_run_leaves_none_of_the_folders_it_made(tmp_path):
+    """Parents included: -o a/b/c for an unreadable input leaves no a/."""
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"not audio")
+    result = run("separate", bad, "-o", tmp_path / "a" / "b" / "c")
+    assert result.exit_code == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.wav"]
+    (tmp_path / "keep").mkdir()
+    run("separate", bad, "-o", tmp_path / "keep" / "new")
+    assert list((tmp_path / "keep").iterdir()) == []  # a folder that was there stays

@@ -981,9 +981,12 @@ def separate_convolutive(
         beamformed = False
         if beamform and n_mics > n_sources:
             Xf = stft.forward(X)
-            B = _beamform(D, Xf, C)
-            if _leakage(B, Xf) < _leakage(D, Xf):
-                D, beamformed = B, True
+            try:
+                B = _beamform(D, Xf, C)
+                if _leakage(B, Xf) < _leakage(D, Xf):
+                    D, beamformed = B, True
+            except (FloatingPointError, np.linalg.LinAlgError):
+                pass  # keep the separation's own matrices
             del Xf
         bad = ~np.all(np.isfinite(D), axis=(1, 2))
         if bad.any():  # cannot happen short of a bug; silence such bins

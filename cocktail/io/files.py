@@ -217,8 +217,41 @@ def keep_folder(path):
         A folder returned by :func:`prepare_folder`.
     """
     p = Path(path)
-    if p in _made_folders:
-        _made_folders.remove(p)
+    for folder in [p, *p.parents]:
+        if folder in _made_folders:
+            _made_folders.remove(folder)
+
+
+def missing_folders(path):
+    """The folders that creating ``path`` would make, outermost first.
+
+    Parameters
+    ----------
+    path : str or path-like
+
+    Returns
+    -------
+    list of pathlib.Path
+    """
+    p = Path(path)
+    return [q for q in reversed([p, *p.parents]) if not os.path.lexists(q)]
+
+
+def remove_folders(folders):
+    """Remove folders a failed run made, innermost first, if they are still empty.
+
+    Parameters
+    ----------
+    folders : list of pathlib.Path
+        As :func:`missing_folders` gave them, outermost first.
+    """
+    for folder in reversed(folders):
+        try:
+            folder.rmdir()
+        except OSError:
+            continue  # not empty yet: the clean-up after an interruption tries again
+        if folder in _made_folders:
+            _made_folders.remove(folder)
 
 
 def clean_up_after_interruption():
@@ -322,8 +355,9 @@ class AtomicWriter:
 def prepare_folder(path):
     """Create an output folder (and parents) or say why it cannot be written.
 
-    A folder this call made is removed by :func:`clean_up_after_interruption`
-    unless :func:`keep_folder` is called first.
+    The folders this call made (the parents too) are removed by
+    :func:`clean_up_after_interruption` unless :func:`keep_folder` is called
+    first.
 
     Parameters
     ----------
@@ -342,7 +376,7 @@ def prepare_folder(path):
         writable.
     """
     p = Path(path)
-    made = not os.path.lexists(p)
+    made = missing_folders(p)
     try:
         p.mkdir(parents=True, exist_ok=True)
     except FileExistsError:
@@ -353,8 +387,7 @@ def prepare_folder(path):
         raise CocktailError(f"cannot write to '{p}': it is not a folder")
     if not os.access(p, os.W_OK | os.X_OK):
         raise CocktailError(f"cannot write to '{p}': permission denied")
-    if made:
-        _made_folders.append(p)
+    _made_folders.extend(made)
     return p
 
 
