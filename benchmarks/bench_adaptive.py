@@ -36,32 +36,16 @@ try:
 except ImportError:  # pragma: no cover
     sys.exit("this benchmark needs fast-bss-eval (pip install fast-bss-eval)")
 
-import soundfile as sf
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from speech import load_sources  # noqa: E402
 
 from cocktail import separate  # noqa: E402
 from cocktail.ica import ica  # noqa: E402
 from cocktail.mixing import random_mixing  # noqa: E402
-
-
-def load_sources(folder, pattern, n, seconds):
-    files = sorted(Path(folder).glob(pattern))
-    if len(files) < n:
-        sys.exit(f"need at least {n} files matching '{pattern}' in {folder}, found {len(files)}")
-    clips = [sf.read(f, dtype="float64", always_2d=True) for f in files]
-    rate = clips[0][1]
-    if any(r != rate for _, r in clips):
-        sys.exit("the speech files must share one sample rate")
-    length = int(seconds * rate)
-    S = np.zeros((n, length))
-    for i in range(n):
-        x = np.concatenate([c.mean(axis=1) for c, _ in clips[i::n]])
-        if len(x) < length:
-            sys.exit(f"source {i + 1} has only {len(x) / rate:.1f} s of speech; lower --seconds")
-        S[i] = x[:length] / np.std(x[:length])
-    return S, rate
 
 
 def switching_mixture(S, seed):
@@ -118,7 +102,7 @@ def main(argv=None):
     traces = []
     summary = {"adaptive": [], "batch": [], "speed": []}
     for n in args.sources:
-        S, rate = load_sources(args.speech, args.pattern, n, args.seconds)
+        S, rate, _ = load_sources(args.speech, args.pattern, n, args.seconds)
         settle = int(args.settle * rate)
         for seed in args.seeds:
             X, half = switching_mixture(S, seed)

@@ -40,8 +40,10 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import soundfile as sf  # noqa: E402
+
+from speech import load_sources  # noqa: E402
 
 from cocktail.ica import ALGORITHMS, ica  # noqa: E402
 from cocktail.metrics import amari_index  # noqa: E402
@@ -49,26 +51,6 @@ from cocktail.metrics import amari_index  # noqa: E402
 #: A run has reached the common cost when it is this close (nats per sample).
 MARGIN = 1e-6
 COLORS = {"lbfgs": "#1f77b4", "natgrad": "#d62728", "gradient": "#2ca02c"}
-
-
-def load_sources(folder, pattern, n, seconds):
-    """(n, samples) unit-variance sources from the speech files, and the rate."""
-    files = sorted(Path(folder).glob(pattern))
-    if len(files) < n:
-        sys.exit(f"need at least {n} files matching '{pattern}' in {folder}, found {len(files)}")
-    clips = [sf.read(f, dtype="float64", always_2d=True) for f in files]
-    rate = clips[0][1]
-    if any(r != rate for _, r in clips):
-        sys.exit("the speech files must share one sample rate")
-    length = int(seconds * rate)
-    S = np.zeros((n, length))
-    for i in range(n):
-        x = np.concatenate([c.mean(axis=1) for c, _ in clips[i::n]])
-        if len(x) < length:
-            sys.exit(f"source {i + 1} has only {len(x) / rate:.1f} s of speech; lower --seconds")
-        x = x[:length] - x[:length].mean()
-        S[i] = x / np.std(x)
-    return S, rate, [f.name for f in files]
 
 
 def mixing_matrix(n, condition, seed):
@@ -222,7 +204,9 @@ def main(argv=None):
     p.add_argument("--markdown", metavar="FILE", help="also write the table here")
     args = p.parse_args(argv)
 
-    S, rate, names = load_sources(args.speech, args.pattern, args.sources, args.seconds)
+    S, rate, names = load_sources(
+        args.speech, args.pattern, args.sources, args.seconds, centre=True
+    )
     print(
         f"{args.sources} sources, {args.seconds:g} s at {rate} Hz, from {', '.join(names)}",
         file=sys.stderr,

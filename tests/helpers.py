@@ -123,3 +123,27 @@ def filtered_sir_db(refs, est, n_taps=8):
             sirs.append(10 * np.log10(target / max(interf, 1e-12)))
         best = max(best, float(np.mean(sirs)))
     return best
+
+
+def pcm16_wav_header(channels, rate, frames):
+    """A 16-bit PCM WAV header promising ``frames`` frames (the samples follow).
+
+    Written by hand, not by the package, so that tests can send a stream
+    that promises more than it delivers.
+    """
+    size = frames * channels * 2
+    return (
+        b"RIFF"
+        + (36 + size).to_bytes(4, "little")
+        + b"WAVE"
+        + b"fmt "
+        + (16).to_bytes(4, "little")
+        + (1).to_bytes(2, "little")
+        + channels.to_bytes(2, "little")
+        + rate.to_bytes(4, "little")
+        + (rate * channels * 2).to_bytes(4, "little")
+        + (channels * 2).to_bytes(2, "little")
+        + (16).to_bytes(2, "little")
+        + b"data"
+        + size.to_bytes(4, "little")
+    )

@@ -19,7 +19,7 @@ import pytest
 import soundfile as sf
 
 from cocktail import separation
-from helpers import SAMPLES, cocktail_cmd, only_error, run, speechlike
+from helpers import SAMPLES, cocktail_cmd, only_error, pcm16_wav_header, run, speechlike
 
 #: Seconds a stopped command may take to clean up and leave (a hang guard, not a measure).
 HANG_GUARD = 60
@@ -105,26 +105,6 @@ def test_a_link_is_followed_not_replaced(mixture, tmp_path):
 # ------------------------------------------------------ signals and workers
 
 
-def _wav_header(channels, rate, frames):
-    """A 16-bit PCM WAV header promising ``frames`` frames."""
-    size = frames * channels * 2
-    return (
-        b"RIFF"
-        + (36 + size).to_bytes(4, "little")
-        + b"WAVE"
-        + b"fmt "
-        + (16).to_bytes(4, "little")
-        + (1).to_bytes(2, "little")
-        + channels.to_bytes(2, "little")
-        + rate.to_bytes(4, "little")
-        + (rate * channels * 2).to_bytes(4, "little")
-        + (channels * 2).to_bytes(2, "little")
-        + (16).to_bytes(2, "little")
-        + b"data"
-        + size.to_bytes(4, "little")
-    )
-
-
 def _wait_for(predicate, process):
     deadline = time.monotonic() + HANG_GUARD
     while not predicate():
@@ -133,7 +113,14 @@ def _wait_for(predicate, process):
         time.sleep(POLL)
 
 
-def test_sigterm_while_writing_cleans_up_like_ctrl_c(tmp_path, rng):
+@pytest.mark.parametrize(
+    "stop, word",
+    [(signal.SIGTERM, b"terminated"), (signal.SIGHUP, b"hung up")],
+    ids=["SIGTERM", "SIGHUP"],
+)
+def test_a_stop_signal_while_writing_cleans_up_like_ctrl_c(tmp_path, rng, stop, word):
+    """SIGTERM (timeout, job schedulers) and SIGHUP (a closed terminal) are stops
+    like Ctrl-C: one line, their own exit status, no .part file, no folder left."""
     rate = 8000
     X = np.array([[1.0, 0.5], [0.4, 1.0]]) @ speechlike(2, 4 * rate, rng)
     pcm = np.round(X / np.abs(X).max() * 20000).astype("<i2").T.tobytes()
@@ -145,15 +132,14 @@ def test_sigterm_while_writing_cleans_up_like_ctrl_c(tmp_path, rng):
         stderr=subprocess.PIPE,
     )
     # A stream promising a minute: the writing starts after a second of it.
-    p.stdin.write(_wav_header(2, rate, 60 * rate) + pcm)
+    p.stdin.write(pcm16_wav_header(2, rate, 60 * rate) + pcm)
     p.stdin.flush()
     _wait_for(lambda: out.is_dir() and len(leftovers(out)) == 2, p)
-    p.send_signal(signal.SIGTERM)
-    assert p.wait(HANG_GUARD) == 128 + signal.SIGTERM
+    p.send_signal(stop)
+    assert p.wait(HANG_GUARD) == 128 + stop
     p.stdin.close()
-    assert p.stderr.read() == b"Error: terminated\n"
-    assert leftovers(tmp_path) == []
-    assert not any(out.glob("speaker_*"))
+    assert p.stderr.read() == b"Error: " + word + b"\n"
+    assert leftovers(tmp_path) == [] and not out.exists()
 
 
 def _room_inputs(tmp_path, n):
@@ -385,28 +371,6 @@ def test_a_reader_that_leaves_early_is_not_an_error(mixture):
 
 
 # ---------------------------------------------------------------- siblings
-
-
-def test_sighup_cleans_up_like_sigterm(tmp_path, rng):
-    """A closed terminal (SIGHUP) is a stop like any other: no .part files left."""
-    rate = 8000
-    X = np.array([[1.0, 0.5], [0.4, 1.0]]) @ speechlike(2, 4 * rate, rng)
-    pcm = np.round(X / np.abs(X).max() * 20000).astype("<i2").T.tobytes()
-    out = tmp_path / "o"
-    p = subprocess.Popen(
-        cocktail_cmd()
-        + ["separate", "-", "-o", str(out), "--fit-seconds", "1", "--block-seconds", "0.1", "-q"],
-        stdin=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    p.stdin.write(_wav_header(2, rate, 60 * rate) + pcm)
-    p.stdin.flush()
-    _wait_for(lambda: out.is_dir() and len(leftovers(out)) == 2, p)
-    p.send_signal(signal.SIGHUP)
-    assert p.wait(HANG_GUARD) == 128 + signal.SIGHUP
-    p.stdin.close()
-    assert p.stderr.read() == b"Error: hung up\n"
-    assert leftovers(tmp_path) == [] and not out.exists()
 
 
 def test_report_onto_the_input_with_stdout_output_is_refused(mixture):

@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 
-from helpers import ROOT, SAMPLES, cocktail_cmd, speechlike
+from helpers import ROOT, SAMPLES, cocktail_cmd, pcm16_wav_header, speechlike
 
 HANG_GUARD = 120
 POLL = 0.05
@@ -53,25 +53,6 @@ def run_example(example, workdir):
     )
 
 
-def _header(channels, frames):
-    size = frames * channels * 2
-    return (
-        b"RIFF"
-        + (36 + size).to_bytes(4, "little")
-        + b"WAVE"
-        + b"fmt "
-        + (16).to_bytes(4, "little")
-        + (1).to_bytes(2, "little")
-        + channels.to_bytes(2, "little")
-        + RATE.to_bytes(4, "little")
-        + (RATE * channels * 2).to_bytes(4, "little")
-        + (channels * 2).to_bytes(2, "little")
-        + (16).to_bytes(2, "little")
-        + b"data"
-        + size.to_bytes(4, "little")
-    )
-
-
 def signalled_run(signum, workdir):
     """A run writing its outputs, stopped by ``signum``: its status and stderr."""
     rng = np.random.default_rng(3)
@@ -84,7 +65,7 @@ def signalled_run(signum, workdir):
         stdin=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-    p.stdin.write(_header(2, 60 * RATE) + pcm)  # promises a minute, sends 3 s
+    p.stdin.write(pcm16_wav_header(2, RATE, 60 * RATE) + pcm)  # promises a minute, sends 3 s
     p.stdin.flush()
     deadline = time.monotonic() + HANG_GUARD
     while not (out.is_dir() and any(out.glob(".*.part"))):
