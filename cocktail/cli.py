@@ -340,7 +340,7 @@ class SourceCount(click.ParamType):
     "natural-gradient ICA for instantaneous mixtures (the online form of the "
     "natural gradient; --algorithm natgrad is its batch form).  Rooms: output "
     "follows input by at most 0.25 s (a 0.125 s block plus a 128 ms STFT frame; "
-    "--block-seconds below 0.125 lowers it at more cost), starting at once "
+    "--block-seconds trades it against cost), starting at once "
     "with --model convolutive, after 2 s with --model auto.",
 )
 @click.option(
@@ -405,11 +405,12 @@ class SourceCount(click.ParamType):
 @click.option(
     "--block-seconds",
     type=POSITIVE,
-    default=1.0,
-    show_default=True,
+    default=None,
     metavar="S",
-    help="Block length for applying the unmixing; also the latency on pipes "
-    "(with --adaptive at most 0.25 s, and 0.125 s for rooms).",
+    help="Block length for applying the unmixing; also the latency on pipes. With "
+    "--adaptive, how often the unmixing is updated: longer blocks cost less and add "
+    "latency (rooms: output trails input by a block plus 96 ms at 16 kHz).  [default: "
+    "1.0; with --adaptive 0.25, rooms 0.125]",
 )
 @click.option(
     "--raw",
@@ -496,7 +497,7 @@ def separate(
       arecord -c 2 -r 16000 -f S16_LE | cocktail separate - --adaptive -o - | aplay
       cocktail separate recordings/ -o separated/ --jobs 2
     """
-    from .separation import Options
+    from .separation import BLOCK_SECONDS, Options
 
     if algorithm is not None:
         from .separation import check_algorithm
@@ -517,7 +518,8 @@ def separate(
         tol=tol,
         seed=seed,
         fit_seconds=fit_seconds,
-        block_seconds=block_seconds,
+        block_seconds=BLOCK_SECONDS if adaptive or block_seconds is None else block_seconds,
+        live_block_seconds=block_seconds if adaptive else None,
         adaptive=adaptive,
         nfft=nfft,
         algorithm=algorithm,

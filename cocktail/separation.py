@@ -51,6 +51,8 @@ FIT_MAX_VALUES = 8_000_000
 MAX_MICROPHONES = 1024
 #: Seconds per block when applying the unmixing.
 BLOCK_SECONDS = 1.0
+#: Longest default block of the adaptive mode for instantaneous mixtures.
+INSTANT_BLOCK = 0.25
 #: What ``n_sources`` may say instead of a number: count them, or one per microphone.
 SOURCE_CHOICES = ("auto", "all")
 
@@ -79,6 +81,11 @@ class Options:
         Seconds of the recording, at most, the unmixing is estimated from.
     block_seconds : float
         Block length when applying the unmixing, in seconds.
+    live_block_seconds : float, optional
+        Block of the adaptive mode, in seconds: how often its unmixing is
+        updated and, with the STFT frame of rooms, how far output trails
+        input. Longer blocks cost less. Default: ``block_seconds`` up to
+        0.125 s for rooms and 0.25 s for instantaneous mixtures.
     adaptive : bool
         Separate block-online, following a changing mixture.
     nfft : int, optional
@@ -100,6 +107,7 @@ class Options:
     nfft: Optional[int] = None
     algorithm: Optional[str] = None
     apply: Optional[str] = None
+    live_block_seconds: Optional[float] = None
 
     def __post_init__(self):
         if isinstance(self.n_sources, str) and self.n_sources not in SOURCE_CHOICES:
@@ -124,9 +132,9 @@ class Options:
             )
         if not _whole(self.seed) or self.seed < 0:
             raise CocktailError(f"seed must be a whole number of at least 0, got {self.seed!r}")
-        for name in ("tol", "fit_seconds", "block_seconds"):
+        for name in ("tol", "fit_seconds", "block_seconds", "live_block_seconds"):
             value = getattr(self, name)
-            if value is None and name == "tol":
+            if value is None and name in ("tol", "live_block_seconds"):
                 continue
             if not _positive(value):
                 raise CocktailError(f"{name} must be a positive number, got {value!r}")
@@ -967,12 +975,15 @@ def _start_adaptive(reader, options, callback):
     else:
         n_sources = _settle_count(first, rate, mixing, n_sources, options, name, counting, warnings)
     block = max(int(options.block_seconds * rate), 1)
+    live = options.live_block_seconds
     if mixing == "convolutive":
-        step = min(options.block_seconds, ROOM_BLOCK)
+        step = min(options.block_seconds, ROOM_BLOCK) if live is None else live
         block = max(int(step * rate), 1)
         algorithm = room_algorithm()
     else:
-        step = min(options.block_seconds, 0.25)
+        step = min(options.block_seconds, INSTANT_BLOCK) if live is None else live
+        if live is not None:
+            block = max(int(step * rate), 1)
         algorithm = "block-online natural-gradient ICA (Amari, Cichocki & Yang)"
     sep = Adaptive(
         reader.channels, n_sources, rate, step, options.seed, callback, room=mixing == "convolutive"

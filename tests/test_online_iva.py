@@ -183,6 +183,29 @@ def test_cli_reports_the_room_model_and_unsure_seconds(tmp_path, room_wav):
         assert rate == RATE and len(y) == int(4.5 * RATE)
 
 
+def test_longer_blocks_trade_latency_for_cost(tmp_path, room_wav, changing):
+    """--block-seconds 0.5 on a room: the report gives the longer latency, the
+    output keeps the input's length, and the separation still holds."""
+    mix = tmp_path / "room.wav"
+    mix.write_bytes(room_wav)
+    r = subprocess.run(
+        cocktail_cmd()
+        + ["separate", str(mix), "--adaptive", "--model", "convolutive", "--block-seconds", "0.5"]
+        + ["-o", str(tmp_path / "out"), "-q"],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0, r.stderr
+    report = json.loads((tmp_path / "out" / "separation.json").read_text())
+    assert report["parameters"]["block_seconds"] == 0.5
+    assert report["latency_seconds"] == pytest.approx((8000 + 2048 - 512) / RATE, abs=1e-4)
+    Y = np.stack([sf.read(tmp_path / "out" / f"speaker_{i}.wav")[0] for i in (1, 2)])
+    assert Y.shape[1] == int(4.5 * RATE)
+    X, refs = changing
+    gain, _ = _improvement(refs[:, : Y.shape[1]], Y, X[:, : Y.shape[1]], SETTLE, Y.shape[1])
+    assert np.all(gain > 3.0), gain
+
+
 def test_unsure_seconds_are_warned_about_on_stderr(tmp_path, changing):
     """The microphones swap places after 5 s: for a moment the unmixing is wrong
     and the outputs are mixtures again; the run says when."""
