@@ -460,8 +460,15 @@ def _worker_job(args):
         _job_running = False
 
 
+#: Whether a pool of workers was stopped mid-work in this process (see
+#: :func:`cocktail.cli.main`, which then leaves without joining its threads).
+stopped_a_pool = False
+
+
 def _stop_pool(pool):
     """Stop every worker now: queued files are dropped, running ones clean up."""
+    global stopped_a_pool
+    stopped_a_pool = True
     processes = list((getattr(pool, "_processes", None) or {}).values())
     pool.shutdown(wait=False, cancel_futures=True)
     for p in processes:

@@ -1244,4 +1244,19 @@ def main():
     _keep_freed_memory()
     for s in STOP_SIGNALS:
         signal.signal(s, _on_stop_signal)
-    cli.main(prog_name="cocktail")
+    try:
+        cli.main(prog_name="cocktail")
+    except SystemExit as exc:
+        batch = sys.modules.get("cocktail.batch")
+        if batch is None or not batch.stopped_a_pool:
+            raise
+        # A pool stopped mid-work (Ctrl-C, a signal) leaves the executor's
+        # helper threads behind; joining them at interpreter exit can print a
+        # stray traceback after the last line. Its workers are gone and the
+        # temporary files removed: leave now.
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(exc.code if isinstance(exc.code, int) else 1)
