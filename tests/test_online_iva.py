@@ -89,6 +89,51 @@ def test_latency_is_a_block_plus_the_frames_still_overlapping():
     assert sep.latency == pytest.approx((800 + 2048 - 512) / RATE)
 
 
+def _fed(X, seconds, **kwargs):
+    sep = OnlineIVA(2, sample_rate=RATE, **kwargs)
+    for i in range(0, seconds * RATE, sep.block_size):
+        sep.process(X[:, i : min(i + sep.block_size, seconds * RATE)])
+    return sep
+
+
+@pytest.mark.parametrize("seconds, taken", [(3, True), (7, False)])
+def test_a_realignment_moving_most_bins_is_refused_once_separating(
+    changing, monkeypatch, seconds, taken
+):
+    """The alignment proposes to swap the speakers in the upper three quarters
+    of the bins (less than half the energy, so not a relabelling of the
+    speakers as a whole), as a misleading window of recent frames once did 24 s
+    into a stream.  During the start-up such moves are how the warm-up's
+    mistakes get fixed; once separating, taking it would hand most of each
+    speaker to the other output."""
+    from cocktail.bss import online_iva
+
+    X = np.concatenate([changing[0][:, :HALF], changing[0][:, :HALF]], axis=1)
+    sep = _fed(X, seconds)
+    W = sep._W.copy()
+
+    def swap_upper(W, *args, **kwargs):
+        W = W.copy()
+        k = W.shape[0] // 4
+        W[k:] = W[k:, ::-1]
+        return W
+
+    monkeypatch.setattr(online_iva, "_align", swap_upper)
+    sep._realign()
+    assert np.array_equal(sep._W, W) is not taken
+
+
+def test_running_statistics_average_every_block_from_the_first_on(changing):
+    """With a memory far longer than the stream, the running mixture power is
+    the mean over every frame so far, not the first block's (which a plain
+    exponential average would keep almost whole)."""
+    X = changing[0][:, : 2 * RATE].copy()
+    X[:, RATE:] *= 3.0  # the second second is 9 times as loud
+    sep = _fed(X, 2, forgetting=1e6)
+    first = _fed(X, 1, forgetting=1e6)._power
+    assert sep._power > 3.0 * first  # 1 s at 1 and 1 s at 9: about 5
+
+
 def test_block_sizes_do_not_change_the_output_length_or_alignment(changing):
     X = changing[0][:, :RATE]
     sep = OnlineIVA(2, sample_rate=RATE)
