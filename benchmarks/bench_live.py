@@ -1,6 +1,6 @@
 """Live room separation (``--adaptive``) against the batch room model, through pipes.
 
-Three tables, in Markdown, for the README:
+Three tables (four with ``--passes``), in Markdown, for the README:
 
 1. Room cases: every case folder (``mix.wav``, ``refs.wav``, ``meta.json``
    with ``kind`` "convolutive" and ``n_src``) under the folders given is
@@ -19,9 +19,12 @@ Three tables, in Markdown, for the README:
 3. A gradual move: the first speaker walks along an arc (responses
    cross-faded every 0.25 s); live SDR per 2 s window and the output each
    speaker was found on.
+4. With ``--passes K``: every case streamed K times in a row, live SDR on
+   each pass beside the batch model with its own frames and with the live
+   model's, to show where the gap to the batch model comes from.
 
     python benchmarks/bench_live.py CASES_DIR [CASES_DIR ...] --speech SPEECH_DIR
-                                    [--markdown FILE]
+                                    [--passes K] [--markdown FILE]
 
 ``--match REGEX`` keeps the cases whose names match (default: room|office|compact).
 Everything printed is Markdown; ``--markdown FILE`` also writes it there, for
@@ -180,6 +183,43 @@ def cases_table(folders, match):
             )
 
 
+def passes_table(folders, match, passes):
+    """Where the gap to the batch model comes from: start-up, frame, or the online model.
+
+    Each case's mixture is streamed ``passes`` times in a row (the same room,
+    the same speech again), so that the later passes show the live model
+    once it has converged; beside them, the batch model with its own frames
+    and with the live model's (2048 samples at 16 kHz).
+    """
+    cases = sorted(
+        c
+        for f in folders
+        for c in Path(f).iterdir()
+        if (c / "meta.json").exists() and re.search(match, c.name)
+    )
+    head = " | ".join(f"live, pass {k + 1}" for k in range(passes))
+    out(
+        f"\nThe same cases streamed {passes} times in a row; live SDR on each pass from 3 s on, "
+        "beside the batch model with its own frames and with the live model's:\n"
+    )
+    out(f"| case | batch | batch, 2048-sample frames | {head} |")
+    out("|---|---|---|" + "---|" * passes)
+    for c in cases:
+        meta = json.loads((c / "meta.json").read_text())
+        if meta.get("kind") != "convolutive":
+            continue
+        refs, rate = sf.read(c / "refs.wav", dtype="float64", always_2d=True)
+        mix, _ = sf.read(c / "mix.wav", dtype="float64", always_2d=True)
+        n, m, L = int(meta["n_src"]), mix.shape[1], mix.shape[0]
+        extra = ["--sources", str(n)] if n < m else []
+        y, _, _ = live(wav_bytes(np.tile(mix.T, passes), rate), extra)
+        frame = int(2 ** round(np.log2(2048 * rate / 16000)))
+        b, _ = sdr(refs.T, batch(c / "mix.wav", extra)[0], rate)
+        b2, _ = sdr(refs.T, batch(c / "mix.wav", extra + ["--nfft", str(frame)])[0], rate)
+        cells = [sdr(refs.T, y[:, k * L : (k + 1) * L], rate)[0] for k in range(passes)]
+        out(f"| {c.name} | {b:.1f} | {b2:.1f} | " + " | ".join(f"{v:.1f}" for v in cells) + " |")
+
+
 def _unsure_seconds(mix_path, extra):
     """Seconds the live run reported as unsure (from its report on a file)."""
     with tempfile.TemporaryDirectory() as out:
@@ -323,10 +363,18 @@ def main():
     ap.add_argument("--half", type=float, default=10.0, help="seconds before the room changes")
     ap.add_argument("--rt60", type=float, default=0.3)
     ap.add_argument("--walk", type=float, default=16.0, help="seconds of the gradual move")
+    ap.add_argument(
+        "--passes",
+        type=int,
+        default=0,
+        help="also stream every case this many times in a row (a table of where the gap lies)",
+    )
     ap.add_argument("--markdown", metavar="FILE", help="also write the tables here")
     args = ap.parse_args()
     if args.cases:
         cases_table(args.cases, args.match)
+        if args.passes > 1:
+            passes_table(args.cases, args.match, args.passes)
     if args.speech:
         changing_table(args.speech, args.half, args.rt60)
         moving_table(args.speech, args.walk, args.rt60)
