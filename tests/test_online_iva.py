@@ -96,7 +96,7 @@ def _fed(X, seconds, **kwargs):
     return sep
 
 
-@pytest.mark.parametrize("seconds, taken", [(3, True), (7, False)])
+@pytest.mark.parametrize("seconds, taken", [(2, True), (7, False)])
 def test_a_realignment_moving_most_bins_is_refused_once_separating(
     changing, monkeypatch, seconds, taken
 ):

@@ -608,7 +608,10 @@ def _delay_fit(A, wbin):
     # fit[k] = Re sum_f uw[f] exp(i omega_f tau_k) = Re sum_f uw[f] exp(2 pi i f k / grid):
     # an inverse FFT over the bins (folded onto the grid), read at the steps k
     folded = np.zeros((grid, uw.shape[1]), dtype=np.complex128)
-    np.add.at(folded, np.arange(F) % grid, uw)
+    if F <= grid:  # nothing to fold: one bin per grid point
+        folded[:F] = uw
+    else:
+        np.add.at(folded, np.arange(F) % grid, uw)
     fit = (np.fft.ifft(folded, axis=0) * grid)[steps % grid].real
     tau = taus[np.argmax(fit, axis=0)].reshape(M - 1, N)
     model = np.exp(-1j * omega[:, None, None] * tau[None])  # (F, M-1, N)
