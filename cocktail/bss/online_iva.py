@@ -19,7 +19,7 @@ constant of ``forgetting`` seconds, and the new frames' weight ``w`` is
 their share of the forgetting weights summed since the start, so that the
 statistics are proper weighted averages from the first block on (a plain
 exponential average would let the first block outweigh the next seconds;
-measured on the benchmark rooms, the weighted average gains up to 0.8 dB
+measured on the benchmark rooms, the weighted average gains up to 0.7 dB
 with three or four speakers).  Row ``n`` of every bin's matrix is then
 updated by iterative projection (``iva._ip_sweep``).  The rows keep their
 order from block to block (each row is updated from its own history), so an
@@ -28,10 +28,12 @@ output keeps its speaker across a gradual move.
 Two batch steps help, both on a ring buffer of the last HISTORY_SECONDS of
 frames (bounded memory): after WARM_SECONDS, a short batch AuxIVA on what has
 arrived gives the online updates a good start; then every ALIGN_EVERY
-seconds the bins are re-aligned to the same speakers (``iva._align``; the
+seconds the bins are re-aligned to the same speakers as the batch model's
+final alignment does (``iva._align`` with ``local``: by activity, band by
+band, bin by bin against its neighbours, and by the speakers' delays; the
 online updates alone can leave a band of bins following the other speaker),
 a re-alignment that would swap the speakers as a whole being undone.  Once the
-separation has formed (ALIGN_GUARD_SECONDS), a re-alignment that would move
+ring buffer is full (ALIGN_GUARD_SECONDS), a re-alignment that would move
 most of the bins at once is refused: it comes from recent frames that
 mislead the alignment, and it would hand the speakers to the other outputs.
 
