@@ -116,28 +116,33 @@ def wav_bytes(X, rate):
     return buf.getvalue()
 
 
-def cases_table(folders, match):
+def room_cases(folders, match):
+    """The room cases under ``folders`` whose names match, in name order: per case
+    (folder, refs (n, samples), mix (samples, mics), rate, n, m, --sources args)."""
     cases = sorted(
         c
         for f in folders
         for c in Path(f).iterdir()
         if (c / "meta.json").exists() and re.search(match, c.name)
     )
+    for c in cases:
+        meta = json.loads((c / "meta.json").read_text())
+        if meta.get("kind") != "convolutive":
+            continue
+        refs, rate = sf.read(c / "refs.wav", dtype="float64", always_2d=True)
+        mix, _ = sf.read(c / "mix.wav", dtype="float64", always_2d=True)
+        n, m = int(meta["n_src"]), mix.shape[1]
+        yield c, refs.T, mix, rate, n, m, (["--sources", str(n)] if n < m else [])
+
+
+def cases_table(folders, match):
     out(
         "| case | mics | speakers | mic 1 | batch | live | live - batch | live - mic 1 "
         "| live speed | unsure s |"
     )
     out("|---|---|---|---|---|---|---|---|---|---|")
     rows = []
-    for c in cases:
-        meta = json.loads((c / "meta.json").read_text())
-        if meta.get("kind") != "convolutive":
-            continue
-        refs, rate = sf.read(c / "refs.wav", dtype="float64", always_2d=True)
-        refs = refs.T
-        mix, _ = sf.read(c / "mix.wav", dtype="float64", always_2d=True)
-        n, m = int(meta["n_src"]), mix.shape[1]
-        extra = ["--sources", str(n)] if n < m else []
+    for c, refs, mix, rate, n, m, extra in room_cases(folders, match):
         y_live, wall, _ = live((c / "mix.wav").read_bytes(), extra)
         y_batch, _ = batch(c / "mix.wav", extra)
         base, _ = sdr(refs, np.repeat(mix.T[:1], n, axis=0), rate)
@@ -191,12 +196,6 @@ def passes_table(folders, match, passes):
     once it has converged; beside them, the batch model with its own frames
     and with the live model's (2048 samples at 16 kHz).
     """
-    cases = sorted(
-        c
-        for f in folders
-        for c in Path(f).iterdir()
-        if (c / "meta.json").exists() and re.search(match, c.name)
-    )
     head = " | ".join(f"live, pass {k + 1}" for k in range(passes))
     out(
         f"\nThe same cases streamed {passes} times in a row; live SDR on each pass from 3 s on, "
@@ -204,19 +203,13 @@ def passes_table(folders, match, passes):
     )
     out(f"| case | batch | batch, 2048-sample frames | {head} |")
     out("|---|---|---|" + "---|" * passes)
-    for c in cases:
-        meta = json.loads((c / "meta.json").read_text())
-        if meta.get("kind") != "convolutive":
-            continue
-        refs, rate = sf.read(c / "refs.wav", dtype="float64", always_2d=True)
-        mix, _ = sf.read(c / "mix.wav", dtype="float64", always_2d=True)
-        n, m, L = int(meta["n_src"]), mix.shape[1], mix.shape[0]
-        extra = ["--sources", str(n)] if n < m else []
+    for c, refs, mix, rate, _, _, extra in room_cases(folders, match):
+        L = mix.shape[0]
         y, _, _ = live(wav_bytes(np.tile(mix.T, passes), rate), extra)
         frame = int(2 ** round(np.log2(2048 * rate / 16000)))
-        b, _ = sdr(refs.T, batch(c / "mix.wav", extra)[0], rate)
-        b2, _ = sdr(refs.T, batch(c / "mix.wav", extra + ["--nfft", str(frame)])[0], rate)
-        cells = [sdr(refs.T, y[:, k * L : (k + 1) * L], rate)[0] for k in range(passes)]
+        b, _ = sdr(refs, batch(c / "mix.wav", extra)[0], rate)
+        b2, _ = sdr(refs, batch(c / "mix.wav", extra + ["--nfft", str(frame)])[0], rate)
+        cells = [sdr(refs, y[:, k * L : (k + 1) * L], rate)[0] for k in range(passes)]
         out(f"| {c.name} | {b:.1f} | {b2:.1f} | " + " | ".join(f"{v:.1f}" for v in cells) + " |")
 
 

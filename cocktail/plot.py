@@ -35,6 +35,19 @@ DYNAMIC_RANGE = 80.0  # dB shown in the spectrograms, below the loudest bin
 ENVELOPE_BINS = 1500  # waveform columns drawn (min/max per column)
 
 MIXTURE_COLOR = "0.25"
+#: One colour per output, in order (the same as the listening page's).
+PALETTE = (
+    "#1f77b4",
+    "#d62728",
+    "#2ca02c",
+    "#9467bd",
+    "#ff7f0e",
+    "#17becf",
+    "#8c564b",
+    "#e377c2",
+    "#bcbd22",
+    "#7f7f7f",
+)
 UNPAIRED_COLOR = "0.45"
 
 
@@ -276,21 +289,9 @@ def _picture_rows(X, x_rate, Y, y_rate, R, r_rate, est_names, ref_names, matchin
     if X is not None:
         for m in range(X.shape[0]):
             rows.append((0, f"mixture\nmic {m + 1}", X[m], x_rate, MIXTURE_COLOR))
-    palette = [
-        "#1f77b4",
-        "#d62728",
-        "#2ca02c",
-        "#9467bd",
-        "#ff7f0e",
-        "#17becf",
-        "#8c564b",
-        "#e377c2",
-        "#bcbd22",
-        "#7f7f7f",
-    ]
     group = 1 if rows else 0
     for i in range(n_est):
-        color = palette[i % len(palette)]
+        color = PALETTE[i % len(PALETTE)]
         text = f"estimate\n{est_names[i]}" + (f"\n{scores[i]}" if scores[i] else "")
         rows.append((group, text, Y[i], y_rate, color))
         j = matching[i]
@@ -795,25 +796,13 @@ def render_convergence(runs: Sequence[Run], title: Optional[str] = None) -> byte
     FigureCanvasAgg(fig)
     fig.subplots_adjust(left=0.08, right=0.98, bottom=0.07, top=0.86, hspace=0.28, wspace=0.18)
     axes = [[fig.add_subplot(2, 2, 1 + 2 * r + c) for c in range(2)] for r in range(2)]
-    palette = [
-        "#1f77b4",
-        "#d62728",
-        "#2ca02c",
-        "#9467bd",
-        "#ff7f0e",
-        "#17becf",
-        "#8c564b",
-        "#e377c2",
-        "#bcbd22",
-        "#7f7f7f",
-    ]
     excess = excess_costs(runs)
     drawn = [[False, False], [False, False]]
     from matplotlib.lines import Line2D
 
     handles, labels = [], []
     for k, (run, ex) in enumerate(zip(runs, excess)):
-        color = palette[k % len(palette)]
+        color = PALETTE[k % len(PALETTE)]
         state = {True: ", converged", False: ", not converged"}.get(run.converged, "")
         label = (
             f"{run.label}: {run.n_iter} iterations"

@@ -1,7 +1,58 @@
-"""Pieces the instantaneous solvers share: the batch one (:mod:`.ica`) and the
-block-online one (:mod:`.online`)."""
+"""Pieces the solvers share: the instantaneous ones (batch :mod:`.ica`,
+block-online :mod:`.online`) and the block-online room one (:mod:`.online_iva`)."""
 
 import numpy as np
+
+from ..errors import CocktailError
+
+
+def as_recording(X):
+    """A whole recording as a float64 array, checked to be 2-D.
+
+    Parameters
+    ----------
+    X : array_like, shape (n_mics, n_samples)
+
+    Returns
+    -------
+    ndarray, shape (n_mics, n_samples), float64
+
+    Raises
+    ------
+    CocktailError
+        If ``X`` is not 2-D.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2:
+        raise CocktailError("expected a 2-D array of microphones x samples")
+    return X
+
+
+def as_block(block, n_mics):
+    """The next block of a stream as a float64 array, checked.
+
+    Parameters
+    ----------
+    block : array_like, shape (n_mics, n_samples)
+    n_mics : int
+        Rows the block must have.
+
+    Returns
+    -------
+    ndarray, shape (n_mics, n_samples), float64
+
+    Raises
+    ------
+    CocktailError
+        If the block does not have ``n_mics`` rows, or holds NaN or infinite
+        samples.
+    """
+    X = np.asarray(block, dtype=np.float64)
+    if X.ndim != 2 or X.shape[0] != n_mics:
+        raise CocktailError(f"expected a block of {n_mics} microphones x samples")
+    if not np.all(np.isfinite(X)):
+        raise CocktailError("the block contains NaN or infinite samples")
+    return X
 
 
 def random_rotation(rng, n):

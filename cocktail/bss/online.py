@@ -58,7 +58,7 @@ from typing import Callable, List, Optional
 import numpy as np
 
 from ..errors import CocktailError
-from .common import pair_newton, random_rotation
+from .common import as_block, as_recording, pair_newton, random_rotation
 from .scaling import reference_gains
 
 #: Defaults shared by the library and the command line.
@@ -360,14 +360,10 @@ class OnlineSeparator:
             If the block does not have ``n_mics`` rows, or holds NaN or
             infinite samples.
         """
-        X = np.asarray(block, dtype=np.float64)
-        if X.ndim != 2 or X.shape[0] != self.n_mics:
-            raise CocktailError(f"expected a block of {self.n_mics} microphones x samples")
+        X = as_block(block, self.n_mics)
         n = X.shape[1]
         if n == 0:
             return np.zeros((self.n_sources, 0))
-        if not np.all(np.isfinite(X)):
-            raise CocktailError("the block contains NaN or infinite samples")
         self.blocks += 1
         weight = self._forget(n)
         if self._mean is None:
@@ -436,9 +432,7 @@ def separate_adaptive(
         If ``X`` is not 2-D, or as :class:`OnlineSeparator` and its
         :meth:`~OnlineSeparator.process` do.
     """
-    X = np.asarray(X, dtype=np.float64)
-    if X.ndim != 2:
-        raise CocktailError("expected a 2-D array of microphones x samples")
+    X = as_recording(X)
     sep = OnlineSeparator(
         X.shape[0],
         n_sources,

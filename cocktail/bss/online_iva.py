@@ -63,6 +63,7 @@ from typing import List, Optional
 import numpy as np
 
 from ..errors import CocktailError
+from .common import as_block, as_recording
 from .iva import (
     _TINY,
     _align,
@@ -383,12 +384,6 @@ class OnlineIVA:
             self._V = np.matmul(np.matmul(_hermitian(R), self._V), R)
         self._P = P
 
-    def _weigh(self, name, T):
-        """Advance the forgetting-weight sum ``name`` by T frames; return their weight."""
-        mass = self._frame_weight**T * getattr(self, name) + T
-        setattr(self, name, mass)
-        return T / mass
-
     def _loudness(self, Y):
         """Frame loudness r (N, T) of outputs Y (F, N, T) under the Gaussian prior."""
         r = np.mean(Y.real**2 + Y.imag**2, axis=0)
@@ -431,7 +426,7 @@ class OnlineIVA:
         outer = (X[:, :, None, :] * X.conj()[:, None, :, :]).reshape(F, M * M, T)
         Rb = np.matmul(outer, share.transpose(1, 2, 0) / T)  # (F, M * M, N)
         Rb = Rb.transpose(2, 0, 1).reshape(-1, F, M, M)  # (N, F, M, M)
-        w = self._weigh("_R_mass", T)
+        self._R_mass, w = _weigh(self._R_mass, T, self._frame_weight)
         self._R = (1 - w) * self._R + w * Rb
         self._wiener_updates += 1
         ridge = RIDGE * float(np.mean(np.einsum("fii->f", self._C).real)) / M * np.eye(M)
@@ -455,7 +450,7 @@ class OnlineIVA:
             self.frames += T
             self._confidence(None, None, T, None)
             return self._D
-        w = self._weigh("_C_mass", T)  # what the new frames weigh: 1 at the start
+        self._C_mass, w = _weigh(self._C_mass, T, self._frame_weight)  # 1 at the start
         self._power = (1 - w) * self._power + w * power
         Cb = np.matmul(X, _hermitian(X)) / T
         self._C = (1 - w) * self._C + w * Cb
@@ -471,7 +466,7 @@ class OnlineIVA:
                 Xsh = _hermitian(Xs)
                 cost0 = None
                 V_mass = self._V_mass
-                wv = self._weigh("_V_mass", T)
+                self._V_mass, wv = _weigh(self._V_mass, T, self._frame_weight)
                 for sweep in range(self.sweeps):
                     r = self._loudness(np.matmul(self._W, Xs))  # (N, T)
                     if sweep == 0:
@@ -738,17 +733,19 @@ class OnlineIVA:
             If the block does not have ``n_mics`` rows, or holds NaN or
             infinite samples.
         """
-        X = np.asarray(block, dtype=np.float64)
-        if X.ndim != 2 or X.shape[0] != self.n_mics:
-            raise CocktailError(f"expected a block of {self.n_mics} microphones x samples")
-        if not np.all(np.isfinite(X)):
-            raise CocktailError("the block contains NaN or infinite samples")
-        return self._filter.process(X)
+        return self._filter.process(as_block(block, self.n_mics))
 
     def flush(self) -> np.ndarray:
         """The output samples still held back, once the input has ended,
         shape (n_sources, n_rest)."""
         return self._filter.flush()
+
+
+def _weigh(mass, T, frame_weight):
+    """A running statistic's forgetting weights summed over its frames, ``mass``,
+    advanced by T new frames; returns (new mass, the new frames' weight)."""
+    mass = frame_weight**T * mass + T
+    return mass, T / mass
 
 
 def _weighted_covariances(X, Xh, w):
@@ -825,9 +822,7 @@ def separate_online_iva(
     CocktailError
         If ``X`` is not 2-D, or as :class:`OnlineIVA` does.
     """
-    X = np.asarray(X, dtype=np.float64)
-    if X.ndim != 2:
-        raise CocktailError("expected a 2-D array of microphones x samples")
+    X = as_recording(X)
     sep = OnlineIVA(
         X.shape[0],
         n_sources,
