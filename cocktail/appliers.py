@@ -17,7 +17,7 @@ from typing import List, Protocol
 
 import numpy as np
 
-from .report import encode_unmixing
+from .report import encode_crosstalk, encode_unmixing
 
 
 class Separator(Protocol):
@@ -134,40 +134,51 @@ class Convolutive:
         STFT frame length, in samples.
     hop : int
         STFT hop, in samples.
+    postfilter : cocktail.bss.postfilter.PostFilter, optional
+        The crosstalk post-filter, applied after the unmixing; None for a
+        linear filter alone.
     """
 
     kind = "convolutive"
 
-    def __init__(self, unmixing, mean, nfft, hop):
+    def __init__(self, unmixing, mean, nfft, hop, postfilter=None):
         self.unmixing = unmixing  # (F, N, M) complex
         self.mean = mean
         self.nfft, self.hop = nfft, hop
+        self.postfilter = postfilter
 
     def start(self):
-        """Start a fresh :class:`cocktail.bss.stft.BinFilter`; return self."""
+        """Start fresh filters (:class:`cocktail.bss.stft.BinFilter`); return self."""
         from .bss.stft import BinFilter
 
         self._filter = BinFilter(self.unmixing, self.nfft, self.hop)
+        self._post = None if self.postfilter is None else self.postfilter.stage()
         return self
 
     def process(self, block):
-        """Unmix a block; the filter holds back what it cannot finish yet."""
-        return self._filter.process(block - self.mean)
+        """Unmix a block; the filters hold back what they cannot finish yet."""
+        y = self._filter.process(block - self.mean)
+        return y if self._post is None else self._post.process(y)
 
     def flush(self):
-        """The samples the filter still holds."""
-        return self._filter.flush()
+        """The samples the filters still hold."""
+        y = self._filter.flush()
+        if self._post is None:
+            return y
+        return np.concatenate([self._post.process(y), self._post.flush()], axis=1)
 
     def scaled(self, gain):
-        """A new applier with every bin's unmixing multiplied by ``gain``."""
-        return Convolutive(self.unmixing * gain, self.mean, self.nfft, self.hop)
+        """A new applier with every bin's unmixing multiplied by ``gain``
+        (the post-filter's shares are ratios of powers: a common gain leaves them)."""
+        return Convolutive(self.unmixing * gain, self.mean, self.nfft, self.hop, self.postfilter)
 
     def peak_bound(self, input_peak):
         """The largest output any input within +-input_peak can give, roughly.
 
         Each output sample is a sum over bins and overlapping frames: the bound is
         the largest per-bin gain (row sum of abs(W_f)) times the frame overlap (2),
-        times ``input_peak`` plus the largest absolute mean.
+        times ``input_peak`` plus the largest absolute mean. The post-filter's
+        gains are at most 1 and do not raise it.
         """
         g = np.abs(self.unmixing).sum(axis=2).max()
         return float(g * (input_peak + np.abs(self.mean).max()) * 2.0)
@@ -177,9 +188,11 @@ class Convolutive:
         return []
 
     def report(self):
-        """The encoded unmixing (:func:`cocktail.report.encode_unmixing`), mean, nfft and hop."""
+        """The encoded unmixing (:func:`cocktail.report.encode_unmixing`), mean,
+        nfft and hop, and the post-filter's crosstalk when there is one."""
         return {
             **encode_unmixing(self.unmixing),
+            **({} if self.postfilter is None else encode_crosstalk(self.postfilter)),
             "mean": self.mean[:, 0].tolist(),
             "nfft": self.nfft,
             "hop": self.hop,
@@ -215,19 +228,34 @@ class Adaptive:
         gradient norm, and a label saying which.
     room : bool
         Use the room (convolutive) model.
+    postfilter : bool
+        Room model: scale each time-frequency cell down by its crosstalk
+        (:mod:`cocktail.bss.postfilter`).
     """
 
     kind = "adaptive"
 
     def __init__(
-        self, n_mics, n_sources, sample_rate, block_seconds, seed, callback=None, room=False
+        self,
+        n_mics,
+        n_sources,
+        sample_rate,
+        block_seconds,
+        seed,
+        callback=None,
+        room=False,
+        postfilter=True,
     ):
         self.room = room
         if room:
             from .bss.online_iva import OnlineIVA
 
             self._sep = OnlineIVA(
-                n_mics, n_sources, sample_rate=sample_rate, block_seconds=block_seconds
+                n_mics,
+                n_sources,
+                sample_rate=sample_rate,
+                block_seconds=block_seconds,
+                postfilter=postfilter,
             )
         else:
             from .bss.online import OnlineSeparator

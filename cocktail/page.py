@@ -847,6 +847,21 @@ def _report_html(report, report_path, duration, mixture_name):
             esc(f"{report['gradient_norm']:.3g}")
             + (f" (tolerance {esc(tol)})" if tol is not None else ""),
         )
+    post = report.get("postfilter")
+    if isinstance(post, dict):
+        if post.get("used"):
+            leak = ", ".join(f"{v:g}" for v in post.get("crosstalk_db") or [])
+            row(
+                "post-filter",
+                "Wiener gain against the crosstalk"
+                + (
+                    f' <span class="meta">(crosstalk per speaker {esc(leak)} dB)</span>'
+                    if leak
+                    else ""
+                ),
+            )
+        elif post.get("reason"):
+            row("post-filter", f'none <span class="meta">({esc(post["reason"])})</span>')
     if report.get("output_gain") not in (None, 1, 1.0):
         row("output gain", esc(f"{report['output_gain']:.3g}"))
     options = report.get("options") or {}

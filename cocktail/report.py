@@ -32,7 +32,15 @@ FLOAT16_LIMIT = 6e4
 UNMIXING_ENCODING = (
     "base64 of the little-endian unmixing_dtype, bins x sources x mics, real and imaginary "
     "parts apart: W = np.frombuffer(b64decode(unmixing_real), unmixing_dtype).reshape(shape) "
-    "+ 1j * (the same for unmixing_imag); outputs = overlap-add of W_f STFT_f(x - mean)"
+    "+ 1j * (the same for unmixing_imag); outputs = overlap-add of W_f STFT_f(x - mean), "
+    "then the crosstalk post-filter when the report holds crosstalk"
+)
+#: What the post-filter's crosstalk shares mean, written beside them.
+CROSSTALK_ENCODING = (
+    "base64 of the little-endian crosstalk_dtype, bins x sources x sources: a[f, n, k] is the "
+    "share of output k's power that reaches output n. Y = the outputs' STFT (crosstalk_nfft, "
+    "crosstalk_hop); each cell of output n is scaled by max(S / (S + L), 0.3), "
+    "L = sum_k a[f, n, k] |Y_k|^2, S = max(|Y_n|^2 - L, 0), then overlap-added"
 )
 
 
@@ -262,6 +270,66 @@ def encode_unmixing(W):
     }
 
 
+def encode_crosstalk(post):
+    """The report's fields for the room model's crosstalk post-filter.
+
+    Parameters
+    ----------
+    post : cocktail.bss.postfilter.PostFilter
+        Its shares (between 0 and :data:`cocktail.bss.postfilter.MAX_SHARE`)
+        are stored as float16.
+
+    Returns
+    -------
+    dict
+        ``crosstalk_shape``, ``crosstalk_dtype``, ``crosstalk_encoding``,
+        ``crosstalk``, ``crosstalk_nfft`` and ``crosstalk_hop``.
+    """
+    return {
+        "crosstalk_shape": list(post.shares.shape),
+        "crosstalk_dtype": "<f2",
+        "crosstalk_encoding": CROSSTALK_ENCODING,
+        "crosstalk": base64.b64encode(
+            np.ascontiguousarray(post.shares, dtype="<f2").tobytes()
+        ).decode(),
+        "crosstalk_nfft": post.nfft,
+        "crosstalk_hop": post.hop,
+    }
+
+
+def decode_crosstalk(saved, n_sources):
+    """The post-filter :func:`encode_crosstalk` stored, or None when there is none.
+
+    Raises
+    ------
+    KeyError, TypeError, ValueError, binascii.Error
+        When the fields are incomplete or do not fit ``n_sources`` outputs.
+    """
+    from .bss.postfilter import PostFilter
+
+    if "crosstalk" not in saved:
+        return None
+    nfft = _whole(saved["crosstalk_nfft"], "crosstalk_nfft")
+    hop = _whole(saved["crosstalk_hop"], "crosstalk_hop")
+    if nfft < MIN_NFFT or nfft & (nfft - 1):
+        raise ValueError(f"crosstalk_nfft {nfft} is not a power of two of at least {MIN_NFFT}")
+    if not 1 <= hop <= nfft // 2:
+        raise ValueError(f"crosstalk_hop {hop} is not between 1 and crosstalk_nfft/2")
+    shape = [_whole(v, "crosstalk_shape") for v in saved["crosstalk_shape"]]
+    if shape != [nfft // 2 + 1, n_sources, n_sources]:
+        raise ValueError(f"crosstalk_shape {shape} does not fit crosstalk_nfft and the unmixing")
+    dtype = saved.get("crosstalk_dtype", "<f2")
+    if dtype not in REPORT_DTYPES:
+        raise ValueError(f"unknown crosstalk_dtype {dtype!r}")
+    a = np.frombuffer(base64.b64decode(saved["crosstalk"], validate=True), dtype)
+    if a.size != np.prod(shape):
+        raise ValueError(f"the stored crosstalk does not hold {shape} values")
+    a = a.reshape(shape).astype(np.float64)
+    if not (np.isfinite(a).all() and (a >= 0).all()):
+        raise ValueError("the crosstalk holds negative or non-finite values")
+    return PostFilter(a, nfft, hop)
+
+
 def _whole(value, what):
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
         raise ValueError(f"{what} is not a whole number")
@@ -330,12 +398,15 @@ class SavedUnmixing(NamedTuple):
         The room model's STFT frame, in samples.
     hop : int or None
         The room model's STFT hop, in samples.
+    postfilter : cocktail.bss.postfilter.PostFilter or None
+        The room model's post-filter, when it used one.
     """
 
     kind: str
     unmixing: np.ndarray
     nfft: Optional[int] = None
     hop: Optional[int] = None
+    postfilter: Optional[object] = None
 
 
 def read_unmixing(path, n_mics, sample_rate, name):
@@ -382,7 +453,8 @@ def read_unmixing(path, n_mics, sample_rate, name):
                     f"the unmixing in '{path}' is for {saved.get('sample_rate')} Hz; "
                     f"{name} is at {sample_rate} Hz"
                 )
-            found = SavedUnmixing("convolutive", W, nfft, hop)
+            post = decode_crosstalk(saved, W.shape[1])
+            found = SavedUnmixing("convolutive", W, nfft, hop, post)
         else:
             W = np.asarray(saved["unmixing"], dtype=float)
             if W.ndim != 2 or W.size == 0:

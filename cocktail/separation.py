@@ -28,6 +28,7 @@ from .bss.ica import ALGORITHMS as ICA_ALGORITHMS
 from .bss.ica import DESCRIPTIONS as ICA_DESCRIPTIONS
 from .bss.ica import TOL, default_max_iter, ica
 from .bss.iva import default_nfft
+from .bss.postfilter import PostFilter
 from .bss.scaling import energy_order, headroom_gain, project_back
 from .bss.stft import MIN_NFFT
 from .bss.whitening import covariance_spectrum
@@ -94,6 +95,10 @@ class Options:
         Solver name (see :func:`algorithms_for`).
     apply : str, optional
         A separation.json whose unmixing to reuse instead of estimating one.
+    postfilter : bool
+        Let the room model scale each time-frequency cell down by the
+        crosstalk it holds (:mod:`cocktail.bss.postfilter`); False keeps
+        every speaker a linear filter of the recording.
     """
 
     n_sources: Optional[Union[int, str]] = None
@@ -108,6 +113,7 @@ class Options:
     algorithm: Optional[str] = None
     apply: Optional[str] = None
     live_block_seconds: Optional[float] = None
+    postfilter: bool = True
 
     def __post_init__(self):
         if isinstance(self.n_sources, str) and self.n_sources not in SOURCE_CHOICES:
@@ -472,9 +478,17 @@ def ignored_by_model(model, options):
     -------
     list of str, empty or one warning
     """
-    if model != "instantaneous" or options.nfft is None:
+    given = []
+    if options.nfft is not None:
+        given.append("nfft")
+    if not options.postfilter:
+        given.append("no-postfilter")
+    if model != "instantaneous" or not given:
         return []
-    return ["nfft applies to the room (convolutive) model only: ignored by the instantaneous model"]
+    return [
+        f"{' and '.join(given)} {'apply' if len(given) > 1 else 'applies'} to the room "
+        "(convolutive) model only: ignored by the instantaneous model"
+    ]
 
 
 def ignored_by_apply(options):
@@ -575,7 +589,7 @@ def choose_model(X, sample_rate, model):
     return chosen, f"auto: {reason}"
 
 
-def load_unmixing(path, X, sample_rate, name):
+def load_unmixing(path, X, sample_rate, name, postfilter=True):
     """The applier saved in a previous report, for a recording with the same microphones.
 
     Parameters
@@ -589,6 +603,9 @@ def load_unmixing(path, X, sample_rate, name):
         In Hz.
     name : str
         How to call the recording in messages.
+    postfilter : bool, default True
+        Use the room model's crosstalk post-filter when the report has one;
+        False applies the unmixing alone.
 
     Returns
     -------
@@ -603,7 +620,8 @@ def load_unmixing(path, X, sample_rate, name):
     saved = read_unmixing(path, X.shape[0], sample_rate, name)
     mean = X.mean(axis=1, keepdims=True)
     if saved.kind == "convolutive":
-        sep = Convolutive(saved.unmixing, mean, saved.nfft, saved.hop)
+        post = saved.postfilter if postfilter else None
+        sep = Convolutive(saved.unmixing, mean, saved.nfft, saved.hop, post)
     else:
         sep = Instantaneous(saved.unmixing, mean)
     report = {
@@ -861,13 +879,17 @@ def _fit_room(X, sample_rate, n_sources, algorithm, options, callback, report, w
         algorithm=algorithm,
         random_state=options.seed,
         callback=report_cost,
+        postfilter=options.postfilter,
         **kwargs,
     )
     D = res.unmixing
     # Loudest first: the energy each output has at microphone 1.
     power = np.einsum("nt,nt->n", res.sources, res.sources)
     order = np.lexsort((np.arange(len(power)), -np.round(power / power.max(), 12)))
-    sep = Convolutive(D[:, order], mean, res.nfft, res.hop)
+    post = res.postfilter
+    if post is not None:
+        post = PostFilter(post.shares[:, order][:, :, order], post.nfft, post.hop)
+    sep = Convolutive(D[:, order], mean, res.nfft, res.hop, post)
     report.update(
         algorithm=f"independent vector analysis per STFT bin ({res.algorithm})",
         parameters={
@@ -888,8 +910,31 @@ def _fit_room(X, sample_rate, n_sources, algorithm, options, callback, report, w
         )
         if X.shape[0] > n_sources
         else "every microphone is a dimension of the separation",
+        postfilter=describe_postfilter(post, options.postfilter, n_sources),
     )
     return sep, res.converged, res.n_iter, "cost still changing"
+
+
+def describe_postfilter(post, asked, n_sources):
+    """The report's account of the room model's post-filter: what it did and
+    the crosstalk it found in each output (median over bins, in dB of the
+    output's own power)."""
+    if post is None:
+        if not asked:
+            reason = "turned off (--no-postfilter)"
+        elif n_sources < 2:
+            reason = "one speaker: no crosstalk"
+        else:
+            reason = "a silent recording: nothing to filter"
+        return {"used": False, "reason": reason}
+    share = np.median(post.shares.sum(axis=2), axis=0)
+    return {
+        "used": True,
+        "method": "Wiener gain per time-frequency cell against the crosstalk measured per bin",
+        "nfft": post.nfft,
+        "hop": post.hop,
+        "crosstalk_db": [round(float(10 * np.log10(max(v, 1e-12))), 1) for v in share],
+    }
 
 
 # ------------------------------------------------------------------- running
@@ -986,7 +1031,14 @@ def _start_adaptive(reader, options, callback):
             block = max(int(step * rate), 1)
         algorithm = "block-online natural-gradient ICA (Amari, Cichocki & Yang)"
     sep = Adaptive(
-        reader.channels, n_sources, rate, step, options.seed, callback, room=mixing == "convolutive"
+        reader.channels,
+        n_sources,
+        rate,
+        step,
+        options.seed,
+        callback,
+        room=mixing == "convolutive",
+        postfilter=options.postfilter,
     )
     report = {
         "model": "adaptive",
@@ -1086,7 +1138,7 @@ def run(reader, open_sink, options: Options, *, callback=None, defer_gain=False)
         X, whole, first = _fit_samples(reader, options)
         check_recording(X, rate, name)
         if options.apply:
-            sep, report, warnings = load_unmixing(options.apply, X, rate, name)
+            sep, report, warnings = load_unmixing(options.apply, X, rate, name, options.postfilter)
             warnings.extend(ignored_by_apply(options))
         else:
             sep, report, warnings = fit(X, rate, options, name=name, callback=callback)

@@ -149,12 +149,16 @@ def test_outputs_are_projected_back_to_mic_one(case_2x2, result_2x2):
     np.testing.assert_allclose(levels, ref_levels, rtol=0.25)
 
 
-def test_unmixing_matrices_reproduce_the_outputs(case_2x2, result_2x2):
+def test_unmixing_matrices_and_postfilter_reproduce_the_outputs(case_2x2, result_2x2):
     X, _ = case_2x2
     res = result_2x2
     stft = STFT(res.nfft, res.hop)
     Xf = stft.forward(X, dtype=np.complex128)  # (F, M, T)
     y = stft.inverse(np.matmul(res.unmixing, Xf), X.shape[1])
+    linear = separate_convolutive(X, nfft=NFFT, postfilter=False)
+    assert linear.postfilter is None
+    assert np.max(np.abs(y - linear.sources)) / np.max(np.abs(linear.sources)) < 1e-3
+    y = res.postfilter.apply(y)
     err = np.max(np.abs(y - res.sources)) / np.max(np.abs(res.sources))
     assert err < 1e-3
 

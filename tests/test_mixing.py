@@ -193,22 +193,45 @@ def test_room_mixture_separates(tmp_path):
     assert scores["average"]["sdr_improvement"] > 5
 
 
-def test_room_report_holds_the_per_bin_matrices(tmp_path):
-    """The compact per-bin matrices of the report reproduce the written outputs."""
+def _decode(r, key, shape_key, dtype_key):
     import base64
 
+    return np.frombuffer(base64.b64decode(r[key]), r[dtype_key]).reshape(r[shape_key])
+
+
+@pytest.mark.parametrize("postfilter", ["--postfilter", "--no-postfilter"])
+def test_room_report_holds_the_per_bin_matrices(tmp_path, postfilter):
+    """The report's per-bin matrices and post-filter, read as its encoding
+    fields say, reproduce the written outputs."""
     from cocktail.bss.stft import BinFilter
 
     assert run("mix", *VOICES, "--room", 0.2, "-o", tmp_path / "m.wav", "-q").exit_code == 0
-    assert run("separate", tmp_path / "m.wav", "-o", tmp_path / "o", "-q").exit_code == 0
+    assert (
+        run("separate", tmp_path / "m.wav", "-o", tmp_path / "o", "-q", postfilter).exit_code == 0
+    )
     r = json.loads((tmp_path / "o" / "separation.json").read_text())
-    shape, dtype = r["unmixing_shape"], r["unmixing_dtype"]
-    W = np.frombuffer(base64.b64decode(r["unmixing_real"]), dtype).reshape(
-        shape
-    ) + 1j * np.frombuffer(base64.b64decode(r["unmixing_imag"]), dtype).reshape(shape)
+    W = _decode(r, "unmixing_real", "unmixing_shape", "unmixing_dtype") + 1j * _decode(
+        r, "unmixing_imag", "unmixing_shape", "unmixing_dtype"
+    )
     x = sf.read(tmp_path / "m.wav")[0].T - np.array(r["mean"])[:, None]
     f = BinFilter(W, r["nfft"], r["hop"])
     y = np.concatenate([f.process(x), f.flush()], axis=1)
+    assert r["postfilter"]["used"] == (postfilter == "--postfilter")
+    if postfilter == "--postfilter":
+        a = _decode(r, "crosstalk", "crosstalk_shape", "crosstalk_dtype").astype(float)
+
+        def gain(Y):  # as crosstalk_encoding says
+            P = np.abs(Y) ** 2
+            L = np.einsum("fnk,fkt->fnt", a, P)
+            S = np.maximum(P - L, 0)
+            Y *= np.maximum(S / np.maximum(S + L, 1e-30), 0.3)
+
+        eye = np.broadcast_to(np.eye(2), (len(a), 2, 2))
+        g = BinFilter(eye, r["crosstalk_nfft"], r["crosstalk_hop"], post=gain)
+        y = np.concatenate([g.process(y), g.flush()], axis=1)
+    else:
+        assert "crosstalk" not in r
+        assert r["postfilter"]["reason"] == "turned off (--no-postfilter)"
     out = np.stack([sf.read(tmp_path / "o" / f"speaker_{i}.wav")[0] for i in (1, 2)])
     # float16 keeps about 3 significant digits of each entry: within 1% overall.
     assert np.linalg.norm(y - out) / np.linalg.norm(out) < 1e-2

@@ -30,7 +30,12 @@ Every algorithm runs in the same frame:
 6. with more microphones than speakers, a multichannel Wiener filter per
    speaker and bin over all microphones, steered by the separated outputs,
    recovers what the principal subspace of step 1 left out; it is kept if
-   its outputs rise and fall together less than those of step 5.
+   its outputs rise and fall together less than those of step 5;
+7. a Wiener post-filter (:mod:`cocktail.bss.postfilter`): the crosstalk
+   each output still carries from each other one is measured per bin, and
+   every time-frequency cell is scaled down by the share of it that
+   crosstalk explains (``postfilter=False`` keeps the outputs a linear
+   filter of the recording).
 
 Algorithms (all batched over frequency bins, no loop over bins):
 
@@ -62,6 +67,7 @@ from typing import Callable, List, Optional
 import numpy as np
 
 from ..errors import CocktailError
+from .postfilter import PostFilter, frame_for
 from .stft import STFT
 
 __all__ = [
@@ -127,6 +133,9 @@ class ConvolutiveResult:
     beamformed : bool
         Whether the Wiener filters over all microphones were kept (more
         microphones than speakers only).
+    postfilter : PostFilter or None
+        The crosstalk post-filter (:class:`cocktail.bss.postfilter.PostFilter`),
+        already applied to ``sources``; None when it was not used.
     """
 
     sources: np.ndarray
@@ -138,6 +147,7 @@ class ConvolutiveResult:
     nfft: int = DEFAULT_NFFT
     hop: int = DEFAULT_NFFT // 4
     beamformed: bool = False
+    postfilter: Optional[PostFilter] = None
 
 
 # ----------------------------------------------------------------------------
@@ -889,6 +899,7 @@ def separate_convolutive(
     random_state=None,
     callback: Optional[Callable[[int, float], None]] = None,
     beamform: bool = True,
+    postfilter: bool = True,
 ) -> ConvolutiveResult:
     """Separate a room recording into its speakers, each as heard at mic 1.
 
@@ -923,6 +934,10 @@ def separate_convolutive(
         With more microphones than speakers, refine every speaker with a
         Wiener filter over all microphones (step 6 of the module docstring);
         False keeps the separation of the principal subspace.
+    postfilter : bool, default True
+        With two or more speakers, scale each time-frequency cell of the
+        outputs down by the crosstalk it holds (step 7); False keeps every
+        output a linear filter of the recording, ``unmixing`` applied alone.
 
     Returns
     -------
@@ -997,7 +1012,16 @@ def separate_convolutive(
         del Z
         Y = np.matmul(D.astype(np.complex64), stft.forward(X))
         y = stft.inverse(Y, n_samples)
-    y *= scale  # D is linear: it maps the unscaled STFT to the unscaled outputs
+        del Y
+        post = None
+        if postfilter and n_sources > 1:
+            # on the outputs' own STFT: filtering per bin leaves a set of
+            # coefficients no signal has, and their re-analysis is what is heard
+            post = PostFilter.measure(y, frame_for(nfft))
+            y = post.apply(y)
+    # D is linear and the post-filter's gains depend on ratios of powers only:
+    # both map the unscaled recording to the unscaled outputs
+    y *= scale
     return ConvolutiveResult(
         sources=y,
         unmixing=D,
@@ -1008,4 +1032,5 @@ def separate_convolutive(
         nfft=nfft,
         hop=hop,
         beamformed=beamformed,
+        postfilter=post,
     )

@@ -74,6 +74,7 @@ from .iva import (
     _separate_whitened,
     _whiten,
 )
+from .postfilter import apply_gain, crosstalk
 from .stft import BinFilter
 
 __all__ = [
@@ -215,7 +216,7 @@ class _Filter(BinFilter):
     """A :class:`BinFilter` whose matrices are re-estimated from each batch of frames."""
 
     def __init__(self, owner, W, nfft, hop):
-        super().__init__(W, nfft, hop)
+        super().__init__(W, nfft, hop, post=owner._post)
         self._owner = owner
 
     def _learn(self, spec):
@@ -248,6 +249,11 @@ class OnlineIVA:
         Output each speaker through a multichannel Wiener filter over all
         microphones, built from the separation (see :meth:`_learn`), rather
         than through the separation's own matrices.
+    postfilter : bool, default True
+        Scale each time-frequency cell of the outputs down by the crosstalk
+        it holds (:mod:`cocktail.bss.postfilter`), measured on the ring
+        buffer whenever the bins are re-aligned; on the same frames, so it
+        adds no latency. False keeps the outputs a linear filter of the input.
 
     Attributes
     ----------
@@ -291,6 +297,7 @@ class OnlineIVA:
         forgetting=FORGETTING,
         sweeps=SWEEPS,
         wiener=True,
+        postfilter=True,
     ):
         if n_sources is None:
             n_sources = n_mics
@@ -326,6 +333,8 @@ class OnlineIVA:
         # holds: a new batch of T frames weighs T / (this sum), so that the
         # statistics are weighted averages from the first frame on.
         self._C_mass = self._V_mass = self._R_mass = 0.0
+        self.postfilter = bool(postfilter)
+        self._crosstalk = None  # (F, N, N) once measured
         self._filter = _Filter(self, self._D, self.nfft, self.hop)
         self._hist_len = max(1, int(round(HISTORY_SECONDS * self.sample_rate / self.hop)))
         self._hist = np.zeros((F, M, self._hist_len), dtype=np.complex64)  # ring buffer
@@ -493,13 +502,27 @@ class OnlineIVA:
         if N > 1 and not self.warmed and self._hist_n >= self._warm_at:
             self._warm_up()
             Xs = X if N == M else np.matmul(self._P, X)
+            self._measure_crosstalk()
         elif N > 1 and self.warmed and self._hist_n >= self._next_align:
             self._realign()
             self._next_align = self._hist_n + self._align_every
+            self._measure_crosstalk()
         Y = np.matmul(self._W, Xs)
         self.last_cost_change = self._cost(self._loudness(Y)) - cost0
         self._confidence(Y, X, T, self.last_cost_change)
         return self._D
+
+    def _measure_crosstalk(self):
+        """Measure the outputs' crosstalk on the ring buffer, with the filters now applied."""
+        if not self.postfilter:
+            return
+        Y = np.matmul(self._applied.astype(np.complex64), self._recent())
+        self._crosstalk = crosstalk(Y.real**2 + Y.imag**2)
+
+    def _post(self, out):
+        """The post-filter's gains on filtered frames ``out`` (F, N, T), in place."""
+        if self._crosstalk is not None:
+            apply_gain(out, self._crosstalk)
 
     def _remember(self, X):
         """Keep the last HISTORY_SECONDS of frames X (F, M, T) in the ring buffer."""
@@ -690,7 +713,8 @@ class OnlineIVA:
             ``updates``, ``unsure_seconds`` and the per-second lists
             ``dependence_per_second``, ``mic_dependence_per_second`` and
             ``cost_change_per_second`` (also as ``history``, with its
-            ``history_label``).
+            ``history_label``), ``output_filters`` and ``postfilter`` (the
+            crosstalk last measured, median over bins, in dB).
         """
         return dict(
             converged=not self.unsure or self.unsure[-1][1] < self.seconds,
@@ -708,7 +732,28 @@ class OnlineIVA:
                 if self.wiener and self._applied is not self._D
                 else "the separation's own matrices"
             ),
+            postfilter=self._describe_postfilter(),
         )
+
+    def _describe_postfilter(self):
+        if self._crosstalk is None:
+            reason = (
+                "turned off (--no-postfilter)"
+                if not self.postfilter
+                else "one speaker: no crosstalk"
+                if self.n_sources < 2
+                else "the stream ended before its crosstalk was measured"
+            )
+            return {"used": False, "reason": reason}
+        share = np.median(self._crosstalk.sum(axis=2), axis=0)
+        return {
+            "used": True,
+            "method": "Wiener gain per time-frequency cell against the crosstalk measured "
+            "every second on the last seconds",
+            "nfft": self.nfft,
+            "hop": self.hop,
+            "crosstalk_db": [round(float(10 * np.log10(max(v, 1e-12))), 1) for v in share],
+        }
 
     # -- streaming --------------------------------------------------------
 

@@ -221,10 +221,15 @@ class BinFilter:
         Hop between frames, in samples.
     dtype : numpy dtype, default complex128
         Data type in which ``W`` is kept and applied.
+    post : callable, optional
+        Called with every batch of filtered frames, shape (n_bins, n_out,
+        n_frames), which it may change in place before synthesis (a
+        time-varying gain, such as :mod:`cocktail.bss.postfilter`'s).
     """
 
-    def __init__(self, W, nfft, hop, dtype=np.complex128):
+    def __init__(self, W, nfft, hop, dtype=np.complex128, post=None):
         self.W = np.asarray(W, dtype=dtype)
+        self.post = post
         self.nfft, self.hop = nfft, hop
         self.window = hann(nfft)
         self.synth = synthesis_window(self.window, hop)
@@ -246,6 +251,8 @@ class BinFilter:
         self._learn(spec)
         # One small matrix product per bin, batched: (F, out, in) @ (F, in, k).
         out = np.matmul(self.W, spec.transpose(2, 0, 1).astype(self.W.dtype, copy=False))
+        if self.post is not None:
+            self.post(out)
         seg = np.fft.irfft(out.transpose(1, 2, 0), n=nfft, axis=-1) * self.synth  # (out, k, nfft)
         # Overlap-add: frame k starts at k*hop in a buffer that begins with the
         # tail carried over from the last call.
