@@ -843,6 +843,7 @@ def separate_online_iva(
     forgetting: float = FORGETTING,
     sweeps: int = SWEEPS,
     wiener: bool = True,
+    postfilter: bool = True,
 ):
     """Separate a whole room recording block-online, as a stream would be.
 
@@ -852,7 +853,7 @@ def separate_online_iva(
         The recording, microphones x samples.
     sample_rate : float
         Sample rate in Hz.
-    n_sources, block_seconds, nfft, forgetting, sweeps, wiener
+    n_sources, block_seconds, nfft, forgetting, sweeps, wiener, postfilter
         As for :class:`OnlineIVA`.
 
     Returns
@@ -877,6 +878,7 @@ def separate_online_iva(
         forgetting=forgetting,
         sweeps=sweeps,
         wiener=wiener,
+        postfilter=postfilter,
     )
     out = [sep.process(X[:, i : i + sep.block_size]) for i in range(0, X.shape[1], sep.block_size)]
     out.append(sep.flush())
