@@ -374,6 +374,7 @@ def count_room(X, sample_rate, upper=None, random_state=0):
         max_iter=COUNT_ITERATIONS,
         tol=0.0,
         random_state=random_state,
+        postfilter=False,  # the onset margins were set on the linear outputs
     )
     stft = STFT(nfft, nfft // 4)
     Yf = stft.forward(res.sources)
