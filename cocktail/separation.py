@@ -921,7 +921,7 @@ def describe_postfilter(post, asked, n_sources):
     output's own power)."""
     if post is None:
         if not asked:
-            reason = "turned off (--no-postfilter)"
+            reason = "turned off with --no-postfilter"
         elif n_sources < 2:
             reason = "one speaker: no crosstalk"
         else:

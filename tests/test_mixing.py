@@ -231,7 +231,7 @@ def test_room_report_holds_the_per_bin_matrices(tmp_path, postfilter):
         y = np.concatenate([g.process(y), g.flush()], axis=1)
     else:
         assert "crosstalk" not in r
-        assert r["postfilter"]["reason"] == "turned off (--no-postfilter)"
+        assert r["postfilter"]["reason"] == "turned off with --no-postfilter"
     out = np.stack([sf.read(tmp_path / "o" / f"speaker_{i}.wav")[0] for i in (1, 2)])
     # float16 keeps about 3 significant digits of each entry: within 1% overall.
     assert np.linalg.norm(y - out) / np.linalg.norm(out) < 1e-2

@@ -318,4 +318,4 @@ def test_the_live_postfilter_lowers_the_crosstalk(changing):
         assert np.mean(on) > np.mean(off) + 0.3, (on, off)  # measured: +0.5 and +1.0 dB
     post = sep.report()["postfilter"]
     assert post["used"] and post["nfft"] == sep.nfft and len(post["crosstalk_db"]) == 2
-    assert lin.report()["postfilter"] == {"used": False, "reason": "turned off (--no-postfilter)"}
+    assert lin.report()["postfilter"] == {"used": False, "reason": "turned off with --no-postfilter"}

@@ -69,7 +69,7 @@ def test_postfilter_raises_sdr_in_a_reverberant_room(tmp_path):
     post = report["postfilter"]
     assert post["used"] and post["nfft"] == report["nfft"] // 2 and len(post["crosstalk_db"]) == 2
     assert all(-40 < v < 0 for v in post["crosstalk_db"])
-    assert report_off["postfilter"] == {"used": False, "reason": "turned off (--no-postfilter)"}
+    assert report_off["postfilter"] == {"used": False, "reason": "turned off with --no-postfilter"}
 
 
 def test_apply_reuses_the_postfilter_or_leaves_it(tmp_path):
@@ -147,3 +147,20 @@ def test_a_quiet_instrument_beside_a_talker_loses_little(tmp_path):
     off, _ = _sdr(tmp_path, "off", "--sources", 2, "--no-postfilter")
     # measured: -0.3 dB; -0.7 dB when the crosstalk is measured where the outputs are loudest
     assert on["sdr"] > off["sdr"] - 0.5, (on, off)
+
+
+def test_the_page_says_what_the_postfilter_did(tmp_path):
+    ok(run("mix", *VOICES, "--room", 0.2, "-o", tmp_path / "m.wav", "-q"))
+    for name, options in (("on", ()), ("off", ("--no-postfilter",))):
+        ok(run("separate", tmp_path / "m.wav", "-o", tmp_path / name, "-q", "--html", *options))
+    report = json.loads((tmp_path / "on" / "separation.json").read_text())
+    leak = ", ".join(f"{v:g}" for v in report["postfilter"]["crosstalk_db"])
+    text = (tmp_path / "on" / "index.html").read_text()
+    assert (
+        "<dt>post-filter</dt><dd>Wiener gain against the crosstalk "
+        f'<span class="meta">(crosstalk per speaker {leak} dB)</span></dd>'
+    ) in text
+    text = (tmp_path / "off" / "index.html").read_text()
+    assert (
+        '<dt>post-filter</dt><dd>none <span class="meta">(turned off with --no-postfilter)</span></dd>'
+    ) in text

@@ -738,7 +738,7 @@ class OnlineIVA:
     def _describe_postfilter(self):
         if self._crosstalk is None:
             reason = (
-                "turned off (--no-postfilter)"
+                "turned off with --no-postfilter"
                 if not self.postfilter
                 else "one speaker: no crosstalk"
                 if self.n_sources < 2
