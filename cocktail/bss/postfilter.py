@@ -44,7 +44,6 @@ is poor but cost up to 3 dB where it is good.
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.ndimage import median_filter
 
 from .stft import MIN_NFFT, STFT, BinFilter
 
@@ -71,6 +70,19 @@ def frame_for(nfft):
     return max(nfft // 2, MIN_NFFT)
 
 
+def _running_median(a, width):
+    """Median over ``width`` neighbouring bins (axis 0), the edges repeated."""
+    if width < 2 or len(a) < 2:
+        return a
+    half = width // 2
+    padded = np.concatenate([np.repeat(a[:1], half, 0), a, np.repeat(a[-1:], half, 0)])
+    windows = [padded[i : i + len(a)] for i in range(2 * half + 1)]
+    if len(windows) == 3:  # the median of three, without sorting
+        lo, hi = np.minimum(windows[0], windows[1]), np.maximum(windows[0], windows[1])
+        return np.maximum(lo, np.minimum(hi, windows[2]))
+    return np.median(np.stack(windows), axis=0)
+
+
 def _shares(P, loudness, own=False):
     """Crosstalk shares (F, N, N) measured over the frames where ``loudness`` is
     highest; with ``own``, only those where it is more than half the power."""
@@ -89,7 +101,8 @@ def _shares(P, loudness, own=False):
                 continue
             ratio = np.take_along_axis(P[:, n], top, axis=1) / np.maximum(loud, _TINY)
             if keep is None:
-                a[:, n, k] = np.quantile(ratio, QUANTILE, axis=1)
+                pos = int(round(QUANTILE * (n_top - 1)))
+                a[:, n, k] = np.partition(ratio, pos, axis=1)[:, pos]
                 continue
             # bins where k has no frame of its own keep no crosstalk from it:
             # what it holds there is the others' leak
@@ -98,8 +111,7 @@ def _shares(P, loudness, own=False):
             ratio.sort(axis=1)
             pos = np.clip(np.round(QUANTILE * (counts - 1)).astype(int), 0, n_top - 1)
             a[:, n, k] = np.where(counts > 0, ratio[np.arange(F), pos], 0.0)
-    if SMOOTH_BINS > 1 and F >= SMOOTH_BINS:
-        a = median_filter(a, size=(SMOOTH_BINS, 1, 1), mode="nearest")
+    a = _running_median(a, SMOOTH_BINS)
     return np.clip(np.nan_to_num(a, nan=0.0, posinf=MAX_SHARE), 0.0, MAX_SHARE)
 
 
