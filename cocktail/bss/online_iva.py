@@ -130,6 +130,10 @@ WARM_ITER = 30
 #: the recent frames (``iva._align``): the online updates alone can leave a
 #: band of bins following the other speaker.
 ALIGN_EVERY = 1.0
+#: Every this many seconds (and after the warm-up), the post-filter's
+#: crosstalk is measured anew on the recent frames; measuring it every second
+#: costs a tenth of a two-microphone run.
+CROSSTALK_EVERY = 2.0
 #: Once this many seconds of stream have arrived (the ring buffer is full),
 #: a re-alignment that would move more than ALIGN_MOVE_LIMIT of the rows
 #: (bins times outputs) at once is refused: so large a move then comes from
@@ -252,8 +256,9 @@ class OnlineIVA:
     postfilter : bool, default True
         Scale each time-frequency cell of the outputs down by the crosstalk
         it holds (:mod:`cocktail.bss.postfilter`), measured on the ring
-        buffer whenever the bins are re-aligned; on the same frames, so it
-        adds no latency. False keeps the outputs a linear filter of the input.
+        buffer after the warm-up and every CROSSTALK_EVERY seconds; applied
+        on the same frames as the filters, so it adds no latency. False
+        keeps the outputs a linear filter of the input.
 
     Attributes
     ----------
@@ -342,6 +347,8 @@ class OnlineIVA:
         self._warm_at = int(round(WARM_SECONDS * self.sample_rate / self.hop))
         self._align_every = max(1, int(round(ALIGN_EVERY * self.sample_rate / self.hop)))
         self._next_align = self._warm_at + self._align_every
+        self._crosstalk_every = max(1, int(round(CROSSTALK_EVERY * self.sample_rate / self.hop)))
+        self._next_crosstalk = 0
         self.warmed = False
         self.frames = 0
         self.updates = 0
@@ -513,9 +520,11 @@ class OnlineIVA:
         return self._D
 
     def _measure_crosstalk(self):
-        """Measure the outputs' crosstalk on the ring buffer, with the filters now applied."""
-        if not self.postfilter:
+        """Measure the outputs' crosstalk on the ring buffer, with the filters now
+        applied, when CROSSTALK_EVERY seconds have passed since the last time."""
+        if not self.postfilter or self._hist_n < self._next_crosstalk:
             return
+        self._next_crosstalk = self._hist_n + self._crosstalk_every
         Y = np.matmul(self._applied.astype(np.complex64), self._recent())
         self._crosstalk = crosstalk(Y.real**2 + Y.imag**2)
 
@@ -748,8 +757,8 @@ class OnlineIVA:
         share = np.median(self._crosstalk.sum(axis=2), axis=0)
         return {
             "used": True,
-            "method": "Wiener gain per time-frequency cell against the crosstalk measured "
-            "every second on the last seconds",
+            "method": f"Wiener gain per time-frequency cell against the crosstalk measured "
+            f"every {CROSSTALK_EVERY:g} s on the last {HISTORY_SECONDS:g} s",
             "nfft": self.nfft,
             "hop": self.hop,
             "crosstalk_db": [round(float(10 * np.log10(max(v, 1e-12))), 1) for v in share],
