@@ -276,7 +276,7 @@ def encode_crosstalk(post):
     Parameters
     ----------
     post : cocktail.bss.postfilter.PostFilter
-        Its shares (between 0 and :data:`cocktail.bss.postfilter.MAX_SHARE`)
+        Its shares (at least 0, less than :data:`cocktail.bss.postfilter.MAX_SHARE`)
         are stored as float16.
 
     Returns

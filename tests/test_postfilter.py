@@ -27,6 +27,20 @@ def test_crosstalk_is_the_share_of_power_that_leaks():
     assert not crosstalk(np.ones((8, 1, 10))).any()  # one output has no crosstalk
 
 
+def test_a_shadow_of_an_output_is_not_its_crosstalk():
+    """An extra output that only echoes another (the reverberation of a talker
+    when more outputs than speakers are asked for) is quieter than it even
+    where it is loudest: that is no crosstalk, and the talker keeps his cells."""
+    rng = np.random.default_rng(3)
+    talker = rng.laplace(size=(32, 500)) * (rng.random((32, 500)) < 0.3)
+    echo = 0.3 * np.roll(talker, 2, axis=1) + 0.1 * np.roll(talker, 5, axis=1)
+    P = np.abs(np.stack([talker, echo], axis=1)) ** 2
+    a = crosstalk(P)
+    assert not a[:, 0, 1].any()  # the echo does not leak into the talker
+    Y = np.stack([talker, echo], axis=1).astype(complex)
+    assert np.array_equal(apply_gain(Y.copy(), a)[:, 0], Y[:, 0])  # the talker is left whole
+
+
 def test_gains_lie_between_the_floor_and_one():
     rng = np.random.default_rng(1)
     Y = rng.normal(size=(16, 3, 50)) + 1j * rng.normal(size=(16, 3, 50))
@@ -145,8 +159,9 @@ def test_a_quiet_instrument_beside_a_talker_loses_little(tmp_path):
     ok(run("mix", *sources, "--room", 0.2, "-o", tmp_path / "m.wav", "-q", "--seed", 3))
     on, _ = _sdr(tmp_path, "on", "--sources", 2)
     off, _ = _sdr(tmp_path, "off", "--sources", 2, "--no-postfilter")
-    # measured: -0.3 dB; -0.7 dB when the crosstalk is measured where the outputs are loudest
-    assert on["sdr"] > off["sdr"] - 0.5, (on, off)
+    # measured: +0.4 dB; -0.7 dB when the crosstalk was measured where the
+    # outputs are loudest, -0.3 dB without the shadow rule
+    assert on["sdr"] > off["sdr"], (on, off)
 
 
 def test_the_page_says_what_the_postfilter_did(tmp_path):
@@ -162,5 +177,6 @@ def test_the_page_says_what_the_postfilter_did(tmp_path):
     ) in text
     text = (tmp_path / "off" / "index.html").read_text()
     assert (
-        '<dt>post-filter</dt><dd>none <span class="meta">(turned off with --no-postfilter)</span></dd>'
+        '<dt>post-filter</dt><dd>none <span class="meta">'
+        "(turned off with --no-postfilter)</span></dd>"
     ) in text

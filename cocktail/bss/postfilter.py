@@ -55,10 +55,14 @@ QUANTILE = 0.3
 SMOOTH_BINS = 3
 #: Smallest gain a cell is given (about -10 dB).
 GAIN_FLOOR = 0.3
-#: Largest crosstalk share kept: more than this already gives every cell the floor.
-MAX_SHARE = 100.0
+#: A share this large or larger is not crosstalk: where output k is loudest,
+#: output n is as loud or louder, so k is n's shadow (the reverberation of n's
+#: speaker in an output of its own, or a quiet source that n's crosstalk
+#: makes loud), and is left out.
+MAX_SHARE = 1.0
 
 _TINY = 1e-30
+_HUGE = 1e30
 #: Frames given their gains at a time when a whole signal is filtered.
 _CHUNK = 256
 
@@ -112,7 +116,7 @@ def _shares(P, loudness, own=False):
             pos = np.clip(np.round(QUANTILE * (counts - 1)).astype(int), 0, n_top - 1)
             a[:, n, k] = np.where(counts > 0, ratio[np.arange(F), pos], 0.0)
     a = _running_median(a, SMOOTH_BINS)
-    return np.clip(np.nan_to_num(a, nan=0.0, posinf=MAX_SHARE), 0.0, MAX_SHARE)
+    return np.maximum(np.nan_to_num(a, nan=0.0, posinf=_HUGE), 0.0)
 
 
 def crosstalk(P):
@@ -133,7 +137,7 @@ def crosstalk(P):
     -------
     ndarray, shape (n_bins, n_outputs, n_outputs), float32
         ``a[f, n, k]``: the share of output k's power found in output n
-        (zero on the diagonal, at most ``MAX_SHARE``).
+        (zero on the diagonal, and where it would be ``MAX_SHARE`` or more).
     """
     P = np.asarray(P, dtype=np.float32)  # an hour's fit segment at 48 kHz: keep it small
     F, N, T = P.shape
@@ -143,7 +147,8 @@ def crosstalk(P):
     own = np.matmul(a.astype(np.float32), P)
     np.subtract(P, own, out=own)
     np.maximum(own, 0.0, out=own)
-    return _shares(P, own, own=True).astype(np.float32)
+    a = _shares(P, own, own=True)
+    return np.where(a < MAX_SHARE, a, 0.0).astype(np.float32)
 
 
 def apply_gain(Y, a):
