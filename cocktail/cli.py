@@ -391,7 +391,7 @@ class SourceCount(click.ParamType):
     show_default=True,
     help="Room model: scale each time-frequency cell of every speaker down by the "
     "crosstalk it still holds from the others, measured per frequency (a Wiener "
-    "gain, +0.55 dB SDR on average on the benchmark rooms). --no-postfilter keeps "
+    "gain, +0.5 dB SDR on average on the benchmark rooms). --no-postfilter keeps "
     "every speaker a linear filter of the recording, for further array processing.",
 )
 @click.option(
