@@ -28,7 +28,7 @@ from .bss.ica import ALGORITHMS as ICA_ALGORITHMS
 from .bss.ica import DESCRIPTIONS as ICA_DESCRIPTIONS
 from .bss.ica import TOL, default_max_iter, ica
 from .bss.iva import default_nfft
-from .bss.postfilter import PostFilter
+from .bss.postfilter import PostFilter, not_used
 from .bss.scaling import energy_order, headroom_gain, project_back
 from .bss.stft import MIN_NFFT
 from .bss.whitening import covariance_spectrum
@@ -910,31 +910,15 @@ def _fit_room(X, sample_rate, n_sources, algorithm, options, callback, report, w
         )
         if X.shape[0] > n_sources
         else "every microphone is a dimension of the separation",
-        postfilter=describe_postfilter(post, options.postfilter, n_sources),
+        postfilter=(
+            not_used(options.postfilter, n_sources, "a silent recording: nothing to filter")
+            if post is None
+            else post.describe(
+                "Wiener gain per time-frequency cell against the crosstalk measured per bin"
+            )
+        ),
     )
     return sep, res.converged, res.n_iter, "cost still changing"
-
-
-def describe_postfilter(post, asked, n_sources):
-    """The report's account of the room model's post-filter: what it did and
-    the crosstalk it found in each output (median over bins, in dB of the
-    output's own power)."""
-    if post is None:
-        if not asked:
-            reason = "turned off with --no-postfilter"
-        elif n_sources < 2:
-            reason = "one speaker: no crosstalk"
-        else:
-            reason = "a silent recording: nothing to filter"
-        return {"used": False, "reason": reason}
-    share = np.median(post.shares.sum(axis=2), axis=0)
-    return {
-        "used": True,
-        "method": "Wiener gain per time-frequency cell against the crosstalk measured per bin",
-        "nfft": post.nfft,
-        "hop": post.hop,
-        "crosstalk_db": [round(float(10 * np.log10(max(v, 1e-12))), 1) for v in share],
-    }
 
 
 # ------------------------------------------------------------------- running

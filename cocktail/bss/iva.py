@@ -1017,8 +1017,7 @@ def separate_convolutive(
         if postfilter and n_sources > 1:
             # on the outputs' own STFT: filtering per bin leaves a set of
             # coefficients no signal has, and their re-analysis is what is heard
-            post = PostFilter.measure(y, frame_for(nfft))
-            y = post.apply(y)
+            post, y = PostFilter.fit(y, frame_for(nfft))
     # D is linear and the post-filter's gains depend on ratios of powers only:
     # both map the unscaled recording to the unscaled outputs
     y *= scale

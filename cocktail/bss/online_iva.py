@@ -74,7 +74,7 @@ from .iva import (
     _separate_whitened,
     _whiten,
 )
-from .postfilter import apply_gain, crosstalk
+from .postfilter import apply_gain, crosstalk, not_used, summary
 from .stft import BinFilter
 
 __all__ = [
@@ -746,23 +746,18 @@ class OnlineIVA:
 
     def _describe_postfilter(self):
         if self._crosstalk is None:
-            reason = (
-                "turned off with --no-postfilter"
-                if not self.postfilter
-                else "one speaker: no crosstalk"
-                if self.n_sources < 2
-                else "the stream ended before its crosstalk was measured"
+            return not_used(
+                self.postfilter,
+                self.n_sources,
+                "the stream ended before its crosstalk was measured",
             )
-            return {"used": False, "reason": reason}
-        share = np.median(self._crosstalk.sum(axis=2), axis=0)
-        return {
-            "used": True,
-            "method": f"Wiener gain per time-frequency cell against the crosstalk measured "
+        return summary(
+            self._crosstalk,
+            self.nfft,
+            self.hop,
+            f"Wiener gain per time-frequency cell against the crosstalk measured "
             f"every {CROSSTALK_EVERY:g} s on the last {HISTORY_SECONDS:g} s",
-            "nfft": self.nfft,
-            "hop": self.hop,
-            "crosstalk_db": [round(float(10 * np.log10(max(v, 1e-12))), 1) for v in share],
-        }
+        )
 
     # -- streaming --------------------------------------------------------
 

@@ -209,20 +209,67 @@ class PostFilter:
         nfft : int
             The post-filter's frame (:func:`frame_for`).
         """
+        return cls._measured(y, nfft)[0]
+
+    @classmethod
+    def fit(cls, y, nfft):
+        """Measure the crosstalk of separated outputs ``y`` and filter them, on
+        one STFT: (the post-filter, the filtered outputs)."""
+        post, stft, Y = cls._measured(y, nfft)
+        return post, post._filtered(stft, Y, y.shape[1])
+
+    @classmethod
+    def _measured(cls, y, nfft):
         stft = STFT(nfft, nfft // 4)
         Y = stft.forward(y)
-        return cls(crosstalk(Y.real**2 + Y.imag**2), nfft, nfft // 4)
+        return cls(crosstalk(Y.real**2 + Y.imag**2), nfft, nfft // 4), stft, Y
+
+    def _filtered(self, stft, Y, n_samples):
+        for i in range(0, Y.shape[2], _CHUNK):  # in place, a few temporaries at a time
+            apply_gain(Y[:, :, i : i + _CHUNK], self.shares)
+        return stft.inverse(Y, n_samples)
 
     def apply(self, y):
         """The outputs ``y`` (n_sources, n_samples), each cell scaled by its gain."""
         stft = STFT(self.nfft, self.hop)
-        Y = stft.forward(y)
-        for i in range(0, Y.shape[2], _CHUNK):  # in place, a few temporaries at a time
-            apply_gain(Y[:, :, i : i + _CHUNK], self.shares)
-        return stft.inverse(Y, y.shape[1])
+        return self._filtered(stft, stft.forward(y), y.shape[1])
 
     def stage(self):
         """A streaming filter (:class:`cocktail.bss.stft.BinFilter`) that applies the gains."""
-        n = self.shares.shape[1]
-        eye = np.broadcast_to(np.eye(n), (self.shares.shape[0], n, n))
-        return BinFilter(eye, self.nfft, self.hop, post=lambda Y: apply_gain(Y, self.shares))
+        return BinFilter(
+            None,
+            self.nfft,
+            self.hop,
+            channels=self.shares.shape[1],
+            post=lambda Y: apply_gain(Y, self.shares),
+        )
+
+    def describe(self, method):
+        """The report's account of it: ``method`` and the crosstalk found in each
+        output (median over bins, in dB of the output's own power)."""
+        return summary(self.shares, self.nfft, self.hop, method)
+
+
+def summary(shares, nfft, hop, method):
+    """The report's ``postfilter`` entry for crosstalk ``shares`` measured with
+    an STFT of ``nfft`` / ``hop`` by ``method``."""
+    share = np.median(shares.sum(axis=2), axis=0)
+    return {
+        "used": True,
+        "method": method,
+        "nfft": nfft,
+        "hop": hop,
+        "crosstalk_db": [round(float(10 * np.log10(max(v, 1e-12))), 1) for v in share],
+    }
+
+
+def not_used(asked, n_sources, otherwise):
+    """The report's ``postfilter`` entry when there is none: turned off, one
+    speaker, or ``otherwise`` (why it could not be measured)."""
+    if not asked:
+        reason = "turned off with --no-postfilter"
+    elif n_sources < 2:
+        reason = "one speaker: no crosstalk"
+    else:
+        reason = otherwise
+    return {"used": False, "reason": reason}

@@ -213,8 +213,9 @@ class BinFilter:
 
     Parameters
     ----------
-    W : array_like, shape (n_bins, n_out, n_in), complex
-        One matrix per frequency bin, with ``n_bins = nfft // 2 + 1``.
+    W : array_like, shape (n_bins, n_out, n_in), complex, or None
+        One matrix per frequency bin, with ``n_bins = nfft // 2 + 1``; None
+        passes the ``channels`` through unmixed (for ``post`` alone).
     nfft : int
         Frame length in samples.
     hop : int
@@ -225,15 +226,17 @@ class BinFilter:
         Called with every batch of filtered frames, shape (n_bins, n_out,
         n_frames), which it may change in place before synthesis (a
         time-varying gain, such as :mod:`cocktail.bss.postfilter`'s).
+    channels : int, optional
+        Channels in and out when ``W`` is None.
     """
 
-    def __init__(self, W, nfft, hop, dtype=np.complex128, post=None):
-        self.W = np.asarray(W, dtype=dtype)
+    def __init__(self, W, nfft, hop, dtype=np.complex128, post=None, channels=None):
+        self.W = None if W is None else np.asarray(W, dtype=dtype)
         self.post = post
         self.nfft, self.hop = nfft, hop
         self.window = hann(nfft)
         self.synth = synthesis_window(self.window, hop)
-        self.n_out, self.n_in = self.W.shape[1], self.W.shape[2]
+        self.n_out, self.n_in = (channels, channels) if W is None else self.W.shape[1:]
         pad = nfft - hop
         self._in = np.zeros((self.n_in, pad))  # leading zeros: the first frames see silence
         self._acc = np.zeros((self.n_out, nfft))  # overlap-add tail not yet final
@@ -249,8 +252,11 @@ class BinFilter:
             return np.zeros((self.n_out, 0))
         spec = np.fft.rfft(frames(x, nfft, hop) * self.window, axis=-1)  # (in, k, F)
         self._learn(spec)
-        # One small matrix product per bin, batched: (F, out, in) @ (F, in, k).
-        out = np.matmul(self.W, spec.transpose(2, 0, 1).astype(self.W.dtype, copy=False))
+        if self.W is None:
+            out = spec.transpose(2, 0, 1)
+        else:
+            # One small matrix product per bin, batched: (F, out, in) @ (F, in, k).
+            out = np.matmul(self.W, spec.transpose(2, 0, 1).astype(self.W.dtype, copy=False))
         if self.post is not None:
             self.post(out)
         seg = np.fft.irfft(out.transpose(1, 2, 0), n=nfft, axis=-1) * self.synth  # (out, k, nfft)
