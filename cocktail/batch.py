@@ -476,6 +476,13 @@ def _stop_pool(pool):
             p.terminate()
     for p in processes:
         p.join(STOP_WAIT)
+    for p in processes:
+        if p.is_alive():
+            # Deaf to SIGTERM for STOP_WAIT seconds: it cannot clean up, but it
+            # must not outlive the command (seen once: a worker left running
+            # its solver, holding the command's stderr open).
+            p.kill()
+            p.join(STOP_WAIT)
 
 
 def separate_many(inputs, folders, options=None, *, jobs=1, on_done=None):
