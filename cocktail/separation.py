@@ -820,6 +820,19 @@ def _settle_count(X, sample_rate, model, n_sources, options, name, report, warni
     return n_sources
 
 
+def _all_microphones(n_mics, n_sources, wiener):
+    """The report's account of how the room model used the microphones."""
+    if n_mics > n_sources:
+        return (
+            "Wiener filters over all microphones"
+            if wiener
+            else "the separation of each bin's principal subspace"
+        )
+    return "every microphone is a dimension of the separation" + (
+        "; then Wiener filters over them, whose outputs carry less crosstalk" if wiener else ""
+    )
+
+
 def _fit_instantaneous(X, sample_rate, n_sources, algorithm, options, callback, report, warnings):
     """ICA of an instantaneous mixture: the applier, and whether it converged
     (converged, iterations, what was still changing); fills ``report``."""
@@ -903,13 +916,7 @@ def _fit_room(X, sample_rate, n_sources, algorithm, options, callback, report, w
         converged=res.converged,
         history=res.history,
         history_label="cost",
-        all_microphones=(
-            "Wiener filters over all microphones"
-            if res.beamformed
-            else "the separation of each bin's principal subspace"
-        )
-        if X.shape[0] > n_sources
-        else "every microphone is a dimension of the separation",
+        all_microphones=_all_microphones(X.shape[0], n_sources, res.beamformed),
         postfilter=(
             not_used(options.postfilter, n_sources, "a silent recording: nothing to filter")
             if post is None

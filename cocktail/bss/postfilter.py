@@ -209,22 +209,27 @@ class PostFilter:
         nfft : int
             The post-filter's frame (:func:`frame_for`).
         """
-        return cls._measured(y, nfft)[0]
+        return cls.analyse(y, nfft)[0]
 
     @classmethod
     def fit(cls, y, nfft):
         """Measure the crosstalk of separated outputs ``y`` and filter them, on
         one STFT: (the post-filter, the filtered outputs)."""
-        post, stft, Y = cls._measured(y, nfft)
-        return post, post._filtered(stft, Y, y.shape[1])
+        post, stft, Y = cls.analyse(y, nfft)
+        return post, post.filter_spectrum(stft, Y, y.shape[1])
 
     @classmethod
-    def _measured(cls, y, nfft):
+    def analyse(cls, y, nfft):
+        """Measure the crosstalk of outputs ``y`` and keep what filtering them
+        needs: (the post-filter, its STFT, the outputs' STFT), so that the
+        measurement and the filter share one analysis."""
         stft = STFT(nfft, nfft // 4)
         Y = stft.forward(y)
         return cls(crosstalk(Y.real**2 + Y.imag**2), nfft, nfft // 4), stft, Y
 
-    def _filtered(self, stft, Y, n_samples):
+    def filter_spectrum(self, stft, Y, n_samples):
+        """The outputs of :meth:`analyse` filtered: ``Y`` is scaled in place,
+        then synthesised to ``n_samples`` samples."""
         for i in range(0, Y.shape[2], _CHUNK):  # in place, a few temporaries at a time
             apply_gain(Y[:, :, i : i + _CHUNK], self.shares)
         return stft.inverse(Y, n_samples)
@@ -232,7 +237,7 @@ class PostFilter:
     def apply(self, y):
         """The outputs ``y`` (n_sources, n_samples), each cell scaled by its gain."""
         stft = STFT(self.nfft, self.hop)
-        return self._filtered(stft, stft.forward(y), y.shape[1])
+        return self.filter_spectrum(stft, stft.forward(y), y.shape[1])
 
     def stage(self):
         """A streaming filter (:class:`cocktail.bss.stft.BinFilter`) that applies the gains."""
