@@ -375,6 +375,7 @@ def count_room(X, sample_rate, upper=None, random_state=0):
         tol=0.0,
         random_state=random_state,
         postfilter=False,  # the onset margins were set on the linear outputs
+        beamform=K < X.shape[0],  # ...of the separation's own matrices when K = M
     )
     stft = STFT(nfft, nfft // 4)
     Yf = stft.forward(res.sources)
