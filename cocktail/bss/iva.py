@@ -796,18 +796,24 @@ def _crosstalk_db(post):
 def _wiener_if_cleaner(D, X, C, stft, n_samples, nfft):
     """Step 6 with as many microphones as speakers: the Wiener filters if their
     outputs carry WIENER_MARGIN_DB less crosstalk. Returns (matrices, whether
-    they are the Wiener filters, the chosen outputs' measurement)."""
-    own = _measured_outputs(D, X, stft, n_samples, nfft)
+    they are the Wiener filters, the chosen outputs' measurement).
+
+    One set of outputs is held at a time (the filters first, while the
+    recording's STFT is at hand), so memory stays that of one measurement;
+    when the separation's own matrices win, their outputs are made again.
+    """
     try:
         B = _beamform(D, stft.forward(X), C)
-        if not np.all(np.isfinite(B)):
-            return D, False, own
     except (FloatingPointError, np.linalg.LinAlgError):
-        return D, False, own
+        B = None
+    if B is None or not np.all(np.isfinite(B)):
+        return D, False, _measured_outputs(D, X, stft, n_samples, nfft)
+    own = _crosstalk_db(_measured_outputs(D, X, stft, n_samples, nfft)[0])
     other = _measured_outputs(B, X, stft, n_samples, nfft)
-    if _crosstalk_db(other[0]) <= _crosstalk_db(own[0]) - WIENER_MARGIN_DB:
+    if _crosstalk_db(other[0]) <= own - WIENER_MARGIN_DB:
         return B, True, other
-    return D, False, own
+    del other
+    return D, False, _measured_outputs(D, X, stft, n_samples, nfft)
 
 
 def _beamform(D, X, C, ref=0):
