@@ -798,9 +798,10 @@ def _wiener_if_cleaner(D, X, C, stft, n_samples, nfft):
     outputs carry WIENER_MARGIN_DB less crosstalk. Returns (matrices, whether
     they are the Wiener filters, the chosen outputs' measurement).
 
-    One set of outputs is held at a time (the filters first, while the
-    recording's STFT is at hand), so memory stays that of one measurement;
-    when the separation's own matrices win, their outputs are made again.
+    The filters are made first, while the recording's STFT is at hand; then
+    one set of outputs with its STFT is held at a time (of the separation's
+    own outputs only the samples are kept, and analysed again if they win),
+    so memory stays about that of one measurement.
     """
     try:
         B = _beamform(D, stft.forward(X), C)
@@ -808,12 +809,13 @@ def _wiener_if_cleaner(D, X, C, stft, n_samples, nfft):
         B = None
     if B is None or not np.all(np.isfinite(B)):
         return D, False, _measured_outputs(D, X, stft, n_samples, nfft)
-    own = _crosstalk_db(_measured_outputs(D, X, stft, n_samples, nfft)[0])
+    post, post_stft, Yp, y = _measured_outputs(D, X, stft, n_samples, nfft)
+    del Yp
     other = _measured_outputs(B, X, stft, n_samples, nfft)
-    if _crosstalk_db(other[0]) <= own - WIENER_MARGIN_DB:
+    if _crosstalk_db(other[0]) <= _crosstalk_db(post) - WIENER_MARGIN_DB:
         return B, True, other
     del other
-    return D, False, _measured_outputs(D, X, stft, n_samples, nfft)
+    return D, False, (post, post_stft, post_stft.forward(y), y)
 
 
 def _beamform(D, X, C, ref=0):
