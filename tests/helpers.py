@@ -12,6 +12,7 @@ Three SIR measures, for three kinds of output:
 """
 
 import itertools
+import signal
 import sys
 from pathlib import Path
 
@@ -51,6 +52,17 @@ def last_error(result, message, code=1):
 
 def cocktail_cmd():
     return [sys.executable, "-m", "cocktail"]
+
+
+def default_sigint():
+    """For ``preexec_fn``: the child starts with SIGINT's default action.
+
+    A process that a non-interactive shell starts in the background (``cmd &``,
+    as a CI runner may start the test suite) inherits SIGINT ignored, and
+    Python then leaves it ignored, so a child sent SIGINT would not stop. A
+    child under test gets SIGINT as it would in a terminal.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def speechlike(n_sources, n_samples, rng, rate=8000):

@@ -19,7 +19,15 @@ import pytest
 import soundfile as sf
 
 from cocktail import separation
-from helpers import SAMPLES, cocktail_cmd, only_error, pcm16_wav_header, run, speechlike
+from helpers import (
+    SAMPLES,
+    cocktail_cmd,
+    default_sigint,
+    only_error,
+    pcm16_wav_header,
+    run,
+    speechlike,
+)
 
 #: Seconds a stopped command may take to clean up and leave (a hang guard, not a measure).
 HANG_GUARD = 60
@@ -161,6 +169,7 @@ def test_ctrl_c_with_workers_stops_every_file(tmp_path, whole_group):
         + ["separate", *_room_inputs(tmp_path, 4), "-o", str(out), "--jobs", "2", "-q", *endless],
         stderr=subprocess.PIPE,
         start_new_session=True,
+        preexec_fn=default_sigint,
     )
     _wait_for(lambda: out.is_dir() and len(list(out.iterdir())) >= 2, p)
     time.sleep(1.0)  # let the workers get into their solvers

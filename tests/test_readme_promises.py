@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 
-from helpers import ROOT, SAMPLES, cocktail_cmd, pcm16_wav_header, speechlike
+from helpers import ROOT, SAMPLES, cocktail_cmd, default_sigint, pcm16_wav_header, speechlike
 
 HANG_GUARD = 120
 POLL = 0.05
@@ -64,6 +64,7 @@ def signalled_run(signum, workdir):
         + ["separate", "-", "-o", str(out), "--fit-seconds", "1", "--block-seconds", "0.1", "-q"],
         stdin=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        preexec_fn=default_sigint,
     )
     p.stdin.write(pcm16_wav_header(2, RATE, 60 * RATE) + pcm)  # promises a minute, sends 3 s
     p.stdin.flush()
