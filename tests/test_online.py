@@ -261,3 +261,14 @@ def test_adaptive_counts_the_speakers_from_its_first_seconds(tmp_path):
         "4, one per microphone: with --model convolutive the live separation starts at once, "
         "before the speakers can be counted"
     )
+    # Counted live from an array's first 2 s, a room count is unsure, and says
+    # how to give the number (on the benchmark's arrays it kept every output).
+    res = run("separate", tmp_path / "r.wav", "--adaptive", "-o", tmp_path / "d", "-q")
+    ok(res)
+    report = json.loads((tmp_path / "d" / "separation.json").read_text())
+    assert report["mixing_model"] == "convolutive" and report["source_count"]["unsure"]
+    n = report["n_sources"]
+    assert f"Warning: unsure how many speakers '{tmp_path / 'r.wav'}' holds: kept {n}; " in (
+        res.stderr
+    )
+    assert "give --sources N (fewer outputs, and a faster live separation)" in res.stderr
