@@ -811,10 +811,13 @@ def _wiener_if_cleaner(D, X, C, stft, n_samples, nfft):
         return D, False, _measured_outputs(D, X, stft, n_samples, nfft)
     post, post_stft, Yp, y = _measured_outputs(D, X, stft, n_samples, nfft)
     del Yp
-    other = _measured_outputs(B, X, stft, n_samples, nfft)
-    if _crosstalk_db(other[0]) <= _crosstalk_db(post) - WIENER_MARGIN_DB:
-        return B, True, other
-    del other
+    try:
+        other = _measured_outputs(B, X, stft, n_samples, nfft)
+        if _crosstalk_db(other[0]) <= _crosstalk_db(post) - WIENER_MARGIN_DB:
+            return B, True, other
+        del other
+    except FloatingPointError:
+        pass  # the filters' outputs overflow or vanish: keep the separation's own
     return D, False, (post, post_stft, post_stft.forward(y), y)
 
 
