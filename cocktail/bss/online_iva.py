@@ -26,8 +26,9 @@ order from block to block (each row is updated from its own history), so an
 output keeps its speaker across a gradual move.
 
 Two batch steps help, both on a ring buffer of the last HISTORY_SECONDS of
-frames (bounded memory): after WARM_SECONDS, a short batch AuxIVA on what has
-arrived gives the online updates a good start; then every ALIGN_EVERY
+frames (bounded memory): after WARM_SECONDS, a short batch AuxIVA (ILRMA from
+WARM_ILRMA_FROM speakers) on what has arrived gives the online updates a good
+start; then every ALIGN_EVERY
 seconds the bins are re-aligned to the same speakers as the batch model's
 final alignment does (``iva._align`` with ``local``: by activity, band by
 band, bin by bin against its neighbours, and by the speakers' delays; the
