@@ -800,8 +800,8 @@ def _wiener_if_cleaner(D, X, C, stft, n_samples, nfft):
 
     The filters are made first, while the recording's STFT is at hand; then
     one set of outputs with its STFT is held at a time (of the separation's
-    own outputs only the samples are kept, and analysed again if they win),
-    so memory stays about that of one measurement.
+    own outputs only the samples are kept: the caller analyses them again if
+    it filters them), so memory stays about that of one measurement.
     """
     try:
         B = _beamform(D, stft.forward(X), C)
@@ -818,7 +818,7 @@ def _wiener_if_cleaner(D, X, C, stft, n_samples, nfft):
         del other
     except FloatingPointError:
         pass  # the filters' outputs overflow or vanish: keep the separation's own
-    return D, False, (post, post_stft, post_stft.forward(y), y)
+    return D, False, (post, post_stft, None, y)
 
 
 def _beamform(D, X, C, ref=0):
@@ -1056,7 +1056,7 @@ def separate_convolutive(
         D = _projection_back(np.matmul(W, Q), C)
         del Z
         beamformed = False
-        measured = None  # (post-filter, its STFT, the outputs' STFT) of the chosen D
+        measured = None  # (post-filter, its STFT, the outputs' STFT or None, outputs)
         if beamform and n_mics > n_sources:
             Xf = stft.forward(X)
             try:
@@ -1077,6 +1077,7 @@ def separate_convolutive(
         if postfilter and post is not None:
             # on the outputs' own STFT: filtering per bin leaves a set of
             # coefficients no signal has, and their re-analysis is what is heard
+            Yp = post_stft.forward(y) if Yp is None else Yp
             y = post.filter_spectrum(post_stft, Yp, n_samples)
         else:
             post = None
