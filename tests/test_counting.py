@@ -98,6 +98,37 @@ def test_room_outputs_with_soft_onsets_are_not_talkers():
     assert counted.n == 2 and sorted(keep) == [0, 1]
 
 
+def test_a_talker_heard_again_is_not_another_talker():
+    """Two talkers, each also in a second output through another filter (as a
+    trial separation of a compact array gives them): the second outputs have
+    sharp onsets too, but their power rises and falls with a louder output's
+    in every bin, so two are counted, and the evidence says why."""
+    rng = np.random.default_rng(7)
+    F, T = 64, 400
+    talkers = (rng.random((2, 1, T)) < 0.3) * rng.uniform(1, 10, (2, F, T))  # bursts
+    again = talkers * rng.uniform(0.05, 0.3, (2, F, 1)) * rng.uniform(0.7, 1.3, (2, F, T))
+    P = np.concatenate([talkers, again]).transpose(1, 0, 2) + 1e-3
+    counted, keep = count_outputs(P, np.linspace(0, 4000, F))
+    assert counted.n == 2 and sorted(keep) == [0, 1] and not counted.unsure
+    assert "2 of those rise and fall with a louder one's power" in counted.method
+    ev = counted.evidence
+    assert ev["duplicate_correlation"] == 0.46
+    assert len(ev["power_correlation"]) == 4 and min(ev["onset_sharpness"]) > 1 - ev["margin"]
+    assert sorted(v for v in ev["power_correlation"] if v is not None)[-2] > 0.8
+
+
+def test_independent_talkers_are_all_kept():
+    """Four talkers whose bursts are independent: their powers do not rise and
+    fall together, and none is taken for another heard again."""
+    rng = np.random.default_rng(8)
+    F, T = 64, 400
+    P = (rng.random((4, 1, T)) < 0.3) * rng.uniform(1, 10, (4, F, T))
+    P = P.transpose(1, 0, 2) * rng.uniform(0.1, 1, (1, 4, 1)) + 1e-3
+    counted, keep = count_outputs(P, np.linspace(0, 4000, F))
+    assert counted.n == 4 and not counted.unsure
+    assert max(v for v in counted.evidence["power_correlation"] if v is not None) < 0.2
+
+
 # ------------------------------------------------------------------ rooms
 
 
@@ -148,6 +179,17 @@ def test_wiener_filters_over_every_microphone_where_they_pay(n_mics, seed, rt60,
     X, images = room_mixture(2, n_mics, 11)
     dry = separate_convolutive(X, **kwargs)
     assert not dry.beamformed and sdr_db(images, dry.sources) > 30
+
+
+@pytest.mark.parametrize("n_mics", [2, 3])
+def test_one_talker_alone_in_a_room_is_one(n_mics):
+    """One talker heard by two or three microphones: the trial separation's
+    outputs are all that talker, and one file is written, not one per
+    microphone (before the power correlation was measured: two)."""
+    X, _ = room_mixture(1, n_mics, 0)
+    result = separate(X, RATE, model="convolutive")
+    assert result.outputs.shape[0] == 1
+    assert "the same talker heard again" in result.report["source_count"]["method"]
 
 
 @pytest.mark.parametrize("n_src,n_mics", [(2, 2), (3, 3)])

@@ -1057,7 +1057,7 @@ def separate_convolutive(
         del Z
         beamformed = False
         measured = None  # (post-filter, its STFT, the outputs' STFT or None, outputs)
-        if beamform and n_mics > n_sources:
+        if beamform and n_mics > n_sources > 1:
             Xf = stft.forward(X)
             try:
                 B = _beamform(D, Xf, C)
