@@ -117,6 +117,21 @@ def test_a_talker_heard_again_is_not_another_talker():
     assert sorted(v for v in ev["power_correlation"] if v is not None)[-2] > 0.8
 
 
+@pytest.mark.parametrize("share, n, unsure", [(0.3, 3, False), (0.35, 3, True), (0.4, 2, False)])
+def test_an_output_partly_like_a_louder_one(share, n, unsure):
+    """A third output whose power is partly a louder talker's and partly its
+    own: kept while it correlates less than 0.46 with that talker, and the
+    count is flagged unsure when it comes within 0.06 of that line (kept:
+    one more rather than one fewer)."""
+    rng = np.random.default_rng(9)
+    F, T = 64, 400
+    bursts = (rng.random((3, 1, T)) < 0.3) * rng.uniform(1, 10, (3, F, T))
+    third = 0.5 * (share * bursts[0] + (1 - share) * bursts[2])
+    P = np.stack([bursts[0], bursts[1], third], axis=1) + 1e-3
+    counted, _ = count_outputs(P, np.linspace(0, 4000, F))
+    assert (counted.n, counted.unsure) == (n, unsure)
+
+
 def test_independent_talkers_are_all_kept():
     """Four talkers whose bursts are independent: their powers do not rise and
     fall together, and none is taken for another heard again."""

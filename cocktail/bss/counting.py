@@ -46,8 +46,9 @@ benchmark's rooms, a talker's second output with its first 0.50 to 0.68).
 So the talkers are then taken loudest first, and one whose power
 correlates with a louder talker's by :data:`DUPLICATE_CORRELATION` or more
 (mean over the bins of 200 Hz to 6 kHz of the correlation over frames) is
-that talker again, not another; within :data:`DUPLICATE_UNSURE` of that
-line the count is reported as unsure.  The same rule counts one talker
+that talker again, not another; one kept less than
+:data:`DUPLICATE_UNSURE` below that line makes the count unsure (it was
+kept: a spare output costs less than a missing talker).  The same rule counts one talker
 alone in a room, whose outputs are all the same voice, as one.
 
 The margins were set on three draws of the benchmark's rooms (42 cases):
@@ -95,7 +96,7 @@ ROOM_UNSURE = 0.08
 #: A talker output whose power correlates with a louder talker output's by
 #: this much (per bin, over frames; mean over bins) is that talker again...
 DUPLICATE_CORRELATION = 0.46
-#: ...and the count is unsure when a correlation falls within this of it.
+#: ...and the count is unsure when one is kept less than this below it.
 DUPLICATE_UNSURE = 0.06
 _BAND_HZ = (200.0, 6000.0)
 
@@ -320,16 +321,17 @@ def _distinct(candidates, level, corr):
     """The candidates (output indices) that are not a louder kept one again.
 
     Returns the kept indices (in the order given), each candidate's largest
-    correlation with a louder kept one (NaN for the loudest), and whether a
-    correlation fell within DUPLICATE_UNSURE of DUPLICATE_CORRELATION.
+    correlation with a louder kept one (NaN for the loudest), and whether one
+    was kept less than DUPLICATE_UNSURE below DUPLICATE_CORRELATION (it might
+    be a talker heard again: the count might be one less).
     """
     kept, near, unsure = [], {}, False
     for k in sorted(candidates, key=lambda k: -level[k]):
         c = max((float(corr[k, j]) for j in kept), default=float("nan"))
         near[k] = c
-        unsure |= abs(c - DUPLICATE_CORRELATION) < DUPLICATE_UNSURE
         if not c >= DUPLICATE_CORRELATION:
             kept.append(k)
+            unsure |= c > DUPLICATE_CORRELATION - DUPLICATE_UNSURE
     return [k for k in candidates if k in kept], near, unsure
 
 
