@@ -1,7 +1,7 @@
 """How often `--sources auto` finds the right number of speakers.
 
 usage: python benchmarks/bench_count.py SPEECH_DIR [CASE_DIR...] [--trials 3]
-                                        [--markdown FILE]
+                                        [--rir DIR] [--markdown FILE]
 
 Instantaneous mixtures: real recordings from SPEECH_DIR (16 kHz mono WAVs,
 speech and music), 8 s each, 2 to 6 of them at random levels (0 to -10 dB)
@@ -10,7 +10,10 @@ noise at 40 or 20 dB SNR, as float or as 16-bit audio; ``--trials`` draws of
 each. Room recordings: the CASE_DIRs (mix.wav, meta.json with ``n_src``, as
 ``benchmarks/cases.py`` writes them, or folders of them), counted as
 ``cocktail separate`` does; and, with rooms given, one talker alone in
-simulated rooms of RT60 0.2, 0.4 and 0.6 s with two microphones.
+simulated rooms of RT60 0.2, 0.4 and 0.6 s with two microphones. With
+``--rir DIR`` (measured office responses, office_source*.wav), compact arrays
+too: 4 to 8 neighbouring microphones of those responses, 3 or 6 cm apart,
+and a simulated room's 4 microphones 3 cm apart.
 Prints (and with ``--markdown`` also writes) the Markdown tables for the
 README: right / too many / too few, then the room cases one by one (folded
 in a <details> element) with a summary under them.
@@ -78,8 +81,9 @@ def rooms(cases):
     lines = [
         "<details><summary>Room counts per case</summary>",
         "",
-        "| case | mics | speakers | counted | evidence (onset sharpness of the trial outputs) |",
-        "|---|---|---|---|---|",
+        "| case | mics | speakers | counted | onset sharpness of the trial outputs "
+        "| power correlation with a louder talker |",
+        "|---|---|---|---|---|---|",
     ]
     print("\n".join(lines))
     tally = defaultdict(lambda: [0, 0, 0, 0])  # right, too many, too few, unsure
@@ -102,13 +106,16 @@ def rooms(cases):
         upper, _ = resolve_sources(X, None)
         counted = count_sources(X, rate, "convolutive", upper, Options())
         sharp = counted.evidence.get("onset_sharpness", [])
+        again = counted.evidence.get("power_correlation", [])
         n, m = meta["n_src"], X.shape[0]
         t = tally["M = N" if m == n else "M > N"]
         t[0 if counted.n == n else 1 if counted.n > n else 2] += 1
         t[3] += bool(counted.unsure)
         lines.append(
             f"| {case.parent.name}/{case.name} | {m} | {n} | {counted.n}"
-            f"{' (unsure)' if counted.unsure else ''} | {', '.join(f'{v:.2f}' for v in sharp)} |"
+            f"{' (unsure)' if counted.unsure else ''} | {', '.join(f'{v:.2f}' for v in sharp)} | "
+            + ", ".join("-" if v is None else f"{v:.2f}" for v in again)
+            + " |"
         )
         print(lines[-1], flush=True)
     lines += ["", "</details>", ""]
@@ -146,11 +153,58 @@ def single_talker(S, trials):
     return lines
 
 
+def compact_arrays(S, rir_dir, trials):
+    """Talkers heard by a few neighbouring microphones, 3 cm apart, of the
+    measured office responses in RIR_DIR (office_source*.wav, one channel per
+    microphone), and by a simulated room's 4 microphones 3 cm apart (cocktail.room,
+    RT60 0.3 s), counted as ``cocktail separate`` counts a room."""
+    from scipy.signal import fftconvolve
+
+    from cocktail.room import room_responses
+
+    rirs = [
+        sf.read(f, dtype="float64")[0] for f in sorted(Path(rir_dir).glob("office_source*.wav"))
+    ]
+    rng = np.random.default_rng(2)
+    lines = [
+        "| compact array | talkers | microphones | right | too many | too few |",
+        "|---|---|---|---|---|---|",
+    ]
+    for where, n, step, m in [
+        ("measured office", 1, 1, 4),
+        ("measured office", 2, 1, 4),
+        ("measured office", 2, 2, 8),
+        ("measured office", 3, 1, 6),
+        ("simulated, RT60 0.3 s", 2, 1, 4),
+    ]:
+        got = [0, 0, 0]
+        for k in range(trials):
+            pick = S[rng.choice(len(S), n, replace=False)]
+            pick = pick * 10 ** (rng.uniform(-6, 0, n) / 20)[:, None]
+            if where.startswith("measured"):
+                first = rng.integers(2) * 16 + rng.integers(16 - step * (m - 1))
+                mics = first + step * np.arange(m)
+                talkers_at = rng.choice(len(rirs), n, replace=False)
+                H = [[rirs[p][:, c] for p in talkers_at] for c in mics]
+            else:
+                H = room_responses(n, m, 0.3, RATE, spacing=0.03 * step, seed=k)[0]
+            X = np.array([sum(fftconvolve(s, h)[: len(s)] for s, h in zip(pick, row)) for row in H])
+            X *= 0.9 / np.abs(X).max()
+            upper, _ = resolve_sources(X, None)
+            c = count_sources(X, RATE, "convolutive", upper, Options()).n
+            got[0 if c == n else 1 if c > n else 2] += 1
+        ok, more, fewer = got
+        lines.append(f"| {where} | {n} | {m}, {3 * step} cm apart | {ok} | {more} | {fewer} |")
+        print(lines[-1], flush=True)
+    return lines
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("speech")
     ap.add_argument("cases", nargs="*")
     ap.add_argument("--trials", type=int, default=3)
+    ap.add_argument("--rir", metavar="DIR", help="measured office responses for compact arrays")
     ap.add_argument("--markdown", metavar="FILE", help="also write the tables here")
     a = ap.parse_args()
     lines = instantaneous(load(a.speech), a.trials)
@@ -159,6 +213,9 @@ def main():
         lines += [""] + rooms(a.cases)
         print()
         lines += [""] + single_talker(load(a.speech), a.trials)
+    if a.rir:
+        print()
+        lines += [""] + compact_arrays(load(a.speech), a.rir, 2 * a.trials)
     if a.markdown:
         Path(a.markdown).write_text("\n".join(lines) + "\n")
 
