@@ -134,6 +134,26 @@ def test_running_statistics_average_every_block_from_the_first_on(changing):
     assert sep._power > 3.0 * first  # 1 s at 1 and 1 s at 9: about 5
 
 
+def test_the_warm_up_restarts_the_wiener_statistics_from_its_separation(changing):
+    """What the Wiener filters learnt before the warm-up came from the first
+    second's online separation, whose outputs may even be in another order:
+    at the warm-up each speaker's image covariance restarts from the ring
+    buffer's frames, weighed by the warm-up separation's outputs, and the
+    mixture's covariance with them, so that it is still their sum."""
+    from cocktail.bss.online_iva import _image_covariances
+
+    X, _ = changing
+    sep = OnlineIVA(2, 2, sample_rate=RATE)
+    for i in range(0, X.shape[1], sep.block_size):
+        sep.process(X[:, i : i + sep.block_size])
+        if sep.warmed:
+            break
+    frames = sep._recent().astype(np.complex128)
+    expected = _image_covariances(sep._D, frames)
+    assert np.allclose(sep._R, expected, rtol=1e-9, atol=1e-12 * np.abs(expected).max())
+    assert np.allclose(sep._R.sum(axis=0), sep._C, rtol=1e-9, atol=1e-12 * np.abs(sep._C).max())
+
+
 def test_block_sizes_do_not_change_the_output_length_or_alignment(changing):
     X = changing[0][:, :RATE]
     sep = OnlineIVA(2, sample_rate=RATE)

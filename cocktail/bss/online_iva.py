@@ -347,6 +347,8 @@ class OnlineIVA:
         self._C_mass = self._V_mass = self._R_mass = 0.0
         self.postfilter = bool(postfilter)
         self._crosstalk = None  # (F, N, N) once measured
+        self._remeasure = False  # measure it again once the filters are updated
+        self._R_fresh = False  # _R was just set from the ring buffer
         self._filter = _Filter(self, self._D, self.nfft, self.hop)
         self._hist_len = max(1, int(round(HISTORY_SECONDS * self.sample_rate / self.hop)))
         self._hist = np.zeros((F, M, self._hist_len), dtype=np.complex64)  # ring buffer
@@ -435,6 +437,9 @@ class OnlineIVA:
             self._applied = D
         elif filters is not None:
             self._applied = filters
+        if self._remeasure:  # after a warm-up or re-alignment, on what is now applied
+            self._remeasure = False
+            self._measure_crosstalk()
         return self._applied
 
     def _wiener(self, D, X):
@@ -442,15 +447,11 @@ class OnlineIVA:
         the separation D (F, N, M); return the Wiener filters (F, N, M), or
         None when they are not finite."""
         F, M, T = X.shape
-        share = _power(D, X).astype(np.float64)  # (N, F, T)
-        total = share.sum(axis=0)
-        share /= np.maximum(total, 1e-12 * max(float(total.mean()), _TINY))
-        # Every cell's outer product once, then weighed by each speaker's shares.
-        outer = (X[:, :, None, :] * X.conj()[:, None, :, :]).reshape(F, M * M, T)
-        Rb = np.matmul(outer, share.transpose(1, 2, 0) / T)  # (F, M * M, N)
-        Rb = Rb.transpose(2, 0, 1).reshape(-1, F, M, M)  # (N, F, M, M)
-        self._R_mass, w = _weigh(self._R_mass, T, self._frame_weight)
-        self._R = (1 - w) * self._R + w * Rb
+        if self._R_fresh:  # restarted from the ring buffer, these frames included
+            self._R_fresh = False
+        else:
+            self._R_mass, w = _weigh(self._R_mass, T, self._frame_weight)
+            self._R = (1 - w) * self._R + w * _image_covariances(D, X)
         self._wiener_updates += 1
         ridge = RIDGE * float(np.mean(np.einsum("fii->f", self._C).real)) / M * np.eye(M)
         with np.errstate(over="raise", invalid="raise", divide="raise", under="ignore"):
@@ -516,11 +517,11 @@ class OnlineIVA:
         if N > 1 and not self.warmed and self._hist_n >= self._warm_at:
             self._warm_up()
             Xs = X if N == M else np.matmul(self._P, X)
-            self._measure_crosstalk()
+            self._remeasure = True
         elif N > 1 and self.warmed and self._hist_n >= self._next_align:
             self._realign()
             self._next_align = self._hist_n + self._align_every
-            self._measure_crosstalk()
+            self._remeasure = True
         Y = np.matmul(self._W, Xs)
         self.last_cost_change = self._cost(self._loudness(Y)) - cost0
         self._confidence(Y, X, T, self.last_cost_change)
@@ -594,6 +595,18 @@ class OnlineIVA:
                 D = np.matmul(W, Q)
                 self._W = D if self._P is None else np.matmul(D, _hermitian(self._P))
                 self._refresh(X)
+                if self.wiener:
+                    # The speakers' image statistics restart from the buffered
+                    # frames with the new separation (what they held came from
+                    # the first second's online one, whose outputs need not even
+                    # be in the same order), and the mixture's with them, so
+                    # that it stays their sum.
+                    R = _image_covariances(self._D, X)
+                    if np.all(np.isfinite(R)):
+                        mass = min(float(X.shape[2]), 1.0 / (1.0 - self._frame_weight))
+                        self._R, self._C = R, np.matmul(X, _hermitian(X)) / X.shape[2]
+                        self._R_mass = self._C_mass = mass
+                        self._R_fresh = True
             except (FloatingPointError, np.linalg.LinAlgError):
                 self._W, self._V, self._D = W_old, V_old, D_old
 
@@ -817,6 +830,20 @@ def _weighted_covariances(X, Xh, w):
     transpose and weights w (N, T); (N, F, M, M)."""
     T = X.shape[2]
     return np.stack([np.matmul(X * (wn / T), Xh) for wn in w])
+
+
+def _image_covariances(D, X):
+    """Each speaker's image covariance (N, F, M, M) on frames X (F, M, T): the
+    cells' outer products weighed by the speaker's share of each cell's power
+    in the outputs of D (F, N, M)."""
+    F, M, T = X.shape
+    share = _power(D, X).astype(np.float64)  # (N, F, T)
+    total = share.sum(axis=0)
+    share /= np.maximum(total, 1e-12 * max(float(total.mean()), _TINY))
+    # Every cell's outer product once, then weighed by each speaker's shares.
+    outer = (X[:, :, None, :] * X.conj()[:, None, :, :]).reshape(F, M * M, T)
+    R = np.matmul(outer, share.transpose(1, 2, 0) / T)  # (F, M * M, N)
+    return R.transpose(2, 0, 1).reshape(-1, F, M, M)
 
 
 def _log_power(Y):
