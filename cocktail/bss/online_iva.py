@@ -599,16 +599,21 @@ class OnlineIVA:
                     # The speakers' image statistics restart from the buffered
                     # frames with the new separation (what they held came from
                     # the first second's online one, whose outputs need not even
-                    # be in the same order), and the mixture's with them, so
-                    # that it stays their sum.
-                    R = _image_covariances(self._D, X)
-                    if np.all(np.isfinite(R)):
-                        mass = min(float(X.shape[2]), 1.0 / (1.0 - self._frame_weight))
-                        self._R, self._C = R, np.matmul(X, _hermitian(X)) / X.shape[2]
-                        self._R_mass = self._C_mass = mass
-                        self._R_fresh = True
+                    # be in the same order).
+                    self._restart_R(X)
             except (FloatingPointError, np.linalg.LinAlgError):
                 self._W, self._V, self._D = W_old, V_old, D_old
+
+    def _restart_R(self, X):
+        """Each speaker's image covariance from the buffered frames X (F, M, T)
+        with the current separation, and the mixture's with them, so that it
+        stays their sum; the next update skips these frames."""
+        R = _image_covariances(self._D, X)
+        if np.all(np.isfinite(R)):
+            mass = min(float(X.shape[2]), 1.0 / (1.0 - self._frame_weight))
+            self._R, self._C = R, np.matmul(X, _hermitian(X)) / X.shape[2]
+            self._R_mass = self._C_mass = mass
+            self._R_fresh = True
 
     def _realign(self):
         """Re-order each bin's rows so they follow the same speakers (recent frames)."""
