@@ -21,7 +21,8 @@ Three tables (four with ``--passes``), in Markdown, for the README:
    speaker was found on.
 4. With ``--passes K``: every case streamed K times in a row, live SDR on
    each pass beside the batch model with its own frames and with the live
-   model's, to show where the gap to the batch model comes from.
+   model's, and the oracle per-bin filter with the live model's frames, to
+   show where the gap to the batch model comes from.
 
     python benchmarks/bench_live.py CASES_DIR [CASES_DIR ...] --speech SPEECH_DIR
                                     [--passes K] [--markdown FILE]
@@ -45,7 +46,7 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from scipy.signal import fftconvolve
+from scipy.signal import fftconvolve, istft, stft
 
 try:
     import fast_bss_eval
@@ -194,23 +195,50 @@ def passes_table(folders, match, passes):
     Each case's mixture is streamed ``passes`` times in a row (the same room,
     the same speech again), so that the later passes show the live model
     once it has converged; beside them, the batch model with its own frames
-    and with the live model's (2048 samples at 16 kHz).
+    and with the live model's (2048 samples at 16 kHz), and the best any
+    one filter per bin can do with the live model's frames (an oracle: the
+    per-bin Wiener filter over all microphones computed from the true
+    speakers' images).
     """
     head = " | ".join(f"live, pass {k + 1}" for k in range(passes))
     out(
         f"\nThe same cases streamed {passes} times in a row; live SDR on each pass from 3 s on, "
-        "beside the batch model with its own frames and with the live model's:\n"
+        "beside the batch model with its own frames and with the live model's, and the best "
+        "one filter per bin can do with the live model's frames (an oracle given the true "
+        "speakers):\n"
     )
-    out(f"| case | batch | batch, 2048-sample frames | {head} |")
-    out("|---|---|---|" + "---|" * passes)
+    out(f"| case | batch | batch, 2048-sample frames | best per-bin filter, 2048 | {head} |")
+    out("|---|---|---|---|" + "---|" * passes)
     for c, refs, mix, rate, _, _, extra in room_cases(folders, match):
         L = mix.shape[0]
         y, _, _ = live(wav_bytes(np.tile(mix.T, passes), rate), extra)
         frame = int(2 ** round(np.log2(2048 * rate / 16000)))
         b, _ = sdr(refs, batch(c / "mix.wav", extra)[0], rate)
         b2, _ = sdr(refs, batch(c / "mix.wav", extra + ["--nfft", str(frame)])[0], rate)
+        best, _ = sdr(refs, oracle(mix.T, refs, frame), rate)
         cells = [sdr(refs, y[:, k * L : (k + 1) * L], rate)[0] for k in range(passes)]
-        out(f"| {c.name} | {b:.1f} | {b2:.1f} | " + " | ".join(f"{v:.1f}" for v in cells) + " |")
+        out(
+            f"| {c.name} | {b:.1f} | {b2:.1f} | {best:.1f} | "
+            + " | ".join(f"{v:.1f}" for v in cells)
+            + " |"
+        )
+
+
+def oracle(X, refs, nfft):
+    """Each speaker through the per-bin Wiener filter over all microphones that
+    best gives its image at microphone 1 (computed from the images themselves)."""
+    kw = dict(nperseg=nfft, noverlap=nfft - nfft // 4)
+    Xf = stft(X, **kw)[2]  # (M, F, T)
+    Rf = stft(refs, **kw)[2]  # (N, F, T)
+    out = np.zeros_like(Rf)
+    T = Xf.shape[2]
+    for f in range(Xf.shape[1]):
+        x = Xf[:, f]
+        cxx = x @ x.conj().T / T
+        cxx += 1e-9 * np.real(np.trace(cxx)) / len(cxx) * np.eye(len(cxx))
+        w = np.linalg.solve(cxx, x @ Rf[:, f].conj().T / T)  # (M, N)
+        out[:, f] = w.conj().T @ x
+    return istft(out, **kw)[1][:, : refs.shape[1]]
 
 
 def _unsure_seconds(mix_path, extra):
