@@ -338,6 +338,12 @@ def _distinct(candidates, level, corr):
 def count_outputs(P, freqs, upper=None):
     """Count the talkers among the outputs of a room separation.
 
+    The outputs with a talker's sharp onsets (within ROOM_MARGIN, or
+    ROOM_UNSURE more, of the sharpest) are the candidates; taken loudest
+    first, a candidate whose power correlates with a louder kept one's by
+    DUPLICATE_CORRELATION or more is that talker heard again and is not
+    counted (see the module docstring).
+
     Parameters
     ----------
     P : ndarray, shape (n_freq, n_outputs, n_frames)
@@ -350,9 +356,14 @@ def count_outputs(P, freqs, upper=None):
     Returns
     -------
     count : Count
-        How many talkers, unsure when some were kept within the unsure margin.
+        How many talkers, unsure when one was kept within the unsure onset
+        margin or less than DUPLICATE_UNSURE below DUPLICATE_CORRELATION.
+        Its evidence holds, per output in onset order, the level, the onset
+        sharpness and the largest power correlation with a louder kept
+        talker (None for the loudest and for outputs that were not
+        candidates).
     talkers : ndarray of int, shape (n,)
-        The indices of the outputs counted as talkers, best first.
+        The indices of the outputs counted as talkers, sharpest first.
     """
     K = P.shape[1]
     level = P.sum(axis=(0, 2))
