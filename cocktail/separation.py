@@ -1021,7 +1021,9 @@ def _start_adaptive(reader, options, callback):
 
     name, rate = reader.name, reader.sample_rate
     wait = int((2.0 if options.model != "convolutive" else ROOM_BLOCK) * rate)
-    first = reader.read_all(limit=max(wait, MIN_SAMPLES))
+    lead, first = _past_silence(reader, max(wait, MIN_SAMPLES))
+    if lead and not first.shape[1]:
+        raise CocktailError(f"{name} is silent: every channel is constant")
     check_recording(first, rate, name)
     n_sources, warnings = resolve_sources(first, options.n_sources, name)
     mixing, reason = choose_model(first, rate, options.model)
@@ -1066,7 +1068,36 @@ def _start_adaptive(reader, options, callback):
         "algorithm": algorithm,
         "parameters": {"block_seconds": step, "seed": options.seed},
     }
-    return sep, report, warnings, first, block
+    if lead:
+        report["silent_start_seconds"] = round(lead / rate, 3)
+        warnings.append(
+            f"{name} began with {lead / rate:.2f} s of digital silence (every channel "
+            "constant): the live separation started at the first sound, and that stretch "
+            "is written as silence"
+        )
+    return sep, report, warnings, (lead, first), block
+
+
+def _past_silence(reader, wanted):
+    """The first ``wanted`` samples of a stream, or, when they are digital
+    silence (every channel constant), the first ``wanted`` from its first
+    sound on, with only the length of the silence kept (so any length of it
+    takes no memory). Returns (samples of silence skipped, samples read)."""
+    first = reader.read_all(limit=wanted)
+    if not first.shape[1] or np.any(first != first[:, :1]):
+        return 0, first
+    value, lead = first[:, :1], first.shape[1]
+    while True:
+        first = reader.read_all(limit=wanted)
+        if not first.shape[1]:
+            return lead, first
+        moved = np.flatnonzero(np.any(first != value, axis=0))
+        if moved.size:
+            break
+        lead += first.shape[1]
+    lead, first = lead + int(moved[0]), first[:, int(moved[0]) :]
+    more = reader.read_all(limit=wanted - first.shape[1])
+    return lead, np.concatenate([first, more], axis=1)
 
 
 def _fit_samples(reader, options):
@@ -1148,8 +1179,9 @@ def run(reader, open_sink, options: Options, *, callback=None, defer_gain=False)
     check_sources(options.n_sources, reader.channels, name)
     block = max(int(options.block_seconds * rate), 1)
     ready = None  # separated output of the whole recording, when it was in memory
+    lead = 0  # samples of digital silence a live stream began with, written as silence
     if options.adaptive:
-        sep, report, warnings, first, block = _start_adaptive(reader, options, callback)
+        sep, report, warnings, (lead, first), block = _start_adaptive(reader, options, callback)
         gain, X = 1.0, first
     else:
         X, whole, first = _fit_samples(reader, options)
@@ -1177,7 +1209,7 @@ def run(reader, open_sink, options: Options, *, callback=None, defer_gain=False)
                 sink.write(y * gain if gain != 1.0 else y)
             written = X.shape[1]
         else:
-            written = _consume(sep, sink, reader, block, first)
+            written = _consume(sep, sink, reader, block, first, lead)
     except BaseException:
         sink.discard()
         raise
@@ -1189,15 +1221,20 @@ def run(reader, open_sink, options: Options, *, callback=None, defer_gain=False)
     )
 
 
-def _consume(sep, sink, reader, block, first):
+def _consume(sep, sink, reader, block, first, silence=0):
     """Separate ``first`` (samples already read) and the rest of the reader
-    into the sink; return the number of input samples."""
+    into the sink, after ``silence`` samples of digital silence for the
+    silent start skipped before ``first`` (fed as zeros, so that the
+    separator's clock, and so its per-second reports, follow the input's);
+    return the number of input samples."""
     sep.start()
-    written = 0
+    for i in range(0, silence, block):
+        sink.write(sep.process(np.zeros((reader.channels, min(block, silence - i)))))
+    written = silence
     if first is not None:
         for i in range(0, first.shape[1], block):
             sink.write(sep.process(first[:, i : i + block]))
-        written = first.shape[1]
+        written += first.shape[1]
     for b in blocks_of(reader, block):
         check_finite(b, reader.sample_rate, reader.name, written)
         sink.write(sep.process(b))

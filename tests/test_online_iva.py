@@ -248,6 +248,46 @@ def test_cli_reports_the_room_model_and_unsure_seconds(tmp_path, room_wav):
         assert rate == RATE and len(y) == int(4.5 * RATE)
 
 
+def test_a_stream_that_begins_silent_starts_at_its_first_sound(tmp_path, changing):
+    """A live stream often starts before anyone talks. With 2.5 s of digital
+    silence first, the model and the count come from the sound after it
+    (they used to be refused: 'is silent'), the silence comes out as
+    silence, the speech is separated at least as well as without it (+0.7 dB
+    measured: the first frames no longer straddle the stream's start), and
+    the report's seconds are the stream's."""
+    X, refs = changing
+    X = 0.5 * X[:, : 6 * RATE] / np.abs(X).max()
+    lead = int(2.5 * RATE)
+    silent_first = np.concatenate([np.zeros((2, lead)), X], axis=1)
+    outs = []
+    for k, data in enumerate((X, silent_first)):
+        r = subprocess.run(
+            cocktail_cmd()
+            + ["separate", "-", "--adaptive", "-o", "-", "--report", str(tmp_path / f"{k}.json")],
+            input=_wav_bytes(data),
+            capture_output=True,
+        )
+        assert r.returncode == 0, r.stderr.decode()
+        outs.append(r)
+    stderr = outs[1].stderr.decode()
+    assert (
+        "Warning: standard input began with 2.50 s of digital silence (every channel constant): "
+        "the live separation started at the first sound, and that stretch is written as silence"
+    ) in stderr
+    assert "delays and echoes between microphones" in stderr and "2 speakers" in stderr
+    y, rate = sf.read(io.BytesIO(outs[1].stdout))
+    plain, _ = sf.read(io.BytesIO(outs[0].stdout))
+    assert y.shape == (lead + 6 * RATE, 2)
+    assert not np.any(y[: lead - 2048])  # silence in, silence out (up to one frame early)
+    after = score(refs[:, 3 * RATE : 6 * RATE], y[lead + 3 * RATE :].T, filter_length=TAPS)
+    alone = score(refs[:, 3 * RATE : 6 * RATE], plain[3 * RATE :].T, filter_length=TAPS)
+    assert np.all(alone["sdr"] > 5) and np.mean(after["sdr"]) > np.mean(alone["sdr"]) - 0.5
+    report = json.loads((tmp_path / "1.json").read_text())
+    assert 2.5 <= report["silent_start_seconds"] < 2.51  # and the room's own first zeros
+    assert report["n_samples"] == lead + 6 * RATE
+    assert len(report["dependence_per_second"]) == 8  # the stream's seconds, silence included
+
+
 def test_longer_blocks_trade_latency_for_cost(tmp_path, room_wav, changing):
     """--block-seconds 0.5 on a room: the report gives the longer latency, the
     output keeps the input's length, and the separation still holds."""
