@@ -1024,6 +1024,9 @@ def _start_adaptive(reader, options, callback):
     lead, first = _past_silence(reader, max(wait, MIN_SAMPLES))
     if lead and not first.shape[1]:
         raise CocktailError(f"{name} is silent: every channel is constant")
+    quiet = np.zeros((reader.channels, 0))
+    if options.model != "convolutive":  # the model (and the count) are judged from `first`
+        quiet, first = _past_quiet(reader, first, wait, rate)
     check_recording(first, rate, name)
     n_sources, warnings = resolve_sources(first, options.n_sources, name)
     mixing, reason = choose_model(first, rate, options.model)
@@ -1075,7 +1078,58 @@ def _start_adaptive(reader, options, callback):
             "constant): the live separation started at the first sound, and that stretch "
             "is written as silence"
         )
-    return sep, report, warnings, (lead, first), block
+    if quiet.shape[1]:
+        report["quiet_start_seconds"] = round(quiet.shape[1] / rate, 3)
+        warnings.append(
+            f"{name} began with {quiet.shape[1] / rate:.2f} s of steady noise and no sound "
+            "above it: the model and the number of speakers were judged from the first "
+            "sound on"
+        )
+    return sep, report, warnings, (lead, np.concatenate([quiet, first], axis=1)), block
+
+
+#: A live stream's first stretch is steady noise (no one talking yet) when
+#: the power of its 0.1 s blocks varies less than this factor (6 dB; speech
+#: varies by more than 10 dB from syllable to pause)...
+QUIET_SPREAD = 4.0
+#: ...and a sound has started with the first block this factor (10 dB) above
+#: the quietest one.
+SOUND_RISE = 10.0
+#: Most seconds of steady noise held while waiting for a sound; after them the
+#: stream is judged from what there is.
+MAX_QUIET_SECONDS = 30.0
+
+
+def _past_quiet(reader, first, wanted, rate):
+    """When ``first`` (a stream's first stretch) is steady noise, read on until
+    a sound rises above it (at most MAX_QUIET_SECONDS), then ``wanted``
+    samples from that sound on. Returns (the noise held before the sound,
+    possibly empty; the samples to judge the stream from)."""
+    block = max(int(0.1 * rate), 1)
+    empty = first[:, :0]
+    n = first.shape[1] // block
+    if n < 4 or not np.all(np.isfinite(first)):
+        return empty, first
+    offset = first.mean(axis=1, keepdims=True)
+
+    def power(x):
+        return np.mean((x - offset) ** 2, axis=0)
+
+    P = power(first[:, : n * block]).reshape(n, block).mean(axis=1)
+    floor = float(P.min())
+    if not floor > 0 or P.max() >= QUIET_SPREAD * floor:
+        return empty, first
+    held, total = [first], first.shape[1]
+    while total < MAX_QUIET_SECONDS * rate:
+        b = reader.read_all(limit=block)
+        if not b.shape[1]:
+            break
+        if np.all(np.isfinite(b)) and np.mean(power(b)) >= SOUND_RISE * floor:
+            more = reader.read_all(limit=max(wanted - b.shape[1], 0))
+            return np.concatenate(held, axis=1), np.concatenate([b, more], axis=1)
+        held.append(b)
+        total += b.shape[1]
+    return empty, np.concatenate(held, axis=1)  # no sound: judged from what there is
 
 
 def _past_silence(reader, wanted):

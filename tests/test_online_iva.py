@@ -288,6 +288,42 @@ def test_a_stream_that_begins_silent_starts_at_its_first_sound(tmp_path, changin
     assert len(report["dependence_per_second"]) == 8  # the stream's seconds, silence included
 
 
+def test_a_stream_that_begins_with_hiss_is_judged_from_its_first_sound(tmp_path, changing):
+    """Real microphones hiss before anyone talks. With 3 s of steady noise
+    first, --adaptive used to judge the stream from it: an instantaneous
+    mixture of one source. It now waits for a sound above the noise, judges
+    the model and the count from there, and separates the whole stream; a
+    stream that starts with speech is judged at once, as before."""
+    X, refs = changing
+    rng = np.random.default_rng(3)
+    X = 0.5 * X[:, : 6 * RATE] / np.abs(X).max()
+    hiss = 10 ** (-60 / 20) * rng.standard_normal((2, 3 * RATE + 6 * RATE))
+    stream = np.concatenate([np.zeros((2, 3 * RATE)), X], axis=1) + hiss
+    reports = []
+    for k, data in enumerate((X, stream)):
+        r = subprocess.run(
+            cocktail_cmd()
+            + ["separate", "-", "--adaptive", "-o", "-", "--report", str(tmp_path / f"{k}.json")],
+            input=_wav_bytes(data),
+            capture_output=True,
+        )
+        assert r.returncode == 0, r.stderr.decode()
+        reports.append(json.loads((tmp_path / f"{k}.json").read_text()))
+    stderr = r.stderr.decode()
+    assert (
+        "Warning: standard input began with 3.00 s of steady noise and no sound above it: "
+        "the model and the number of speakers were judged from the first sound on"
+    ) in stderr
+    assert "delays and echoes between microphones" in stderr and "2 speakers" in stderr
+    y, _ = sf.read(io.BytesIO(r.stdout))
+    assert y.shape == (9 * RATE, 2)
+    assert reports[1]["mixing_model"] == "convolutive" and reports[1]["n_sources"] == 2
+    assert 3.0 <= reports[1]["quiet_start_seconds"] < 3.2
+    assert "quiet_start_seconds" not in reports[0]
+    after = score(refs[:, 3 * RATE : 6 * RATE], y[6 * RATE :].T, filter_length=TAPS)
+    assert np.all(after["sdr"] > 5), after["sdr"]
+
+
 def test_longer_blocks_trade_latency_for_cost(tmp_path, room_wav, changing):
     """--block-seconds 0.5 on a room: the report gives the longer latency, the
     output keeps the input's length, and the separation still holds."""
