@@ -306,6 +306,13 @@ class Adaptive:
             return self._gained(self._sep.flush())
         return np.zeros((self._sep.n_sources, 0))
 
+    def heard_from(self, seconds):
+        """The stream's first sound came after ``seconds`` of silence or steady
+        noise: the room model's start-up, whose unsure seconds are not warned
+        about, begins there."""
+        if self.room:
+            self._sep.sound_from = float(seconds)
+
     def warnings(self):
         """The room model's warnings; none for the instantaneous one."""
         return self._sep.warnings() if self.room else []

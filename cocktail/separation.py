@@ -1071,6 +1071,7 @@ def _start_adaptive(reader, options, callback):
         "algorithm": algorithm,
         "parameters": {"block_seconds": step, "seed": options.seed},
     }
+    sep.heard_from((lead + quiet.shape[1]) / rate)
     if lead:
         report["silent_start_seconds"] = round(lead / rate, 3)
         warnings.append(

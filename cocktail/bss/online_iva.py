@@ -376,6 +376,9 @@ class OnlineIVA:
         self._sec_cost: List[float] = []
         self.seconds = 0
         self.last_cost_change = 0.0
+        # Seconds of silence or steady noise the stream began with (set by the
+        # caller): the start-up whose unsure seconds go unsaid begins after them.
+        self.sound_from = 0.0
 
     # -- state ------------------------------------------------------------
 
@@ -725,14 +728,16 @@ class OnlineIVA:
     # -- report -----------------------------------------------------------
 
     def warnings(self) -> List[str]:
-        """A sentence for stderr when seconds after the start-up were unsure, else nothing.
+        """A sentence for stderr when seconds after the start-up (STARTUP_SECONDS
+        from the stream's first sound, ``sound_from``) were unsure, else nothing.
 
         Returns
         -------
         list of str
             One sentence, or none.
         """
-        spans = [[max(a, STARTUP_SECONDS), b] for a, b in self.unsure if b > STARTUP_SECONDS]
+        first = int(np.ceil(STARTUP_SECONDS + self.sound_from))
+        spans = [[max(a, first), b] for a, b in self.unsure if b > first]
         if not spans:
             return []
         total = sum(b - a for a, b in spans)
