@@ -1027,6 +1027,7 @@ def _start_adaptive(reader, options, callback):
     quiet = np.zeros((reader.channels, 0))
     if options.model != "convolutive":  # the model (and the count) are judged from `first`
         quiet, first = _past_quiet(reader, first, wait, rate)
+        check_finite(quiet, rate, name, lead)
     check_recording(first, rate, name)
     n_sources, warnings = resolve_sources(first, options.n_sources, name)
     mixing, reason = choose_model(first, rate, options.model)

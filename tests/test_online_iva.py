@@ -329,6 +329,27 @@ def test_a_stream_that_begins_with_hiss_is_judged_from_its_first_sound(tmp_path,
     assert all(int(a) >= 5 for a in said), stderr
 
 
+def test_a_bad_sample_in_the_noise_held_before_the_first_sound_is_refused(tmp_path, changing):
+    """The noise held while waiting for a sound is checked like the rest: a
+    NaN in it gives the usual one-line error and no output."""
+    X, _ = changing
+    rng = np.random.default_rng(4)
+    noise = 1e-3 * rng.standard_normal((2, 3 * RATE))
+    noise[1, int(2.5 * RATE)] = np.nan
+    mix = tmp_path / "mix.wav"
+    sf.write(mix, np.concatenate([noise, 0.5 * X[:, : 4 * RATE]], axis=1).T, RATE, subtype="FLOAT")
+    r = subprocess.run(
+        cocktail_cmd() + ["separate", str(mix), "--adaptive", "-o", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode != 0
+    assert r.stderr.strip().splitlines()[-1] == (
+        f"Error: '{mix}' contains NaN or infinite samples (first in channel 2 at 2.500 s)"
+    )
+    assert not (tmp_path / "out").exists()
+
+
 def test_longer_blocks_trade_latency_for_cost(tmp_path, room_wav, changing):
     """--block-seconds 0.5 on a room: the report gives the longer latency, the
     output keeps the input's length, and the separation still holds."""
