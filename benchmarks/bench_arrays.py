@@ -74,7 +74,13 @@ def sdr(refs, est):
 
 def ceiling(X, refs, rate):
     """SDR of the oracle per-bin Wiener filter over all microphones."""
-    nfft = 4096 * rate // 16000
+    return sdr(refs, oracle(X, refs, 4096 * rate // 16000))
+
+
+def oracle(X, refs, nfft):
+    """Each speaker through the per-bin Wiener filter over all microphones that
+    best gives its image at microphone 1 (computed from the images themselves),
+    with STFT frames of ``nfft`` samples; (n_speakers, n_samples)."""
     kw = dict(nperseg=nfft, noverlap=nfft - nfft // 4)
     Xf = stft(X, **kw)[2]  # (M, F, T)
     Rf = stft(refs, **kw)[2]  # (N, F, T)
@@ -86,8 +92,7 @@ def ceiling(X, refs, rate):
         cxx += 1e-9 * np.real(np.trace(cxx)) / len(cxx) * np.eye(len(cxx))
         w = np.linalg.solve(cxx, x @ Rf[:, f].conj().T / T)  # (M, N)
         out[:, f] = w.conj().T @ x
-    y = istft(out, **kw)[1]
-    return sdr(refs, y)
+    return istft(out, **kw)[1][:, : refs.shape[1]]
 
 
 def run(command):

@@ -46,7 +46,7 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from scipy.signal import fftconvolve, istft, stft
+from scipy.signal import fftconvolve
 
 try:
     import fast_bss_eval
@@ -55,6 +55,8 @@ except ImportError:  # pragma: no cover
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench_arrays import oracle  # noqa: E402  (the oracle per-bin filter of the arrays table)
 
 from cocktail.room import impulse_response, layout, room_responses  # noqa: E402
 
@@ -222,23 +224,6 @@ def passes_table(folders, match, passes):
             + " | ".join(f"{v:.1f}" for v in cells)
             + " |"
         )
-
-
-def oracle(X, refs, nfft):
-    """Each speaker through the per-bin Wiener filter over all microphones that
-    best gives its image at microphone 1 (computed from the images themselves)."""
-    kw = dict(nperseg=nfft, noverlap=nfft - nfft // 4)
-    Xf = stft(X, **kw)[2]  # (M, F, T)
-    Rf = stft(refs, **kw)[2]  # (N, F, T)
-    out = np.zeros_like(Rf)
-    T = Xf.shape[2]
-    for f in range(Xf.shape[1]):
-        x = Xf[:, f]
-        cxx = x @ x.conj().T / T
-        cxx += 1e-9 * np.real(np.trace(cxx)) / len(cxx) * np.eye(len(cxx))
-        w = np.linalg.solve(cxx, x @ Rf[:, f].conj().T / T)  # (M, N)
-        out[:, f] = w.conj().T @ x
-    return istft(out, **kw)[1][:, : refs.shape[1]]
 
 
 def _unsure_seconds(mix_path, extra):

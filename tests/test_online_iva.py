@@ -249,6 +249,19 @@ def test_cli_reports_the_room_model_and_unsure_seconds(tmp_path, room_wav):
         assert rate == RATE and len(y) == int(4.5 * RATE)
 
 
+def _live_through_a_pipe(X, report):
+    """``cocktail separate - --adaptive -o -`` on the WAV of X (mics, samples):
+    (outputs (samples, n), stderr, the report written to ``report``)."""
+    r = subprocess.run(
+        cocktail_cmd() + ["separate", "-", "--adaptive", "-o", "-", "--report", str(report)],
+        input=_wav_bytes(X),
+        capture_output=True,
+    )
+    assert r.returncode == 0, r.stderr.decode()
+    y, _ = sf.read(io.BytesIO(r.stdout))
+    return y, r.stderr.decode(), json.loads(report.read_text())
+
+
 def test_a_stream_that_begins_silent_starts_at_its_first_sound(tmp_path, changing):
     """A live stream often starts before anyone talks. With 2.5 s of digital
     silence first, the model and the count come from the sound after it
@@ -260,30 +273,18 @@ def test_a_stream_that_begins_silent_starts_at_its_first_sound(tmp_path, changin
     X = 0.5 * X[:, : 6 * RATE] / np.abs(X).max()
     lead = int(2.5 * RATE)
     silent_first = np.concatenate([np.zeros((2, lead)), X], axis=1)
-    outs = []
-    for k, data in enumerate((X, silent_first)):
-        r = subprocess.run(
-            cocktail_cmd()
-            + ["separate", "-", "--adaptive", "-o", "-", "--report", str(tmp_path / f"{k}.json")],
-            input=_wav_bytes(data),
-            capture_output=True,
-        )
-        assert r.returncode == 0, r.stderr.decode()
-        outs.append(r)
-    stderr = outs[1].stderr.decode()
+    plain, _, _ = _live_through_a_pipe(X, tmp_path / "plain.json")
+    y, stderr, report = _live_through_a_pipe(silent_first, tmp_path / "silent.json")
     assert (
         "Warning: standard input began with 2.50 s of digital silence (every channel constant): "
         "the live separation started at the first sound, and that stretch is written as silence"
     ) in stderr
     assert "delays and echoes between microphones" in stderr and "2 speakers" in stderr
-    y, rate = sf.read(io.BytesIO(outs[1].stdout))
-    plain, _ = sf.read(io.BytesIO(outs[0].stdout))
     assert y.shape == (lead + 6 * RATE, 2)
     assert not np.any(y[: lead - 2048])  # silence in, silence out (up to one frame early)
     after = score(refs[:, 3 * RATE : 6 * RATE], y[lead + 3 * RATE :].T, filter_length=TAPS)
     alone = score(refs[:, 3 * RATE : 6 * RATE], plain[3 * RATE :].T, filter_length=TAPS)
     assert np.all(alone["sdr"] > 5) and np.mean(after["sdr"]) > np.mean(alone["sdr"]) - 0.5
-    report = json.loads((tmp_path / "1.json").read_text())
     assert 2.5 <= report["silent_start_seconds"] < 2.51  # and the room's own first zeros
     assert report["n_samples"] == lead + 6 * RATE
     assert len(report["dependence_per_second"]) == 8  # the stream's seconds, silence included
@@ -300,27 +301,17 @@ def test_a_stream_that_begins_with_hiss_is_judged_from_its_first_sound(tmp_path,
     X = 0.5 * X[:, : 6 * RATE] / np.abs(X).max()
     hiss = 10 ** (-60 / 20) * rng.standard_normal((2, 3 * RATE + 6 * RATE))
     stream = np.concatenate([np.zeros((2, 3 * RATE)), X], axis=1) + hiss
-    reports = []
-    for k, data in enumerate((X, stream)):
-        r = subprocess.run(
-            cocktail_cmd()
-            + ["separate", "-", "--adaptive", "-o", "-", "--report", str(tmp_path / f"{k}.json")],
-            input=_wav_bytes(data),
-            capture_output=True,
-        )
-        assert r.returncode == 0, r.stderr.decode()
-        reports.append(json.loads((tmp_path / f"{k}.json").read_text()))
-    stderr = r.stderr.decode()
+    _, _, plain = _live_through_a_pipe(X, tmp_path / "plain.json")
+    y, stderr, report = _live_through_a_pipe(stream, tmp_path / "hiss.json")
     assert (
         "Warning: standard input began with 3.00 s of steady noise and no sound above it: "
         "the model and the number of speakers were judged from the first sound on"
     ) in stderr
     assert "delays and echoes between microphones" in stderr and "2 speakers" in stderr
-    y, _ = sf.read(io.BytesIO(r.stdout))
     assert y.shape == (9 * RATE, 2)
-    assert reports[1]["mixing_model"] == "convolutive" and reports[1]["n_sources"] == 2
-    assert 3.0 <= reports[1]["quiet_start_seconds"] < 3.2
-    assert "quiet_start_seconds" not in reports[0]
+    assert report["mixing_model"] == "convolutive" and report["n_sources"] == 2
+    assert 3.0 <= report["quiet_start_seconds"] < 3.2
+    assert "quiet_start_seconds" not in plain
     after = score(refs[:, 3 * RATE : 6 * RATE], y[6 * RATE :].T, filter_length=TAPS)
     assert np.all(after["sdr"] > 5), after["sdr"]
     # The start-up, whose unsure seconds go unsaid, begins at the first sound:
