@@ -264,7 +264,36 @@ def _regularise(V, rel=1e-6):
 
 
 def _log_abs_det(W):
+    """log |det W| of a stack of square matrices (closed form for 2 x 2)."""
+    if W.shape[-1] == 2:
+        with np.errstate(divide="ignore"):  # a singular matrix gives -inf, as slogdet
+            return np.log(np.abs(_det2(W)))
     return np.linalg.slogdet(W)[1]
+
+
+def _det2(A):
+    return A[..., 0, 0] * A[..., 1, 1] - A[..., 0, 1] * A[..., 1, 0]
+
+
+def _inv(A):
+    """Inverse of a stack of square matrices.
+
+    2 x 2 ones, the most common case (two microphones), in closed form: a
+    batched LAPACK call costs ten times as much for them.  A singular matrix
+    raises ``LinAlgError`` either way.
+    """
+    if A.shape[-1] != 2:
+        return np.linalg.inv(A)
+    det = _det2(A)
+    if not np.all(det != 0):
+        raise np.linalg.LinAlgError("Singular matrix")
+    out = np.empty_like(A)
+    out[..., 0, 0] = A[..., 1, 1]
+    out[..., 1, 1] = A[..., 0, 0]
+    out[..., 0, 1] = -A[..., 0, 1]
+    out[..., 1, 0] = -A[..., 1, 0]
+    out /= det[..., None, None]
+    return out
 
 
 class _Covariances:
@@ -354,7 +383,7 @@ def _mixing_estimate(D, C):
     """
     DC = np.matmul(D, C)
     G = _regularise(np.matmul(DC, _hermitian(D)), 1e-9)
-    return np.matmul(_hermitian(DC), np.linalg.inv(G))
+    return np.matmul(_hermitian(DC), _inv(G))
 
 
 def _projection_back(D, C, ref=0):
@@ -402,8 +431,11 @@ def _ip_sweep(W, Vall):
     eye = np.eye(N)
     for k in range(N):
         V = _regularise(Vall[k])
-        rhs = np.broadcast_to(eye[:, k], (F, N))[..., None]
-        u = np.linalg.solve(np.matmul(W, V), rhs)[..., 0]
+        WV = np.matmul(W, V)
+        if N == 2:
+            u = _inv(WV)[:, :, k]  # (W V)^-1 e_k
+        else:
+            u = np.linalg.solve(WV, np.broadcast_to(eye[:, k], (F, N))[..., None])[..., 0]
         nrm = np.einsum("fi,fij,fj->f", u.conj(), V, u).real
         u /= np.sqrt(np.maximum(nrm, _TINY))[:, None]
         W[:, k, :] = u.conj()
@@ -646,15 +678,18 @@ def _refine_local(v, score0, near=3, n_rounds=10):
     vf = np.transpose(v, (1, 2, 0))  # (F, T, N) for the batched products
     idx = np.arange(F)
     perm = np.tile(np.arange(N), (F, 1))
+    relatives = []  # (bins, their relatives, the bins' profiles): fixed across rounds
+    for g in (2 * idx - 1, 2 * idx, 2 * idx + 1, idx // 2):
+        ok = (g >= 0) & (g < F) & (g != idx)
+        relatives.append((ok, g[ok], vf[ok]))
     for _ in range(n_rounds):
         va = np.ascontiguousarray(np.transpose(v, (1, 0, 2))[idx[:, None], perm])  # (F, N, T)
         score = score0.copy()
         for o in range(1, near + 1):
             score[o:] += np.matmul(va[:-o], vf[o:])
             score[:-o] += np.matmul(va[o:], vf[:-o])
-        for g in (2 * idx - 1, 2 * idx, 2 * idx + 1, idx // 2):
-            ok = (g >= 0) & (g < F) & (g != idx)
-            score[ok] += np.matmul(va[g[ok]], vf[ok])
+        for ok, g, vf_ok in relatives:
+            score[ok] += np.matmul(va[g], vf_ok)
         new = _best_permutations(score)
         if np.array_equal(new, perm):
             break
@@ -683,6 +718,8 @@ def _refine_blocks(v, A, wbin, sizes, weight, n_rounds=3):
     perm = np.tile(np.arange(N), (F, 1))
     use_delay = A.shape[1] > 1 and weight > 0
     for size in sizes:
+        starts = np.arange(0, F, size)
+        which = np.arange(F) // size  # the band of every bin
         # the speakers' delays, fitted once per band size on the current order
         # (each fit searches hundreds of delays in every bin)
         dscore = 0.0
@@ -698,18 +735,17 @@ def _refine_blocks(v, A, wbin, sizes, weight, n_rounds=3):
                 where = np.argsort(fixed, axis=1)[rows, perm]  # place of each output then
                 dscore = dscore[rows[:, :, None], np.arange(N)[None, :, None], where[:, None, :]]
                 fixed = perm.copy()
-            new = perm.copy()
-            for lo in range(0, F, size):
-                # centroids of all the other bins: a band must not vote for itself
-                c = total - part[:, lo : lo + size].sum(axis=1)
-                c -= c.mean(axis=1, keepdims=True)
-                c /= np.maximum(np.linalg.norm(c, axis=1, keepdims=True), _TINY)
-                score = np.einsum("nt,kft->fnk", c.astype(v.dtype), va[:, lo : lo + size])
-                if use_delay:
-                    score = score + dscore[lo : lo + size]
-                score = (score * wbin[lo : lo + size, None, None]).sum(axis=0)
-                q = _best_permutations(score[None])[0]
-                new[lo : lo + size] = perm[lo : lo + size][:, q]
+            # every band at once: a band's score is the correlation of its
+            # weighted bins with the centroids of all the other bins
+            band = np.add.reduceat(part, starts, axis=1)  # (N, B, T)
+            c = total[:, None, :] - band
+            c -= c.mean(axis=2, keepdims=True)
+            c /= np.maximum(np.linalg.norm(c, axis=2, keepdims=True), _TINY)
+            score = np.einsum("nbt,kbt->bnk", c.astype(v.dtype), band)
+            if use_delay:
+                score = score + np.add.reduceat(dscore * wbin[:, None, None], starts, axis=0)
+            q = _best_permutations(score)  # (B, N)
+            new = perm[rows, q[which]]
             if np.array_equal(new, perm):
                 break
             perm = new
@@ -848,7 +884,7 @@ def _beamform(D, X, C, ref=0):
     for n in range(N):
         Rn = cov.cov(share[n : n + 1])[0]
         Ri = cov.cov(1.0 - share[n : n + 1])[0]
-        G = np.linalg.solve(Ri + ridge, Rn)
+        G = np.matmul(_inv(Ri + ridge), Rn) if M == 2 else np.linalg.solve(Ri + ridge, Rn)
         lam = np.maximum(np.einsum("fii->f", G).real, 0.0)
         out[:, n, :] = np.conj(G[:, :, ref] / (1.0 + lam[:, None]))
     return out

@@ -72,7 +72,9 @@ from .iva import (
     _TINY,
     _align,
     _hermitian,
+    _inv,
     _ip_sweep,
+    _log_abs_det,
     _power,
     _projection_back,
     _separate_whitened,
@@ -462,7 +464,8 @@ class OnlineIVA:
         ridge = RIDGE * float(np.mean(np.einsum("fii->f", self._C).real)) / M * np.eye(M)
         with np.errstate(over="raise", invalid="raise", divide="raise", under="ignore"):
             try:
-                G = np.linalg.solve(self._C[None] - self._R + ridge, self._R)  # (N, F, M, M)
+                B = self._C[None] - self._R + ridge
+                G = np.matmul(_inv(B), self._R) if M == 2 else np.linalg.solve(B, self._R)
             except (FloatingPointError, np.linalg.LinAlgError):
                 return None
         lam = np.maximum(np.einsum("nfii->nf", G).real, 0.0)
@@ -674,7 +677,7 @@ class OnlineIVA:
     def _cost(self, r):
         """The model's negative log-likelihood per bin and output, for the frames of r."""
         F = self.n_freq
-        logdet = float(np.sum(np.linalg.slogdet(self._W)[1]))
+        logdet = float(np.sum(_log_abs_det(self._W)))
         return (F * float(np.sum(np.mean(np.log(r), axis=1))) - 2.0 * logdet) / (F * self.n_sources)
 
     def _confidence(self, Y, X, T, cost):
