@@ -279,18 +279,37 @@ def changing_table(speech, half, rt60):
         sf.write(f2, X[:, L:].T, rate, subtype="FLOAT")
         b1, _ = batch(f1, [])
         b2, _ = batch(f2, [])
+        frame = ["--nfft", str(int(2 ** round(np.log2(2048 * rate / 16000))))]
+        c1, _ = batch(f1, frame)
+        c2, _ = batch(f2, frame)
     sb1, _ = sdr(refs[:, :L], b1, rate, SETTLE)
     sb2, _ = sdr(refs[:, L:], b2, rate, SETTLE)
+    # what the live model's frames allow: the batch model with them, and the
+    # oracle per-bin filter with them, on each half alone
+    short = [sdr(refs[:, :L], c1, rate, SETTLE)[0], sdr(refs[:, L:], c2, rate, SETTLE)[0]]
+    best = [
+        sdr(part, oracle(mix, part, int(frame[1])), rate, SETTLE)[0]
+        for mix, part in ((X[:, :L], refs[:, :L]), (X[:, L:], refs[:, L:]))
+    ]
     base2, _ = sdr(refs, np.repeat(X[:1], 2, axis=0), rate, half + SETTLE, 2 * half)
     out(
         f"\nRoom responses change after {half:g} s (RT60 {rt60:g} s, 2 mics, 2 speakers); "
         f"SDR from {SETTLE:g} s after the start / the change:\n"
     )
-    out("| half | mic 1 | batch on that half alone | live | live - batch | speaker order |")
-    out("|---|---|---|---|---|---|")
+    out(
+        "| half | mic 1 | batch on that half alone | batch, 2048-sample frames "
+        "| best per-bin filter, 2048 | live | live - batch | speaker order |"
+    )
+    out("|---|---|---|---|---|---|---|---|")
     base1, _ = sdr(refs, np.repeat(X[:1], 2, axis=0), rate, SETTLE, half)
-    out(f"| first | {base1:.1f} | {sb1:.1f} | {s1:.1f} | {s1 - sb1:+.1f} | {p1} |")
-    out(f"| second | {base2:.1f} | {sb2:.1f} | {s2:.1f} | {s2 - sb2:+.1f} | {p2} |")
+    for name, base, sb, k, s, p in (
+        ("first", base1, sb1, 0, s1, p1),
+        ("second", base2, sb2, 1, s2, p2),
+    ):
+        out(
+            f"| {name} | {base:.1f} | {sb:.1f} | {short[k]:.1f} | {best[k]:.1f} | {s:.1f} "
+            f"| {s - sb:+.1f} | {p} |"
+        )
     out(
         f"\nlive speed {2 * half / wall:.1f}x real time; the same speaker order in both halves: "
         f"{'yes' if p1 == p2 else 'no'}"
