@@ -139,18 +139,19 @@ WARM_ITER = 30
 #: on average, better on 12 (up to +1.5), worse on 3 (down to -0.9); with
 #: two speakers ILRMA's start on 1 s was once 3 dB worse (room300ms_2x2_4s).
 WARM_ILRMA_FROM = 3
-#: With this many speakers or more, when a second of the last two was unsure
-#: as the ring buffer fills (HISTORY_SECONDS of sound), the warm-up runs again
-#: from scratch on the buffered frames, its outputs taking the places of the
-#: running ones they rise and fall with.  Three seconds hold what one does not:
-#: the batch model on the first 3 s of room300ms_3x3 gives 7.0 dB over
-#: seconds 1 to 3 (with the live model's frames), while the live outputs were
-#: at 2 dB over seconds 3 to 5.  Measured on the benchmark's 15 rooms with 3 or
-#: 4 speakers (three draws), it ran on 4 and gained +0.8 to +3.1 dB on each.
-#: Run whatever the live separation's state, it lost 0.8 to 1.7 dB on the
-#: three 3-microphone offices (where the live model beats the batch model with
-#: its frames); with two speakers it gained +0.1 dB on average, from -1.1 to
-#: +1.6.
+#: With this many speakers or more, when one of the last two seconds (the
+#: first excepted) was unsure as the ring buffer fills (HISTORY_SECONDS of
+#: sound), the warm-up runs again from scratch on the buffered frames, its
+#: outputs taking the places of the running ones they rise and fall with.
+#: Three seconds hold what one does not: the batch model on the first 3 s of
+#: room300ms_3x3 gives 7.0 dB over seconds 1 to 3 (with the live model's
+#: frames), while the live outputs were at 2 dB over seconds 3 to 5.  On the
+#: benchmark's 15 rooms with 3 or 4 speakers (three draws) it ran on 4, each
+#: better by +0.8 to +3.1 dB; on ten 6 s simulated 3-speaker rooms (RT60 0.4
+#: and 0.5 s) on 3: -3.3, +1.5 and +2.1 dB.  Run whatever the live
+#: separation's state, it lost 0.8 to 1.7 dB on the three 3-microphone
+#: offices (where the live model beats the batch model with its frames);
+#: with two speakers it gained +0.1 dB on average, from -1.1 to +1.6.
 REWARM_FROM = 3
 #: Every this many seconds, the bins are re-aligned to the same speakers on
 #: the recent frames (``iva._align``): the online updates alone can leave a
@@ -379,6 +380,7 @@ class OnlineIVA:
         self._next_crosstalk = 0
         self.warmed = False
         self.rewarmed = False
+        self.restarted_at = None  # stream seconds when it started over (REWARM_FROM)
         self.frames = 0
         self.updates = 0
         # per-second confidence
@@ -545,14 +547,15 @@ class OnlineIVA:
             and N >= REWARM_FROM
             and self._hist_n >= self._hist_len
         )
-        if rewarm:  # once: only when the last seconds were unsure
+        if rewarm:  # once, and only when the seconds since the warm-up were unsure
             self.rewarmed = True
-            rewarm = any(end > self.seconds - 2 for _, end in self.unsure)
+            rewarm = any(end > max(self.seconds - 2, 1) for _, end in self.unsure)
         if N > 1 and not self.warmed and self._hist_n >= self._warm_at:
             self._warm_up()
             Xs = X if N == M else np.matmul(self._P, X)
             self._remeasure = True
         elif rewarm:
+            self.restarted_at = round(self.frames * self.hop / self.sample_rate, 2)
             self._warm_up(keep_order=True)
             Xs = X if N == M else np.matmul(self._P, X)
             self._next_align = self._hist_n + self._align_every
@@ -812,7 +815,9 @@ class OnlineIVA:
         dict
             ``converged`` (no unsure interval, or the last one ended before
             the last second), ``latency_seconds``, ``forgetting_seconds``,
-            ``updates``, ``unsure_seconds`` and the per-second lists
+            ``updates``, ``unsure_seconds``, ``restarted_at_seconds`` (when
+            the separation started over from the buffered frames, see
+            REWARM_FROM; None if it did not) and the per-second lists
             ``dependence_per_second``, ``mic_dependence_per_second`` and
             ``cost_change_per_second`` (also as ``history``, with its
             ``history_label``), ``output_filters`` and ``postfilter`` (the
@@ -824,6 +829,7 @@ class OnlineIVA:
             forgetting_seconds=self.forgetting,
             updates=self.updates,
             unsure_seconds=[list(u) for u in self.unsure],
+            restarted_at_seconds=self.restarted_at,
             dependence_per_second=list(self.dependence),
             mic_dependence_per_second=list(self.mic_dependence),
             cost_change_per_second=list(self.cost),
