@@ -25,13 +25,16 @@ updated by iterative projection (``iva._ip_sweep``).  The rows keep their
 order from block to block (each row is updated from its own history), so an
 output keeps its speaker across a gradual move.
 
-Two batch steps help, both on a ring buffer of the last HISTORY_SECONDS of
+Batch steps help, all on a ring buffer of the last HISTORY_SECONDS of
 frames (bounded memory): after WARM_SECONDS, a short batch AuxIVA (ILRMA from
 WARM_ILRMA_FROM speakers) on what has arrived gives the online updates a good
 start, and the Wiener filters' image covariances (:meth:`OnlineIVA._learn`)
 restart from the same frames with it: until then they follow the first
 second's online outputs, which need not be in its order (+0.26 dB on average
-over the benchmark's 42 rooms, better on 27, worse on 5); then every ALIGN_EVERY
+over the benchmark's 42 rooms, better on 27, worse on 5); with REWARM_FROM
+speakers or more, when the separation is still unsure as the ring buffer
+fills, that warm-up runs once more on it, its outputs matched to the running
+ones; and every ALIGN_EVERY
 seconds the bins are re-aligned to the same speakers as the batch model's
 final alignment does (``iva._align`` with ``local``: by activity, band by
 band, bin by bin against its neighbours, and by the speakers' delays; the
