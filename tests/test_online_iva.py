@@ -438,10 +438,16 @@ def test_the_live_postfilter_lowers_the_crosstalk(changing):
 
 
 def _three_talkers(rt60, seed):
-    """Alice, Bob and Carol in a simulated room, 3 microphones; (mix, images at mic 1)."""
-    voices = [_speech(name) for name in ("alice", "bob", "carol")]
-    n = min(len(v) for v in voices)
-    S = np.array([v[:n] for v in voices])
+    """Alice, Bob and Carol for 10 s in a simulated room, 3 microphones (their
+    second 5 s are another voice's speech reversed); (mix, images at mic 1)."""
+    alice, bob, carol = _speech("alice"), _speech("bob"), _speech("carol")
+    S = np.array(
+        [
+            np.r_[alice[:HALF], carol[-HALF:][::-1]],
+            np.r_[bob[:HALF], alice[-HALF:][::-1]],
+            np.r_[carol[:HALF], bob[-HALF:][::-1]],
+        ]
+    )
     images = _images(S, room_responses(3, 3, rt60, RATE, seed=seed)[0])
     return images.sum(axis=1), images[0]
 
@@ -454,29 +460,43 @@ def _live(X, n_sources):
     return np.concatenate(parts + [sep.flush()], axis=1)[:, : X.shape[1]], sep
 
 
-def test_three_speakers_still_unsure_at_3_s_start_over_from_the_buffer(monkeypatch):
-    """In a 0.5 s room the live separation of three speakers is still unsure
+def test_three_speakers_still_unsure_at_3_s_start_over_keeping_their_outputs():
+    """In a 0.4 s room the live separation of three speakers is still unsure
     when 3 s have arrived; it starts over from a batch separation of those
-    3 s, and each output keeps its speaker across the restart."""
-    from cocktail.bss import online_iva
-
-    X, refs = _three_talkers(0.5, seed=2)
+    3 s (reported), and each speaker stays on the output it had, now better
+    separated.  (What the restart gains is measured with real speech in the
+    benchmark: +1.5 dB on average over 16 simulated rooms.)"""
+    X, refs = _three_talkers(0.4, seed=0)
     Y, sep = _live(X, 3)
     assert 3.0 <= sep.report()["restarted_at_seconds"] < 4.0
-    before = score(
-        refs[:, 2 * RATE : 7 * RATE // 2], Y[:, 2 * RATE : 7 * RATE // 2], filter_length=TAPS
+    span = slice(2 * RATE, 3 * RATE)
+    before = score(refs[:, span], Y[:, span], filter_length=TAPS, mixture=X[0, span])
+    after = score(
+        refs[:, 4 * RATE :], Y[:, 4 * RATE :], filter_length=TAPS, mixture=X[0, 4 * RATE :]
     )
-    after = score(refs[:, 9 * RATE // 2 :], Y[:, 9 * RATE // 2 :], filter_length=TAPS)
+    assert np.all(before["sdr_improvement"] > 1.0)  # the outputs had their speakers
     assert list(after["estimate"]) == list(before["estimate"])
-
-    monkeypatch.setattr(online_iva, "REWARM_FROM", 0)
-    Y0, sep0 = _live(X, 3)
-    assert sep0.report()["restarted_at_seconds"] is None
-    plain = score(refs[:, 9 * RATE // 2 :], Y0[:, 9 * RATE // 2 :], filter_length=TAPS)
-    assert np.mean(after["sdr"]) > np.mean(plain["sdr"]) + 1.5  # measured: 2.6 against 0.4 dB
+    assert np.all(after["sdr_improvement"] > 2.0)  # measured: 2.6, 6.6 and 5.4 dB
 
 
 def test_a_separation_sure_of_itself_at_3_s_goes_on_as_it_is():
-    X, _ = _three_talkers(0.2, seed=1)
+    X, _ = _three_talkers(0.3, seed=0)
     _, sep = _live(X, 3)
     assert sep.report()["restarted_at_seconds"] is None
+
+
+def test_microphones_with_a_dc_offset_separate_as_without(changing):
+    """Cheap sound cards add a constant to every sample; the live model
+    blocks it (the batch model removes the recording's mean), so the same
+    room with offsets of 5% and -3% of full scale separates as without, and
+    the outputs carry no offset.  This recording peaks at 0.1: without the
+    blocker, its outputs fell from 9 dB to -12 and -1 dB."""
+    X, refs = changing
+    lo = SETTLE
+    clean, _ = separate_online_iva(X, RATE)
+    offset, _ = separate_online_iva(X + np.array([[0.05], [-0.03]]), RATE)
+    s_clean = score(refs[:, lo:], clean[:, lo:], filter_length=TAPS)["sdr"]
+    s_offset = score(refs[:, lo:], offset[:, lo:], filter_length=TAPS)["sdr"]
+    assert np.allclose(s_offset, s_clean, atol=0.1)
+    rms = np.sqrt(np.mean(offset[:, lo:] ** 2, axis=1))
+    assert np.all(np.abs(offset[:, lo:].mean(axis=1)) < 0.01 * rms)
