@@ -68,7 +68,6 @@ import itertools
 from typing import List, Optional
 
 import numpy as np
-from scipy.signal import lfilter, lfilter_zi
 
 from ..errors import CocktailError
 from .common import as_block, as_recording
@@ -896,15 +895,27 @@ class OnlineIVA:
 
     def _dc_blocked(self, block):
         """The block without the microphones' DC offsets: a first-order
-        high-pass at DC_CUTOFF_HZ, started as if each microphone had always
-        been at its first sample (so that an offset there gives no step)."""
+        high-pass at DC_CUTOFF_HZ, y[n] = x[n] - x[n-1] + rho y[n-1], started as
+        if each microphone had always been at its first sample (so that an
+        offset there gives no step)."""
         if not DC_CUTOFF_HZ or block.shape[1] == 0:
             return block
         rho = np.exp(-2.0 * np.pi * DC_CUTOFF_HZ / self.sample_rate)
-        b, a = [1.0, -1.0], [1.0, -rho]
         if self._dc_state is None:
-            self._dc_state = lfilter_zi(b, a)[None, :] * block[:, :1]
-        out, self._dc_state = lfilter(b, a, block, axis=1, zi=self._dc_state)
+            self._dc_state = (block[:, :1].copy(), np.zeros((block.shape[0], 1)))
+        x_prev, y_prev = self._dc_state
+        # y[n] = rho^n (rho y[-1] + sum_{k<=n} rho^-k d[k]), in pieces short
+        # enough that rho^-k stays below 1e3 (no loss of precision)
+        piece = max(1, int(np.log(1e3) / -np.log(rho)))
+        out = np.empty_like(block)
+        for lo in range(0, block.shape[1], piece):
+            x = block[:, lo : lo + piece]
+            d = np.diff(x, axis=1, prepend=x_prev)
+            p = rho ** np.arange(x.shape[1])
+            y = p * (rho * y_prev + np.cumsum(d / p, axis=1))
+            out[:, lo : lo + piece] = y
+            x_prev, y_prev = x[:, -1:], y[:, -1:]
+        self._dc_state = (x_prev.copy(), y_prev.copy())
         return out
 
     def flush(self) -> np.ndarray:
