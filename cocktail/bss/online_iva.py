@@ -906,6 +906,8 @@ class OnlineIVA:
         offset there gives no step)."""
         if not DC_CUTOFF_HZ or block.shape[1] == 0:
             return block
+        if self._dc_state is None and not np.any(block):
+            return block  # a silent start, fed as zeros: start at the first sound
         rho = np.exp(-2.0 * np.pi * DC_CUTOFF_HZ / self.sample_rate)
         if self._dc_state is None:
             self._dc_state = (block[:, :1].copy(), np.zeros((block.shape[0], 1)))
