@@ -268,6 +268,11 @@ def count_instantaneous(X, step=None):
     return Count(n, method, unsure, evidence)
 
 
+def _in_band(freqs):
+    """Which bins lie within _BAND_HZ, where speech carries its onsets."""
+    return (freqs >= _BAND_HZ[0]) & (freqs <= _BAND_HZ[1])
+
+
 def onset_sharpness(P, freqs):
     """Mean frame-to-frame rise of each output's log power.
 
@@ -286,7 +291,7 @@ def onset_sharpness(P, freqs):
     ndarray, shape (n_outputs,)
         The mean rise of the natural log of each output's power per frame.
     """
-    band = (freqs >= _BAND_HZ[0]) & (freqs <= _BAND_HZ[1])
+    band = _in_band(freqs)
     env = P[band].sum(axis=0)  # (K, T)
     env = np.maximum(env, 1e-9 * max(float(env.max()), np.finfo(float).tiny))
     rise = np.diff(np.log(env), axis=1)
@@ -310,7 +315,7 @@ def power_correlation(P, freqs):
         in a bin, averaged over the bins from 200 Hz to 6 kHz (1 on the
         diagonal of an output that is not silent).
     """
-    band = (freqs >= _BAND_HZ[0]) & (freqs <= _BAND_HZ[1])
+    band = _in_band(freqs)
     U = P[band] - P[band].mean(axis=2, keepdims=True)
     scale = np.sqrt(np.mean(U**2, axis=2, keepdims=True))
     U = U / np.maximum(scale, np.finfo(float).tiny)

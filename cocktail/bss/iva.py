@@ -296,6 +296,11 @@ def _inv(A):
     return out
 
 
+def _solve(A, B):
+    """A^-1 B for stacks of square A (closed form for 2 x 2, see ``_inv``)."""
+    return np.matmul(_inv(A), B) if A.shape[-1] == 2 else np.linalg.solve(A, B)
+
+
 class _Covariances:
     """Weighted per-bin covariances of the whitened data, many at once.
 
@@ -431,11 +436,8 @@ def _ip_sweep(W, Vall):
     eye = np.eye(N)
     for k in range(N):
         V = _regularise(Vall[k])
-        WV = np.matmul(W, V)
-        if N == 2:
-            u = _inv(WV)[:, :, k]  # (W V)^-1 e_k
-        else:
-            u = np.linalg.solve(WV, np.broadcast_to(eye[:, k], (F, N))[..., None])[..., 0]
+        rhs = np.broadcast_to(eye[:, k], (F, N))[..., None]
+        u = _solve(np.matmul(W, V), rhs)[..., 0]
         nrm = np.einsum("fi,fij,fj->f", u.conj(), V, u).real
         u /= np.sqrt(np.maximum(nrm, _TINY))[:, None]
         W[:, k, :] = u.conj()
@@ -884,7 +886,7 @@ def _beamform(D, X, C, ref=0):
     for n in range(N):
         Rn = cov.cov(share[n : n + 1])[0]
         Ri = cov.cov(1.0 - share[n : n + 1])[0]
-        G = np.matmul(_inv(Ri + ridge), Rn) if M == 2 else np.linalg.solve(Ri + ridge, Rn)
+        G = _solve(Ri + ridge, Rn)
         lam = np.maximum(np.einsum("fii->f", G).real, 0.0)
         out[:, n, :] = np.conj(G[:, :, ref] / (1.0 + lam[:, None]))
     return out

@@ -76,12 +76,12 @@ from .iva import (
     _align,
     _best_permutations,
     _hermitian,
-    _inv,
     _ip_sweep,
     _log_abs_det,
     _power,
     _projection_back,
     _separate_whitened,
+    _solve,
     _whiten,
 )
 from .postfilter import apply_gain, crosstalk, not_used, summary
@@ -493,8 +493,7 @@ class OnlineIVA:
         ridge = RIDGE * float(np.mean(np.einsum("fii->f", self._C).real)) / M * np.eye(M)
         with np.errstate(over="raise", invalid="raise", divide="raise", under="ignore"):
             try:
-                B = self._C[None] - self._R + ridge
-                G = np.matmul(_inv(B), self._R) if M == 2 else np.linalg.solve(B, self._R)
+                G = _solve(self._C[None] - self._R + ridge, self._R)  # (N, F, M, M)
             except (FloatingPointError, np.linalg.LinAlgError):
                 return None
         lam = np.maximum(np.einsum("nfii->nf", G).real, 0.0)
@@ -555,17 +554,7 @@ class OnlineIVA:
         # The batch steps count from the stream's first sound (``sound_from``:
         # noise held before it must not be what they learn from).
         heard = min(self._hist_n, self.frames - int(self.sound_from * self.sample_rate / self.hop))
-        rewarm = (
-            self.warmed
-            and not self.rewarmed
-            and REWARM_FROM
-            and N >= REWARM_FROM
-            and heard >= self._hist_len
-        )
-        if rewarm:  # once, and only when the seconds since the warm-up were unsure
-            self.rewarmed = True
-            first = int(self.sound_from) + 1
-            rewarm = any(end > max(self.seconds - 2, first) for _, end in self.unsure)
+        rewarm = self._restart_due(heard)
         if N > 1 and not self.warmed and heard >= self._warm_at:
             self._warm_up()
             Xs = X if N == M else np.matmul(self._P, X)
@@ -666,13 +655,26 @@ class OnlineIVA:
             except (FloatingPointError, np.linalg.LinAlgError):
                 self._W, self._V, self._D = W_old, V_old, D_old
 
+    def _restart_due(self, heard):
+        """Whether to start over now (REWARM_FROM): asked once, when ``heard``
+        frames of sound fill the ring buffer; yes when one of the last two
+        seconds since the first second of sound was unsure."""
+        if self.rewarmed or not self.warmed or not REWARM_FROM:
+            return False
+        if self.n_sources < REWARM_FROM or heard < self._hist_len:
+            return False
+        self.rewarmed = True
+        first = int(self.sound_from) + 1
+        return any(end > max(self.seconds - 2, first) for _, end in self.unsure)
+
     def _matching(self, D, X):
         """The order of D's outputs (F, N, M) that best follows the running
         ones on frames X (F, M, T): greatest summed correlation of their
         log loudness per frame."""
+        X = X.astype(np.complex64)
 
         def loud(U):
-            Y = np.matmul(U.astype(np.complex64), X.astype(np.complex64))
+            Y = np.matmul(U.astype(np.complex64), X)
             r = np.mean(Y.real**2 + Y.imag**2, axis=0, dtype=np.float64)  # (N, T)
             r = np.log(r + LOG_FLOOR * max(float(np.mean(r)), _TINY))
             r -= r.mean(axis=1, keepdims=True)
