@@ -412,6 +412,11 @@ KURTOSIS_SAMPLES = 1 << 17
 def clipping(X, subtype, name):
     """A warning when many samples sit at full scale (a clipped recording).
 
+    Integer samples are clipped at their format's full scale.  Floating-point
+    samples may go past 1.0 without loss, so there a channel counts as clipped
+    where its samples pile up at its own peak level (a plateau that speech or
+    music does not have), whatever that level is.
+
     Parameters
     ----------
     X : ndarray, shape (n_mics, n_samples)
@@ -423,17 +428,26 @@ def clipping(X, subtype, name):
     -------
     list of str, empty or one warning
     """
+    if not X.size:
+        return []
     bits = INTEGER_BITS.get(subtype)
-    top = 1.0 - 2.0 ** -(bits - 1) if bits else 1.0
+    if bits:
+        top = np.full(X.shape[0], 1.0 - 2.0 ** -(bits - 1))
+    else:
+        chunks = range(0, X.shape[1], CHECK_CHUNK)
+        top = np.max([np.max(np.abs(X[:, i : i + CHECK_CHUNK]), axis=1) for i in chunks], axis=0)
+        low = np.min([np.min(np.abs(X[:, i : i + CHECK_CHUNK]), axis=1) for i in chunks], axis=0)
+        top = np.where((top > 0) & (low < top), top, np.inf)  # silent or constant: not clipped
     at_top = sum(
-        int(np.count_nonzero(np.abs(X[:, i : i + CHECK_CHUNK]) >= top))
+        int(np.count_nonzero(np.abs(X[:, i : i + CHECK_CHUNK]) >= top[:, None]))
         for i in range(0, X.shape[1], CHECK_CHUNK)
     )
-    share = at_top / X.size if X.size else 0.0
+    share = at_top / X.size
     if share < CLIPPED_SHARE:
         return []
+    where = "at full scale" if bits or np.min(top) >= 1.0 else "at their channel's peak level"
     return [
-        f"{name} is clipped: {share:.1%} of its samples are at full scale; clipping is not "
+        f"{name} is clipped: {share:.1%} of its samples are {where}; clipping is not "
         "a mixture of the sources, so the separation will be poorer"
     ]
 

@@ -40,6 +40,30 @@ def test_clipped_input_is_reported(write_wav, rng, tmp_path):
     assert json.loads((tmp_path / "o" / "separation.json").read_text())["warnings"] == [expected]
 
 
+def test_float_input_past_full_scale_is_not_called_clipped(write_wav, rng, tmp_path):
+    # Floating-point samples keep their values past 1.0: nothing was lost.
+    S = speechlike(2, 16000, rng)
+    X = np.array([[1.0, 0.6], [0.5, 1.0]]) @ S
+    mix = write_wav("loud.wav", 40.0 * X / np.abs(X).max())
+    result = run("separate", mix, "-o", tmp_path / "o", "-q")
+    assert result.exit_code == 0, result.output
+    assert warnings_of(result) == []
+
+
+def test_float_input_clipped_below_full_scale_is_reported(write_wav, rng, tmp_path):
+    S = speechlike(2, 16000, rng)
+    X = np.array([[1.0, 0.6], [0.5, 1.0]]) @ S
+    X = np.clip(X / np.abs(X).max(), -0.25, 0.25).astype(np.float32)  # a limiter at -12 dB
+    share = np.mean(np.abs(X) >= 0.25)
+    mix = write_wav("limited.wav", X)
+    result = run("separate", mix, "-o", tmp_path / "o", "-q")
+    assert result.exit_code == 0, result.output
+    assert warnings_of(result) == [
+        f"'{mix}' is clipped: {share:.1%} of its samples are at their channel's peak level; "
+        "clipping is not a mixture of the sources, so the separation will be poorer"
+    ]
+
+
 def test_two_gaussian_sources_are_reported(write_wav, rng, tmp_path):
     S = np.vstack([rng.standard_normal((2, 16000)), speechlike(1, 16000, rng)])
     A = np.array([[1.0, 0.6, 0.3], [0.5, 1.0, -0.4], [0.2, -0.5, 1.0]])
