@@ -77,3 +77,28 @@ def test_empty_stdin():
     )
     assert p.returncode == 1
     assert p.stderr.decode() == "Error: standard input is empty: expected a WAV stream\n"
+
+
+def test_eight_bit_wav_streams_read_like_files(tmp_path):
+    """arecord's default format (unsigned 8-bit) and G.711 A-law and mu-law
+    WAVs piped in separate exactly as the same files given by name."""
+    x, rate = sf.read(SAMPLES / "mixture.wav")
+    for subtype in ("PCM_U8", "ALAW", "ULAW"):
+        path = tmp_path / f"{subtype}.wav"
+        sf.write(path, x, rate, subtype=subtype)
+        piped = subprocess.run(
+            cocktail_cmd() + ["separate", "-", "-o", "-", "--quiet"],
+            input=path.read_bytes(),
+            capture_output=True,
+            timeout=120,
+        )
+        named = subprocess.run(
+            cocktail_cmd() + ["separate", str(path), "-o", "-", "--quiet"],
+            capture_output=True,
+            timeout=120,
+        )
+        assert piped.returncode == 0, piped.stderr
+        assert piped.stdout == named.stdout
+        y, out_rate = sf.read(io.BytesIO(piped.stdout))
+        assert sf.info(io.BytesIO(piped.stdout)).subtype == "FLOAT"
+        assert out_rate == rate and y.shape == x.shape

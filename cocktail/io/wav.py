@@ -201,7 +201,32 @@ SUBTYPE_ENCODING = {
     "FLOAT": "f32",
     "DOUBLE": "f64",
 }
+#: 8-bit formats a WAV stream may hold (arecord's default is unsigned 8-bit;
+#: telephony records G.711 A-law and mu-law): read, never written, as files
+#: in them are written as float.  name -> (WAV format tag, libsndfile subtype)
+READ_ONLY = {"u8": (1, "PCM_U8"), "alaw": (6, "ALAW"), "ulaw": (7, "ULAW")}
 ENCODING_SUBTYPE = {v: k for k, v in SUBTYPE_ENCODING.items()}
+ENCODING_SUBTYPE.update({name: subtype for name, (_, subtype) in READ_ONLY.items()})
+
+
+def _g711_tables():
+    """Every 8-bit code's sample value (full scale 1) in A-law and mu-law
+    (ITU-T G.711), as libsndfile decodes them."""
+    code = np.arange(256, dtype=np.int64)
+    # mu-law: bits inverted; sign, 3-bit segment, 4-bit step; bias 0x84
+    u = ~code & 0xFF
+    seg, step = (u >> 4) & 7, u & 0x0F
+    mag = (((step << 3) + 0x84) << seg) - 0x84
+    ulaw = np.where(u & 0x80, -mag, mag) / 32768.0
+    # A-law: even bits inverted; sign set means positive
+    a = code ^ 0x55
+    seg, step = (a >> 4) & 7, a & 0x0F
+    mag = np.where(seg == 0, (step << 4) + 8, ((step << 4) + 0x108) << np.maximum(seg - 1, 0))
+    alaw = np.where(a & 0x80, mag, -mag) / 32768.0
+    return alaw, ulaw
+
+
+_ALAW, _ULAW = _g711_tables()
 
 
 def decode(data, encoding, channels):
@@ -212,7 +237,8 @@ def decode(data, encoding, channels):
     data : bytes
         Whole frames of interleaved samples.
     encoding : str
-        A key of :data:`ENCODINGS`: "s16", "s24", "s32", "f32" or "f64".
+        A key of :data:`ENCODINGS` ("s16", "s24", "s32", "f32" or "f64") or
+        of :data:`READ_ONLY` ("u8", "alaw" or "ulaw").
     channels : int
         Number of channels.
 
@@ -221,6 +247,13 @@ def decode(data, encoding, channels):
     ndarray, shape (channels, frames), float64
         Integers scaled to [-1, 1); floats as they are.
     """
+    if encoding in READ_ONLY:
+        v = np.frombuffer(data, dtype=np.uint8)
+        if encoding == "u8":
+            x = (v.astype(np.float64) - 128.0) / 128.0
+        else:
+            x = (_ALAW if encoding == "alaw" else _ULAW)[v]
+        return np.ascontiguousarray(x.reshape(-1, channels).T)
     dtype, scale = ENCODINGS[encoding]
     if encoding == "s24":
         b = np.frombuffer(data, dtype=np.uint8).reshape(-1, 3).astype(np.int32)
@@ -292,7 +325,7 @@ def bytes_per_frame(encoding, channels):
     Parameters
     ----------
     encoding : str
-        A key of :data:`ENCODINGS`.
+        A key of :data:`ENCODINGS` or :data:`READ_ONLY`.
     channels : int
         Number of channels.
 
@@ -300,6 +333,8 @@ def bytes_per_frame(encoding, channels):
     -------
     int
     """
+    if encoding in READ_ONLY:
+        return channels
     return (3 if encoding == "s24" else np.dtype(ENCODINGS[encoding][0]).itemsize) * channels
 
 
@@ -322,7 +357,7 @@ def read_stream_header(take, name):
     channels : int
         Number of channels.
     encoding : str
-        A key of :data:`ENCODINGS`.
+        A key of :data:`ENCODINGS` or :data:`READ_ONLY`.
     frames : int or None
         Frames the header promises; None when the size is one of
         :data:`UNKNOWN_SIZES`.
@@ -332,7 +367,7 @@ def read_stream_header(take, name):
     CocktailError
         If the stream is not a WAV, ends before its data, has no format
         chunk, or holds a sample format other than 16-, 24- or 32-bit
-        integer or 32- or 64-bit float.
+        integer, 32- or 64-bit float, unsigned 8-bit, A-law or mu-law.
     """
     if not is_wave(take(12)):
         raise CocktailError(f"cannot read {name}: not a WAV stream (use --raw for headerless PCM)")
@@ -352,9 +387,9 @@ def read_stream_header(take, name):
     tag, channels, rate, _, _, bits = struct.unpack("<HHIIHH", fmt[:16])
     if tag == 0xFFFE and len(fmt) >= 26:
         tag = struct.unpack("<H", fmt[24:26])[0]
-    encoding = {(1, 16): "s16", (1, 24): "s24", (1, 32): "s32", (3, 32): "f32", (3, 64): "f64"}.get(
-        (tag, bits)
-    )
+    formats = {(1, 16): "s16", (1, 24): "s24", (1, 32): "s32", (3, 32): "f32", (3, 64): "f64"}
+    formats.update({(t, 8): name for name, (t, _) in READ_ONLY.items()})
+    encoding = formats.get((tag, bits))
     if encoding is None or channels < 1:
         raise CocktailError(
             f"cannot read {name}: unsupported WAV sample format (format {tag}, {bits} bits)"
