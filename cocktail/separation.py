@@ -362,6 +362,8 @@ def resolve_sources(X, n_sources, name="the recording"):
         The given number, or the number of microphones when it is to be
         found (an upper bound for counting), lowered to the rank.
     warnings : list of str
+    rank : int
+        Independent signals the channels carry.
 
     Raises
     ------
@@ -392,7 +394,7 @@ def resolve_sources(X, n_sources, name="the recording"):
             f"{name} carries only {rank} independent signals ({why}): separating {rank} sources"
         )
         wanted = rank
-    return wanted, warnings
+    return wanted, warnings, rank
 
 
 # ---------------------------------------------------------------- warnings
@@ -796,18 +798,29 @@ def fit(X, sample_rate, options: Options, *, name="the recording", callback=None
         As :func:`resolve_sources`, :func:`check_length`, :func:`choose_model`
         and :func:`solver_for`.
     """
-    n_sources, warnings = resolve_sources(X, options.n_sources, name)
+    n_sources, warnings, rank = resolve_sources(X, options.n_sources, name)
     check_length(X.shape[1], n_sources, sample_rate, name)
     model, reason = choose_model(X, sample_rate, options.model)
     report = {"model": model, "model_reason": reason}
-    n_sources = _settle_count(X, sample_rate, model, n_sources, options, name, report, warnings)
+    n_sources, heard_again = _settle_count(
+        X, sample_rate, model, n_sources, options, name, report, warnings
+    )
     report["n_sources"] = int(n_sources)
     warnings.extend(ignored_by_model(model, options))
     algorithm = solver_for(model, options, warnings)
-    estimate = _fit_instantaneous if model == "instantaneous" else _fit_room
-    sep, converged, n_iter, final = estimate(
-        X, sample_rate, n_sources, algorithm, options, callback, report, warnings
-    )
+    if model == "instantaneous":
+        sep, converged, n_iter, final = _fit_instantaneous(
+            X, sample_rate, n_sources, algorithm, options, callback, report, warnings
+        )
+    else:
+        merge = False
+        if rank == X.shape[0] > n_sources > 1:  # every microphone a dimension
+            if heard_again is None:  # told the number: the count's trial says
+                heard_again = count_sources(X, sample_rate, model, rank, options).heard_again > 0
+            merge = heard_again
+        sep, converged, n_iter, final = _fit_room(
+            X, sample_rate, n_sources, algorithm, options, callback, report, merge
+        )
     if not converged:
         warnings.append(
             f"the solver did not converge in {n_iter} iterations ({final}); the separation "
@@ -818,10 +831,14 @@ def fit(X, sample_rate, options: Options, *, name="the recording", callback=None
 
 def _settle_count(X, sample_rate, model, n_sources, options, name, report, warnings):
     """The number of speakers to separate: counted when asked (with the
-    evidence in ``report`` and a warning when unsure), else as given."""
+    evidence in ``report`` and a warning when unsure), else as given; and
+    whether the count's trial separation heard a talker in more than one
+    output (None when there was no count)."""
+    heard_again = None
     if options.n_sources in (None, "auto") and n_sources > 1:
         counted = count_sources(X, sample_rate, model, n_sources, options)
         n_sources = counted.n
+        heard_again = counted.heard_again > 0
         report["source_count"] = counted.as_report()
         if n_sources == 1:
             warnings.append(
@@ -837,11 +854,17 @@ def _settle_count(X, sample_rate, model, n_sources, options, name, report, warni
     else:
         how = "--sources" if _fixed(options.n_sources) is not None else "one per microphone"
         report["sources_reason"] = f"{n_sources} chosen with {how}"
-    return n_sources
+    return n_sources, heard_again
 
 
-def _all_microphones(n_mics, n_sources, wiener):
+def _all_microphones(n_mics, n_sources, wiener, merged=None):
     """The report's account of how the room model used the microphones."""
+    if merged is not None:
+        twice = sum(len(g) > 1 for g in merged)
+        return (
+            "one output per microphone; each speaker is the sum of its outputs "
+            f"({twice} of {n_sources} heard in more than one, see merged_outputs)"
+        )
     if n_mics > n_sources:
         return (
             "Wiener filters over all microphones"
@@ -894,9 +917,11 @@ def _fit_instantaneous(X, sample_rate, n_sources, algorithm, options, callback, 
     return sep, res.converged, res.n_iter, f"gradient norm {res.gradient_norm:.2e}"
 
 
-def _fit_room(X, sample_rate, n_sources, algorithm, options, callback, report, warnings):
+def _fit_room(X, sample_rate, n_sources, algorithm, options, callback, report, merge):
     """IVA per STFT bin of a room recording: the applier, and whether it
-    converged (converged, iterations, what was still changing); fills ``report``."""
+    converged (converged, iterations, what was still changing); fills
+    ``report``.  ``merge``: try one output per microphone, each talker the
+    sum of its outputs (``separate_convolutive``)."""
     from .bss.iva import separate_convolutive
 
     mean = X.mean(axis=1, keepdims=True)
@@ -913,6 +938,8 @@ def _fit_room(X, sample_rate, n_sources, algorithm, options, callback, report, w
         random_state=options.seed,
         callback=report_cost,
         postfilter=options.postfilter,
+        merge=merge,
+        sample_rate=sample_rate,
         **kwargs,
     )
     D = res.unmixing
@@ -923,6 +950,8 @@ def _fit_room(X, sample_rate, n_sources, algorithm, options, callback, report, w
     if post is not None:
         post = PostFilter(post.shares[:, order][:, :, order], post.nfft, post.hop)
     sep = Convolutive(D[:, order], mean, res.nfft, res.hop, post)
+    if res.merged is not None:
+        report["merged_outputs"] = [[int(k) for k in res.merged[i]] for i in order]
     report.update(
         algorithm=f"independent vector analysis per STFT bin ({res.algorithm})",
         parameters={
@@ -936,7 +965,7 @@ def _fit_room(X, sample_rate, n_sources, algorithm, options, callback, report, w
         converged=res.converged,
         history=res.history,
         history_label="cost",
-        all_microphones=_all_microphones(X.shape[0], n_sources, res.beamformed),
+        all_microphones=_all_microphones(X.shape[0], n_sources, res.beamformed, res.merged),
         postfilter=(
             not_used(options.postfilter, n_sources, "a silent recording: nothing to filter")
             if post is None
@@ -1043,7 +1072,7 @@ def _start_adaptive(reader, options, callback):
         quiet, first = _past_quiet(reader, first, wait, rate)
         check_finite(quiet, rate, name, lead)
     check_recording(first, rate, name)
-    n_sources, warnings = resolve_sources(first, options.n_sources, name)
+    n_sources, warnings, _ = resolve_sources(first, options.n_sources, name)
     mixing, reason = choose_model(first, rate, options.model)
     counting = {}
     if options.model == "convolutive" and options.n_sources in (None, "auto") and n_sources > 1:
@@ -1052,7 +1081,9 @@ def _start_adaptive(reader, options, callback):
             "starts at once, before the speakers can be counted"
         )
     else:
-        n_sources = _settle_count(first, rate, mixing, n_sources, options, name, counting, warnings)
+        n_sources, _ = _settle_count(
+            first, rate, mixing, n_sources, options, name, counting, warnings
+        )
         _doubt_live_array_count(
             mixing, n_sources, reader.channels, wait / rate, name, counting, warnings
         )

@@ -118,6 +118,9 @@ class Count:
         The figures the choice rests on, for the report.
     notes : list of str
         One line per remark, for stderr.
+    heard_again : int
+        Room counting: outputs of the trial separation that were a talker
+        heard again (a louder talker's duplicate), not counted.
     """
 
     n: int
@@ -125,6 +128,7 @@ class Count:
     unsure: bool = False
     evidence: dict = field(default_factory=dict)
     notes: List[str] = field(default_factory=list)
+    heard_again: int = 0
 
     def describe(self):
         """One line for stderr: the count and what it rests on."""
@@ -404,7 +408,7 @@ def count_outputs(P, freqs, upper=None):
             f"; {again} of those {'rise and fall' if again > 1 else 'rises and falls'} "
             "with a louder one's power: the same talker heard again"
         )
-    return Count(n, method, unsure, evidence), np.array(talkers, dtype=int)
+    return Count(n, method, unsure, evidence, heard_again=again), np.array(talkers, dtype=int)
 
 
 #: The trial separation that room counting looks at: the quick AuxIVA of the
@@ -469,6 +473,7 @@ def count_room(X, sample_rate, upper=None, random_state=0):
         random_state=random_state,
         postfilter=False,  # the onset margins were set on the linear outputs
         beamform=K < X.shape[0],  # ...of the separation's own matrices when K = M
+        merge=False,  # the trial's K outputs are what is counted
     )
     stft = STFT(nfft, nfft // 4)
     Yf = stft.forward(res.sources)
