@@ -195,6 +195,13 @@ WIENER_AFTER = 8
 #: Up to this many outputs, a re-alignment that would relabel the speakers as
 #: a whole is undone (all orderings are tried).
 MAX_RELABEL = 6
+#: With this many microphones or more, the Wiener filters are solved on every
+#: second update only (their statistics still learn from every block): the
+#: (M x M) solves are a quarter of an 8-microphone run, and filters whose
+#: statistics remember 2.5 s change little in 0.125 s.  On the six 6- and
+#: 8-microphone benchmark rooms (three draws) the live model runs 10 to 18%
+#: faster, SDR -0.47 to +0.08 dB (-0.2 on average).
+WIENER_HALF_FROM = 6
 
 
 def describe():
@@ -490,6 +497,9 @@ class OnlineIVA:
             self._R_mass, w = _weigh(self._R_mass, T, self._frame_weight)
             self._R = (1 - w) * self._R + w * _image_covariances(D, X)
         self._wiener_updates += 1
+        settled = self._wiener_updates > WIENER_AFTER
+        if settled and M >= WIENER_HALF_FROM and self._wiener_updates % 2:
+            return None  # the filters of the last update stay
         ridge = RIDGE * float(np.mean(np.einsum("fii->f", self._C).real)) / M * np.eye(M)
         with np.errstate(over="raise", invalid="raise", divide="raise", under="ignore"):
             try:
