@@ -1199,12 +1199,14 @@ def separate_convolutive(
                 D = np.stack([D[:, group, :].sum(axis=1) for group in merged], axis=1)
         if merged is None:
             Z, Q, C = _whiten(Xf, n_sources)
+            del Xf
             W, n_iter, converged, history = _separate_whitened(
                 Z, Q, C, algorithm, max_iter, tol, rng, callback
             )
             D = _projection_back(np.matmul(W, Q), C)
             del Z
-        del Xf
+        else:
+            del Xf
         beamformed = False
         measured = None  # (post-filter, its STFT, the outputs' STFT or None, outputs)
         if merged is not None:
