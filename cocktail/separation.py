@@ -441,13 +441,14 @@ def clipping(X, subtype, name):
         low = np.min([np.min(np.abs(X[:, i : i + CHECK_CHUNK]), axis=1) for i in chunks], axis=0)
         top = np.where((top > 0) & (low < top), top, np.inf)  # silent or constant: not clipped
     at_top = sum(
-        int(np.count_nonzero(np.abs(X[:, i : i + CHECK_CHUNK]) >= top[:, None]))
+        np.count_nonzero(np.abs(X[:, i : i + CHECK_CHUNK]) >= top[:, None], axis=1)
         for i in range(0, X.shape[1], CHECK_CHUNK)
-    )
-    share = at_top / X.size
+    )  # per channel
+    share = float(np.sum(at_top)) / X.size
     if share < CLIPPED_SHARE:
         return []
-    where = "at full scale" if bits or np.min(top) >= 1.0 else "at their channel's peak level"
+    clipped = top[at_top >= CLIPPED_SHARE * X.shape[1]]  # the channels that are
+    where = "at full scale" if bits or np.all(clipped >= 1.0) else "at their channel's peak level"
     return [
         f"{name} is clipped: {share:.1%} of its samples are {where}; clipping is not "
         "a mixture of the sources, so the separation will be poorer"

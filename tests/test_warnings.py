@@ -64,6 +64,25 @@ def test_float_input_clipped_below_full_scale_is_reported(write_wav, rng, tmp_pa
     ]
 
 
+def test_float_clipping_is_named_by_the_clipped_channel(rng):
+    """One float channel clipped at 1.0, the other unclipped at a lower
+    peak: its samples are "at full scale", whatever the other's peak."""
+    from cocktail.separation import clipping
+
+    X = speechlike(2, 16000, rng)
+    X = X / np.abs(X).max(axis=1, keepdims=True)
+    X[0] = np.clip(3 * X[0], -1, 1)
+    X[1] *= 0.8
+    share = np.mean(np.abs(X[0]) >= 1.0) / 2
+    assert clipping(X, "FLOAT", "'x.wav'") == [
+        f"'x.wav' is clipped: {share:.1%} of its samples are at full scale; clipping is "
+        "not a mixture of the sources, so the separation will be poorer"
+    ]
+    assert clipping(0.5 * X, "FLOAT", "'x.wav'")[0].startswith(
+        f"'x.wav' is clipped: {share:.1%} of its samples are at their channel's peak level;"
+    )
+
+
 def test_two_gaussian_sources_are_reported(write_wav, rng, tmp_path):
     S = np.vstack([rng.standard_normal((2, 16000)), speechlike(1, 16000, rng)])
     A = np.array([[1.0, 0.6, 0.3], [0.5, 1.0, -0.4], [0.2, -0.5, 1.0]])
