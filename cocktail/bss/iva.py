@@ -1091,9 +1091,11 @@ def separate_convolutive(
         The recording, channels by samples; at least 2 microphones.
     n_sources : int, optional
         How many speakers to extract, at most n_mics (default n_mics).  With
-        fewer speakers than microphones every bin is first reduced to its
-        n_sources principal components, and the separated speakers then
-        steer a Wiener filter over all microphones.
+        fewer speakers than microphones, a talker heard in more than one
+        output of a separation into one per microphone is the sum of them
+        (``merge``); otherwise every bin is first reduced to its n_sources
+        principal components, and the separated speakers then steer a Wiener
+        filter over all microphones.
     nfft : int, default DEFAULT_NFFT
         STFT frame length in samples, at least 16 and at most ``n_samples``.
         The frame should be long compared with the room's reverberation:
