@@ -260,7 +260,7 @@ def compact_array(seed):
 
 def test_a_talker_heard_twice_is_the_sum_of_its_outputs():
     """On a compact array one talker takes two outputs of the separation into
-    one per microphone; their sum is that talker, 3.2 dB clearer (measured)
+    one per microphone; their sum is that talker, 4.5 dB clearer (measured)
     than through the two-dimensional principal subspace of every bin."""
     X, images = compact_array(2)
     merged = separate_convolutive(X, n_sources=2, nfft=1024, sample_rate=RATE)
