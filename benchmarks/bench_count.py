@@ -103,7 +103,7 @@ def rooms(cases):
             continue
         X, rate = sf.read(case / "mix.wav", dtype="float64", always_2d=True)
         X = X.T
-        upper, _ = resolve_sources(X, None)
+        upper, _, _ = resolve_sources(X, None)
         counted = count_sources(X, rate, "convolutive", upper, Options())
         sharp = counted.evidence.get("onset_sharpness", [])
         again = counted.evidence.get("power_correlation", [])
@@ -146,7 +146,7 @@ def single_talker(S, trials):
             H = room_responses(1, 2, rt60, RATE, seed=k)[0]
             X = np.array([fftconvolve(s, h[0])[: len(s)] for h in H])
             X *= 0.9 / np.abs(X).max()
-            upper, _ = resolve_sources(X, None)
+            upper, _, _ = resolve_sources(X, None)
             got[count_sources(X, RATE, "convolutive", upper, Options()).n - 1] += 1
         lines.append(f"| RT60 {rt60:g} s | {got[0]} | {got[1]} |")
         print(lines[-1], flush=True)
@@ -190,7 +190,7 @@ def compact_arrays(S, rir_dir, trials):
                 H = room_responses(n, m, 0.3, RATE, spacing=0.03 * step, seed=k)[0]
             X = np.array([sum(fftconvolve(s, h)[: len(s)] for s, h in zip(pick, row)) for row in H])
             X *= 0.9 / np.abs(X).max()
-            upper, _ = resolve_sources(X, None)
+            upper, _, _ = resolve_sources(X, None)
             c = count_sources(X, RATE, "convolutive", upper, Options()).n
             got[0 if c == n else 1 if c > n else 2] += 1
         ok, more, fewer = got

@@ -58,6 +58,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench_arrays import oracle  # noqa: E402  (the oracle per-bin filter of the arrays table)
 
+from cocktail.bss.online_iva import default_nfft  # noqa: E402
 from cocktail.room import impulse_response, layout, room_responses  # noqa: E402
 
 SETTLE = 3.0  # seconds left out at the start (and after a change)
@@ -214,7 +215,7 @@ def passes_table(folders, match, passes):
     for c, refs, mix, rate, _, _, extra in room_cases(folders, match):
         L = mix.shape[0]
         y, _, _ = live(wav_bytes(np.tile(mix.T, passes), rate), extra)
-        frame = int(2 ** round(np.log2(2048 * rate / 16000)))
+        frame = default_nfft(rate)
         b, _ = sdr(refs, batch(c / "mix.wav", extra)[0], rate)
         b2, _ = sdr(refs, batch(c / "mix.wav", extra + ["--nfft", str(frame)])[0], rate)
         best, _ = sdr(refs, oracle(mix.T, refs, frame), rate)
@@ -279,7 +280,7 @@ def changing_table(speech, half, rt60):
         sf.write(f2, X[:, L:].T, rate, subtype="FLOAT")
         b1, _ = batch(f1, [])
         b2, _ = batch(f2, [])
-        frame = ["--nfft", str(int(2 ** round(np.log2(2048 * rate / 16000))))]
+        frame = ["--nfft", str(default_nfft(rate))]
         c1, _ = batch(f1, frame)
         c2, _ = batch(f2, frame)
     sb1, _ = sdr(refs[:, :L], b1, rate, SETTLE)

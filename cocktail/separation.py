@@ -436,9 +436,11 @@ def clipping(X, subtype, name):
     if bits:
         top = np.full(X.shape[0], 1.0 - 2.0 ** -(bits - 1))
     else:
-        chunks = range(0, X.shape[1], CHECK_CHUNK)
-        top = np.max([np.max(np.abs(X[:, i : i + CHECK_CHUNK]), axis=1) for i in chunks], axis=0)
-        low = np.min([np.min(np.abs(X[:, i : i + CHECK_CHUNK]), axis=1) for i in chunks], axis=0)
+        top = np.zeros(X.shape[0])
+        low = np.full(X.shape[0], np.inf)
+        for i in range(0, X.shape[1], CHECK_CHUNK):
+            a = np.abs(X[:, i : i + CHECK_CHUNK])
+            top, low = np.maximum(top, a.max(axis=1)), np.minimum(low, a.min(axis=1))
         top = np.where((top > 0) & (low < top), top, np.inf)  # silent or constant: not clipped
     at_top = sum(
         np.count_nonzero(np.abs(X[:, i : i + CHECK_CHUNK]) >= top[:, None], axis=1)

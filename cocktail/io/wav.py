@@ -227,6 +227,9 @@ def _g711_tables():
 
 
 _ALAW, _ULAW = _g711_tables()
+#: (WAV format tag, bits per sample) -> the encoding a stream is read with.
+_WAV_FORMATS = {(1, 16): "s16", (1, 24): "s24", (1, 32): "s32", (3, 32): "f32", (3, 64): "f64"}
+_WAV_FORMATS.update({(tag, 8): name for name, (tag, _) in READ_ONLY.items()})
 
 
 def decode(data, encoding, channels):
@@ -253,7 +256,7 @@ def decode(data, encoding, channels):
             x = (v.astype(np.float64) - 128.0) / 128.0
         else:
             x = (_ALAW if encoding == "alaw" else _ULAW)[v]
-        return np.ascontiguousarray(x.reshape(-1, channels).T)
+        return x.reshape(-1, channels).T
     dtype, scale = ENCODINGS[encoding]
     if encoding == "s24":
         b = np.frombuffer(data, dtype=np.uint8).reshape(-1, 3).astype(np.int32)
@@ -387,9 +390,7 @@ def read_stream_header(take, name):
     tag, channels, rate, _, _, bits = struct.unpack("<HHIIHH", fmt[:16])
     if tag == 0xFFFE and len(fmt) >= 26:
         tag = struct.unpack("<H", fmt[24:26])[0]
-    formats = {(1, 16): "s16", (1, 24): "s24", (1, 32): "s32", (3, 32): "f32", (3, 64): "f64"}
-    formats.update({(t, 8): name for name, (t, _) in READ_ONLY.items()})
-    encoding = formats.get((tag, bits))
+    encoding = _WAV_FORMATS.get((tag, bits))
     if encoding is None or channels < 1:
         raise CocktailError(
             f"cannot read {name}: unsupported WAV sample format (format {tag}, {bits} bits)"
