@@ -82,8 +82,8 @@ def rooms(cases):
         "<details><summary>Room counts per case</summary>",
         "",
         "| case | mics | speakers | counted | onset sharpness of the trial outputs "
-        "| power correlation with a louder talker |",
-        "|---|---|---|---|---|---|",
+        "| power correlation with a louder talker | share the louder outputs' power explains |",
+        "|---|---|---|---|---|---|---|",
     ]
     print("\n".join(lines))
     tally = defaultdict(lambda: [0, 0, 0, 0])  # right, too many, too few, unsure
@@ -107,6 +107,7 @@ def rooms(cases):
         counted = count_sources(X, rate, "convolutive", upper, Options())
         sharp = counted.evidence.get("onset_sharpness", [])
         again = counted.evidence.get("power_correlation", [])
+        echo = counted.evidence.get("reverberation_explained") or [None] * len(again)
         n, m = meta["n_src"], X.shape[0]
         t = tally["M = N" if m == n else "M > N"]
         t[0 if counted.n == n else 1 if counted.n > n else 2] += 1
@@ -115,6 +116,8 @@ def rooms(cases):
             f"| {case.parent.name}/{case.name} | {m} | {n} | {counted.n}"
             f"{' (unsure)' if counted.unsure else ''} | {', '.join(f'{v:.2f}' for v in sharp)} | "
             + ", ".join("-" if v is None else f"{v:.2f}" for v in again)
+            + " | "
+            + ", ".join("-" if v is None else f"{v:.2f}" for v in echo)
             + " |"
         )
         print(lines[-1], flush=True)
@@ -176,6 +179,7 @@ def compact_arrays(S, rir_dir, trials):
         ("measured office", 2, 2, 8),
         ("measured office", 3, 1, 6),
         ("simulated, RT60 0.3 s", 2, 1, 4),
+        ("simulated, RT60 0.3 s", 1, 1, 4),
     ]:
         got = [0, 0, 0]
         for k in range(trials):

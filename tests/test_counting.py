@@ -9,7 +9,12 @@ from scipy.signal import lfilter
 from test_iva import convolve_mix, room_responses, speech_like
 
 from cocktail import separate
-from cocktail.bss.counting import count_instantaneous, count_outputs, quantisation_step
+from cocktail.bss.counting import (
+    count_instantaneous,
+    count_outputs,
+    quantisation_step,
+    reverberation_explained,
+)
 from cocktail.bss.iva import separate_convolutive
 from cocktail.cli import cli
 from cocktail.room import room_responses as simulated_room
@@ -144,6 +149,24 @@ def test_independent_talkers_are_all_kept():
     assert max(v for v in counted.evidence["power_correlation"] if v is not None) < 0.2
 
 
+def test_reverberation_is_what_louder_outputs_powers_predict():
+    """reverberation_explained: an output whose power in every bin is two
+    louder outputs' power in the same and the next frames, fading, is
+    explained almost wholly; a talker of its own hardly at all."""
+    rng = np.random.default_rng(10)
+    F, T = 64, 400
+    P = (rng.random((3, 1, T)) < 0.3) * rng.uniform(1, 10, (3, F, T))
+    echo = np.zeros((F, T))
+    for d, a in enumerate([1.0, 0.7, 0.5, 0.3, 0.2, 0.1]):
+        echo[:, d:] += a * (0.2 * P[0, :, : T - d] + 0.1 * P[1, :, : T - d])
+    P = np.concatenate([P, echo[None] * rng.uniform(0.8, 1.2, (1, F, T))]).transpose(1, 0, 2)
+    freqs = np.linspace(0, 4000, F)
+    assert reverberation_explained(P, freqs, 3, [0, 1]) > 0.8
+    assert abs(reverberation_explained(P, freqs, 2, [0, 1])) < 0.05
+    # too few frames for so many predictors: not judged
+    assert np.isnan(reverberation_explained(P[:, :, :20], freqs, 3, [0, 1]))
+
+
 # ------------------------------------------------------------------ rooms
 
 
@@ -205,6 +228,37 @@ def test_one_talker_alone_in_a_room_is_one(n_mics):
     result = separate(X, RATE, model="convolutive")
     assert result.outputs.shape[0] == 1
     assert "the same talker heard again" in result.report["source_count"]["method"]
+
+
+def test_one_talker_on_a_compact_array_is_one():
+    """One talker, four microphones 5 cm apart (RT60 0.3 s): besides the
+    talker and the talker heard again, the trial separation has an output
+    of reverberation with sharp onsets whose power does not correlate with
+    the talker's frame by frame (before the reverberation test: two
+    speakers written). Its power is what the louder outputs' powers predict
+    over the next frames, so one file is written."""
+    rng = np.random.default_rng(0)
+    S = speech_like(1, 6 * RATE, rng)
+    X, _ = convolve_mix(S, simulated_room(1, 4, 0.3, RATE, spacing=0.05, seed=0)[0])
+    result = separate(X, RATE, model="convolutive")
+    assert result.outputs.shape[0] == 1
+    count = result.report["source_count"]
+    assert "follows the louder ones' power over the next frames" in count["method"]
+    assert max(v for v in count["evidence"]["reverberation_explained"] if v is not None) > 0.8
+
+
+def test_as_many_talkers_as_microphones_in_long_reverberation_are_all_kept():
+    """Three talkers, three microphones, RT60 0.6 s: every output of the
+    trial separation has sharp onsets and none is a talker heard again, so
+    nothing says there is a spare dimension and the reverberation test is
+    not made. (Made, it would take the quietest talker, whose output is
+    mostly the others' reverberation, for theirs: two speakers.)"""
+    rng = np.random.default_rng(0)
+    S = speech_like(3, 6 * RATE, rng)
+    X, _ = convolve_mix(S, simulated_room(3, 3, 0.6, RATE, spacing=0.1, seed=0)[0])
+    result = separate(X, RATE, model="convolutive")
+    assert result.report["n_sources"] == 3
+    assert "reverberation_explained" not in result.report["source_count"]["evidence"]
 
 
 @pytest.mark.parametrize("n_src,n_mics", [(2, 2), (3, 3)])

@@ -927,7 +927,7 @@ def _talkers_heard_twice(D, Xf, n_sources, freqs, stft, n_samples):
     Yf = stft.forward(stft.inverse(np.matmul(D.astype(np.complex64), Xf), n_samples))
     P = Yf.real.astype(np.float64) ** 2 + Yf.imag.astype(np.float64) ** 2  # (F, K, T)
     del Yf
-    _, talkers = count_outputs(P, freqs)
+    _, talkers = count_outputs(P, freqs, reverberation=False)
     level = P.sum(axis=(0, 2))
     corr = power_correlation(P, freqs)
     loudest = [int(k) for k in np.argsort(-level, kind="stable")]
