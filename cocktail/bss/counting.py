@@ -128,6 +128,8 @@ REVERB_EXPLAINED = 0.38
 REVERB_SHORT = 6.0
 #: A talker kept less than this below that line makes the count unsure.
 REVERB_UNSURE = 0.04
+#: Bins fitted at a time (memory: this many x 35 predictors x frames).
+_REVERB_CHUNK = 128
 _BAND_HZ = (200.0, 6000.0)
 
 
@@ -401,19 +403,20 @@ def reverberation_explained(P, freqs, k, louder):
     p = len(louder) * len(REVERB_LAGS)
     if not louder or n < 2 * p:
         return float("nan")
-    B = P[band].astype(np.float64)
-    regs = np.empty((B.shape[0], p, T))
-    for i, (j, d) in enumerate((j, d) for j in louder for d in REVERB_LAGS):
-        regs[:, i, :d] = 0.0
-        regs[:, i, d:] = B[:, j, : T - d]
-    X = _standardised(regs)[:, :, lag:]
-    y = _standardised(B[:, k])[:, lag:, None]
-    G = X @ X.transpose(0, 2, 1) + 1e-3 * n * np.eye(p)
-    beta = np.linalg.solve(G, X @ y)
-    resid = y - X.transpose(0, 2, 1) @ beta
-    r2 = 1.0 - np.mean(resid[..., 0] ** 2, axis=1) / np.maximum(
-        np.mean(y[..., 0] ** 2, axis=1), np.finfo(float).tiny
-    )
+    bins = np.flatnonzero(band)
+    r2 = np.empty(len(bins))
+    for at in range(0, len(bins), _REVERB_CHUNK):  # bounded memory with many outputs
+        B = P[bins[at : at + _REVERB_CHUNK]].astype(np.float64)
+        regs = np.zeros((B.shape[0], p, T))
+        for i, (j, d) in enumerate((j, d) for j in louder for d in REVERB_LAGS):
+            regs[:, i, d:] = B[:, j, : T - d]
+        X = _standardised(regs)[:, :, lag:]
+        y = _standardised(B[:, k])[:, lag:, None]
+        G = X @ X.transpose(0, 2, 1) + 1e-3 * n * np.eye(p)
+        resid = y - X.transpose(0, 2, 1) @ np.linalg.solve(G, X @ y)
+        r2[at : at + _REVERB_CHUNK] = 1.0 - np.mean(resid[..., 0] ** 2, axis=1) / np.maximum(
+            np.mean(y[..., 0] ** 2, axis=1), np.finfo(float).tiny
+        )
     return float(np.mean(1.0 - (1.0 - r2) * (n - 1) / (n - p - 1)))
 
 
