@@ -1,6 +1,7 @@
 """Counting the speakers (--sources auto) and using every microphone."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -217,6 +218,34 @@ def test_wiener_filters_over_every_microphone_where_they_pay(n_mics, seed, rt60,
     X, images = room_mixture(2, n_mics, 11)
     dry = separate_convolutive(X, **kwargs)
     assert not dry.beamformed and sdr_db(images, dry.sources) > 30
+
+
+def test_wiener_filters_weigh_cells_by_shares_averaged_over_neighbouring_bins(monkeypatch):
+    """Three talkers (the bundled sample voices) in a simulated room of RT60
+    0.5 s, five microphones 15 cm apart: the Wiener filters over all
+    microphones weigh each time-frequency cell by each talker's share of its
+    power. Averaged over 35 Hz of neighbouring bins those shares are less
+    noisy, and the talkers come out clearer than with one bin's shares
+    (BSS Eval SDR with 512 taps: 5.1 against 4.1 dB measured)."""
+    import fast_bss_eval
+    import soundfile as sf
+
+    import cocktail.bss.iva as iva
+
+    voices = Path(__file__).parent.parent / "sample_audio"
+    S = np.array([sf.read(voices / f"{n}.wav")[0][:90000] for n in ("alice", "bob", "carol")])
+    X, images = convolve_mix(S, simulated_room(3, 5, 0.5, 16000, spacing=0.15, seed=2)[0])
+
+    def sdr(res):
+        return fast_bss_eval.bss_eval_sources(
+            images, res.sources[:, : images.shape[1]], filter_length=512
+        )[0].mean()
+
+    averaged = separate_convolutive(X, n_sources=3, merge=False, sample_rate=16000)
+    monkeypatch.setattr(iva, "BEAMFORM_SMOOTH_HZ", 0.0)
+    single = separate_convolutive(X, n_sources=3, merge=False, sample_rate=16000)
+    assert averaged.beamformed and single.beamformed
+    assert sdr(averaged) > sdr(single) + 0.5
 
 
 @pytest.mark.parametrize("n_mics", [2, 3])
