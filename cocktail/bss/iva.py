@@ -970,8 +970,9 @@ def _talkers_heard_twice(D, Xf, n_sources, freqs, stft, n_samples):
 #: within this band (Hz): one cell's share is a noisy estimate, and a noisy
 #: weight biases the spatial covariances.  Over the 42 benchmark rooms of
 #: three draws, 9 bins at 3.9 Hz (35 Hz) gained 0.15 to 1.0 dB on every
-#: room where step 6 was used (and on one more, where it is now kept),
-#: 17 bins up to 1.2 dB but lost a room's step 6; the rest are unchanged.
+#: room where step 6 is used, the rest unchanged (17 bins: up to 1.2 dB, but
+#: judged by its own filters it dropped a room's step 6).  Whether step 6 is
+#: used is still judged with one bin's shares (see its two call sites).
 BEAMFORM_SMOOTH_HZ = 35.0
 
 
