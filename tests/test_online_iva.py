@@ -83,6 +83,27 @@ def test_more_microphones_than_speakers_gain_from_the_wiener_filters():
     assert sep.report()["output_filters"].startswith("Wiener filters")
 
 
+def test_the_wiener_filters_weigh_cells_by_shares_averaged_over_neighbouring_bins(monkeypatch):
+    """2 microphones, 2 speakers, RT60 0.4 s: the live Wiener filters weigh
+    each cell by each speaker's share of its power; averaged over 35 Hz of
+    neighbouring bins (5 bins of the live frame) the shares are less noisy
+    and the speakers come out clearer than with one bin's shares (+0.7 dB
+    measured; +0.1 to +1.4 dB on the 28 benchmark rooms of two draws)."""
+    import cocktail.bss.online_iva as online
+
+    alice, bob = _speech("alice"), _speech("bob")
+    n = int(5.5 * RATE)
+    S = np.array([alice[:n], bob[:n]])
+    images = _images(S, room_responses(2, 2, 0.4, RATE, spacing=0.1, seed=0)[0])
+    X = images.sum(axis=1)
+    gains = {}
+    for hz in (online.LIVE_SMOOTH_HZ, 0.0):
+        monkeypatch.setattr(online, "LIVE_SMOOTH_HZ", hz)
+        Y, _ = separate_online_iva(X, RATE, n_sources=2)
+        gains[hz], _ = _improvement(images[0], Y, X, SETTLE, n)
+    assert np.mean(gains[35.0]) > np.mean(gains[0.0]) + 0.4, gains
+
+
 def test_latency_is_a_block_plus_the_frames_still_overlapping():
     assert latency_seconds(RATE) == pytest.approx((2000 + 2048 - 512) / RATE)
     assert latency_seconds(RATE) <= 0.25
@@ -150,7 +171,7 @@ def test_the_warm_up_restarts_the_wiener_statistics_from_its_separation(changing
         if sep.warmed:
             break
     frames = sep._recent().astype(np.complex128)
-    expected = _image_covariances(sep._D, frames)
+    expected = _image_covariances(sep._D, frames, sep._smooth)
     assert np.allclose(sep._R, expected, rtol=1e-9, atol=1e-12 * np.abs(expected).max())
     assert np.allclose(sep._R.sum(axis=0), sep._C, rtol=1e-9, atol=1e-12 * np.abs(sep._C).max())
 

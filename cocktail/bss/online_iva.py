@@ -73,6 +73,7 @@ from ..errors import CocktailError
 from .common import as_block, as_recording
 from .iva import (
     _TINY,
+    BEAMFORM_SMOOTH_HZ,
     _align,
     _best_permutations,
     _hermitian,
@@ -81,6 +82,7 @@ from .iva import (
     _power,
     _projection_back,
     _separate_whitened,
+    _smooth_bins,
     _solve,
     _whiten,
 )
@@ -102,6 +104,9 @@ __all__ = [
 #: to 7.1 dB on five benchmark rooms without it; on the 42 rooms of three
 #: draws, which have none, it moves the figure by -0.05 dB on average.
 DC_CUTOFF_HZ = 20.0
+#: The Wiener filters weigh cells by the speakers' shares of their power
+#: averaged over this band of neighbouring bins, in Hz (0: one bin).
+LIVE_SMOOTH_HZ = BEAMFORM_SMOOTH_HZ
 #: Nominal block, in seconds: the matrices are updated once per block.
 BLOCK_SECONDS = 0.125
 #: STFT frame at 16 kHz (128 ms), scaled with the sample rate; hop a quarter.
@@ -376,6 +381,8 @@ class OnlineIVA:
         self._D = np.zeros((F, N, M), dtype=np.complex128)  # separation, projected back
         self.wiener = bool(wiener)
         self._R = np.zeros((N, F, M, M), dtype=np.complex128)  # each speaker's image covariance
+        # bins over which the Wiener filters' shares are averaged
+        self._smooth = 2 * int(round(LIVE_SMOOTH_HZ * self.nfft / self.sample_rate / 2)) + 1
         self._wiener_updates = 0
         self._applied = self._D  # what the filter applies: the Wiener filters once settled
         self._power = 0.0  # running mixture power per frame
@@ -495,7 +502,7 @@ class OnlineIVA:
             self._R_fresh = False
         else:
             self._R_mass, w = _weigh(self._R_mass, T, self._frame_weight)
-            self._R = (1 - w) * self._R + w * _image_covariances(D, X)
+            self._R = (1 - w) * self._R + w * _image_covariances(D, X, self._smooth)
         self._wiener_updates += 1
         settled = self._wiener_updates > WIENER_AFTER
         if settled and M >= WIENER_HALF_FROM and self._wiener_updates % 2:
@@ -697,7 +704,7 @@ class OnlineIVA:
         """Each speaker's image covariance from the buffered frames X (F, M, T)
         with the current separation, and the mixture's with them, so that it
         stays their sum; the next update skips these frames."""
-        R = _image_covariances(self._D, X)
+        R = _image_covariances(self._D, X, self._smooth)
         if np.all(np.isfinite(R)):
             mass = min(float(X.shape[2]), 1.0 / (1.0 - self._frame_weight))
             self._R, self._C = R, np.matmul(X, _hermitian(X)) / X.shape[2]
@@ -958,12 +965,13 @@ def _weighted_covariances(X, Xh, w):
     return np.stack([np.matmul(X * (wn / T), Xh) for wn in w])
 
 
-def _image_covariances(D, X):
+def _image_covariances(D, X, smooth=1):
     """Each speaker's image covariance (N, F, M, M) on frames X (F, M, T): the
     cells' outer products weighed by the speaker's share of each cell's power
-    in the outputs of D (F, N, M)."""
+    in the outputs of D (F, N, M), the powers averaged over ``smooth``
+    neighbouring bins (as the batch model's ``iva._beamform``)."""
     F, M, T = X.shape
-    share = _power(D, X).astype(np.float64)  # (N, F, T)
+    share = _smooth_bins(_power(D, X).astype(np.float64), smooth)  # (N, F, T)
     total = share.sum(axis=0)
     share /= np.maximum(total, 1e-12 * max(float(total.mean()), _TINY))
     # Every cell's outer product once, then weighed by each speaker's shares.
