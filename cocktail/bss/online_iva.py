@@ -105,7 +105,9 @@ __all__ = [
 #: draws, which have none, it moves the figure by -0.05 dB on average.
 DC_CUTOFF_HZ = 20.0
 #: The Wiener filters weigh cells by the speakers' shares of their power
-#: averaged over this band of neighbouring bins, in Hz (0: one bin).
+#: averaged over this band of neighbouring bins, in Hz (0: one bin), as the
+#: batch model's step 6 does: 5 bins of the 2048-sample frame gained 0.1 to
+#: 1.4 dB (mean 0.46) on all 28 benchmark rooms of two draws.
 LIVE_SMOOTH_HZ = BEAMFORM_SMOOTH_HZ
 #: Nominal block, in seconds: the matrices are updated once per block.
 BLOCK_SECONDS = 0.125
