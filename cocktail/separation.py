@@ -292,20 +292,24 @@ def diagnose_rank(X):
     -------
     list of str
         One reason per silent channel (power under 1e-20 of the loudest) and
-        per channel duplicating another (correlation past
-        DUPLICATE_CORRELATION); when there are none, that the channels are
-        linear combinations of each other.
+        per channel duplicating an earlier one that is not itself a duplicate
+        (correlation past DUPLICATE_CORRELATION; eight copies of one channel
+        give seven reasons, not 28); when there are none, that the channels
+        are linear combinations of each other.
     """
     Xc = X - X.mean(axis=1, keepdims=True)
     power = np.einsum("mt,mt->m", Xc, Xc)
     dead = [m for m in range(len(power)) if power[m] <= 1e-20 * power.max()]
     reasons = [f"channel {m + 1} is silent" for m in dead]
-    live = [m for m in range(len(power)) if m not in dead]
-    for i, a in enumerate(live):
-        for b in live[i + 1 :]:
+    originals = []
+    for b in (m for m in range(len(power)) if m not in dead):
+        for a in originals:
             r = np.dot(Xc[a], Xc[b]) / np.sqrt(power[a] * power[b])
             if abs(r) > DUPLICATE_CORRELATION:
                 reasons.append(f"channel {b + 1} duplicates channel {a + 1}")
+                break
+        else:
+            originals.append(b)
     return reasons or ["the channels are linear combinations of each other"]
 
 

@@ -309,6 +309,19 @@ def test_duplicated_channel(write_wav, rng, tmp_path):
     )
 
 
+def test_copies_of_one_channel_are_each_named_once(write_wav, rng, tmp_path):
+    """Four copies of one channel: each copy is named once, against the
+    channel it copies, not against every other copy."""
+    s = speechlike(1, 16000, rng)[0] * 0.3
+    p = write_wav("copies.wav", np.vstack([s, s, s, s]))
+    only_error(
+        run("separate", p, "-o", tmp_path / "o"),
+        f"cannot separate 4 sources from '{p}': its 4 channels carry only 1 independent "
+        "signal (channel 2 duplicates channel 1; channel 3 duplicates channel 1; "
+        "channel 4 duplicates channel 1)",
+    )
+
+
 def test_unwritable_output_folder(mixture, tmp_path):
     mix, _, _ = mixture
     blocker = tmp_path / "file"
