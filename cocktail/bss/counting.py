@@ -341,6 +341,12 @@ def onset_sharpness(P, freqs):
     return np.mean(np.maximum(rise, 0.0), axis=1)
 
 
+def _standardised(A):
+    """A (..., T) with each row shifted and scaled to zero mean, unit power."""
+    A = A - A.mean(axis=-1, keepdims=True)
+    return A / np.maximum(np.sqrt(np.mean(A**2, axis=-1, keepdims=True)), np.finfo(float).tiny)
+
+
 def power_correlation(P, freqs):
     """How much the outputs' powers rise and fall together, bin by bin.
 
@@ -358,17 +364,8 @@ def power_correlation(P, freqs):
         in a bin, averaged over the bins from 200 Hz to 6 kHz (1 on the
         diagonal of an output that is not silent).
     """
-    band = _in_band(freqs)
-    U = P[band] - P[band].mean(axis=2, keepdims=True)
-    scale = np.sqrt(np.mean(U**2, axis=2, keepdims=True))
-    U = U / np.maximum(scale, np.finfo(float).tiny)
+    U = _standardised(P[_in_band(freqs)])
     return np.einsum("fkt,fjt->kj", U, U) / max(U.shape[0] * U.shape[2], 1)
-
-
-def _standardised(A):
-    """A (..., T) with each row shifted and scaled to zero mean, unit power."""
-    A = A - A.mean(axis=-1, keepdims=True)
-    return A / np.maximum(np.sqrt(np.mean(A**2, axis=-1, keepdims=True)), np.finfo(float).tiny)
 
 
 def reverberation_explained(P, freqs, k, louder):

@@ -881,8 +881,8 @@ def _wiener_if_cleaner(D, X, C, stft, n_samples, nfft, smooth=1):
     """
     Xf = stft.forward(X)
     try:
-        B = _beamform(D, Xf, C)
-        S = _beamform(D, Xf, C, smooth=smooth) if smooth > 1 else B
+        filters = _beamform(D, Xf, C, widths=(1, smooth) if smooth > 1 else (1,))
+        B, S = filters[0], filters[-1]
     except (FloatingPointError, np.linalg.LinAlgError):
         B = S = None
     del Xf
@@ -976,6 +976,13 @@ def _talkers_heard_twice(D, Xf, n_sources, freqs, stft, n_samples):
 BEAMFORM_SMOOTH_HZ = 35.0
 
 
+def smoothing_width(nfft, sample_rate, hz=None):
+    """The odd number of bins of an ``nfft`` frame that spans about ``hz``
+    (default BEAMFORM_SMOOTH_HZ, read when called)."""
+    hz = BEAMFORM_SMOOTH_HZ if hz is None else hz
+    return 2 * int(round(hz * nfft / float(sample_rate) / 2)) + 1
+
+
 def _smooth_bins(P, width):
     """P (N, F, T) averaged, in place, over ``width`` (odd) neighbouring bins
     along F, the edge bins repeated beyond the ends (one output at a time)."""
@@ -990,38 +997,45 @@ def _smooth_bins(P, width):
     return P
 
 
-def _beamform(D, X, C, ref=0, smooth=1):
+def _beamform(D, X, C, ref=0, widths=(1,)):
     """Per-speaker Wiener beamformers over all microphones, from the separation.
 
     With more microphones than speakers, the separation runs in each bin's
     principal subspace, and the dimensions left out still carry what tells
     a speaker from the reverberation and noise around it.  Here the
     separated outputs Y = D X only serve to weigh the time-frequency cells:
-    each speaker's share of a cell's power (the powers averaged over
-    ``smooth`` neighbouring bins) gives that speaker's spatial covariance
+    each speaker's share of a cell's power (the powers averaged over a
+    number of neighbouring bins) gives that speaker's spatial covariance
     R_n (the cells it dominates) and the rest's R_x - R_n, from which the
     multichannel Wiener filter
     w_n = (R_x - R_n)^-1 R_n e_ref / (1 + tr((R_x - R_n)^-1 R_n)) (Souden et
     al. 2010) estimates its image at microphone ``ref`` from all microphones.
 
     D: (F, N, M) demixing with projection back; X: (F, M, T) STFT of the
-    mixture; C: (F, M, M) its covariance.  Returns the new D (F, N, M).
+    mixture; C: (F, M, M) its covariance; ``widths``: the numbers of bins the
+    powers are averaged over.  Returns a list with the new D (F, N, M) for
+    each width (the mixture's outer products are made once for all).
     """
     F, N, M = D.shape
     X = X.astype(np.complex128)  # close microphones: differences of nearly equal covariances
-    share = _smooth_bins(_power(D, X), smooth)  # (N, F, T)
-    tot = share.sum(axis=0)
-    share /= np.maximum(tot, 1e-12 * max(float(tot.mean()), _TINY))
     cov = _Covariances(X)
-    out = np.empty_like(D)
     ridge = 1e-6 * float(np.mean(np.einsum("fii->f", C).real)) / M * np.eye(M)
-    for n in range(N):
-        Rn = cov.cov(share[n : n + 1])[0]
-        Ri = cov.cov(1.0 - share[n : n + 1])[0]
-        G = _solve(Ri + ridge, Rn)
-        lam = np.maximum(np.einsum("fii->f", G).real, 0.0)
-        out[:, n, :] = np.conj(G[:, :, ref] / (1.0 + lam[:, None]))
-    return out
+    filters = []
+    for width in widths:
+        share = _smooth_bins(_power(D, X), width)  # (N, F, T)
+        tot = share.sum(axis=0)
+        share /= np.maximum(tot, 1e-12 * max(float(tot.mean()), _TINY))
+        del tot
+        out = np.empty_like(D)
+        for n in range(N):
+            Rn = cov.cov(share[n : n + 1])[0]
+            Ri = cov.cov(1.0 - share[n : n + 1])[0]
+            G = _solve(Ri + ridge, Rn)
+            lam = np.maximum(np.einsum("fii->f", G).real, 0.0)
+            out[:, n, :] = np.conj(G[:, :, ref] / (1.0 + lam[:, None]))
+        del share
+        filters.append(out)
+    return filters
 
 
 # ----------------------------------------------------------------------------
@@ -1258,7 +1272,7 @@ def separate_convolutive(
             del Xf
         beamformed = False
         measured = None  # (post-filter, its STFT, the outputs' STFT or None, outputs)
-        smooth = 2 * int(round(BEAMFORM_SMOOTH_HZ * nfft / float(sample_rate) / 2)) + 1
+        smooth = smoothing_width(nfft, sample_rate)
         if merged is not None:
             pass  # step 6 steered by merged outputs loses (module docstring)
         elif beamform and n_mics > n_sources > 1:
@@ -1267,10 +1281,10 @@ def separate_convolutive(
                 # Judged with the filters from unsmoothed shares (averaged
                 # shares make outputs whose powers move together a little
                 # more, though they are cleaner), used with the averaged ones.
-                if _leakage(_beamform(D, Xf, C), Xf) < _leakage(D, Xf):
-                    B = _beamform(D, Xf, C, smooth=smooth)
-                    if np.all(np.isfinite(B)):
-                        D, beamformed = B, True
+                filters = _beamform(D, Xf, C, widths=(1, smooth) if smooth > 1 else (1,))
+                if _leakage(filters[0], Xf) < _leakage(D, Xf) and np.all(np.isfinite(filters[-1])):
+                    D, beamformed = filters[-1], True
+                del filters
             except (FloatingPointError, np.linalg.LinAlgError):
                 pass  # keep the separation's own matrices
             del Xf

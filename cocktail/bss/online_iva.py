@@ -85,6 +85,7 @@ from .iva import (
     _smooth_bins,
     _solve,
     _whiten,
+    smoothing_width,
 )
 from .postfilter import apply_gain, crosstalk, not_used, summary
 from .stft import BinFilter
@@ -384,7 +385,7 @@ class OnlineIVA:
         self.wiener = bool(wiener)
         self._R = np.zeros((N, F, M, M), dtype=np.complex128)  # each speaker's image covariance
         # bins over which the Wiener filters' shares are averaged
-        self._smooth = 2 * int(round(LIVE_SMOOTH_HZ * self.nfft / self.sample_rate / 2)) + 1
+        self._smooth = smoothing_width(self.nfft, self.sample_rate, LIVE_SMOOTH_HZ)
         self._wiener_updates = 0
         self._applied = self._D  # what the filter applies: the Wiener filters once settled
         self._power = 0.0  # running mixture power per frame
