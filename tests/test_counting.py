@@ -83,6 +83,42 @@ def test_scaled_copy_of_a_channel_is_not_a_speaker():
     assert count_instantaneous(X).n == 2
 
 
+@pytest.mark.parametrize("seed", [8, 25, 57])
+def test_a_quiet_talker_under_sensor_noise_is_counted(seed):
+    """As many microphones as talkers, 20 dB of white sensor noise, talkers
+    up to 10 dB apart: the weakest component is mostly noise, yet the quiet
+    talker in it colours it, so it is counted (and the count says it was
+    unsure). The kurtosis and lag-1 correlation alone called it noise."""
+    rng = np.random.default_rng(seed)
+    n_src = 3 + seed % 3
+    counted = count_instantaneous(instantaneous(n_src, n_src, rng, snr_db=20))
+    assert counted.n == n_src, counted.evidence
+    assert counted.unsure
+    assert counted.evidence["whiteness"][-1] > 200
+
+
+def test_two_equally_quiet_talkers_are_not_sensor_noise():
+    """Two talkers 14 dB below two others and as loud as each other give a
+    run of equal smallest eigenvalues, as sensor noise does; they are not
+    Gaussian, so they are counted."""
+    rng = np.random.default_rng(0)
+    S = speech_like(4, 4 * RATE, rng) * np.array([1.0, 0.8, 0.2, 0.18])[:, None]
+    Q, _ = np.linalg.qr(rng.standard_normal((4, 4)))
+    counted = count_instantaneous(Q @ S)
+    assert counted.n == 4, counted.evidence
+
+
+def test_coloured_sensor_noise_on_extra_microphones_is_not_a_speaker():
+    """Two talkers in four microphones whose own noise is Gaussian but not
+    white (low-pass): the run of equal smallest eigenvalues is noise."""
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((4, 2)) @ speech_like(2, 4 * RATE, rng)
+    noise = lfilter([1.0], [1.0, -0.7], rng.standard_normal(X.shape), axis=1)
+    counted = count_instantaneous(X + 0.05 * X.std() * noise / noise.std())
+    assert counted.n == 2, counted.evidence
+    assert "equal smallest eigenvalues are sensor noise" in counted.method
+
+
 def test_dead_microphone_with_hiss_is_not_a_speaker():
     """A dead microphone with +-2 LSB of hiss stays under the noise floor."""
     rng = np.random.default_rng(5)
