@@ -947,6 +947,7 @@ def _fit_room(X, sample_rate, n_sources, algorithm, options, callback, report, m
         postfilter=options.postfilter,
         merge=merge,
         sample_rate=sample_rate,
+        long_frames=options.nfft is None,
         **kwargs,
     )
     D = res.unmixing
@@ -959,6 +960,8 @@ def _fit_room(X, sample_rate, n_sources, algorithm, options, callback, report, m
     sep = Convolutive(D[:, order], mean, res.nfft, res.hop, post)
     if res.merged is not None:
         report["merged_outputs"] = [[int(k) for k in res.merged[i]] for i in order]
+    if res.decay is not None:
+        report["decay_time_seconds"] = None if np.isnan(res.decay) else round(res.decay, 3)
     report.update(
         algorithm=f"independent vector analysis per STFT bin ({res.algorithm})",
         parameters={
@@ -972,7 +975,13 @@ def _fit_room(X, sample_rate, n_sources, algorithm, options, callback, report, m
         converged=res.converged,
         history=res.history,
         history_label="cost",
-        all_microphones=_all_microphones(X.shape[0], n_sources, res.beamformed, res.merged),
+        all_microphones=_all_microphones(X.shape[0], n_sources, res.beamformed, res.merged)
+        + (
+            f"; Wiener filters at twice the frame ({res.nfft} samples) finish it: "
+            f"the room rings long (estimated decay time {res.decay:.2f} s)"
+            if res.lengthened
+            else ""
+        ),
         postfilter=(
             not_used(options.postfilter, n_sources, "a silent recording: nothing to filter")
             if post is None
