@@ -372,8 +372,9 @@ class SourceCount(click.ParamType):
     type=_PowerOfTwo(),
     default=None,
     metavar="N",
-    help="STFT frame length of the convolutive model.  [default: 4096 at 16 kHz, "
-    "scaled with the sample rate, shorter for recordings under 4 s]",
+    help="STFT frame length of the convolutive model; given, it is kept (by default the "
+    "final Wiener filters take twice the frame in a room that rings long).  "
+    "[default: 4096 at 16 kHz, scaled with the sample rate, shorter for recordings under 4 s]",
 )
 @click.option(
     "--algorithm",
