@@ -1053,7 +1053,8 @@ def _wiener_from_powers(powers, X, C, ref=0, widths=(1,)):
     outputs' powers ``powers(X)`` (N, F, T), made afresh for each width (they
     are averaged in place), ``X`` in double precision."""
     F, M, _ = X.shape
-    X = X.astype(np.complex128)  # close microphones: differences of nearly equal covariances
+    # close microphones: differences of nearly equal covariances
+    X = X.astype(np.complex128, copy=False)
     cov = _Covariances(X)
     ridge = 1e-6 * float(np.mean(np.einsum("fii->f", C).real)) / M * np.eye(M)
     filters = []
@@ -1093,14 +1094,20 @@ LONG_MAX_MICS = 3
 def _lengthened(y, X, stft, sample_rate):
     """Step 6's Wiener filters at the frame of ``stft``, steered by the
     outputs ``y`` (n_sources, n_samples) analysed at that frame: (F, N, M)."""
+    F, T = stft.nfft // 2 + 1, stft.n_frames(X.shape[1])
+    P = np.empty((len(y), F, T))  # the outputs' powers, made before the mixture's STFT
+    for n in range(len(y)):  # one output's spectrum at a time
+        Yf = stft.forward(y[n : n + 1], dtype=np.complex128)[:, 0, :]
+        np.multiply(Yf.real, Yf.real, out=P[n])
+        P[n] += Yf.imag**2
+        del Yf
     Xf = stft.forward(X, dtype=np.complex128)
-    C = np.einsum("fmt,fkt->fmk", Xf, np.conj(Xf)) / Xf.shape[2]
-
-    def powers(_):
-        Yf = stft.forward(y, dtype=np.complex128)
-        return np.ascontiguousarray((Yf.real**2 + Yf.imag**2).transpose(1, 0, 2))
-
-    return _wiener_from_powers(powers, Xf, C, widths=(smoothing_width(stft.nfft, sample_rate),))[0]
+    M = Xf.shape[1]
+    C = np.zeros((F, M, M))  # only its trace is read (the ridge)
+    for m in range(M):
+        C[:, m, m] = np.mean(Xf[:, m, :].real ** 2 + Xf[:, m, :].imag ** 2, axis=1)
+    width = smoothing_width(stft.nfft, sample_rate)
+    return _wiener_from_powers(lambda _: P, Xf, C, widths=(width,))[0]
 
 
 # ----------------------------------------------------------------------------

@@ -118,6 +118,9 @@ class STFT:
         Hop between frames, in samples.
     """
 
+    #: Samples of windowed frames transformed at once by :meth:`forward`.
+    _CHUNK = 2**22
+
     def __init__(self, nfft, hop):
         self.nfft, self.hop = nfft, hop
         self.pre = nfft - hop
@@ -162,8 +165,11 @@ class STFT:
         M, L = X.shape
         T = self.n_frames(L)
         out = np.empty((self.nfft // 2 + 1, M, T), dtype=dtype)
+        step = max(1, self._CHUNK // self.nfft)  # frames per transform: bounded temporaries
         for m in range(M):
-            out[:, m, :] = np.fft.rfft(self._frames(X[m]) * self.window, axis=1).T
+            frames = self._frames(X[m])
+            for a in range(0, T, step):
+                out[:, m, a : a + step] = np.fft.rfft(frames[a : a + step] * self.window, axis=1).T
         return out
 
     def _overlap_add(self, frames):
