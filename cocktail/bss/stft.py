@@ -261,8 +261,14 @@ class BinFilter:
         if self.W is None:
             out = spec.transpose(2, 0, 1)
         else:
-            # One small matrix product per bin, batched: (F, out, in) @ (F, in, k).
-            out = np.matmul(self.W, spec.transpose(2, 0, 1).astype(self.W.dtype, copy=False))
+            # One small matrix product per bin, (F, out, in) @ (F, in, k), summed
+            # over the inputs in a fixed order: a batched matmul may round
+            # differently with the number of frames, and the samples must not
+            # depend on how the stream was cut into blocks.
+            S = spec.transpose(2, 0, 1).astype(self.W.dtype, copy=False)
+            out = self.W[:, :, :1] * S[:, None, 0, :]
+            for m in range(1, self.n_in):
+                out += self.W[:, :, m : m + 1] * S[:, None, m, :]
         if self.post is not None:
             self.post(out)
         seg = np.fft.irfft(out.transpose(1, 2, 0), n=nfft, axis=-1) * self.synth  # (out, k, nfft)
