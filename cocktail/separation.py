@@ -883,6 +883,16 @@ def _all_microphones(n_mics, n_sources, wiener, merged=None):
     )
 
 
+def _twice_the_frame(res):
+    """The report's account of the Wiener filters at twice the frame, if used."""
+    if not res.lengthened:
+        return ""
+    return (
+        f"; Wiener filters at twice the frame ({res.nfft} samples) finish it: "
+        f"the room rings long (estimated decay time {res.decay:.2f} s)"
+    )
+
+
 def _fit_instantaneous(X, sample_rate, n_sources, algorithm, options, callback, report, warnings):
     """ICA of an instantaneous mixture: the applier, and whether it converged
     (converged, iterations, what was still changing); fills ``report``."""
@@ -976,12 +986,7 @@ def _fit_room(X, sample_rate, n_sources, algorithm, options, callback, report, m
         history=res.history,
         history_label="cost",
         all_microphones=_all_microphones(X.shape[0], n_sources, res.beamformed, res.merged)
-        + (
-            f"; Wiener filters at twice the frame ({res.nfft} samples) finish it: "
-            f"the room rings long (estimated decay time {res.decay:.2f} s)"
-            if res.lengthened
-            else ""
-        ),
+        + _twice_the_frame(res),
         postfilter=(
             not_used(options.postfilter, n_sources, "a silent recording: nothing to filter")
             if post is None

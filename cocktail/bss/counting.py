@@ -313,6 +313,7 @@ def count_instantaneous(X, step=None):
     corr = np.full(len(lam), np.nan)
 
     stretches = _stretches(Xc.shape[1])
+    stretched = sum(b - a for a, b in stretches)  # samples the whiteness is measured on
     white = np.full(len(lam), np.nan)
 
     def gaussian(k):
@@ -325,7 +326,7 @@ def count_instantaneous(X, step=None):
     def noise_like(k):
         r = autocorrelation(vec[:, k], Xc, stretches, WHITE_LAGS)
         corr[k] = float(r[0])
-        white[k] = float(np.sum(r * r) * sum(b - a for a, b in stretches))
+        white[k] = float(np.sum(r * r) * stretched)
         return gaussian(k) and white[k] < WHITE_Q
 
     if n == rank == len(lam):  # noise fills every dimension: is there any?

@@ -1045,18 +1045,20 @@ def _beamform(D, X, C, ref=0, widths=(1,)):
     powers are averaged over.  Returns a list with the new D (F, N, M) for
     each width (the mixture's outer products are made once for all).
     """
-    return _wiener_from_powers(lambda Xd: _power(D, Xd), X, C, ref, widths)
+    trace = float(np.mean(np.einsum("fii->f", C).real))
+    return _wiener_from_powers(lambda Xd: _power(D, Xd), X, trace, ref, widths)
 
 
-def _wiener_from_powers(powers, X, C, ref=0, widths=(1,)):
+def _wiener_from_powers(powers, X, trace, ref=0, widths=(1,)):
     """The Wiener filters of :func:`_beamform`, the cells weighed by the
     outputs' powers ``powers(X)`` (N, F, T), made afresh for each width (they
-    are averaged in place), ``X`` in double precision."""
+    are averaged in place), ``X`` in double precision; ``trace``: the mean
+    over bins of the trace of the mixture's covariance (it sets the ridge)."""
     F, M, _ = X.shape
     # close microphones: differences of nearly equal covariances
     X = X.astype(np.complex128, copy=False)
     cov = _Covariances(X)
-    ridge = 1e-6 * float(np.mean(np.einsum("fii->f", C).real)) / M * np.eye(M)
+    ridge = 1e-6 * trace / M * np.eye(M)
     filters = []
     for width in widths:
         share = _smooth_bins(powers(X), width)  # (N, F, T)
@@ -1094,7 +1096,8 @@ LONG_MAX_MICS = 3
 def _lengthened(y, X, stft, sample_rate):
     """Step 6's Wiener filters at the frame of ``stft``, steered by the
     outputs ``y`` (n_sources, n_samples) analysed at that frame: (F, N, M)."""
-    F, T = stft.nfft // 2 + 1, stft.n_frames(X.shape[1])
+    (M, n_samples), F = X.shape, stft.nfft // 2 + 1
+    T = stft.n_frames(n_samples)
     P = np.empty((len(y), F, T))  # the outputs' powers, made before the mixture's STFT
     for n in range(len(y)):  # one output's spectrum at a time
         Yf = stft.forward(y[n : n + 1], dtype=np.complex128)[:, 0, :]
@@ -1102,12 +1105,9 @@ def _lengthened(y, X, stft, sample_rate):
         P[n] += Yf.imag**2
         del Yf
     Xf = stft.forward(X, dtype=np.complex128)
-    M = Xf.shape[1]
-    C = np.zeros((F, M, M))  # only its trace is read (the ridge)
-    for m in range(M):
-        C[:, m, m] = np.mean(Xf[:, m, :].real ** 2 + Xf[:, m, :].imag ** 2, axis=1)
+    trace = sum(np.mean(Xf[:, m].real ** 2 + Xf[:, m].imag ** 2, axis=1) for m in range(M))
     width = smoothing_width(stft.nfft, sample_rate)
-    return _wiener_from_powers(lambda _: P, Xf, C, widths=(width,))[0]
+    return _wiener_from_powers(lambda _: P, Xf, float(np.mean(trace)), widths=(width,))[0]
 
 
 # ----------------------------------------------------------------------------
