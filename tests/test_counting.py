@@ -408,6 +408,25 @@ def test_merged_outputs_are_reported_and_repeatable():
     )
 
 
+def test_an_output_following_a_chosen_talker_below_the_count_line_is_merged():
+    """Merging asks less than counting: once the talkers are chosen, an
+    output left over whose power follows one of them by 0.43 (a talker's
+    second output, measured on a 4-microphone circle, 14 dB quieter) is
+    part of that talker, though the count would have kept it apart (0.46);
+    one that follows nobody by more than 0.35, or is more than 20 dB
+    quieter, is not."""
+    from cocktail.bss.iva import _merge_groups
+
+    level = np.array([1.0, 0.8, 10**-1.4, 10**-1.5, 10**-2.5])
+    corr = np.eye(5)
+    corr[0, 2] = corr[2, 0] = 0.43  # output 2 follows talker 0
+    corr[1, 3] = corr[3, 1] = 0.35  # output 3 follows talker 1 a little
+    corr[1, 4] = corr[4, 1] = 0.6  # output 4 follows talker 1, 25 dB under it
+    assert _merge_groups([0, 1], level, corr, 2) == [[0, 2], [1]]
+    corr[0, 2] = corr[2, 0] = 0.3
+    assert _merge_groups([0, 1], level, corr, 2) is None
+
+
 def test_faint_spare_outputs_are_not_merged():
     """A nearly dry room (6 ms responses): the spare outputs hold only the
     talkers' faint leakage, 26 and 45 dB below them, which would cost more
