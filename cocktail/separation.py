@@ -60,6 +60,13 @@ INSTANT_BLOCK = 0.25
 #: 8 microphones) the count from 2 s kept every microphone's output; with 2
 #: and 3 microphones it was right on all 30 rooms.
 LIVE_COUNT_MICS = 4
+#: Seconds of a live stream's start from which the model is chosen and the
+#: speakers counted, by default; --count-seconds sets it.
+LIVE_COUNT_SECONDS = 2.0
+#: From this many seconds on, a live array's count is no longer said to be
+#: unsure: on the benchmark's 12 arrays (4 to 8 microphones, three draws)
+#: the count from the first 2, 3, 4 and 6 s was right on 1, 1, 5 and 9.
+LIVE_ARRAY_COUNT_SECONDS = 6.0
 #: What ``n_sources`` may say instead of a number: count them, or one per microphone.
 SOURCE_CHOICES = ("auto", "all")
 
@@ -93,6 +100,11 @@ class Options:
         updated and, with the STFT frame of rooms, how far output trails
         input. Longer blocks cost less. Default: ``block_seconds`` up to
         0.125 s for rooms and 0.25 s for instantaneous mixtures.
+    count_seconds : float, optional
+        Adaptive mode: seconds of the stream's start from which the model is
+        chosen and the speakers counted, before any output (default
+        LIVE_COUNT_SECONDS; with ``model="convolutive"`` the separation then
+        starts at once, one output per microphone, unless this is given).
     adaptive : bool
         Separate block-online, following a changing mixture.
     nfft : int, optional
@@ -119,6 +131,7 @@ class Options:
     algorithm: Optional[str] = None
     apply: Optional[str] = None
     live_block_seconds: Optional[float] = None
+    count_seconds: Optional[float] = None
     postfilter: bool = True
 
     def __post_init__(self):
@@ -144,9 +157,10 @@ class Options:
             )
         if not _whole(self.seed) or self.seed < 0:
             raise CocktailError(f"seed must be a whole number of at least 0, got {self.seed!r}")
-        for name in ("tol", "fit_seconds", "block_seconds", "live_block_seconds"):
+        optional = ("tol", "live_block_seconds", "count_seconds")
+        for name in ("fit_seconds", "block_seconds") + optional:
             value = getattr(self, name)
-            if value is None and name in ("tol", "live_block_seconds"):
+            if value is None and name in optional:
                 continue
             if not _positive(value):
                 raise CocktailError(f"{name} must be a positive number, got {value!r}")
@@ -1053,19 +1067,21 @@ def _check_channels(reader):
 
 
 def _doubt_live_array_count(mixing, n_sources, n_mics, seconds, name, report, warnings):
-    """A live room count from an array of LIVE_COUNT_MICS or more microphones is
-    unsure: say so, and how to give the number."""
+    """A live room count from an array of LIVE_COUNT_MICS or more microphones,
+    from less than LIVE_ARRAY_COUNT_SECONDS, is unsure: say so, and how to
+    give the number or count from longer."""
     count = report.get("source_count")
     if mixing != "convolutive" or count is None or count["unsure"]:
         return
-    if n_mics < LIVE_COUNT_MICS or n_sources < 2:
+    if n_mics < LIVE_COUNT_MICS or n_sources < 2 or seconds >= LIVE_ARRAY_COUNT_SECONDS:
         return
     count["unsure"] = True
     warnings.append(
         f"unsure how many speakers {name} holds: kept {n_sources}; counted from its first "
         f"{seconds:g} s, a room heard by {LIVE_COUNT_MICS} or more microphones often shows "
         "its reverberation as extra talkers: if fewer people talk, give --sources N "
-        "(fewer outputs, and a faster live separation)"
+        f"(fewer outputs, and a faster live separation), or --count-seconds "
+        f"{LIVE_ARRAY_COUNT_SECONDS:g} to count from longer (output then starts later)"
     )
 
 
@@ -1084,19 +1100,21 @@ def _start_adaptive(reader, options, callback):
     from .bss.online_iva import describe as room_algorithm
 
     name, rate = reader.name, reader.sample_rate
-    wait = int((2.0 if options.model != "convolutive" else ROOM_BLOCK) * rate)
+    at_once = options.model == "convolutive" and options.count_seconds is None
+    judge = LIVE_COUNT_SECONDS if options.count_seconds is None else options.count_seconds
+    wait = int((ROOM_BLOCK if at_once else judge) * rate)
     lead, first = _past_silence(reader, max(wait, MIN_SAMPLES))
     if lead and not first.shape[1]:
         raise CocktailError(f"{name} is silent: every channel is constant")
     quiet = np.zeros((reader.channels, 0))
-    if options.model != "convolutive":  # the model (and the count) are judged from `first`
+    if not at_once:  # the model (and the count) are judged from `first`
         quiet, first = _past_quiet(reader, first, wait, rate)
         check_finite(quiet, rate, name, lead)
     check_recording(first, rate, name)
     n_sources, warnings, _ = resolve_sources(first, options.n_sources, name)
     mixing, reason = choose_model(first, rate, options.model)
     counting = {}
-    if options.model == "convolutive" and options.n_sources in (None, "auto") and n_sources > 1:
+    if at_once and options.n_sources in (None, "auto") and n_sources > 1:
         counting["sources_reason"] = (
             f"{n_sources}, one per microphone: with --model convolutive the live separation "
             "starts at once, before the speakers can be counted"
@@ -1106,7 +1124,13 @@ def _start_adaptive(reader, options, callback):
             first, rate, mixing, n_sources, options, name, counting, warnings
         )
         _doubt_live_array_count(
-            mixing, n_sources, reader.channels, wait / rate, name, counting, warnings
+            mixing,
+            n_sources,
+            reader.channels,
+            round(first.shape[1] / rate, 1),
+            name,
+            counting,
+            warnings,
         )
     block = max(int(options.block_seconds * rate), 1)
     live = options.live_block_seconds
@@ -1136,7 +1160,11 @@ def _start_adaptive(reader, options, callback):
         **counting,
         "n_sources": int(n_sources),
         "algorithm": algorithm,
-        "parameters": {"block_seconds": step, "seed": options.seed},
+        "parameters": {
+            "block_seconds": step,
+            "seed": options.seed,
+            "count_seconds": None if at_once else round(first.shape[1] / rate, 3),
+        },
     }
     sep.heard_from((lead + quiet.shape[1]) / rate)
     if lead:

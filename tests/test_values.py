@@ -81,6 +81,14 @@ def test_separate_wrong_values(option, value, why):
         ),
         (["--rate", "16000"], "--rate, --channels and --encoding describe --raw input; add --raw"),
         (
+            ["--count-seconds", "6"],
+            "--count-seconds is for --adaptive (a file is counted from up to 20 s of it)",
+        ),
+        (
+            ["--adaptive", "--count-seconds", "0"],
+            "Invalid value for '--count-seconds': must be a positive number, got 0",
+        ),
+        (
             ["--apply", "r.json", "--sources", "2"],
             "--apply reuses a saved unmixing: it takes neither --adaptive nor --sources",
         ),
