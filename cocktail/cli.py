@@ -534,6 +534,11 @@ def separate(
         raise click.UsageError(
             "--count-seconds is for --adaptive (a file is counted from up to 20 s of it)"
         )
+    if count_seconds is not None and count_seconds < 1:
+        raise click.UsageError(
+            "--count-seconds must be at least 1 (the model and the count need a second "
+            f"of sound), got {count_seconds:g}"
+        )
     if apply_path is not None and (adaptive or sources != "auto"):
         raise click.UsageError(
             "--apply reuses a saved unmixing: it takes neither --adaptive nor --sources"

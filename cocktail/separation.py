@@ -67,6 +67,8 @@ LIVE_COUNT_SECONDS = 2.0
 #: unsure: on the benchmark's 12 arrays (4 to 8 microphones, three draws)
 #: the count from the first 2, 3, 4 and 6 s was right on 1, 1, 5 and 9.
 LIVE_ARRAY_COUNT_SECONDS = 6.0
+#: The least --count-seconds: the model and the count need a second of sound.
+MIN_COUNT_SECONDS = 1.0
 #: What ``n_sources`` may say instead of a number: count them, or one per microphone.
 SOURCE_CHOICES = ("auto", "all")
 
@@ -164,6 +166,11 @@ class Options:
                 continue
             if not _positive(value):
                 raise CocktailError(f"{name} must be a positive number, got {value!r}")
+        if self.count_seconds is not None and self.count_seconds < MIN_COUNT_SECONDS:
+            raise CocktailError(
+                f"count_seconds must be at least {MIN_COUNT_SECONDS:g} (the model and the "
+                f"count need a second of sound), got {self.count_seconds!r}"
+            )
         if self.nfft is not None and (
             not _whole(self.nfft) or self.nfft < MIN_NFFT or self.nfft & (self.nfft - 1)
         ):

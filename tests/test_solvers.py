@@ -305,6 +305,12 @@ def test_plot_convergence_errors(mixed):
         (dict(max_iter=0), "max_iter must be a whole number of at least 1, got 0"),
         (dict(seed=-3), "seed must be a whole number of at least 0, got -3"),
         (dict(nfft=1000), "nfft must be a power of two of at least 16, got 1000"),
+        (dict(count_seconds=0), "count_seconds must be a positive number, got 0"),
+        (
+            dict(count_seconds=0.5),
+            "count_seconds must be at least 1 (the model and the count need a second of "
+            "sound), got 0.5",
+        ),
         (
             dict(n_sources=0),
             "n_sources must be a whole number of at least 1, 'auto' or 'all', got 0",

@@ -89,6 +89,11 @@ def test_separate_wrong_values(option, value, why):
             "Invalid value for '--count-seconds': must be a positive number, got 0",
         ),
         (
+            ["--adaptive", "--count-seconds", "0.5"],
+            "--count-seconds must be at least 1 (the model and the count need a second "
+            "of sound), got 0.5",
+        ),
+        (
             ["--apply", "r.json", "--sources", "2"],
             "--apply reuses a saved unmixing: it takes neither --adaptive nor --sources",
         ),
