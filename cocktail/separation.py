@@ -1115,8 +1115,8 @@ def _start_adaptive(reader, options, callback):
     at_once = options.model == "convolutive" and options.count_seconds is None
     judge = options.count_seconds
     if judge is None:  # an array's count needs longer (LIVE_ARRAY_COUNT_SECONDS)
-        counting = options.n_sources in (None, "auto") and reader.channels >= LIVE_COUNT_MICS
-        judge = LIVE_ARRAY_COUNT_SECONDS if counting else LIVE_COUNT_SECONDS
+        array = options.n_sources in (None, "auto") and reader.channels >= LIVE_COUNT_MICS
+        judge = LIVE_ARRAY_COUNT_SECONDS if array else LIVE_COUNT_SECONDS
     wait = int((ROOM_BLOCK if at_once else judge) * rate)
     lead, first = _past_silence(reader, max(wait, MIN_SAMPLES))
     if lead and not first.shape[1]:
