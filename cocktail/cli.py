@@ -341,8 +341,8 @@ class SourceCount(click.ParamType):
     "natural gradient; --algorithm natgrad is its batch form).  Rooms: output "
     "follows input by at most 0.25 s (a 0.125 s block plus a 128 ms STFT frame; "
     "--block-seconds trades it against cost), starting at once "
-    "with --model convolutive, after 2 s with --model auto (6 s when counting 4 or "
-    "more microphones; --count-seconds).",
+    "with --model convolutive, after 2 s with --model auto (a room heard by 4 or "
+    "more microphones is counted from 6 s; --count-seconds).",
 )
 @click.option(
     "--seed",
@@ -432,8 +432,8 @@ class SourceCount(click.ParamType):
     "and the speakers counted, before output starts (and, for playback, how far it "
     "stays behind). Arrays of 4 or more microphones need longer to tell reverberation "
     "from talkers: on the benchmark's arrays 6 s counted right on 9 of 12, 2 s on 1.  "
-    "[default: 2; 6 when counting 4 or more microphones; with --model convolutive, "
-    "none: one output per microphone]",
+    "[default: 2; a room heard by 4 or more microphones, 6; with --model "
+    "convolutive, none: one output per microphone]",
 )
 @click.option(
     "--raw",

@@ -63,12 +63,13 @@ LIVE_COUNT_MICS = 4
 #: Seconds of a live stream's start from which the model is chosen and the
 #: speakers counted, by default; --count-seconds sets it.
 LIVE_COUNT_SECONDS = 2.0
-#: ...and with LIVE_COUNT_MICS or more microphones and the speakers to count,
-#: from which on such a count is no longer said to be unsure: on the
-#: benchmark's 12 arrays (4 to 8 microphones, three draws) the count from the
-#: first 2, 3, 4 and 6 s was right on 1, 1, 5 and 9 (from 2 s it mostly kept
-#: one output per microphone, and 8 outputs of 8 microphones run at about
-#: real time). Output waits for it.
+#: ...and, in a room heard by LIVE_COUNT_MICS or more microphones, the
+#: seconds the speakers are counted from (the model is still chosen on the
+#: first LIVE_COUNT_SECONDS), from which on such a count is no longer said to
+#: be unsure: on the benchmark's 12 arrays (4 to 8 microphones, three draws)
+#: the count from the first 2, 3, 4 and 6 s was right on 1, 1, 5 and 9 (from
+#: 2 s it mostly kept one output per microphone, and 8 outputs of 8
+#: microphones run at about real time). Output waits for it.
 LIVE_ARRAY_COUNT_SECONDS = 6.0
 #: The least --count-seconds: the model and the count need a second of sound.
 MIN_COUNT_SECONDS = 1.0
@@ -108,10 +109,11 @@ class Options:
     count_seconds : float, optional
         Adaptive mode: seconds of the stream's start, at least
         MIN_COUNT_SECONDS, from which the model is chosen and the speakers
-        counted, before any output (default LIVE_COUNT_SECONDS, or
-        LIVE_ARRAY_COUNT_SECONDS when counting the speakers of LIVE_COUNT_MICS
-        or more microphones; with ``model="convolutive"`` the separation starts
-        at once, one output per microphone, unless this is given).
+        counted, before any output (default LIVE_COUNT_SECONDS; the speakers
+        of a room heard by LIVE_COUNT_MICS or more microphones are counted
+        from LIVE_ARRAY_COUNT_SECONDS; with ``model="convolutive"`` the
+        separation starts at once, one output per microphone, unless this is
+        given).
     adaptive : bool
         Separate block-online, following a changing mixture.
     nfft : int, optional
@@ -1113,10 +1115,7 @@ def _start_adaptive(reader, options, callback):
 
     name, rate = reader.name, reader.sample_rate
     at_once = options.model == "convolutive" and options.count_seconds is None
-    judge = options.count_seconds
-    if judge is None:  # an array's count needs longer (LIVE_ARRAY_COUNT_SECONDS)
-        array = options.n_sources in (None, "auto") and reader.channels >= LIVE_COUNT_MICS
-        judge = LIVE_ARRAY_COUNT_SECONDS if array else LIVE_COUNT_SECONDS
+    judge = LIVE_COUNT_SECONDS if options.count_seconds is None else options.count_seconds
     wait = int((ROOM_BLOCK if at_once else judge) * rate)
     lead, first = _past_silence(reader, max(wait, MIN_SAMPLES))
     if lead and not first.shape[1]:
@@ -1128,6 +1127,16 @@ def _start_adaptive(reader, options, callback):
     check_recording(first, rate, name)
     n_sources, warnings, _ = resolve_sources(first, options.n_sources, name)
     mixing, reason = choose_model(first, rate, options.model)
+    if (
+        options.count_seconds is None
+        and mixing == "convolutive"
+        and not at_once
+        and options.n_sources in (None, "auto")
+        and reader.channels >= LIVE_COUNT_MICS
+    ):  # an array's room count needs longer: read on to LIVE_ARRAY_COUNT_SECONDS
+        more = reader.read_all(limit=max(int(LIVE_ARRAY_COUNT_SECONDS * rate) - first.shape[1], 0))
+        check_finite(more, rate, name, lead + quiet.shape[1] + first.shape[1])
+        first = np.concatenate([first, more], axis=1)
     counting = {}
     if at_once and options.n_sources in (None, "auto") and n_sources > 1:
         counting["sources_reason"] = (

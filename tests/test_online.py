@@ -238,6 +238,8 @@ def test_adaptive_counts_the_speakers_from_its_first_seconds(tmp_path):
     report = json.loads((tmp_path / "o" / "separation.json").read_text())
     assert report["n_sources"] == 2 and report["source_count"]["n_sources"] == 2
     assert report["sources_reason"].startswith("auto: 2 speakers")
+    # an instantaneous mixture is counted from 2 s whatever the microphones
+    assert report["parameters"]["count_seconds"] == 2.0
     assert sorted(p.name for p in (tmp_path / "o").glob("speaker_*.wav")) == [
         "speaker_1.wav",
         "speaker_2.wav",
