@@ -522,7 +522,7 @@ def separate(
       arecord -c 2 -r 16000 -f S16_LE | cocktail separate - --adaptive -o - | aplay
       cocktail separate recordings/ -o separated/ --jobs 2
     """
-    from .separation import BLOCK_SECONDS, Options
+    from .separation import BLOCK_SECONDS, MIN_COUNT_SECONDS, Options
 
     if algorithm is not None:
         from .separation import check_algorithm
@@ -536,10 +536,10 @@ def separate(
         raise click.UsageError(
             "--count-seconds is for --adaptive (a file is counted from up to 20 s of it)"
         )
-    if count_seconds is not None and count_seconds < 1:
+    if count_seconds is not None and count_seconds < MIN_COUNT_SECONDS:
         raise click.UsageError(
-            "--count-seconds must be at least 1 (the model and the count need a second "
-            f"of sound), got {count_seconds:g}"
+            f"--count-seconds must be at least {MIN_COUNT_SECONDS:g} (the model and the count "
+            f"need a second of sound), got {count_seconds:g}"
         )
     if apply_path is not None and (adaptive or sources != "auto"):
         raise click.UsageError(

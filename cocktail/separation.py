@@ -1137,6 +1137,7 @@ def _start_adaptive(reader, options, callback):
         more = reader.read_all(limit=max(int(LIVE_ARRAY_COUNT_SECONDS * rate) - first.shape[1], 0))
         check_finite(more, rate, name, lead + quiet.shape[1] + first.shape[1])
         first = np.concatenate([first, more], axis=1)
+    counted = first.shape[1] / rate  # seconds the model and the count were judged on
     counting = {}
     if at_once and options.n_sources in (None, "auto") and n_sources > 1:
         counting["sources_reason"] = (
@@ -1148,13 +1149,7 @@ def _start_adaptive(reader, options, callback):
             first, rate, mixing, n_sources, options, name, counting, warnings
         )
         _doubt_live_array_count(
-            mixing,
-            n_sources,
-            reader.channels,
-            round(first.shape[1] / rate, 1),
-            name,
-            counting,
-            warnings,
+            mixing, n_sources, reader.channels, round(counted, 1), name, counting, warnings
         )
     block = max(int(options.block_seconds * rate), 1)
     live = options.live_block_seconds
@@ -1187,7 +1182,7 @@ def _start_adaptive(reader, options, callback):
         "parameters": {
             "block_seconds": step,
             "seed": options.seed,
-            "count_seconds": None if at_once else round(first.shape[1] / rate, 3),
+            "count_seconds": None if at_once else round(counted, 3),
         },
     }
     sep.heard_from((lead + quiet.shape[1]) / rate)
