@@ -313,6 +313,12 @@ class Adaptive:
         if self.room:
             self._sep.sound_from = float(seconds)
 
+    def prime(self, X, start_seconds=0.0):
+        """Room model: learn from a held start of the stream before it is
+        streamed (:meth:`cocktail.bss.online_iva.OnlineIVA.prime`); whether
+        it did. The instantaneous model does not."""
+        return self.room and self._sep.prime(X, start_seconds)
+
     def warnings(self):
         """The room model's warnings; none for the instantaneous one."""
         return self._sep.warnings() if self.room else []

@@ -1186,6 +1186,8 @@ def _start_adaptive(reader, options, callback):
         },
     }
     sep.heard_from((lead + quiet.shape[1]) / rate)
+    held = np.concatenate([quiet, first], axis=1)
+    sep.prime(held, lead / rate)  # a start held for the count is learnt from first
     if lead:
         report["silent_start_seconds"] = round(lead / rate, 3)
         warnings.append(
@@ -1200,7 +1202,7 @@ def _start_adaptive(reader, options, callback):
             "above it: the model and the number of speakers were judged from the first "
             "sound on"
         )
-    return sep, report, warnings, (lead, np.concatenate([quiet, first], axis=1)), block
+    return sep, report, warnings, (lead, held), block
 
 
 #: A live stream's first stretch is steady noise (no one talking yet) when

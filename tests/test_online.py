@@ -304,6 +304,9 @@ def test_a_live_array_counted_from_longer_gets_its_speakers(tmp_path):
     report = json.loads((tmp_path / "l" / "separation.json").read_text())
     assert report["n_sources"] == 2 and not report["source_count"]["unsure"]
     assert report["parameters"]["count_seconds"] == 6.0
+    assert report["primed_seconds"] == 6.0  # the held 6 s were learnt from first
+    short_report = json.loads((tmp_path / "s" / "separation.json").read_text())
+    assert short_report["primed_seconds"] is None  # 2 s: too short to learn from twice
     assert sorted(p.name for p in (tmp_path / "l").glob("speaker_*.wav")) == [
         "speaker_1.wav",
         "speaker_2.wav",

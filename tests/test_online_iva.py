@@ -473,8 +473,8 @@ def _three_talkers(rt60, seed):
     return images.sum(axis=1), images[0]
 
 
-def _live(X, n_sources):
-    sep = OnlineIVA(X.shape[0], n_sources, sample_rate=RATE)
+def _live(X, n_sources, sep=None):
+    sep = OnlineIVA(X.shape[0], n_sources, sample_rate=RATE) if sep is None else sep
     parts = [
         sep.process(X[:, i : i + sep.block_size]) for i in range(0, X.shape[1], sep.block_size)
     ]
@@ -521,3 +521,32 @@ def test_microphones_with_a_dc_offset_separate_as_without(changing):
     assert np.allclose(s_offset, s_clean, atol=0.1)
     rms = np.sqrt(np.mean(offset[:, lo:] ** 2, axis=1))
     assert np.all(np.abs(offset[:, lo:].mean(axis=1)) < 0.01 * rms)
+
+
+def test_a_held_start_is_learnt_from_before_it_is_streamed():
+    """An array's stream is held for its first 6 s while its speakers are
+    counted; learnt from before it is streamed (``prime``), its first seconds
+    come out separated instead of from a cold start. Two talkers, 4
+    microphones, RT60 0.3 s: seconds 1 to 4 measured 7.5 and 12.7 dB over
+    microphone 1 against 2.2 and 4.2 (four rooms: 6.1 to 12.7 against 0.8 to
+    4.2), the rest within 0.6 dB; the output keeps the input's length."""
+    alice, bob, carol = _speech("alice"), _speech("bob"), _speech("carol")
+    S = np.array([np.r_[alice[:HALF], carol[-HALF:][::-1]], np.r_[bob[:HALF], alice[-HALF:][::-1]]])
+    images = _images(S, room_responses(2, 4, 0.3, RATE, seed=0)[0])
+    X, refs = images.sum(axis=1), images[0]
+    gains, reports = {}, {}
+    for primed in (False, True):
+        sep = OnlineIVA(4, 2, sample_rate=RATE)
+        if primed:
+            assert not OnlineIVA(4, 2, sample_rate=RATE).prime(X[:, : 5 * RATE])  # too short
+            assert sep.prime(X[:, : 6 * RATE])
+            assert not sep.prime(X[:, : 6 * RATE])  # once, before streaming
+        Y, _ = _live(X, 2, sep)
+        assert Y.shape == refs.shape
+        for lo, hi in ((1, 4), (4, 10)):
+            gains[primed, lo], _ = _improvement(refs, Y, X, lo * RATE, hi * RATE)
+        reports[primed] = sep.report()
+    assert np.all(gains[True, 1] > 5.0) and np.all(gains[False, 1] < 5.0), gains
+    assert np.all(gains[True, 4] > gains[False, 4] - 0.5), gains
+    assert reports[True]["primed_seconds"] == 6.0 and reports[False]["primed_seconds"] is None
+    assert len(reports[True]["dependence_per_second"]) == 10  # judged on the streamed pass
