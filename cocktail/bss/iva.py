@@ -1137,9 +1137,21 @@ def _lengthened(y, X, stft, sample_rate):
 # driver
 
 
+#: The cost has settled when its last step fell by at most ``tol`` per
+#: output, and the step before fell too, by at most this many times as much:
+#: it is levelling off, not turning.  The ILRMA cost can turn: on a 48 kHz
+#: room (field suite, seed 3) it fell by 7.7, then 0.35, then rose for nine
+#: steps (in thousandths per output), and taking the step where it turned as
+#: settled stopped the iterations at 29, at 9.0 dB (13.9 run on).  Where
+#: the cost levels off steadily (each fall 0.9 times the last, or so), this
+#: stops at the same step as before.
+SETTLING = 4.0
+
+
 def _drive(steps, state, n, tol, callback, history):
     """Run up to n steps of a generator; stop early when the cost settles:
-    when it changes by at most ``tol`` per output (the cost is per bin).
+    when its last step fell by at most ``tol`` per output (the cost is per
+    bin), and the one before fell by at most SETTLING times as much.
 
     A step that hits a floating-point error (overflow, division by zero) is
     undone and the iterations stop there, so no NaN reaches the output.
@@ -1160,9 +1172,9 @@ def _drive(steps, state, n, tol, callback, history):
         history.append(float(cost))
         if callback is not None:
             callback(len(history), float(cost))
-        if tol > 0 and done >= 2:
-            prev = history[-2]
-            if abs(prev - cost) <= tol * state.W.shape[1]:
+        if tol > 0 and done >= 3:
+            before, fall = history[-3] - history[-2], history[-2] - cost
+            if fall <= tol * state.W.shape[1] and 0.0 <= before <= SETTLING * fall:
                 return done, True
     return done, False
 
