@@ -365,8 +365,8 @@ class SourceCount(click.ParamType):
     default=None,
     metavar="TOL",
     help="Stopping tolerance: largest entry of the relative gradient "
-    "(instantaneous, default 1e-07) or relative change of the cost "
-    "(convolutive, default 1e-06).",
+    "(instantaneous, default 1e-07) or the cost's fall in a step, per output, once "
+    "it levels off (convolutive, default 0.002).",
 )
 @click.option(
     "--nfft",
@@ -431,7 +431,9 @@ class SourceCount(click.ParamType):
     help="With --adaptive: seconds of the stream's start from which the model is chosen "
     "and the speakers counted, before output starts (and, for playback, how far it "
     "stays behind). Arrays of 4 or more microphones need longer to tell reverberation "
-    "from talkers: on the benchmark's arrays 6 s counted right on 9 of 12, 2 s on 1.  "
+    "from talkers: on the benchmark's arrays 6 s counted right on 9 of 12, 2 s on 1. "
+    "A start of 6 s or more is also learnt from before it is separated, so its first "
+    "seconds come out as clean as the later ones.  "
     "[default: 2; a room heard by 4 or more microphones, 6; with --model "
     "convolutive, none: one output per microphone]",
 )
