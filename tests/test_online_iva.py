@@ -539,6 +539,9 @@ def test_a_held_start_is_learnt_from_before_it_is_streamed():
         sep = OnlineIVA(4, 2, sample_rate=RATE)
         if primed:
             assert not OnlineIVA(4, 2, sample_rate=RATE).prime(X[:, : 5 * RATE])  # too short
+            hiss_first = OnlineIVA(4, 2, sample_rate=RATE)
+            hiss_first.sound_from = 1.0  # steady noise held before the first sound
+            assert not hiss_first.prime(X[:, : int(6.5 * RATE)])  # 5.5 s of sound
             assert sep.prime(X[:, : 6 * RATE])
             assert not sep.prime(X[:, : 6 * RATE])  # once, before streaming
         Y, _ = _live(X, 2, sep)

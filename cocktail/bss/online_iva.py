@@ -949,19 +949,22 @@ class OnlineIVA:
         Parameters
         ----------
         X : array_like, shape (n_mics, n_samples)
-            The held samples, from the stream's first sound on.
+            The held samples, after any digital silence (steady noise before
+            the first sound, :attr:`sound_from`, may lead them).
         start_seconds : float, default 0.0
             Seconds of the stream (digital silence) before X.
 
         Returns
         -------
         bool
-            Whether it primed: X must hold at least PRIME_SECONDS, and
-            nothing may have been processed (or primed) yet.
+            Whether it primed: X must hold at least PRIME_SECONDS from the
+            first sound on, and nothing may have been processed (or primed)
+            yet.
         """
         X = as_block(X, self.n_mics)
         started = self.frames or self.primed_seconds is not None
-        if started or X.shape[1] < PRIME_SECONDS * self.sample_rate:
+        sound = X.shape[1] / self.sample_rate - max(self.sound_from - start_seconds, 0.0)
+        if started or sound < PRIME_SECONDS:
             return False
         self.frames = int(round(start_seconds * self.sample_rate / self.hop))
         for i in range(0, X.shape[1], self.block_size):
