@@ -524,7 +524,7 @@ def separate(
       arecord -c 2 -r 16000 -f S16_LE | cocktail separate - --adaptive -o - | aplay
       cocktail separate recordings/ -o separated/ --jobs 2
     """
-    from .separation import BLOCK_SECONDS, MIN_COUNT_SECONDS, Options
+    from .separation import BLOCK_SECONDS, Options, count_seconds_too_short
 
     if algorithm is not None:
         from .separation import check_algorithm
@@ -538,11 +538,9 @@ def separate(
         raise click.UsageError(
             "--count-seconds is for --adaptive (a file is counted from up to 20 s of it)"
         )
-    if count_seconds is not None and count_seconds < MIN_COUNT_SECONDS:
-        raise click.UsageError(
-            f"--count-seconds must be at least {MIN_COUNT_SECONDS:g} (the model and the count "
-            f"need a second of sound), got {count_seconds:g}"
-        )
+    too_short = count_seconds_too_short(count_seconds, "--count-seconds")
+    if too_short:
+        raise click.UsageError(too_short)
     if apply_path is not None and (adaptive or sources != "auto"):
         raise click.UsageError(
             "--apply reuses a saved unmixing: it takes neither --adaptive nor --sources"

@@ -73,6 +73,19 @@ LIVE_COUNT_SECONDS = 2.0
 LIVE_ARRAY_COUNT_SECONDS = 6.0
 #: The least --count-seconds: the model and the count need a second of sound.
 MIN_COUNT_SECONDS = 1.0
+
+
+def count_seconds_too_short(value, name):
+    """The complaint, naming the option ``name``, when ``value`` (a count's
+    seconds, or None) is below MIN_COUNT_SECONDS; None when it is not."""
+    if value is None or value >= MIN_COUNT_SECONDS:
+        return None
+    return (
+        f"{name} must be at least {MIN_COUNT_SECONDS:g} (the model and the count need a "
+        f"second of sound), got {value:g}"
+    )
+
+
 #: What ``n_sources`` may say instead of a number: count them, or one per microphone.
 SOURCE_CHOICES = ("auto", "all")
 
@@ -173,11 +186,9 @@ class Options:
                 continue
             if not _positive(value):
                 raise CocktailError(f"{name} must be a positive number, got {value!r}")
-        if self.count_seconds is not None and self.count_seconds < MIN_COUNT_SECONDS:
-            raise CocktailError(
-                f"count_seconds must be at least {MIN_COUNT_SECONDS:g} (the model and the "
-                f"count need a second of sound), got {self.count_seconds!r}"
-            )
+        too_short = count_seconds_too_short(self.count_seconds, "count_seconds")
+        if too_short:
+            raise CocktailError(too_short)
         if self.nfft is not None and (
             not _whole(self.nfft) or self.nfft < MIN_NFFT or self.nfft & (self.nfft - 1)
         ):

@@ -425,19 +425,23 @@ class OnlineIVA:
         self.updates = 0
         # per-second confidence
         self._frames_per_second = max(1, int(round(self.sample_rate / self.hop)))
-        self._sec_loud: List[np.ndarray] = []  # log power (N, F) per frame of the current second
-        self._sec_mix: List[np.ndarray] = []  # the same for the first N microphones
-        self._sec_jump = False
-        self.dependence: List[float] = []  # outputs' dependence per second
-        self.mic_dependence: List[float] = []  # microphones' dependence per second
-        self.unsure: List[List[float]] = []  # [start, end) seconds, merged
-        self.cost: List[float] = []  # per second: mean cost change of its blocks
-        self._sec_cost: List[float] = []
-        self.seconds = 0
+        self._start_confidence()
         self.last_cost_change = 0.0
         # Seconds of silence or steady noise the stream began with (set by the
         # caller): the start-up whose unsure seconds go unsaid begins after them.
         self.sound_from = 0.0
+
+    def _start_confidence(self):
+        """Per-second confidence from nothing: at the start, and again when
+        the stream is separated anew after :meth:`prime`."""
+        self._sec_loud: List[np.ndarray] = []  # log power (N, F) per frame of the current second
+        self._sec_mix: List[np.ndarray] = []  # the same for the first N microphones
+        self._sec_cost: List[float] = []
+        self.dependence: List[float] = []  # outputs' dependence per second
+        self.mic_dependence: List[float] = []  # microphones' dependence per second
+        self.unsure: List[List[float]] = []  # [start, end) seconds, merged
+        self.cost: List[float] = []  # per second: mean cost change of its blocks
+        self.seconds = 0
 
     # -- state ------------------------------------------------------------
 
@@ -976,9 +980,8 @@ class OnlineIVA:
         self._dc_state = None
         self.rewarmed = True  # its chance to start over was taken on the first pass
         self.primed_seconds = round(X.shape[1] / self.sample_rate, 3)
-        self.frames = self.seconds = 0
-        self.dependence, self.mic_dependence, self.cost, self.unsure = [], [], [], []
-        self._sec_loud, self._sec_mix, self._sec_cost = [], [], []
+        self.frames = 0
+        self._start_confidence()
         return True
 
     def _dc_blocked(self, block):
