@@ -58,7 +58,6 @@ sys.path.insert(0, str(ROOT))
 
 from bench_arrays import oracle  # noqa: E402  (the oracle per-bin filter of the arrays table)
 
-from cocktail.bss.online_iva import default_nfft  # noqa: E402
 from cocktail.room import impulse_response, layout, room_responses  # noqa: E402
 
 SETTLE = 3.0  # seconds left out at the start (and after a change)
@@ -84,17 +83,26 @@ def sdr(refs, est, rate, start=SETTLE, stop=None):
 
 def live(mix_bytes, extra):
     """Stream WAV bytes through a pipe into --adaptive; (outputs, wall seconds, stderr)."""
-    t = time.perf_counter()
-    p = subprocess.run(
-        COCKTAIL + ["separate", "-", "--adaptive", "-o", "-", "-q"] + extra,
-        input=mix_bytes,
-        capture_output=True,
-    )
-    wall = time.perf_counter() - t
-    if p.returncode != 0:
-        raise RuntimeError(p.stderr.decode().strip())
-    y, _ = sf.read(io.BytesIO(p.stdout), dtype="float64", always_2d=True)
-    return y.T, wall, p.stderr.decode()
+    return live_reported(mix_bytes, extra)[:3]
+
+
+def live_reported(mix_bytes, extra):
+    """As :func:`live`, and the run's report as a fourth item."""
+    with tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp) / "live.json"
+        t = time.perf_counter()
+        p = subprocess.run(
+            COCKTAIL
+            + ["separate", "-", "--adaptive", "-o", "-", "-q", "--report", str(report)]
+            + extra,
+            input=mix_bytes,
+            capture_output=True,
+        )
+        wall = time.perf_counter() - t
+        if p.returncode != 0:
+            raise RuntimeError(p.stderr.decode().strip())
+        y, _ = sf.read(io.BytesIO(p.stdout), dtype="float64", always_2d=True)
+        return y.T, wall, p.stderr.decode(), json.loads(report.read_text())
 
 
 def batch(mix_path, extra):
@@ -198,9 +206,10 @@ def passes_table(folders, match, passes):
     Each case's mixture is streamed ``passes`` times in a row (the same room,
     the same speech again), so that the later passes show the live model
     once it has converged; beside them, the batch model with its own frames
-    and with the live model's (2048 samples at 16 kHz), and the best any
-    one filter per bin can do with the live model's frames (an oracle: the
-    per-bin Wiener filter over all microphones computed from the true
+    and with the live model's (2048 samples at 16 kHz, twice that for two
+    microphones in a room that rings long: the report says), and the best
+    any one filter per bin can do with the live model's frames (an oracle:
+    the per-bin Wiener filter over all microphones computed from the true
     speakers' images).
     """
     head = " | ".join(f"live, pass {k + 1}" for k in range(passes))
@@ -210,18 +219,21 @@ def passes_table(folders, match, passes):
         "one filter per bin can do with the live model's frames (an oracle given the true "
         "speakers):\n"
     )
-    out(f"| case | batch | batch, 2048-sample frames | best per-bin filter, 2048 | {head} |")
-    out("|---|---|---|---|" + "---|" * passes)
+    out(
+        f"| case | batch | live frame | batch, live frames | best per-bin filter, live frames "
+        f"| {head} |"
+    )
+    out("|---|---|---|---|---|" + "---|" * passes)
     for c, refs, mix, rate, _, _, extra in room_cases(folders, match):
         L = mix.shape[0]
-        y, _, _ = live(wav_bytes(np.tile(mix.T, passes), rate), extra)
-        frame = default_nfft(rate)
+        y, _, _, report = live_reported(wav_bytes(np.tile(mix.T, passes), rate), extra)
+        frame = report["nfft"]
         b, _ = sdr(refs, batch(c / "mix.wav", extra)[0], rate)
         b2, _ = sdr(refs, batch(c / "mix.wav", extra + ["--nfft", str(frame)])[0], rate)
         best, _ = sdr(refs, oracle(mix.T, refs, frame), rate)
         cells = [sdr(refs, y[:, k * L : (k + 1) * L], rate)[0] for k in range(passes)]
         out(
-            f"| {c.name} | {b:.1f} | {b2:.1f} | {best:.1f} | "
+            f"| {c.name} | {b:.1f} | {frame} | {b2:.1f} | {best:.1f} | "
             + " | ".join(f"{v:.1f}" for v in cells)
             + " |"
         )
@@ -271,7 +283,7 @@ def changing_table(speech, half, rt60):
     X, refs = img.sum(axis=1), img[0]
     X = 0.5 * X / np.abs(X).max()
     refs = refs * 0.5 / np.abs(img.sum(axis=1)).max()
-    y_live, wall, _ = live(wav_bytes(X, rate), [])
+    y_live, wall, _, report = live_reported(wav_bytes(X, rate), [])
     s1, p1 = sdr(refs, y_live, rate, SETTLE, half)
     s2, p2 = sdr(refs, y_live, rate, half + SETTLE, 2 * half)
     with tempfile.TemporaryDirectory() as tmp:
@@ -280,7 +292,7 @@ def changing_table(speech, half, rt60):
         sf.write(f2, X[:, L:].T, rate, subtype="FLOAT")
         b1, _ = batch(f1, [])
         b2, _ = batch(f2, [])
-        frame = ["--nfft", str(default_nfft(rate))]
+        frame = ["--nfft", str(report["nfft"])]
         c1, _ = batch(f1, frame)
         c2, _ = batch(f2, frame)
     sb1, _ = sdr(refs[:, :L], b1, rate, SETTLE)
@@ -298,8 +310,8 @@ def changing_table(speech, half, rt60):
         f"SDR from {SETTLE:g} s after the start / the change:\n"
     )
     out(
-        "| half | mic 1 | batch on that half alone | batch, 2048-sample frames "
-        "| best per-bin filter, 2048 | live | live - batch | speaker order |"
+        f"| half | mic 1 | batch on that half alone | batch, {frame[1]}-sample frames "
+        f"| best per-bin filter, {frame[1]} | live | live - batch | speaker order |"
     )
     out("|---|---|---|---|---|---|---|---|")
     base1, _ = sdr(refs, np.repeat(X[:1], 2, axis=0), rate, SETTLE, half)

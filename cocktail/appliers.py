@@ -231,6 +231,9 @@ class Adaptive:
     postfilter : bool
         Room model: scale each time-frequency cell down by its crosstalk
         (:mod:`cocktail.bss.postfilter`).
+    nfft : int, optional
+        Room model: STFT frame length (default
+        :func:`cocktail.bss.online_iva.default_nfft`).
     """
 
     kind = "adaptive"
@@ -245,6 +248,7 @@ class Adaptive:
         callback=None,
         room=False,
         postfilter=True,
+        nfft=None,
     ):
         self.room = room
         if room:
@@ -255,6 +259,7 @@ class Adaptive:
                 n_sources,
                 sample_rate=sample_rate,
                 block_seconds=block_seconds,
+                nfft=nfft,
                 postfilter=postfilter,
             )
         else:

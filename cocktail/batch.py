@@ -209,6 +209,7 @@ def _summary(report, warnings, started, **where):
         "model": report["model"],
         "model_reason": report.get("model_reason"),
         "sources_reason": report.get("sources_reason"),
+        "frame_reason": report.get("frame_reason"),
         "converged": report.get("converged", True),
         "iterations": report.get("iterations"),
         "seconds": time.monotonic() - started,

@@ -339,8 +339,10 @@ class SourceCount(click.ParamType):
     "for the whole recording: online IVA per frequency for rooms, online "
     "natural-gradient ICA for instantaneous mixtures (the online form of the "
     "natural gradient; --algorithm natgrad is its batch form).  Rooms: output "
-    "follows input by at most 0.25 s (a 0.125 s block plus a 128 ms STFT frame; "
-    "--block-seconds trades it against cost), starting at once "
+    "follows input by at most one block plus one STFT frame: 0.22 s at 16 kHz (a "
+    "0.125 s block, a 128 ms frame), 0.32 s when two microphones' first 2 s show a "
+    "room that rings long (decay time 0.5 s or more: frames twice as long; --nfft "
+    "sets the frame, --block-seconds trades latency against cost), starting at once "
     "with --model convolutive, after 2 s with --model auto (a room heard by 4 or "
     "more microphones is counted from 6 s; --count-seconds).",
 )
@@ -374,8 +376,11 @@ class SourceCount(click.ParamType):
     default=None,
     metavar="N",
     help="STFT frame length of the convolutive model; given, it is kept (by default the "
-    "final Wiener filters take twice the frame in a room that rings long).  "
-    "[default: 4096 at 16 kHz, scaled with the sample rate, shorter for recordings under 4 s]",
+    "final Wiener filters take twice the frame in a room that rings long).  With "
+    "--adaptive, the live frame: output trails input by a block plus three quarters of "
+    "it.  [default: 4096 at 16 kHz, scaled with the sample rate, shorter for recordings "
+    "under 4 s; with --adaptive 2048, twice that for two microphones in a room that "
+    "rings long]",
 )
 @click.option(
     "--algorithm",
@@ -420,7 +425,8 @@ class SourceCount(click.ParamType):
     metavar="S",
     help="Block length for applying the unmixing; also the latency on pipes. With "
     "--adaptive, how often the unmixing is updated: longer blocks cost less and add "
-    "latency (rooms: output trails input by a block plus 96 ms at 16 kHz).  [default: "
+    "latency (rooms: output trails input by a block plus three quarters of the STFT "
+    "frame, 96 ms at 16 kHz, 192 ms where the frame is doubled).  [default: "
     "1.0; with --adaptive 0.25, rooms 0.125]",
 )
 @click.option(
@@ -645,9 +651,10 @@ def _say_model(quiet, summary):
     reason = summary.get("model_reason") or ""
     if reason.startswith("auto: "):
         _say(quiet, f"{summary['model']} model: {reason[len('auto: ') :]}", "Note")
-    reason = summary.get("sources_reason") or ""
-    if reason.startswith("auto: "):
-        _say(quiet, reason[len("auto: ") :], "Note")
+    for key in ("sources_reason", "frame_reason"):
+        reason = summary.get(key) or ""
+        if reason.startswith("auto: "):
+            _say(quiet, reason[len("auto: ") :], "Note")
 
 
 def _speakers(n):

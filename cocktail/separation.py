@@ -1173,6 +1173,11 @@ def _start_adaptive(reader, options, callback):
         if live is not None:
             block = max(int(step * rate), 1)
         algorithm = "block-online natural-gradient ICA (Amari, Cichocki & Yang)"
+    warnings.extend(ignored_by_model(mixing, options))
+    framing = {}
+    nfft = options.nfft
+    if mixing == "convolutive":
+        nfft = _live_frame(first, rate, n_sources, step, options.nfft, at_once, framing)
     sep = Adaptive(
         reader.channels,
         n_sources,
@@ -1182,12 +1187,14 @@ def _start_adaptive(reader, options, callback):
         callback,
         room=mixing == "convolutive",
         postfilter=options.postfilter,
+        nfft=nfft,
     )
     report = {
         "model": "adaptive",
         "mixing_model": mixing,
         "model_reason": reason if options.model == "auto" else "chosen with --adaptive",
         **counting,
+        **framing,
         "n_sources": int(n_sources),
         "algorithm": algorithm,
         "parameters": {
@@ -1214,6 +1221,35 @@ def _start_adaptive(reader, options, callback):
             "sound on"
         )
     return sep, report, warnings, (lead, held), block
+
+
+def _live_frame(first, rate, n_sources, step, given, at_once, report):
+    """The live room model's STFT frame: ``given`` (--nfft), else chosen from
+    the held start ``first`` by the room's decay time
+    (:func:`cocktail.bss.online_iva.room_frame`); starting at once, the
+    default. The reason, and the decay time when estimated, go to ``report``."""
+    from .bss.online_iva import LONG_DECAY, default_nfft, latency_seconds, room_frame
+
+    if given is not None:
+        report["frame_reason"] = f"STFT frames of {given} samples, given with --nfft"
+        return given
+    if at_once:
+        return None
+    nfft, decay = room_frame(first, rate, n_sources)
+    if decay is None:
+        return nfft
+    report["decay_time_seconds"] = round(decay, 3)
+    heard = f"decay time {decay:.2f} s estimated on the first {first.shape[1] / rate:.3g} s"
+    if nfft == default_nfft(rate):
+        report["frame_reason"] = f"{heard}, under {LONG_DECAY:g} s: STFT frames of {nfft} samples"
+        return nfft
+    short = default_nfft(rate)
+    report["frame_reason"] = (
+        f"auto: the room rings long ({heard}, {LONG_DECAY:g} s or more): STFT frames of "
+        f"{nfft} samples, output {latency_seconds(rate, step, nfft):.2f} s behind its input "
+        f"(--nfft {short} keeps it {latency_seconds(rate, step, short):.2f} s)"
+    )
+    return nfft
 
 
 #: A live stream's first stretch is steady noise (no one talking yet) when

@@ -10,9 +10,9 @@ import time
 import numpy as np
 import pytest
 import soundfile as sf
-from scipy.signal import fftconvolve
+from scipy.signal import fftconvolve, resample_poly
 
-from cocktail.bss.online_iva import OnlineIVA, latency_seconds, separate_online_iva
+from cocktail.bss.online_iva import OnlineIVA, latency_seconds, room_frame, separate_online_iva
 from cocktail.errors import CocktailError
 from cocktail.evaluate import score
 from cocktail.room import room_responses
@@ -383,6 +383,61 @@ def test_longer_blocks_trade_latency_for_cost(tmp_path, room_wav, changing):
     X, refs = changing
     gain, _ = _improvement(refs[:, : Y.shape[1]], Y, X[:, : Y.shape[1]], SETTLE, Y.shape[1])
     assert np.all(gain > 3.0), gain
+
+
+@pytest.fixture(scope="module")
+def ringing():
+    """Two speakers, two microphones, a simulated room of RT60 0.6 s, 4.5 s."""
+    n = int(4.5 * RATE)
+    S = np.array([_speech("alice")[:n], _speech("bob")[:n]])
+    images = _images(S, room_responses(2, 2, 0.6, RATE, seed=0)[0])
+    X = images.sum(axis=1)
+    return 0.5 * X / np.abs(X).max()
+
+
+def test_a_room_that_rings_long_gets_frames_twice_as_long(tmp_path, ringing):
+    """Two microphones whose first 2 s decay slowly (0.6 s room): the live model
+    takes 4096-sample frames, says so on stderr and in the report with the
+    latency they cost; --nfft 2048 keeps the short frames and latency; the
+    output keeps the input's length either way."""
+    y, stderr, report = _live_through_a_pipe(ringing, tmp_path / "long.json")
+    assert report["nfft"] == 4096
+    assert report["latency_seconds"] == pytest.approx((2000 + 4096 - 1024) / RATE, abs=1e-3)
+    assert report["decay_time_seconds"] >= 0.5
+    assert re.search(
+        r"Note: the room rings long \(decay time 0\.\d\d s estimated on the first 2 s, 0\.5 s "
+        r"or more\): STFT frames of 4096 samples, output 0\.32 s behind its input "
+        r"\(--nfft 2048 keeps it 0\.22 s\)",
+        stderr,
+    ), stderr
+    assert y.shape == (ringing.shape[1], 2)
+    r = subprocess.run(
+        cocktail_cmd()
+        + ["separate", "-", "--adaptive", "--nfft", "2048", "-o", "-", "--report"]
+        + [str(tmp_path / "short.json")],
+        input=_wav_bytes(ringing),
+        capture_output=True,
+    )
+    assert r.returncode == 0, r.stderr.decode()
+    short = json.loads((tmp_path / "short.json").read_text())
+    assert short["nfft"] == 2048 and short["latency_seconds"] <= 0.25
+    assert short["frame_reason"] == "STFT frames of 2048 samples, given with --nfft"
+    assert "rings long" not in r.stderr.decode()
+    assert sf.read(io.BytesIO(r.stdout))[0].shape == (ringing.shape[1], 2)
+
+
+def test_only_two_microphones_in_a_long_room_lengthen_the_frame(ringing, changing):
+    """The frame follows the decay time with two microphones and two speakers;
+    three microphones, or one speaker, keep the default without estimating it."""
+    nfft, decay = room_frame(ringing[:, : 2 * RATE], RATE, 2)
+    assert nfft == 4096 and decay >= 0.5
+    nfft, decay = room_frame(changing[0][:, : 2 * RATE], RATE, 2)  # RT60 0.2 s
+    assert nfft == 2048 and decay < 0.5
+    three = np.vstack([ringing, ringing[:1, ::-1]])
+    assert room_frame(three[:, : 2 * RATE], RATE, 2) == (2048, None)
+    assert room_frame(ringing[:, : 2 * RATE], RATE, 1) == (2048, None)
+    twice = resample_poly(ringing[:, : 2 * RATE], 2, 1, axis=1)  # the same room at 32 kHz
+    assert room_frame(twice, 2 * RATE, 2)[0] == 8192
 
 
 def test_unsure_seconds_are_warned_about_on_stderr(tmp_path, changing):
