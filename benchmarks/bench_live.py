@@ -187,9 +187,10 @@ def cases_table(folders, match):
             + (f" ({', '.join(near)})" if near else "")
             + (f"; {-max(far):.1f} to {-min(far):.1f} dB below on the others" if far else "")
         )
+        below = [f"{r['case']} ({r['gain']:+.1f})" for r in two if r["gain"] < 6]
         out(
-            f"- at least 6 dB above microphone 1 on {len(six)} of {len(two)} two-speaker cases; "
-            "not on " + ", ".join(f"{r['case']} ({r['gain']:+.1f})" for r in two if r["gain"] < 6)
+            f"- at least 6 dB above microphone 1 on {len(six)} of {len(two)} two-speaker cases"
+            + (f"; not on {', '.join(below)}" if below else "")
         )
         for mics in sorted({r["mics"] for r in rows}):
             sp = [r["speed"] for r in rows if r["mics"] == mics]
