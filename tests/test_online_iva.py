@@ -195,10 +195,12 @@ def room_wav(changing):
     return _wav_bytes(0.5 * X / np.abs(X).max())
 
 
-def test_a_live_pipe_gets_output_within_the_stated_latency(room_wav):
+@pytest.mark.parametrize("nfft", [None, 4096])
+def test_a_live_pipe_gets_output_within_the_stated_latency(room_wav, nfft):
     """Paced at real time through an OS pipe: with 1 s fed and the pipe held open,
     all output up to 1 s minus the latency comes out; the rest follows; the
-    bytes equal those of an unpaced run of the same input."""
+    bytes equal those of an unpaced run of the same input.  Also with the
+    frames twice as long that a room ringing long gets (0.32 s)."""
     cmd = cocktail_cmd() + [
         "separate",
         "-",
@@ -209,6 +211,7 @@ def test_a_live_pipe_gets_output_within_the_stated_latency(room_wav):
         "-",
         "-q",
     ]
+    cmd += [] if nfft is None else ["--nfft", str(nfft)]
     header, frame = 44, 4  # 16-bit stereo in, 16-bit stereo out
     pcm = room_wav[header:]
     # unbuffered: what the reader thread has not asked for stays in the pipe
@@ -216,7 +219,7 @@ def test_a_live_pipe_gets_output_within_the_stated_latency(room_wav):
         cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0
     )
     got = {}
-    lag = int(np.ceil(latency_seconds(RATE) * RATE))
+    lag = int(np.ceil(latency_seconds(RATE, nfft=nfft) * RATE))
     want = header + frame * (RATE - lag)
 
     def read_first():
