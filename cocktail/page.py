@@ -832,6 +832,15 @@ def _report_html(report, report_path, duration, mixture_name):
     row("model", model)
     if report.get("algorithm"):
         row("algorithm", esc(report["algorithm"]))
+    if report.get("nfft"):
+        frames = f"{esc(report['nfft'])} samples"
+        if report.get("latency_seconds") is not None:
+            frames += f", output {esc(report['latency_seconds'])} s behind its input"
+        why = report.get("frame_reason") or ""
+        why = why[len("auto: ") :] if why.startswith("auto: ") else why
+        if why:
+            frames += f' <span class="meta">({esc(why)})</span>'
+        row("STFT frames", frames)
     if report.get("iterations") is not None:
         conv = report.get("converged", True)
         state = (

@@ -71,9 +71,14 @@ def is_report(data):
     Returns
     -------
     bool
-        True when it holds an unmixing, or outputs and iterations.
+        True when it holds an unmixing (as numbers, or encoded as the room
+        models write it), or outputs and iterations.
     """
-    return "unmixing" in data or ("outputs" in data and "iterations" in data)
+    return (
+        "unmixing" in data
+        or "unmixing_real" in data
+        or ("outputs" in data and "iterations" in data)
+    )
 
 
 def is_sidecar(data):

@@ -398,6 +398,15 @@ def ringing():
     return 0.5 * X / np.abs(X).max()
 
 
+@pytest.fixture(scope="module")
+def ringing_refs():
+    """The speakers of ``ringing`` as heard at microphone 1, on its scale."""
+    n = int(4.5 * RATE)
+    S = np.array([_speech("alice")[:n], _speech("bob")[:n]])
+    images = _images(S, room_responses(2, 2, 0.6, RATE, seed=0)[0])
+    return 0.5 * images[0] / np.abs(images.sum(axis=1)).max()
+
+
 def test_a_room_that_rings_long_gets_frames_twice_as_long(tmp_path, ringing):
     """Two microphones whose first 2 s decay slowly (0.6 s room): the live model
     takes 4096-sample frames, says so on stderr and in the report with the
@@ -427,6 +436,33 @@ def test_a_room_that_rings_long_gets_frames_twice_as_long(tmp_path, ringing):
     assert short["frame_reason"] == "STFT frames of 2048 samples, given with --nfft"
     assert "rings long" not in r.stderr.decode()
     assert sf.read(io.BytesIO(r.stdout))[0].shape == (ringing.shape[1], 2)
+
+
+def test_a_live_room_report_makes_a_page_and_is_evaluated(tmp_path, ringing, ringing_refs):
+    """The report of a live room run (its unmixing encoded, no iterations) is
+    a separation report: --html makes the page, which shows the frames and
+    the latency, and cocktail evaluate takes it."""
+    mix = tmp_path / "long.wav"
+    mix.write_bytes(_wav_bytes(ringing))
+    out = tmp_path / "out"
+    r = subprocess.run(
+        cocktail_cmd() + ["separate", str(mix), "--adaptive", "-o", str(out), "-q", "--html"],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0, r.stderr
+    text = (out / "index.html").read_text()
+    assert "<dt>STFT frames</dt><dd>4096 samples, output 0.317 s behind its input " in text
+    assert re.search(r"\(the room rings long \(decay time 0\.\d\d s estimated", text), text
+    refs = tmp_path / "refs.wav"
+    sf.write(refs, ringing_refs.T, RATE, subtype="FLOAT")
+    r = subprocess.run(
+        cocktail_cmd() + ["evaluate", str(out / "separation.json"), "-r", str(refs)],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0, r.stderr
+    assert re.search(r"^average\s+-?\d+\.\d\d", r.stdout, re.M), r.stdout
 
 
 def test_only_two_microphones_in_a_long_room_lengthen_the_frame(ringing, changing):
