@@ -172,6 +172,16 @@ WARM_ITER = 30
 #: on average, better on 12 (up to +1.5), worse on 3 (down to -0.9); with
 #: two speakers ILRMA's start on 1 s was once 3 dB worse (room300ms_2x2_4s).
 WARM_ILRMA_FROM = 3
+#: The start over (REWARM_FROM) is ILRMA with two speakers too when the ring
+#: buffer holds at least this many frames (3 s of the default frame at 16 kHz
+#: hold 94, at 48 kHz 70; frames twice as long, 47).  On the two-speaker
+#: benchmark rooms of four draws that start over with such a buffer: better
+#: on 10 of 14 (up to +1.95 dB; room300ms_2x2_48k 9.9 to 10.9), worse on 4
+#: (down to -0.28), +0.32 on average; on 17 simulated rooms with two
+#: speakers and 2 or 3 microphones (RT60 0.3 to 0.5 s), better on 15 (up to
+#: +1.94), worse on 1 (-0.16).  With 47 frames (the long frames of a room
+#: that rings long), -1.35 to +0.85 on seven rooms: those keep AuxIVA.
+REWARM_ILRMA_FRAMES = 60
 #: With this many speakers or more, when one of the last two seconds (the
 #: first excepted) was unsure as the ring buffer fills (HISTORY_SECONDS of
 #: sound), the warm-up runs again from scratch on the buffered frames, its
@@ -730,8 +740,10 @@ class OnlineIVA:
     def _warm_up(self, keep_order=False):
         """A short batch separation on the first frames (AuxIVA; ILRMA from
         WARM_ILRMA_FROM speakers), then online from there.  With
-        ``keep_order``, its outputs take the places of the running outputs
-        they rise and fall with (loudness over the buffered frames)."""
+        ``keep_order`` (the start over), its outputs take the places of the
+        running outputs they rise and fall with (loudness over the buffered
+        frames), and it is ILRMA whenever the buffer holds
+        REWARM_ILRMA_FRAMES."""
         self.warmed = True
         X = self._recent().astype(np.complex128)
         W_old, V_old, D_old = self._W, self._V, self._D
@@ -742,7 +754,7 @@ class OnlineIVA:
                     Z,
                     Q,
                     C,
-                    "ilrma" if self.n_sources >= WARM_ILRMA_FROM else "auxiva-gauss",
+                    "ilrma" if self._warm_ilrma(keep_order) else "auxiva-gauss",
                     WARM_ITER,
                     0.0,
                     np.random.default_rng(0),
@@ -761,6 +773,12 @@ class OnlineIVA:
                     self._restart_R(X)
             except (FloatingPointError, np.linalg.LinAlgError):
                 self._W, self._V, self._D = W_old, V_old, D_old
+
+    def _warm_ilrma(self, restart):
+        """Whether the warm-up (or, with ``restart``, the start over) is ILRMA."""
+        if self.n_sources >= WARM_ILRMA_FROM:
+            return True
+        return restart and self._hist_len >= REWARM_ILRMA_FRAMES
 
     def _restart_due(self, heard):
         """Whether to start over now (REWARM_FROM): asked once, when ``heard``
