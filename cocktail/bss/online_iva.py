@@ -261,8 +261,8 @@ WIENER_HALF_FROM = 6
 #: 2 s window from 3 s on.  Below the line they lost up to 6.6 dB on 0.2 s
 #: rooms and 1.2 dB in the offices.  On 20 rooms simulated with
 #: :mod:`cocktail.room` (RT60 0.3 to 0.7 s, recorded speech, not used to
-#: choose the line) it took 12: +1.8 dB on average, better on 10 (up to
-#: +4.2), the same on one, worse on one (-1.5).
+#: choose the line) it took 12: +1.5 dB on average, better on 11 (up to
+#: +3.9), worse on one (-3.7).
 LONG_DECAY = 0.5
 #: ...heard by at most this many microphones: with three, or with more
 #: microphones than speakers, 4096-sample frames lost 0.4 to 10.1 dB on 14 of
