@@ -258,8 +258,8 @@ WIENER_HALF_FROM = 6
 #: 0.56 s at 0.4 s and 0.58 to 0.66 s at 0.6 s; the line takes the four rooms
 #: of 0.6 s and three of 0.4 s, and the longer frames gain 0.8 to 2.8 dB on
 #: all seven (room600ms_2x2 4.5 to 6.9 dB on the standard draw), in 27 of
-#: their 28 windows of 2 s from 3 s on.  Below the line they lost up to 6.6 dB on 0.2 s
-#: rooms and 1.2 dB in the offices.  On 20 rooms simulated with
+#: their 28 windows of 2 s from 3 s on.  Below the line they lost up to
+#: 6.6 dB on 0.2 s rooms and 1.2 dB in the offices.  On 20 rooms simulated with
 #: :mod:`cocktail.room` (RT60 0.3 to 0.7 s, recorded speech, not used to
 #: choose the line) it took 12: +1.5 dB on average, better on 11 (up to
 #: +3.9), worse on one (-3.7).
