@@ -182,6 +182,15 @@ WARM_ILRMA_FROM = 3
 #: +1.94), worse on 1 (-0.16).  With 47 frames (the long frames of a room
 #: that rings long), -1.35 to +0.85 on seven rooms: those keep AuxIVA.
 REWARM_ILRMA_FRAMES = 60
+#: With at most this many microphones, that ILRMA start over runs whether or
+#: not the separation was unsure: a sure start gains from it too.  On the
+#: two-microphone benchmark rooms of four draws that did not start over
+#: (the rooms of RT60 0.2 s and the offices): better on 6 of 8 (up to +2.19
+#: dB), worse on 1 (-0.14); on 6 such simulated rooms, better on 5 (up to
+#: +0.91), worse on 1 (-0.50); on 6 of the bundled synthesised speech, better
+#: on 5 (up to +4.08), worse on 1 (-0.05).  With more microphones it lost
+#: up to 6.6 dB (office_4mic_2src, two speakers), as AuxIVA's did.
+REWARM_ALWAYS_MICS = 2
 #: With this many speakers or more, when one of the last two seconds (the
 #: first excepted) was unsure as the ring buffer fills (HISTORY_SECONDS of
 #: sound), the warm-up runs again from scratch on the buffered frames, its
@@ -783,12 +792,15 @@ class OnlineIVA:
     def _restart_due(self, heard):
         """Whether to start over now (REWARM_FROM): asked once, when ``heard``
         frames of sound fill the ring buffer; yes when one of the last two
-        seconds since the first second of sound was unsure."""
+        seconds since the first second of sound was unsure, and always with
+        REWARM_ALWAYS_MICS microphones when it is ILRMA."""
         if self.rewarmed or not self.warmed or not REWARM_FROM:
             return False
         if self.n_sources < REWARM_FROM or heard < self._hist_len:
             return False
         self.rewarmed = True
+        if self.n_mics <= REWARM_ALWAYS_MICS and self._warm_ilrma(True):
+            return True
         first = int(self.sound_from) + 1
         return any(end > max(self.seconds - 2, first) for _, end in self.unsure)
 
