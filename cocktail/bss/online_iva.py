@@ -956,8 +956,8 @@ class OnlineIVA:
         return [
             f"the live separation was unsure during {total} of {self.seconds} s ({said}{more}): "
             "the outputs rose and fell together almost as much as the microphones (the "
-            "speakers moved, or too few microphones for the speakers); see 'unsure_seconds' "
-            "in the report"
+            "speakers moved, the room rings long, or too few microphones for the speakers); "
+            "see 'unsure_seconds' in the report"
         ]
 
     def report(self) -> dict:
