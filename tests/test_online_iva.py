@@ -434,7 +434,7 @@ def test_a_room_that_rings_long_gets_frames_twice_as_long(tmp_path, ringing):
     short = json.loads((tmp_path / "short.json").read_text())
     assert short["nfft"] == 2048 and short["latency_seconds"] <= 0.25
     assert short["frame_reason"] == "STFT frames of 2048 samples, given with --nfft"
-    assert "rings long" not in r.stderr.decode()
+    assert "Note: the room rings long" not in r.stderr.decode()
     assert sf.read(io.BytesIO(r.stdout))[0].shape == (ringing.shape[1], 2)
 
 
