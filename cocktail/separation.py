@@ -1175,7 +1175,7 @@ def _start_adaptive(reader, options, callback):
         algorithm = "block-online natural-gradient ICA (Amari, Cichocki & Yang)"
     warnings.extend(ignored_by_model(mixing, options))
     framing = {}
-    nfft = options.nfft
+    nfft = None  # the instantaneous model has no frames
     if mixing == "convolutive":
         nfft = _live_frame(first, rate, n_sources, step, options.nfft, at_once, framing)
     sep = Adaptive(
@@ -1240,10 +1240,10 @@ def _live_frame(first, rate, n_sources, step, given, at_once, report):
         return nfft
     report["decay_time_seconds"] = round(decay, 3)
     heard = f"decay time {decay:.2f} s estimated on the first {first.shape[1] / rate:.3g} s"
-    if nfft == default_nfft(rate):
+    short = default_nfft(rate)
+    if nfft == short:
         report["frame_reason"] = f"{heard}, under {LONG_DECAY:g} s: STFT frames of {nfft} samples"
         return nfft
-    short = default_nfft(rate)
     report["frame_reason"] = (
         f"auto: the room rings long ({heard}, {LONG_DECAY:g} s or more): STFT frames of "
         f"{nfft} samples, output {latency_seconds(rate, step, nfft):.2f} s behind its input "

@@ -389,22 +389,25 @@ def test_longer_blocks_trade_latency_for_cost(tmp_path, room_wav, changing):
 
 
 @pytest.fixture(scope="module")
-def ringing():
-    """Two speakers, two microphones, a simulated room of RT60 0.6 s, 4.5 s."""
+def ringing_images():
+    """Two speakers at two microphones in a simulated room of RT60 0.6 s, 4.5 s:
+    (mics, speakers, samples), scaled so that the mixture peaks at 0.5."""
     n = int(4.5 * RATE)
     S = np.array([_speech("alice")[:n], _speech("bob")[:n]])
     images = _images(S, room_responses(2, 2, 0.6, RATE, seed=0)[0])
-    X = images.sum(axis=1)
-    return 0.5 * X / np.abs(X).max()
+    return 0.5 * images / np.abs(images.sum(axis=1)).max()
 
 
 @pytest.fixture(scope="module")
-def ringing_refs():
-    """The speakers of ``ringing`` as heard at microphone 1, on its scale."""
-    n = int(4.5 * RATE)
-    S = np.array([_speech("alice")[:n], _speech("bob")[:n]])
-    images = _images(S, room_responses(2, 2, 0.6, RATE, seed=0)[0])
-    return 0.5 * images[0] / np.abs(images.sum(axis=1)).max()
+def ringing(ringing_images):
+    """The mixture of ``ringing_images``."""
+    return ringing_images.sum(axis=1)
+
+
+@pytest.fixture(scope="module")
+def ringing_refs(ringing_images):
+    """The speakers of ``ringing`` as heard at microphone 1."""
+    return ringing_images[0]
 
 
 def test_a_room_that_rings_long_gets_frames_twice_as_long(tmp_path, ringing):

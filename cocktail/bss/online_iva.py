@@ -305,8 +305,8 @@ def room_frame(first, sample_rate, n_sources):
     nfft = default_nfft(sample_rate)
     if first.shape[0] > LONG_MAX_MICS or n_sources < 2:
         return nfft, None
-    decay = decay_time(first, sample_rate)
-    if decay is None or not np.isfinite(decay):
+    decay = decay_time(first, sample_rate)  # NaN when too little sound
+    if not np.isfinite(decay):
         return nfft, None
     return (2 * nfft if decay >= LONG_DECAY else nfft), float(decay)
 
