@@ -280,6 +280,13 @@ def autocorrelation(v, X, stretches, lags):
     return num / max(power, np.finfo(float).tiny)
 
 
+def _set_aside(m, which, what):
+    """Why the last ``m`` components are not counted, for Count.method."""
+    if m == 1:
+        return f"kept, the {which.split()[-1]} one being {what}"
+    return f"kept, the {m} {which} being {what}"
+
+
 def count_instantaneous(X, step=None):
     """Count the sources of an instantaneous mixture from its covariance.
 
@@ -334,7 +341,7 @@ def count_instantaneous(X, step=None):
         while k > 1 and noise_like(k - 1):
             k -= 1
         if k < rank:
-            n, why = k, f"the {rank - k} weakest components are white Gaussian noise"
+            n, why = k, _set_aside(rank - k, "weakest", "white Gaussian noise")
         else:
             # a run of equal smallest eigenvalues well below the rest, each
             # Gaussian: sensor noise, even when not white; where they are not
@@ -346,7 +353,7 @@ def count_instantaneous(X, step=None):
                     and lam[k - 1] >= NOISE_GAP * tail[0]
                     and all(gaussian(j) for j in range(k, rank))
                 ):
-                    n, why = k, f"the {rank - k} equal smallest eigenvalues are sensor noise"
+                    n, why = k, _set_aside(rank - k, "equal smallest", "sensor noise")
                     break
     # the weakest kept component nearly Gaussian: a near-Gaussian source, or
     # noise; kept, as the cheaper mistake
