@@ -189,6 +189,36 @@ def test_independent_talkers_are_all_kept():
     assert max(v for v in counted.evidence["power_correlation"] if v is not None) < 0.2
 
 
+def test_of_several_outputs_only_just_sharp_enough_one_is_kept():
+    """Two talkers and two outputs of their reverberation whose power comes and
+    goes (as an array's trial separation can give them): their onsets are
+    within the unsure margin of the sharpest, and no spare dimension shows.
+    Both are what the louder outputs' powers predict: one of them is kept as
+    the one spare output an unsure count allows, not both. With only one such
+    output, it is kept (one more rather than one fewer)."""
+    rng = np.random.default_rng(10)
+    F, T = 64, 400
+    P = (rng.random((2, 1, T)) < 0.3) * rng.uniform(1, 10, (2, F, T))
+    echoes = []
+    for w0, w1 in [(0.2, 0.1), (0.1, 0.2)]:
+        echo = np.zeros((F, T))
+        for d, a in enumerate([1.0, 0.7, 0.5, 0.3, 0.2, 0.1]):
+            echo[:, d:] += a * (w0 * P[0, :, : T - d] + w1 * P[1, :, : T - d])
+        echoes.append(echo * np.where(rng.random((1, T)) < 0.7, 1.0, 0.02))
+    freqs = np.linspace(0, 4000, F)
+    Q = np.concatenate([P, np.array(echoes)]).transpose(1, 0, 2) + 0.1
+    counted, keep = count_outputs(Q, freqs)
+    ev = counted.evidence
+    sharp = ev["onset_sharpness"]
+    assert 1 - ev["margin"] - ev["unsure_margin"] <= min(sharp) < max(sharp[2:]) < 1 - ev["margin"]
+    assert all(v > ev["reverberation_line"] for v in ev["reverberation_explained"][2:])
+    assert counted.n == 3 and counted.unsure and sorted(keep)[:2] == [0, 1]
+    assert "1 of those follows the louder ones' power over the next frames" in counted.method
+    assert "unsure, kept one more" in counted.describe()
+    one, _ = count_outputs(Q[:, :3], freqs)
+    assert one.n == 3 and one.unsure and "reverberation_explained" not in one.evidence
+
+
 def test_reverberation_is_what_louder_outputs_powers_predict():
     """reverberation_explained: an output whose power in every bin is two
     louder outputs' power in the same and the next frames, fading, is
