@@ -1,7 +1,7 @@
 """How often `--sources auto` finds the right number of speakers.
 
 usage: python benchmarks/bench_count.py SPEECH_DIR [CASE_DIR...] [--trials 3]
-                                        [--rir DIR] [--markdown FILE]
+                                        [--rir DIR] [--linear K] [--markdown FILE]
 
 Instantaneous mixtures: real recordings from SPEECH_DIR (16 kHz mono WAVs,
 speech and music), 8 s each, 2 to 6 of them at random levels (0 to -10 dB)
@@ -13,7 +13,9 @@ each. Room recordings: the CASE_DIRs (mix.wav, meta.json with ``n_src``, as
 simulated rooms of RT60 0.2, 0.4 and 0.6 s with two microphones. With
 ``--rir DIR`` (measured office responses, office_source*.wav), compact arrays
 too: 4 to 8 neighbouring microphones of those responses, 3 or 6 cm apart,
-and a simulated room's 4 microphones 3 cm apart.
+and a simulated room's 4 microphones 3 cm apart. With ``--linear K``, K
+simulated rooms (cocktail.room) with a line of as many microphones as
+talkers, and K with more.
 Prints (and with ``--markdown`` also writes) the Markdown tables for the
 README: right / too many / too few, then the room cases one by one (folded
 in a <details> element) with a summary under them.
@@ -203,12 +205,68 @@ def compact_arrays(S, rir_dir, trials):
     return lines
 
 
+def linear_arrays(S, draws):
+    """Talkers in simulated rooms (cocktail.room) heard by a line of microphones
+    3 to 30 cm apart: as many microphones as talkers (2 to 4, RT60 0.3 to 0.8 s,
+    the quietest talker 3 to 15 dB down) and more (2 or 3 talkers in 4 to 8
+    microphones, RT60 0.2 to 0.7 s, the quietest 0 to 10 dB down), ``draws``
+    of each, counted as ``cocktail separate`` counts a room. None of these set
+    a margin."""
+    from scipy.signal import fftconvolve
+
+    from cocktail.room import room_responses
+
+    rng = np.random.default_rng(3)
+    lines = [
+        "| simulated linear array | RT60 | right | too many | too few |",
+        "|---|---|---|---|---|",
+    ]
+    tally = defaultdict(lambda: [0, 0, 0])
+    for k in range(2 * draws):
+        if k < draws:
+            n = int(rng.integers(2, 5))
+            m, rt60 = n, float(rng.choice([0.3, 0.4, 0.5, 0.6, 0.7, 0.8]))
+            quiet = float(rng.choice([-3, -6, -10, -12, -15]))
+            family = "M = N"
+        else:
+            n = int(rng.integers(2, 4))
+            m, rt60 = (
+                int(rng.choice([4, 5, 6, 8])),
+                float(rng.choice([0.2, 0.3, 0.4, 0.5, 0.6, 0.7])),
+            )
+            quiet = float(rng.choice([0, -3, -6, -10]))
+            family = "M > N"
+        spacing = float(rng.choice([0.03, 0.05, 0.1, 0.2, 0.3]))
+        pick = S[rng.choice(len(S), n, replace=False)]
+        pick[-1] = pick[-1] * 10 ** (quiet / 20)
+        H = room_responses(n, m, rt60, RATE, spacing=spacing, seed=k)[0]
+        X = np.array([sum(fftconvolve(s, h)[: len(s)] for s, h in zip(pick, row)) for row in H])
+        X += 1e-4 * X.std() * rng.standard_normal(X.shape)
+        X *= 0.9 / np.abs(X).max()
+        upper, _, _ = resolve_sources(X, None)
+        c = count_sources(X, RATE, "convolutive", upper, Options()).n
+        band = "0.2 to 0.4 s" if rt60 <= 0.4 else "0.5 to 0.8 s"
+        tally[(family, band)][0 if c == n else 1 if c > n else 2] += 1
+        print(
+            f"  {family}: {n} talkers, {m} mics {100 * spacing:g} cm apart, RT60 {rt60:g} s, "
+            f"quietest {quiet:g} dB: counted {c}",
+            flush=True,
+        )
+    for (family, band), (ok, more, fewer) in sorted(tally.items()):
+        lines.append(f"| {family} | {band} | {ok} | {more} | {fewer} |")
+    print("\n".join(lines), flush=True)
+    return lines
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("speech")
     ap.add_argument("cases", nargs="*")
     ap.add_argument("--trials", type=int, default=3)
     ap.add_argument("--rir", metavar="DIR", help="measured office responses for compact arrays")
+    ap.add_argument(
+        "--linear", type=int, default=0, metavar="K", help="K simulated linear arrays of each kind"
+    )
     ap.add_argument("--markdown", metavar="FILE", help="also write the tables here")
     a = ap.parse_args()
     lines = instantaneous(load(a.speech), a.trials)
@@ -220,6 +278,9 @@ def main():
     if a.rir:
         print()
         lines += [""] + compact_arrays(load(a.speech), a.rir, 2 * a.trials)
+    if a.linear:
+        print()
+        lines += [""] + linear_arrays(load(a.speech), a.linear)
     if a.markdown:
         Path(a.markdown).write_text("\n".join(lines) + "\n")
 
