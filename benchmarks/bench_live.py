@@ -17,8 +17,8 @@ Three tables (four with ``--passes``), in Markdown, for the README:
    the batch model run on the second half alone; and whether each output
    kept its speaker.
 3. A gradual move: the first speaker walks along an arc (responses
-   cross-faded every 0.25 s); live SDR per 2 s window and the output each
-   speaker was found on.
+   cross-faded every 0.25 s); live SDR of each speaker per 2 s window (left
+   out where that speaker is silent) and the output each was found on.
 4. With ``--passes K``: every case streamed K times in a row, live SDR on
    each pass beside the batch model with its own frames and with the live
    model's, and the oracle per-bin filter with the live model's frames, to
@@ -79,6 +79,24 @@ def sdr(refs, est, rate, start=SETTLE, stop=None):
         refs[:, lo:hi], est[:, lo:hi], filter_length=TAPS, compute_permutation=True
     )
     return float(np.mean(s)), [int(p) for p in perm]
+
+
+#: A speaker whose image in a window is this many dB below its level over the
+#: whole recording is silent there: its SDR then measures only what leaks into
+#: its output, and is left out of the moving table.
+SILENT_DB = -10.0
+
+
+def sdr_each(refs, est, rate, start, stop):
+    """Per-speaker SDR (best permutation) over ``start``..``stop`` seconds, NaN
+    for a speaker silent there (SILENT_DB), and the permutation."""
+    lo, hi = int(start * rate), int(stop * rate)
+    s, _, _, perm = fast_bss_eval.bss_eval_sources(
+        refs[:, lo:hi], est[:, lo:hi], filter_length=TAPS, compute_permutation=True
+    )
+    level = np.mean(refs[:, lo:hi] ** 2, axis=1) / np.mean(refs**2, axis=1)
+    s = np.where(10 * np.log10(np.maximum(level, 1e-30)) < SILENT_DB, np.nan, s)
+    return s, [int(p) for p in perm]
 
 
 def live(mix_bytes, extra):
@@ -258,6 +276,9 @@ def load_speech(folder, n, seconds):
     clips = [sf.read(f, dtype="float64", always_2d=True) for f in files]
     rate = clips[0][1]
     clips = [c[0].mean(axis=1) for c in clips if c[1] == rate]
+    # each clip at the same level: the recordings differ by up to 20 dB, and a
+    # speaker 20 dB quieter from one clip on is not what the tables measure
+    clips = [c / max(float(np.std(c)), 1e-12) for c in clips]
     length = int(seconds * rate)
     S = np.zeros((n, length))
     for i in range(n):
@@ -377,19 +398,28 @@ def moving_table(speech, seconds, rt60, step=0.25, window=2.0):
     y_p, _, _ = live(wav_bytes(Xp, rate), [])
     out(
         f"\nSpeaker 1 walks 60 degrees round the array (1.5 m away) over {seconds:g} s, "
-        f"speaker 2 stands still (RT60 {rt60:g} s); live SDR per {window:g} s window and the "
-        "output each speaker was found on; last column: live SDR on the same speech with "
-        "speaker 1 standing at the walk's end (+10 degrees) throughout:\n"
+        f"speaker 2 stands still (RT60 {rt60:g} s); live SDR of each speaker per {window:g} s "
+        "window and the output each was found on; last columns: the same speech with speaker "
+        "1 standing at the walk's end (+10 degrees) throughout. '-': the speaker is silent "
+        f"in that window (more than {-SILENT_DB:g} dB below its level over the recording), "
+        "where SDR measures only what leaks into its output:\n"
     )
-    out("| window | mic 1 | live | outputs of speakers 1, 2 | live, nobody moving |")
-    out("|---|---|---|---|---|")
+
+    def cell(v):
+        return "-" if np.isnan(v) else f"{v:.1f}"
+
+    out(
+        "| window | mic 1 (speakers talking) | live, speaker 1 (walking) | live, speaker 2 "
+        "| outputs of speakers 1, 2 | nobody moving, speaker 1 | nobody moving, speaker 2 |"
+    )
+    out("|---|---|---|---|---|---|---|")
     for lo in np.arange(SETTLE, seconds - window + 1e-9, window):
-        s, perm = sdr(refs, y, rate, lo, lo + window)
-        b, _ = sdr(refs, np.repeat(X[:1], 2, axis=0), rate, lo, lo + window)
-        sp, _ = sdr(refs_p, y_p, rate, lo, lo + window)
+        s, perm = sdr_each(refs, y, rate, lo, lo + window)
+        b = np.nanmean(sdr_each(refs, np.repeat(X[:1], 2, axis=0), rate, lo, lo + window)[0])
+        sp, _ = sdr_each(refs_p, y_p, rate, lo, lo + window)
         out(
-            f"| {lo:.0f}-{lo + window:.0f} s | {b:.1f} | {s:.1f} | {perm[0] + 1}, {perm[1] + 1} "
-            f"| {sp:.1f} |"
+            f"| {lo:.0f}-{lo + window:.0f} s | {b:.1f} | {cell(s[0])} | {cell(s[1])} "
+            f"| {perm[0] + 1}, {perm[1] + 1} | {cell(sp[0])} | {cell(sp[1])} |"
         )
     out(f"\nlive speed {seconds / wall:.1f}x real time")
 
