@@ -81,7 +81,7 @@ four were kept.  So when more than one candidate lies within the unsure
 margin, those candidates (and only those) are tested; of those found to be
 reverberation, the least explained is kept all the same, as the one spare
 output an unsure count allows.  A quiet talker with as many microphones
-as talkers can lie there too, explained 0.48 to 0.72 (4 of 63 simulated
+as talkers can lie there too, explained 0.48 to 0.72 (4 of 74 simulated
 rooms of RT60 0.3 to 0.8 s), where reverberation outputs lie at 0.54 to
 0.89 (63 simulated line arrays of 4 to 8 microphones): any line would lose
 talkers, so the test only keeps the count from exceeding the clearest one
