@@ -71,14 +71,21 @@ def out(text=""):
     print(text, flush=True)
 
 
-def sdr(refs, est, rate, start=SETTLE, stop=None):
-    """Mean SDR over sources (best permutation) and that permutation."""
+def _scores(refs, est, rate, start, stop):
+    """Per-source SDR (best permutation) over ``start``..``stop`` seconds (None:
+    to the end), the permutation, and the samples scored."""
     lo = int(start * rate)
     hi = min(refs.shape[1], est.shape[1]) if stop is None else int(stop * rate)
     s, _, _, perm = fast_bss_eval.bss_eval_sources(
         refs[:, lo:hi], est[:, lo:hi], filter_length=TAPS, compute_permutation=True
     )
-    return float(np.mean(s)), [int(p) for p in perm]
+    return s, [int(p) for p in perm], slice(lo, hi)
+
+
+def sdr(refs, est, rate, start=SETTLE, stop=None):
+    """Mean SDR over sources (best permutation) and that permutation."""
+    s, perm, _ = _scores(refs, est, rate, start, stop)
+    return float(np.mean(s)), perm
 
 
 #: A speaker whose image in a window is this many dB below its level over the
@@ -90,13 +97,9 @@ SILENT_DB = -10.0
 def sdr_each(refs, est, rate, start, stop):
     """Per-speaker SDR (best permutation) over ``start``..``stop`` seconds, NaN
     for a speaker silent there (SILENT_DB), and the permutation."""
-    lo, hi = int(start * rate), int(stop * rate)
-    s, _, _, perm = fast_bss_eval.bss_eval_sources(
-        refs[:, lo:hi], est[:, lo:hi], filter_length=TAPS, compute_permutation=True
-    )
-    level = np.mean(refs[:, lo:hi] ** 2, axis=1) / np.mean(refs**2, axis=1)
-    s = np.where(10 * np.log10(np.maximum(level, 1e-30)) < SILENT_DB, np.nan, s)
-    return s, [int(p) for p in perm]
+    s, perm, part = _scores(refs, est, rate, start, stop)
+    level = np.mean(refs[:, part] ** 2, axis=1) / np.mean(refs**2, axis=1)
+    return np.where(10 * np.log10(np.maximum(level, 1e-30)) < SILENT_DB, np.nan, s), perm
 
 
 def live(mix_bytes, extra):

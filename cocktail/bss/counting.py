@@ -594,8 +594,9 @@ def count_outputs(P, freqs, upper=None, reverberation=True):
             return explained(k, louder) if int(k) in borderline else (float("nan"), 0.0)
 
         kept, near, fit, again, reverb, doubt = _distinct(candidates, level, corr, unsure_explained)
-        if reverb:
-            spare_one = min((k for k in talkers if k not in kept), key=lambda k: fit[k])
+        taken = [k for k in candidates if k not in kept and fit.get(k, np.nan) >= line]
+        if taken:  # the reverberation found: the least explained stays
+            spare_one = min(taken, key=lambda k: fit[k])
             kept = [k for k in candidates if k in kept or k == spare_one]
             reverb -= 1
         talkers = kept
