@@ -219,6 +219,45 @@ def test_of_several_outputs_only_just_sharp_enough_one_is_kept():
     assert one.n == 3 and one.unsure and "reverberation_explained" not in one.evidence
 
 
+def test_three_outputs_far_above_the_reverberation_line_are_dropped_without_a_spare_dimension(
+    monkeypatch,
+):
+    """Five outputs, every one with a talker's sharp onsets and none another's
+    power again: no spare dimension shows. When three of them are what the
+    louder ones' powers predict, well above the usual line, they are
+    reverberation (an array with more microphones than talkers); two so
+    explained are kept (a room with as many microphones as talkers can hold
+    two quiet talkers explained as much), and so are three only just above
+    the usual line."""
+    from cocktail.bss import counting
+
+    rng = np.random.default_rng(4)
+    F, T = 64, 400
+    level = np.array([1.0, 0.8, 0.5, 0.4, 0.3])[None, :, None]
+    Q = (rng.random((1, 5, T)) < 0.3) * rng.uniform(1, 10, (F, 5, T)) * level + 0.01
+    freqs = np.linspace(0, 4000, F)
+    line = counting.REVERB_EXPLAINED + counting.REVERB_SHORT / T
+    many = line + counting.REVERB_MANY_MARGIN
+
+    def with_fits(fits):
+        monkeypatch.setattr(counting, "reverberation_explained", lambda P, f, k, louder: fits[k])
+        return count_outputs(Q, freqs)
+
+    counted, keep = with_fits({1: 0.05, 2: many + 0.2, 3: many + 0.01, 4: many + 0.3})
+    ev = counted.evidence
+    assert min(ev["onset_sharpness"]) > 1 - ev["margin"]  # all in the sure band
+    assert max(v for v in ev["power_correlation"] if v is not None) < ev["duplicate_correlation"]
+    assert counted.n == 2 and sorted(keep) == [0, 1] and not counted.unsure
+    assert "3 of those follow the louder ones' power over the next frames" in counted.method
+    assert ev["reverberation_line"] == round(many, 3)
+    judged = sorted(v for v in ev["reverberation_explained"] if v is not None)
+    assert judged == [0.05] + [round(many + v, 2) for v in (0.01, 0.2, 0.3)]
+    two, _ = with_fits({1: 0.05, 2: 0.1, 3: many + 0.2, 4: many + 0.3})
+    assert two.n == 5 and "reverberation_explained" not in two.evidence
+    just, _ = with_fits({1: 0.05, 2: many - 0.02, 3: many - 0.02, 4: many - 0.02})
+    assert just.n == 5 and line < many - 0.02
+
+
 def test_reverberation_is_what_louder_outputs_powers_predict():
     """reverberation_explained: an output whose power in every bin is two
     louder outputs' power in the same and the next frames, fading, is
