@@ -149,6 +149,11 @@ def wav_bytes(X, rate):
     return buf.getvalue()
 
 
+#: The live speed the target asks for (whole process, unpaced input, 16 kHz),
+#: by number of microphones.
+SPEED_TARGETS = {2: 10.0, 8: 4.0}
+
+
 def room_cases(folders, match):
     """The room cases under ``folders`` whose names match, in name order: per case
     (folder, refs (n, samples), mix (samples, mics), rate, n, m, --sources args)."""
@@ -195,6 +200,7 @@ def cases_table(folders, match):
                 gap=s_live - s_batch,
                 gain=s_live - base,
                 speed=seconds / wall,
+                rate=int(rate),
             )
         )
     if rows:
@@ -213,13 +219,19 @@ def cases_table(folders, match):
             f"- at least 6 dB above microphone 1 on {len(six)} of {len(two)} two-speaker cases"
             + (f"; not on {', '.join(below)}" if below else "")
         )
-        for mics in sorted({r["mics"] for r in rows}):
-            sp = [r["speed"] for r in rows if r["mics"] == mics]
+        for mics, rate in sorted({(r["mics"], r["rate"]) for r in rows}):
+            group = [r for r in rows if r["mics"] == mics and r["rate"] == rate]
+            sp = [r["speed"] for r in group]
             speeds = f"{min(sp):.1f}x" if len(sp) == 1 else f"{min(sp):.1f} to {max(sp):.1f}x"
-            out(
-                f"- live speed with {mics} microphones: {speeds} real time ({len(sp)} "
-                f"{'run' if len(sp) == 1 else 'runs'}, {sum(v < 10 for v in sp)} below 10x)"
-            )
+            runs = f"{len(sp)} {'run' if len(sp) == 1 else 'runs'}"
+            target = SPEED_TARGETS.get(mics) if rate == 16000 else None
+            if target is not None:
+                slow = [r["case"] for r in group if r["speed"] < target]
+                runs += f"; the target {target:g}x: " + (
+                    f"{len(slow)} below ({', '.join(slow)})" if slow else "none below"
+                )
+            where = f"{mics} microphones at {rate / 1000:g} kHz"
+            out(f"- live speed, {where}: {speeds} real time ({runs})")
 
 
 def passes_table(folders, match, passes):
