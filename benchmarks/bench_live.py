@@ -222,7 +222,8 @@ def cases_table(folders, match):
         for mics, rate in sorted({(r["mics"], r["rate"]) for r in rows}):
             group = [r for r in rows if r["mics"] == mics and r["rate"] == rate]
             sp = [r["speed"] for r in group]
-            speeds = f"{min(sp):.1f}x" if len(sp) == 1 else f"{min(sp):.1f} to {max(sp):.1f}x"
+            lo, hi = f"{min(sp):.1f}", f"{max(sp):.1f}"
+            speeds = f"{lo}x" if lo == hi else f"{lo} to {hi}x"
             runs = f"{len(sp)} {'run' if len(sp) == 1 else 'runs'}"
             target = SPEED_TARGETS.get(mics) if rate == 16000 else None
             if target is not None:
