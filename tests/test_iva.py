@@ -348,3 +348,28 @@ def test_the_iterations_stop_where_the_cost_levels_off_not_where_it_turns():
     # the cost levels off at step 12 (1.8e-3 after 2.5e-3)
     assert _costs_run(turning, tol) == (12, True)
     assert _costs_run(steady, 0.0) == (60, False)  # tol 0: every step runs
+
+
+@pytest.mark.parametrize("n_out", [2, 4, 5, 8])
+def test_output_powers_are_the_squared_magnitudes_one_output_at_a_time_or_all_at_once(
+    n_out, monkeypatch
+):
+    """The separation's per-cell output powers |W z|^2, for as many outputs
+    as one computes one at a time and as many as are computed together, in
+    blocks of bins (a small memory budget forces several blocks)."""
+    from cocktail.bss import iva
+
+    rng = np.random.default_rng(n_out)
+    F, T = 37, 50
+    Z = (rng.standard_normal((F, n_out, T)) + 1j * rng.standard_normal((F, n_out, T))).astype(
+        np.complex64
+    )
+    W = rng.standard_normal((F, n_out, n_out)) + 1j * rng.standard_normal((F, n_out, n_out))
+    exact = np.abs(np.matmul(W, Z.astype(np.complex128))) ** 2  # (F, n_out, T)
+    P = iva._power(W, Z)
+    assert P.shape == (n_out, F, T) and P.dtype == np.float32
+    np.testing.assert_allclose(P, exact.transpose(1, 0, 2), rtol=2e-4, atol=1e-4 * exact.mean())
+    monkeypatch.setattr(iva, "BATCHED_FROM", 2)  # every size through the blocks...
+    monkeypatch.setattr(iva, "_POWER_BLOCK_BYTES", 5 * n_out * T * 8)  # ...of 5 bins
+    blocks = iva._power(W, Z)
+    np.testing.assert_allclose(blocks, P, rtol=2e-4, atol=1e-4 * exact.mean())
