@@ -597,26 +597,26 @@ def count_outputs(P, freqs, upper=None, reverberation=True):
     sharp = int(np.sum(gap <= ROOM_MARGIN + ROOM_UNSURE))
     sure = int(np.sum(gap <= ROOM_MARGIN))
     line = REVERB_EXPLAINED + REVERB_SHORT / max(P.shape[2], 1)
+    r2 = {}  # a candidate's louder ones are those before it, whatever was kept
 
-    def explained(k, louder):
-        return reverberation_explained(P, freqs, k, louder), line
+    def against(at):
+        def explained(k, louder):
+            if k not in r2:
+                r2[k] = reverberation_explained(P, freqs, k, louder)
+            return r2[k], at
 
+        return explained
+
+    explained = against(line)
     candidates, corr = list(order[:sharp]), power_correlation(P, freqs)
     talkers, near, fit, again, reverb, doubt = _distinct(candidates, level, corr)
     borderline = set(int(k) for k in order[sure:sharp])
     spare = sharp < K or again > 0
     many = None  # without a spare dimension: many outputs far above the line
     if reverberation and not spare and sharp > REVERB_MANY:
-        line_many = line + REVERB_MANY_MARGIN
-
-        def strongly_explained(k, louder):
-            return reverberation_explained(P, freqs, k, louder), line_many
-
-        many = _distinct(candidates, level, corr, strongly_explained)
+        many = _distinct(candidates, level, corr, against(line + REVERB_MANY_MARGIN))
         if many[4] < REVERB_MANY:
             many = None
-        else:
-            line = line_many
     tested = reverberation and (spare or many is not None or len(borderline) > 1)
     if reverberation and spare:
         talkers, near, fit, again, reverb, doubt = _distinct(candidates, level, corr, explained)
@@ -654,7 +654,8 @@ def count_outputs(P, freqs, upper=None, reverberation=True):
         evidence["reverberation_explained"] = [
             round(fit[k], 2) if np.isfinite(fit.get(k, np.nan)) else None for k in order
         ]
-        evidence["reverberation_line"] = round(line, 3)
+        shown = line + (REVERB_MANY_MARGIN if many is not None else 0.0)
+        evidence["reverberation_line"] = round(shown, 3)
     method = f"{sharp} of {K} outputs of a trial separation have a talker's sharp onsets" + (
         "" if sharp == K else "; the rest the soft ones of reverberation or noise"
     )
