@@ -988,8 +988,8 @@ MERGE_LEVEL = 10 ** (-20 / 10)
 #: microphones as speakers 16 shapes moved SDR by -0.9 to +1.9 dB, +0.13 on
 #: average over 36: not worth a change there.)  With 8 microphones, 32
 #: against 16: +1.5 dB on average on the benchmark's 8-microphone circle
-#: of five draws (-0.09 to +3.25), +0.32 on 7 simulated arrays of 8 (-0.40
-#: to +1.16); with 6, 24 against 16: +0.9 to +3.8 dB on 3 of 5 simulated
+#: of five draws (-0.09 to +3.25), +0.38 on 7 simulated arrays of 8 (-0.82
+#: to +1.48); with 6, 24 against 16: +0.9 to +3.8 dB on 3 of 5 simulated
 #: arrays, the others unchanged.  With 4, 32 would move the circle of 4 by
 #: -0.34 to +0.28 dB: it keeps 16.
 MERGE_ILRMA_BASES_PER_MIC = 4
