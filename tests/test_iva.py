@@ -10,7 +10,7 @@ from cocktail.bss.iva import (
     ConvolutiveResult,
     separate_convolutive,
 )
-from cocktail.bss.stft import STFT
+from cocktail.bss.stft import STFT, BinFilter, low_delay_windows
 from cocktail.errors import CocktailError
 from helpers import filtered_sir_db
 
@@ -95,6 +95,37 @@ def test_stft_reconstructs_exactly(nfft, hop, n):
     X = stft.forward(x, dtype=np.complex128)
     assert X.shape == (nfft // 2 + 1, 2, stft.n_frames(n))
     np.testing.assert_allclose(stft.inverse(X, n), x, atol=1e-12)
+
+
+@pytest.mark.parametrize("low_delay", [False, True])
+@pytest.mark.parametrize("nfft, hop", [(2048, 512), (4096, 1024), (256, 128)])
+def test_a_stream_filter_gives_back_its_input_and_lags_by_at_most_its_windows(nfft, hop, low_delay):
+    """Identity matrices through BinFilter, fed in blocks of random length: the
+    output is the input, and after every block all of it but the last ``nfft``
+    samples (symmetric windows) or the last ``2 hop`` (low-delay ones) is out."""
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 12000))
+    f = BinFilter(np.tile(np.eye(2), (nfft // 2 + 1, 1, 1)), nfft, hop, low_delay=low_delay)
+    lag = 2 * hop if low_delay else nfft
+    out, seen, lags = [], 0, []
+    while seen < x.shape[1]:
+        n = int(rng.integers(1, 700))
+        out.append(f.process(x[:, seen : seen + n]))
+        seen = min(seen + n, x.shape[1])
+        lags.append(seen - sum(o.shape[1] for o in out))
+    out.append(f.flush())
+    np.testing.assert_allclose(np.concatenate(out, axis=1), x, atol=1e-12)
+    assert max(lags) < lag
+    assert max(lags) >= lag - hop  # the bound is reached, not loose
+
+
+def test_low_delay_windows_need_a_hop_of_at_most_half_the_frame():
+    analysis, synthesis = low_delay_windows(1024, 256)
+    assert np.all(synthesis[: 1024 - 512] == 0)
+    with pytest.raises(
+        ValueError, match="a low-delay frame of 1024 samples needs a hop of 1 to 512"
+    ):
+        low_delay_windows(1024, 513)
 
 
 # ----------------------------------------------------------------------------

@@ -73,6 +73,45 @@ def synthesis_window(window, hop):
     return window / np.maximum(norm, 1e-12)
 
 
+RISE_POWER = 0.75
+
+
+def low_delay_windows(nfft, hop):
+    """Analysis and synthesis windows whose frames are final ``hop`` samples
+    after they end (Mauler & Martin 2007's asymmetric windows).
+
+    The analysis window rises slowly over the frame and falls over its last
+    ``hop`` samples; the synthesis window is zero but for the frame's last
+    ``2 hop`` samples, where the two windows' product is a Hann window of
+    ``2 hop`` samples, which sums to one at a hop of ``hop``.  So a per-bin
+    filter has the frequency resolution of the whole frame, while what a
+    frame adds to the output ends with it.
+
+    Parameters
+    ----------
+    nfft : int
+        Frame length in samples, at least ``2 hop``.
+    hop : int
+        Hop between frames, in samples.
+
+    Returns
+    -------
+    analysis, synthesis : ndarray, shape (nfft,), float64
+    """
+    if not 0 < 2 * hop <= nfft:
+        raise ValueError(f"a low-delay frame of {nfft} samples needs a hop of 1 to {nfft // 2}")
+    rise = nfft - hop
+    short = hann(2 * hop)
+    analysis = np.empty(nfft)
+    analysis[:rise] = hann(2 * rise)[:rise] ** RISE_POWER
+    analysis[rise:] = np.sqrt(short[hop:])
+    synthesis = np.zeros(nfft)
+    head = slice(nfft - 2 * hop, rise)
+    synthesis[head] = short[:hop] / np.maximum(analysis[head], 1e-12)
+    synthesis[rise:] = np.sqrt(short[hop:])
+    return analysis, synthesis
+
+
 def frames(x, nfft, hop):
     """Read-only view of the frames of ``x`` starting at samples 0, hop, 2 hop, ...
 
@@ -234,19 +273,32 @@ class BinFilter:
         time-varying gain, such as :mod:`cocktail.bss.postfilter`'s).
     channels : int, optional
         Channels in and out when ``W`` is None.
+    low_delay : bool, default False
+        Use :func:`low_delay_windows` (hop at most ``nfft // 2``): output
+        is final ``2 hop - hop = hop`` samples after a frame ends rather than
+        ``nfft - hop``.
     """
 
-    def __init__(self, W, nfft, hop, dtype=np.complex128, post=None, channels=None):
+    def __init__(
+        self, W, nfft, hop, dtype=np.complex128, post=None, channels=None, low_delay=False
+    ):
         self.W = None if W is None else np.asarray(W, dtype=dtype)
         self.post = post
         self.nfft, self.hop = nfft, hop
-        self.window = hann(nfft)
-        self.synth = synthesis_window(self.window, hop)
+        if low_delay:
+            self.window, self.synth = low_delay_windows(nfft, hop)
+            # the synthesis window is zero on the frame's first samples: keep
+            # the output in a buffer that starts that much later
+            self._shift = nfft - 2 * hop
+        else:
+            self.window = hann(nfft)
+            self.synth = synthesis_window(self.window, hop)
+            self._shift = 0
         self.n_out, self.n_in = (channels, channels) if W is None else self.W.shape[1:]
         pad = nfft - hop
         self._in = np.zeros((self.n_in, pad))  # leading zeros: the first frames see silence
-        self._acc = np.zeros((self.n_out, nfft))  # overlap-add tail not yet final
-        self._skip = pad  # output samples that belong to the leading padding
+        self._acc = np.zeros((self.n_out, nfft - self._shift))  # overlap-add tail not yet final
+        self._skip = pad - self._shift  # output samples that belong to the leading padding
         self._seen = 0
         self._emitted = 0
 
@@ -271,13 +323,16 @@ class BinFilter:
                 out += self.W[:, :, m : m + 1] * S[:, None, m, :]
         if self.post is not None:
             self.post(out)
-        seg = np.fft.irfft(out.transpose(1, 2, 0), n=nfft, axis=-1) * self.synth  # (out, k, nfft)
-        # Overlap-add: frame k starts at k*hop in a buffer that begins with the
-        # tail carried over from the last call.
-        total = (n_frames - 1) * hop + nfft
-        buf = np.zeros((self.n_out, max(total, nfft)))
-        buf[:, :nfft] += self._acc
-        r = nfft // hop
+        cut = self._shift
+        seg = np.fft.irfft(out.transpose(1, 2, 0), n=nfft, axis=-1)[..., cut:] * self.synth[cut:]
+        # Overlap-add: frame k's part that the synthesis window keeps starts
+        # at k*hop in a buffer that begins with the tail carried over from
+        # the last call.
+        span = nfft - cut
+        total = (n_frames - 1) * hop + span
+        buf = np.zeros((self.n_out, max(total, span)))
+        buf[:, :span] += self._acc
+        r = -(-span // hop)
         for phase in range(r):
             ks = np.arange(phase, n_frames, r)
             if len(ks) == 0:
@@ -287,7 +342,7 @@ class BinFilter:
             buf[:, start : start + block.shape[1]] += block
         done = n_frames * hop  # samples no later frame can touch
         self._in = x[:, done:]
-        self._acc = np.zeros((self.n_out, nfft))
+        self._acc = np.zeros((self.n_out, span))
         tail = buf[:, done:]
         self._acc[:, : tail.shape[1]] = tail
         return buf[:, :done]
