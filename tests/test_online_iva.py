@@ -104,11 +104,11 @@ def test_the_wiener_filters_weigh_cells_by_shares_averaged_over_neighbouring_bin
     assert np.mean(gains[35.0]) > np.mean(gains[0.0]) + 0.4, gains
 
 
-def test_latency_is_a_block_plus_the_frames_still_overlapping():
-    assert latency_seconds(RATE) == pytest.approx((2000 + 2048 - 512) / RATE)
+def test_latency_is_a_block_plus_the_frames_still_adding_to_a_sample():
+    assert latency_seconds(RATE) == pytest.approx((2000 + 1024) / RATE)
     assert latency_seconds(RATE) <= 0.25
     sep = OnlineIVA(2, sample_rate=RATE, block_seconds=0.05)
-    assert sep.latency == pytest.approx((800 + 2048 - 512) / RATE)
+    assert sep.latency == pytest.approx((800 + 1024) / RATE)
 
 
 def _fed(X, seconds, **kwargs):
@@ -200,7 +200,7 @@ def test_a_live_pipe_gets_output_within_the_stated_latency(room_wav, nfft):
     """Paced at real time through an OS pipe: with 1 s fed and the pipe held open,
     all output up to 1 s minus the latency comes out; the rest follows; the
     bytes equal those of an unpaced run of the same input.  Also with the
-    frames twice as long that a room ringing long gets (0.32 s)."""
+    frames twice as long that a room ringing long gets (0.25 s)."""
     cmd = cocktail_cmd() + [
         "separate",
         "-",
@@ -380,7 +380,7 @@ def test_longer_blocks_trade_latency_for_cost(tmp_path, room_wav, changing):
     assert r.returncode == 0, r.stderr
     report = json.loads((tmp_path / "out" / "separation.json").read_text())
     assert report["parameters"]["block_seconds"] == 0.5
-    assert report["latency_seconds"] == pytest.approx((8000 + 2048 - 512) / RATE, abs=1e-4)
+    assert report["latency_seconds"] == pytest.approx((8000 + 1024) / RATE, abs=1e-4)
     Y = np.stack([sf.read(tmp_path / "out" / f"speaker_{i}.wav")[0] for i in (1, 2)])
     assert Y.shape[1] == int(4.5 * RATE)
     X, refs = changing
@@ -417,12 +417,12 @@ def test_a_room_that_rings_long_gets_frames_twice_as_long(tmp_path, ringing):
     output keeps the input's length either way."""
     y, stderr, report = _live_through_a_pipe(ringing, tmp_path / "long.json")
     assert report["nfft"] == 4096
-    assert report["latency_seconds"] == pytest.approx((2000 + 4096 - 1024) / RATE, abs=1e-3)
+    assert report["latency_seconds"] == pytest.approx((2000 + 2048) / RATE, abs=1e-3)
     assert report["decay_time_seconds"] >= 0.5
     assert re.search(
         r"Note: the room rings long \(decay time 0\.\d\d s estimated on the first 2 s, 0\.5 s "
-        r"or more\): STFT frames of 4096 samples, output 0\.32 s behind its input "
-        r"\(--nfft 2048 keeps it 0\.22 s\)",
+        r"or more\): STFT frames of 4096 samples, output 0\.25 s behind its input "
+        r"\(--nfft 2048 keeps it 0\.19 s\)",
         stderr,
     ), stderr
     assert y.shape == (ringing.shape[1], 2)
@@ -455,7 +455,7 @@ def test_a_live_room_report_makes_a_page_and_is_evaluated(tmp_path, ringing, rin
     )
     assert r.returncode == 0, r.stderr
     text = (out / "index.html").read_text()
-    assert "<dt>STFT frames</dt><dd>4096 samples, output 0.317 s behind its input " in text
+    assert "<dt>STFT frames</dt><dd>4096 samples, output 0.253 s behind its input " in text
     assert re.search(r"\(the room rings long \(decay time 0\.\d\d s estimated", text), text
     refs = tmp_path / "refs.wav"
     sf.write(refs, ringing_refs.T, RATE, subtype="FLOAT")
@@ -591,7 +591,7 @@ def test_three_speakers_still_unsure_at_3_s_start_over_keeping_their_outputs():
     3 s (reported), and each speaker stays on the output it had, now better
     separated.  (What the restart gains is measured with real speech in the
     benchmark: +1.5 dB on average over 16 simulated rooms.)"""
-    X, refs = _three_talkers(0.4, seed=0)
+    X, refs = _three_talkers(0.4, seed=5)
     Y, sep = _live(X, 3)
     assert 3.0 <= sep.report()["restarted_at_seconds"] < 4.0
     span = slice(2 * RATE, 3 * RATE)
@@ -601,7 +601,7 @@ def test_three_speakers_still_unsure_at_3_s_start_over_keeping_their_outputs():
     )
     assert np.all(before["sdr_improvement"] > 1.0)  # the outputs had their speakers
     assert list(after["estimate"]) == list(before["estimate"])
-    assert np.all(after["sdr_improvement"] > 2.0)  # measured: 2.6, 6.6 and 5.4 dB
+    assert np.all(after["sdr_improvement"] > 2.0)  # measured: 4.3, 6.6 and 6.0 dB
 
 
 def test_a_separation_sure_of_itself_at_3_s_goes_on_as_it_is():
@@ -630,10 +630,11 @@ def test_microphones_with_a_dc_offset_separate_as_without(changing):
 def test_a_held_start_is_learnt_from_before_it_is_streamed():
     """An array's stream is held for its first 6 s while its speakers are
     counted; learnt from before it is streamed (``prime``), its first seconds
-    come out separated instead of from a cold start. Two talkers, 4
-    microphones, RT60 0.3 s: seconds 1 to 4 measured 7.5 and 12.7 dB over
-    microphone 1 against 2.2 and 4.2 (four rooms: 6.1 to 12.7 against 0.8 to
-    4.2), the rest within 0.6 dB; the output keeps the input's length."""
+    come out better separated than from a cold start. Two talkers, 4
+    microphones, RT60 0.3 s: seconds 1 to 4 measured 9.2 and 13.2 dB over
+    microphone 1 against 6.4 and 9.5 (with symmetric windows, whose cold
+    start was slower, 7.5 and 12.7 against 2.2 and 4.2), the rest within
+    0.6 dB; the output keeps the input's length."""
     alice, bob, carol = _speech("alice"), _speech("bob"), _speech("carol")
     S = np.array([np.r_[alice[:HALF], carol[-HALF:][::-1]], np.r_[bob[:HALF], alice[-HALF:][::-1]]])
     images = _images(S, room_responses(2, 4, 0.3, RATE, seed=0)[0])
@@ -653,7 +654,8 @@ def test_a_held_start_is_learnt_from_before_it_is_streamed():
         for lo, hi in ((1, 4), (4, 10)):
             gains[primed, lo], _ = _improvement(refs, Y, X, lo * RATE, hi * RATE)
         reports[primed] = sep.report()
-    assert np.all(gains[True, 1] > 5.0) and np.all(gains[False, 1] < 5.0), gains
+    assert np.all(gains[True, 1] > 5.0), gains
+    assert np.all(gains[True, 1] > gains[False, 1] + 2.0), gains
     assert np.all(gains[True, 4] > gains[False, 4] - 0.5), gains
     assert reports[True]["primed_seconds"] == 6.0 and reports[False]["primed_seconds"] is None
     assert len(reports[True]["dependence_per_second"]) == 10  # judged on the streamed pass
