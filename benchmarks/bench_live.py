@@ -21,8 +21,8 @@ Three tables (four with ``--passes``), in Markdown, for the README:
    out where that speaker is silent) and the output each was found on.
 4. With ``--passes K``: every case streamed K times in a row, live SDR on
    each pass beside the batch model with its own frames and with the live
-   model's, and the oracle per-bin filter with the live model's frames, to
-   show where the gap to the batch model comes from.
+   model's, and the oracle per-bin filter with the live model's frames and
+   windows, to show where the gap to the batch model comes from.
 
     python benchmarks/bench_live.py CASES_DIR [CASES_DIR ...] --speech SPEECH_DIR
                                     [--passes K] [--markdown FILE]
@@ -58,6 +58,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench_arrays import oracle  # noqa: E402  (the oracle per-bin filter of the arrays table)
 
+from cocktail.bss.stft import BinFilter, frames, low_delay_windows  # noqa: E402
 from cocktail.room import impulse_response, layout, room_responses  # noqa: E402
 
 SETTLE = 3.0  # seconds left out at the start (and after a change)
@@ -152,6 +153,31 @@ def wav_bytes(X, rate):
 #: The live speed the target asks for (whole process, unpaced input, 16 kHz),
 #: by number of microphones.
 SPEED_TARGETS = {2: 10.0, 8: 4.0}
+
+
+def live_oracle(X, refs, nfft, report):
+    """The oracle per-bin filter with the live model's frames and windows (its
+    report says which): with low-delay windows, the per-bin Wiener filters
+    computed on those frames and applied through them."""
+    if not str(report.get("windows", "")).startswith("low-delay"):
+        return oracle(X, refs, nfft)
+    hop = nfft // 4
+    window, _ = low_delay_windows(nfft, hop)
+
+    def spectra(Z):  # (channels, frames, bins), the frames BinFilter takes
+        Zp = np.pad(Z, ((0, 0), (nfft - hop, nfft)))
+        return np.fft.rfft(frames(Zp, nfft, hop) * window, axis=-1)
+
+    Xf, Rf = spectra(X), spectra(refs)
+    T = Xf.shape[1]
+    W = np.zeros((Xf.shape[2], refs.shape[0], X.shape[0]), dtype=complex)
+    for f in range(Xf.shape[2]):
+        x = Xf[:, :, f]
+        cxx = x @ x.conj().T / T
+        cxx += 1e-9 * np.real(np.trace(cxx)) / len(cxx) * np.eye(len(cxx))
+        W[f] = np.linalg.solve(cxx, x @ Rf[:, :, f].conj().T / T).conj().T
+    filt = BinFilter(W, nfft, hop, low_delay=True)
+    return np.concatenate([filt.process(X), filt.flush()], axis=1)
 
 
 def room_cases(folders, match):
@@ -265,7 +291,7 @@ def passes_table(folders, match, passes):
         frame = report["nfft"]
         b, _ = sdr(refs, batch(c / "mix.wav", extra)[0], rate)
         b2, _ = sdr(refs, batch(c / "mix.wav", extra + ["--nfft", str(frame)])[0], rate)
-        best, _ = sdr(refs, oracle(mix.T, refs, frame), rate)
+        best, _ = sdr(refs, live_oracle(mix.T, refs, frame, report), rate)
         cells = [sdr(refs, y[:, k * L : (k + 1) * L], rate)[0] for k in range(passes)]
         out(
             f"| {c.name} | {b:.1f} | {frame} | {b2:.1f} | {best:.1f} | "
@@ -339,7 +365,7 @@ def changing_table(speech, half, rt60):
     # oracle per-bin filter with them, on each half alone
     short = [sdr(refs[:, :L], c1, rate, SETTLE)[0], sdr(refs[:, L:], c2, rate, SETTLE)[0]]
     best = [
-        sdr(part, oracle(mix, part, int(frame[1])), rate, SETTLE)[0]
+        sdr(part, live_oracle(mix, part, int(frame[1]), report), rate, SETTLE)[0]
         for mix, part in ((X[:, :L], refs[:, :L]), (X[:, L:], refs[:, L:]))
     ]
     base2, _ = sdr(refs, np.repeat(X[:1], 2, axis=0), rate, half + SETTLE, 2 * half)
