@@ -1167,7 +1167,7 @@ def _start_adaptive(reader, options, callback):
     if mixing == "convolutive":
         step = min(options.block_seconds, ROOM_BLOCK) if live is None else live
         block = max(int(step * rate), 1)
-        algorithm = room_algorithm()
+        algorithm = room_algorithm(n_sources)
     else:
         step = min(options.block_seconds, INSTANT_BLOCK) if live is None else live
         if live is not None:

@@ -66,21 +66,53 @@ def test_separates_a_room_as_it_streams_and_recovers_after_the_room_changes(chan
 
 
 def test_more_microphones_than_speakers_gain_from_the_wiener_filters():
-    """4 microphones, 2 speakers: the separation runs on the principal subspace,
-    and the Wiener filters over all four microphones add to it."""
+    """4 microphones, 2 speakers, four rooms: the separation runs on the
+    principal subspace, and the Wiener filters over all four microphones add
+    to it: +0.27 dB on average measured (-0.30 to +0.69; +1.5 on average
+    before the two-speaker separation took its spectral-shape model, which
+    raised the separation alone by about 2 dB and the Wiener filters' output
+    by 0.4 to 1.1)."""
     alice, bob = _speech("alice"), _speech("bob")
     n = int(5.5 * RATE)
     S = np.array([alice[:n], bob[:n]])
-    images = _images(S, room_responses(2, 4, 0.2, RATE, seed=3)[0])
-    X = images.sum(axis=1)
-    gains = {}
-    for wiener in (False, True):
-        Y, sep = separate_online_iva(X, RATE, n_sources=2, wiener=wiener)
-        assert Y.shape == (2, n)
-        gains[wiener], _ = _improvement(images[0], Y, X, SETTLE, n)
-    assert np.all(gains[False] > 4.0), gains
-    assert np.mean(gains[True]) > np.mean(gains[False]) + 0.5, gains  # 0.8 dB measured
-    assert sep.report()["output_filters"].startswith("Wiener filters")
+    added = []
+    for seed in range(4):
+        images = _images(S, room_responses(2, 4, 0.2, RATE, seed=seed)[0])
+        X = images.sum(axis=1)
+        gains = {}
+        for wiener in (False, True):
+            Y, sep = separate_online_iva(X, RATE, n_sources=2, wiener=wiener)
+            assert Y.shape == (2, n)
+            gains[wiener], _ = _improvement(images[0], Y, X, SETTLE, n)
+        assert np.all(gains[False] > 8.0), gains
+        added.append(np.mean(gains[True]) - np.mean(gains[False]))
+        assert sep.report()["output_filters"].startswith("Wiener filters")
+    assert np.mean(added) > 0.15 and min(added) > -0.5, added
+
+
+def test_two_speakers_separate_better_with_spectral_shapes_than_with_loudness(monkeypatch):
+    """2 microphones, 2 speakers, RT60 0.3 s, two rooms: each speaker's power
+    modelled per cell by spectral shapes learnt online (online ILRMA) gives
+    every speaker more than the frame's loudness alone (+0.44 to +0.56 dB
+    measured; +0.54 on average over 35 two-speaker benchmark rooms)."""
+    import cocktail.bss.online_iva as online
+
+    alice, bob = _speech("alice"), _speech("bob")
+    n = int(5.5 * RATE)
+    S = np.array([alice[:n], bob[:n]])
+    assert "8 spectral shapes learnt online (online ILRMA)" in online.describe(2)
+    assert "time-varying Gaussian prior" in online.describe(3)
+    rise, shapes = [], online.ONLINE_NMF_BASES
+    for seed in (0, 1):
+        images = _images(S, room_responses(2, 2, 0.3, RATE, seed=seed)[0])
+        X = images.sum(axis=1)
+        gains = {}
+        for bases in (shapes, 0):
+            monkeypatch.setattr(online, "ONLINE_NMF_BASES", bases)
+            Y, _ = separate_online_iva(X, RATE, n_sources=2)
+            gains[bases], _ = _improvement(images[0], Y, X, SETTLE, n)
+        rise.extend(gains[shapes] - gains[0])
+    assert min(rise) > 0.1 and np.mean(rise) > 0.3, rise
 
 
 def test_the_wiener_filters_weigh_cells_by_shares_averaged_over_neighbouring_bins(monkeypatch):
