@@ -768,20 +768,28 @@ def _refine_local(v, score0, near=3, n_rounds=10):
     """
     N, F, T = v.shape
     vf = np.transpose(v, (1, 2, 0))  # (F, T, N) for the batched products
+    vb = np.transpose(v, (1, 0, 2))  # (F, N, T)
     idx = np.arange(F)
     perm = np.tile(np.arange(N), (F, 1))
-    relatives = []  # (bins, their relatives, the bins' profiles): fixed across rounds
+    # Every product of a bin's outputs with a neighbour's or relative's, once:
+    # a round only picks the rows its permutation of the neighbour selects.
+    # (where to add, the products, which bins' permutations pick their rows)
+    # (rows of one product per bin, flattened; their first row's index)
+    terms = []
+    for o in range(1, near + 1):
+        terms.append((slice(o, None), np.matmul(vb[:-o], vf[o:]), idx[:-o]))
+        terms.append((slice(None, -o), np.matmul(vb[o:], vf[:-o]), idx[o:]))
     for g in (2 * idx - 1, 2 * idx, 2 * idx + 1, idx // 2):
-        ok = (g >= 0) & (g < F) & (g != idx)
-        relatives.append((ok, g[ok], vf[ok]))
+        ok = np.flatnonzero((g >= 0) & (g < F) & (g != idx))
+        terms.append((ok, np.matmul(vb[g[ok]], vf[ok]), g[ok]))
+    terms = [
+        (where, prod.reshape(-1, N), bins, N * np.arange(len(bins))[:, None])
+        for where, prod, bins in terms
+    ]
     for _ in range(n_rounds):
-        va = np.ascontiguousarray(np.transpose(v, (1, 0, 2))[idx[:, None], perm])  # (F, N, T)
         score = score0.copy()
-        for o in range(1, near + 1):
-            score[o:] += np.matmul(va[:-o], vf[o:])
-            score[:-o] += np.matmul(va[o:], vf[:-o])
-        for ok, g, vf_ok in relatives:
-            score[ok] += np.matmul(va[g], vf_ok)
+        for where, rows, bins, first in terms:
+            score[where] += rows[(first + perm[bins]).ravel()].reshape(-1, N, N)
         new = _best_permutations(score)
         if np.array_equal(new, perm):
             break

@@ -321,6 +321,9 @@ ONLINE_NMF_BASES = 8
 ONLINE_NMF_MAX_SOURCES = 2
 #: Multiplicative updates of a block's activations, from the frames' loudness.
 ONLINE_NMF_ITER = 5
+#: Multiplicative updates of the shapes and activations fitted on the ring
+#: buffer at the warm-up and the start over.
+ONLINE_NMF_FIT_ITER = 30
 
 
 def room_frame(first, sample_rate, n_sources):
@@ -1276,26 +1279,39 @@ def _nmf_activations(B, P):
     return H
 
 
-def _nmf_fit(P, K, n_iter=30):
+def _nmf_fit(P, K, n_iter=None):
     """Shapes B (N, F, K) and activations H (N, K, T) fitted to the powers P
-    (N, F, T) by Itakura-Saito NMF from a fixed random start."""
+    (N, F, T) by Itakura-Saito NMF from a fixed random start, in single
+    precision (a quarter of the time in double, on the 3 s buffer)."""
+    n_iter = ONLINE_NMF_FIT_ITER if n_iter is None else n_iter
     N, F, T = P.shape
     rng = np.random.default_rng(0)
-    B = rng.uniform(0.1, 1.0, size=(N, F, K))
-    H = rng.uniform(0.1, 1.0, size=(N, K, T))
-    H *= max(float(np.mean(P)), _TINY) / max(float(np.mean(np.matmul(B, H))), _TINY)
+    B = rng.uniform(0.1, 1.0, size=(N, F, K)).astype(np.float32)
+    H = rng.uniform(0.1, 1.0, size=(N, K, T)).astype(np.float32)
+    P = P.astype(np.float32)
+    level = max(float(np.mean(P)), _TINY)
+    H *= np.float32(level / max(float(np.mean(np.matmul(B, H))), _TINY))
+    floor, tiny = np.float32(1e-6 * level), np.float32(1e-30)
+
+    def inverse_model():
+        R = np.matmul(B, H)
+        np.maximum(R, floor, out=R)
+        return np.reciprocal(R, out=R)
+
     for _ in range(n_iter):
-        iR = 1.0 / _nmf_model(B, H, P)
-        B *= np.sqrt(
-            np.matmul(P * iR * iR, H.transpose(0, 2, 1))
-            / np.maximum(np.matmul(iR, H.transpose(0, 2, 1)), _TINY)
-        )
-        np.maximum(B, _TINY, out=B)
-        iR = 1.0 / _nmf_model(B, H, P)
+        iR = inverse_model()
+        Q = P * iR
+        Q *= iR
+        Ht = H.transpose(0, 2, 1)
+        B *= np.sqrt(np.matmul(Q, Ht) / np.maximum(np.matmul(iR, Ht), tiny))
+        np.maximum(B, tiny, out=B)
+        iR = inverse_model()
+        np.multiply(P, iR, out=Q)
+        Q *= iR
         Bt = B.transpose(0, 2, 1)
-        H *= np.sqrt(np.matmul(Bt, P * iR * iR) / np.maximum(np.matmul(Bt, iR), _TINY))
-        np.maximum(H, _TINY, out=H)
-    return B, H
+        H *= np.sqrt(np.matmul(Bt, Q) / np.maximum(np.matmul(Bt, iR), tiny))
+        np.maximum(H, tiny, out=H)
+    return B.astype(np.float64), H.astype(np.float64)
 
 
 def _cell_weighted_covariances(X, Xh, w):
