@@ -304,24 +304,20 @@ LONG_DECAY = 0.5
 #: 16 benchmark rooms of four draws (with the warm-up after 1 s).
 LONG_MAX_MICS = 2
 
-#: Each output's power in every time-frequency cell is modelled as a sum of
-#: this many spectral shapes (online ILRMA: the shapes learnt by online
-#: Itakura-Saito NMF, Lefevre, Bach & Fevotte 2011, from statistics that
-#: forget as the others do; each block's activations fitted to its frames),
-#: and the covariances weigh each cell by it rather than by the frame's
-#: loudness shared by all bins (0: loudness only).  With two speakers from
-#: the warm-up on.  Streamed (library, SDR from 3 s) on the 35 two-speaker
+#: With two speakers, after the warm-up each output's power in every
+#: time-frequency cell is modelled as a sum of this many spectral shapes
+#: (online ILRMA: the shapes learnt by online Itakura-Saito NMF, Lefevre,
+#: Bach & Fevotte 2011, from statistics that forget as the others do; each
+#: block's activations fitted to its frames), and the covariances weigh each
+#: cell by it rather than by the frame's loudness shared by all bins (0:
+#: loudness only).  Streamed (library, SDR from 3 s) on the 35 two-speaker
 #: rooms of five benchmark draws: +0.54 dB on average, better on 33 (from
 #: -0.24 to +2.37; 4 shapes: +0.45); on the ten of them with the long frames
-#: +0.28 (-0.05 to +0.77); about a tenth more time.
+#: +0.28 (-0.05 to +0.77); about 6% more time.  With three or four speakers
+#: it lost (room250ms_4x4 -1.4 dB on average over five draws, office_3x3
+#: -0.6, room300ms_3x3 -0.5, down to -5.1), so they keep the loudness.
 ONLINE_NMF_BASES = 8
-#: Up to this many speakers the shapes start with the warm-up; with more,
-#: once the ring buffer is full (HISTORY_SECONDS of frames), fitted on it.
-#: From the warm-up, three or four speakers lost (room250ms_4x4 -1.4 dB on
-#: average over five draws, office_3x3 -0.6, room300ms_3x3 -0.5, down to
-#: -5.1): one second is too little to learn three speakers' shapes from.
-#: From the full buffer, on the 25 rooms of three or four speakers of the
-#: five draws: +0.24 dB on average, better on 18, from -0.66 to +1.64.
+#: ...up to this many speakers.
 ONLINE_NMF_MAX_SOURCES = 2
 #: Multiplicative updates of a block's activations, from the frames' loudness.
 ONLINE_NMF_ITER = 5
@@ -368,21 +364,18 @@ def describe(n_sources=None):
     Parameters
     ----------
     n_sources : int, optional
-        The speakers separated: the source model is the spectral shapes'
-        after the warm-up with two (ONLINE_NMF_MAX_SOURCES), once the ring
-        buffer is full with more.
+        The speakers separated: with two (ONLINE_NMF_MAX_SOURCES), the source
+        model is the spectral shapes' after the warm-up.
 
     Returns
     -------
     str
     """
-    if ONLINE_NMF_BASES and n_sources is not None and n_sources > 1:
+    if ONLINE_NMF_BASES and n_sources is not None and 1 < n_sources <= ONLINE_NMF_MAX_SOURCES:
         prior = (
             f"each speaker's power a sum of {ONLINE_NMF_BASES} spectral shapes learnt online "
             "(online ILRMA)"
         )
-        if n_sources > ONLINE_NMF_MAX_SOURCES:
-            prior = f"time-varying Gaussian prior, then {prior} from {HISTORY_SECONDS:g} s on"
     else:
         prior = "time-varying Gaussian prior"
     return (
@@ -796,14 +789,6 @@ class OnlineIVA:
             self._realign()
             self._next_align = self._hist_n + self._align_every
             self._remeasure = True
-        if self._B is None and self._low_rank():  # three or more: the buffer is full
-            state = self._W, self._V, self._D, self._V_mass
-            with np.errstate(over="raise", invalid="raise", divide="raise", under="ignore"):
-                try:
-                    self._refresh(self._recent().astype(np.complex128))
-                except (FloatingPointError, np.linalg.LinAlgError):
-                    self._W, self._V, self._D, self._V_mass = state
-                    self._B = self._Bnum = self._Bden = None
         Y = np.matmul(self._W, Xs)
         self.last_cost_change = self._cost(self._loudness(Y)) - cost0
         self._confidence(Y, X, T, self.last_cost_change)
@@ -999,9 +984,9 @@ class OnlineIVA:
 
     def _low_rank(self):
         """Whether the source model is now the spectral shapes' (ONLINE_NMF_BASES)."""
-        if not (ONLINE_NMF_BASES and self.warmed and self.n_sources > 1):
-            return False
-        return self.n_sources <= ONLINE_NMF_MAX_SOURCES or self._hist_n >= self._hist_len
+        return (
+            bool(ONLINE_NMF_BASES) and self.warmed and 1 < self.n_sources <= ONLINE_NMF_MAX_SOURCES
+        )
 
     def _track_shapes(self, P, H, R, w):
         """Update the spectral shapes (N, F, K) from outputs' powers P (N, F,
