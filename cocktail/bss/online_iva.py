@@ -313,7 +313,7 @@ LONG_MAX_MICS = 2
 #: loudness only).  Streamed (library, SDR from 3 s) on the 35 two-speaker
 #: rooms of five benchmark draws: +0.54 dB on average, better on 33 (from
 #: -0.24 to +2.37; 4 shapes: +0.45); on the ten of them with the long frames
-#: +0.28 (-0.05 to +0.77); about 6% more time.  With three or four speakers
+#: +0.28 (-0.05 to +0.77); about a tenth more time.  With three or four speakers
 #: it lost (room250ms_4x4 -1.4 dB on average over five draws, office_3x3
 #: -0.6, room300ms_3x3 -0.5, down to -5.1), so they keep the loudness.
 ONLINE_NMF_BASES = 8
@@ -563,8 +563,8 @@ class OnlineIVA:
         self._D = np.zeros((F, N, M), dtype=np.complex128)  # separation, projected back
         self.wiener = bool(wiener)
         self._R = np.zeros((N, F, M, M), dtype=np.complex128)  # each speaker's image covariance
-        self._B = None
-        self._Bnum = self._Bden = None
+        self._B = None  # (N, F, K) spectral shapes, once the warm-up has run (two speakers)
+        self._Bnum = self._Bden = None  # their update's running numerator and denominator
         # bins over which the Wiener filters' shares are averaged
         self._smooth = smoothing_width(self.nfft, self.sample_rate, LIVE_SMOOTH_HZ)
         self._wiener_updates = 0

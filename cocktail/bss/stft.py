@@ -73,6 +73,11 @@ def synthesis_window(window, hop):
     return window / np.maximum(norm, 1e-12)
 
 
+#: The low-delay analysis window rises as a Hann window's first half to this
+#: power (Mauler & Martin take its square root, 0.5).  Streamed by the live
+#: model on 60 benchmark rooms (five draws): +0.42 dB on average against
+#: symmetric windows, from -1.16 to +5.33; 0.5 gave +0.44 but down to -1.89,
+#: 1.0 gave +0.35.
 RISE_POWER = 0.75
 
 
