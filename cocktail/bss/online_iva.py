@@ -206,8 +206,13 @@ WARM_ILRMA_FROM = 3
 #: (down to -0.28), +0.32 on average; on 17 simulated rooms with two
 #: speakers and 2 or 3 microphones (RT60 0.3 to 0.5 s), better on 15 (up to
 #: +1.94), worse on 1 (-0.16).  With 47 frames (the long frames of a room
-#: that rings long), -1.35 to +0.85 on seven rooms: those keep AuxIVA.
-REWARM_ILRMA_FRAMES = 60
+#: that rings long) it was -1.35 to +0.85 on seven rooms, and the line was
+#: 60; since the low-delay windows and the spectral shapes, 47 frames gain:
+#: +0.40 dB on average over the ten rooms of 0.4 and 0.6 s of five draws
+#: (better on 8, -0.21 to +1.72) and +1.43 over eight simulated rooms of
+#: RT60 0.5 to 0.7 s (better on 7, -0.41 to +5.66).  (At 48 kHz the long
+#: frames' 35 stay AuxIVA.)
+REWARM_ILRMA_FRAMES = 40
 #: With at most this many microphones, that ILRMA start over runs whether or
 #: not the separation was unsure: a sure start gains from it too.  On the
 #: two-microphone benchmark rooms of four draws that did not start over
