@@ -592,7 +592,7 @@ class OnlineIVA:
         self._D = np.zeros((F, N, M), dtype=np.complex128)  # separation, projected back
         self.wiener = bool(wiener)
         self._R = np.zeros((N, F, M, M), dtype=np.complex128)  # each speaker's image covariance
-        self._B = None  # (N, F, K) spectral shapes, once the warm-up has run (two speakers)
+        self._B = None  # (N, F, K) spectral shapes, once they are fitted (_low_rank)
         self._Bnum = self._Bden = None  # their update's running numerator and denominator
         # bins over which the Wiener filters' shares are averaged
         self._smooth = smoothing_width(self.nfft, self.sample_rate, LIVE_SMOOTH_HZ)
