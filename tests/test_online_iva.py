@@ -38,6 +38,14 @@ def _images(S, H):
     )
 
 
+def _alice_and_bob(n, rt60, seed, mics=2):
+    """Alice and Bob, their first ``n`` samples, in a simulated room: their
+    images (mics, speakers, samples) and the mixture (mics, samples)."""
+    S = np.array([_speech("alice")[:n], _speech("bob")[:n]])
+    images = _images(S, room_responses(2, mics, rt60, RATE, seed=seed)[0])
+    return images, images.sum(axis=1)
+
+
 @pytest.fixture(scope="module")
 def changing():
     """Two speakers in a 0.2 s room; after 5 s both stand elsewhere (other responses)."""
@@ -72,13 +80,10 @@ def test_more_microphones_than_speakers_gain_from_the_wiener_filters():
     before the two-speaker separation took its spectral-shape model, which
     raised the separation alone by about 2 dB and the Wiener filters' output
     by 0.4 to 1.1)."""
-    alice, bob = _speech("alice"), _speech("bob")
     n = int(5.5 * RATE)
-    S = np.array([alice[:n], bob[:n]])
     added = []
     for seed in range(4):
-        images = _images(S, room_responses(2, 4, 0.2, RATE, seed=seed)[0])
-        X = images.sum(axis=1)
+        images, X = _alice_and_bob(n, 0.2, seed, mics=4)
         gains = {}
         for wiener in (False, True):
             Y, sep = separate_online_iva(X, RATE, n_sources=2, wiener=wiener)
@@ -97,9 +102,7 @@ def test_two_speakers_separate_better_with_spectral_shapes_than_with_loudness(mo
     measured; +0.54 on average over 35 two-speaker benchmark rooms)."""
     import cocktail.bss.online_iva as online
 
-    alice, bob = _speech("alice"), _speech("bob")
     n = int(5.5 * RATE)
-    S = np.array([alice[:n], bob[:n]])
     assert "8 spectral shapes learnt online (online ILRMA)" in online.describe(2)
     assert "time-varying Gaussian prior, then each speaker's power a sum of 8 spectral " in (
         online.describe(3)
@@ -107,8 +110,7 @@ def test_two_speakers_separate_better_with_spectral_shapes_than_with_loudness(mo
     assert "time-varying Gaussian prior; " in online.describe(4)
     rise, shapes = [], online.ONLINE_NMF_BASES
     for seed in (0, 1):
-        images = _images(S, room_responses(2, 2, 0.3, RATE, seed=seed)[0])
-        X = images.sum(axis=1)
+        images, X = _alice_and_bob(n, 0.3, seed)
         gains = {}
         for bases in (shapes, 0):
             monkeypatch.setattr(online, "ONLINE_NMF_BASES", bases)
@@ -484,13 +486,10 @@ def test_a_room_that_rings_long_starts_over_with_ilrma_on_its_long_frames(monkey
     ten rooms of 0.4 and 0.6 s)."""
     import cocktail.bss.online_iva as online
 
-    a, b = _speech("alice"), _speech("bob")
-    n = min(len(a), len(b))
-    S = np.array([a[:n], b[:n]])
+    n = min(len(_speech("alice")), len(_speech("bob")))
     line = online.REWARM_ILRMA_FRAMES
     for seed in (0, 1):
-        images = _images(S, room_responses(2, 2, 0.6, RATE, seed=seed)[0])
-        X = images.sum(axis=1)
+        images, X = _alice_and_bob(n, 0.6, seed)
         gains = {}
         for frames in (line, 60):
             monkeypatch.setattr(online, "REWARM_ILRMA_FRAMES", frames)

@@ -773,8 +773,9 @@ def _refine_local(v, score0, near=3, n_rounds=10):
     perm = np.tile(np.arange(N), (F, 1))
     # Every product of a bin's outputs with a neighbour's or relative's, once:
     # a round only picks the rows its permutation of the neighbour selects.
-    # (where to add, the products, which bins' permutations pick their rows)
-    # (rows of one product per bin, flattened; their first row's index)
+    # Each term: the bins of the score it adds to, the products (one N x N
+    # per bin, kept as rows), the neighbours whose permutations pick the
+    # rows, and each product's first row.
     terms = []
     for o in range(1, near + 1):
         terms.append((slice(o, None), np.matmul(vb[:-o], vf[o:]), idx[:-o]))

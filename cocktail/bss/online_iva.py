@@ -430,7 +430,9 @@ def default_nfft(sample_rate):
     return int(2 ** round(np.log2(NFFT_16K * sample_rate / 16000.0)))
 
 
-def latency_seconds(sample_rate, block_seconds=BLOCK_SECONDS, nfft=None, low_delay=LOW_DELAY):
+def latency_seconds(
+    sample_rate, block_seconds=BLOCK_SECONDS, nfft=None, low_delay=LOW_DELAY, hop=None
+):
     """Longest delay, in seconds, from a sample's arrival to its output.
 
     A sample is output once every frame that adds to it has been read and
@@ -451,6 +453,8 @@ def latency_seconds(sample_rate, block_seconds=BLOCK_SECONDS, nfft=None, low_del
         is ``nfft // 4``.
     low_delay : bool, default LOW_DELAY
         Whether the windows are low-delay ones.
+    hop : int, optional
+        STFT hop in samples (default ``nfft // 4``).
 
     Returns
     -------
@@ -459,7 +463,7 @@ def latency_seconds(sample_rate, block_seconds=BLOCK_SECONDS, nfft=None, low_del
     """
     nfft = default_nfft(sample_rate) if nfft is None else nfft
     block = max(1, int(round(block_seconds * sample_rate)))
-    hop = nfft // 4
+    hop = nfft // 4 if hop is None else hop
     return (block + (2 * hop if low_delay else nfft)) / float(sample_rate)
 
 
@@ -657,8 +661,13 @@ class OnlineIVA:
     def latency(self) -> float:
         """Longest delay from a sample's arrival to its output, in seconds
         (:func:`latency_seconds`)."""
-        tail = 2 * self.hop if self.low_delay else self.nfft
-        return (self.block_size + tail) / self.sample_rate
+        return latency_seconds(
+            self.sample_rate,
+            self.block_size / self.sample_rate,
+            self.nfft,
+            self.low_delay,
+            self.hop,
+        )
 
     # -- learning ---------------------------------------------------------
 
@@ -779,7 +788,7 @@ class OnlineIVA:
                         floor = self._loudness_floor()
                         H = _nmf_activations(self._B, P, floor)
                         R = _nmf_model(self._B, H, P, floor)
-                        Vb = _cell_weighted_covariances(Xs, Xsh, 1.0 / R)
+                        Vb = _weighted_covariances(Xs, Xsh, 1.0 / R)
                         if sweep == 0:
                             self._track_shapes(P, H, R, wv)
                     V = (1 - wv) * self._V + wv * Vb
@@ -877,10 +886,10 @@ class OnlineIVA:
             R = _nmf_model(self._B, H, P, self._loudness_floor())
             self._Bnum = self._Bden = None
             self._track_shapes(P, H, R, 1.0)
-            self._V = _cell_weighted_covariances(Xs, _hermitian(Xs), 1.0 / R)
+            weights = 1.0 / R
         else:
-            r = self._loudness(Y)
-            self._V = _weighted_covariances(Xs, _hermitian(Xs), 1.0 / r)
+            weights = 1.0 / self._loudness(Y)
+        self._V = _weighted_covariances(Xs, _hermitian(Xs), weights)
         self._V_mass = min(float(X.shape[2]), 1.0 / (1.0 - self._frame_weight))
         D = self._W if self._P is None else np.matmul(self._W, self._P)
         D = _projection_back(D, self._C + _ridge(self._C[None])[0])
@@ -1329,11 +1338,10 @@ def _nmf_activations(B, P, loudness=0.0):
     return H
 
 
-def _nmf_fit(P, K, n_iter=None):
+def _nmf_fit(P, K):
     """Shapes B (N, F, K) and activations H (N, K, T) fitted to the powers P
     (N, F, T) by Itakura-Saito NMF from a fixed random start, in single
     precision (a quarter of the time in double, on the 3 s buffer)."""
-    n_iter = ONLINE_NMF_FIT_ITER if n_iter is None else n_iter
     N, F, T = P.shape
     rng = np.random.default_rng(0)
     B = rng.uniform(0.1, 1.0, size=(N, F, K)).astype(np.float32)
@@ -1348,7 +1356,7 @@ def _nmf_fit(P, K, n_iter=None):
         np.maximum(R, floor, out=R)
         return np.reciprocal(R, out=R)
 
-    for _ in range(n_iter):
+    for _ in range(ONLINE_NMF_FIT_ITER):
         iR = inverse_model()
         Q = P * iR
         Q *= iR
@@ -1364,18 +1372,12 @@ def _nmf_fit(P, K, n_iter=None):
     return B.astype(np.float64), H.astype(np.float64)
 
 
-def _cell_weighted_covariances(X, Xh, w):
-    """V[n, f] = mean_t w[n, f, t] x_f(t) x_f(t)^H for X (F, M, T), Xh its
-    conjugate transpose and weights w (N, F, T); (N, F, M, M)."""
-    T = X.shape[2]
-    return np.stack([np.matmul(X * (wn[:, None, :] / T), Xh) for wn in w])
-
-
 def _weighted_covariances(X, Xh, w):
     """V[n, f] = mean_t w[n, t] x_f(t) x_f(t)^H for X (F, M, T), Xh its conjugate
-    transpose and weights w (N, T); (N, F, M, M)."""
+    transpose and weights w (N, T), or w[n, f, t] for weights (N, F, T) (one
+    per cell); (N, F, M, M)."""
     T = X.shape[2]
-    return np.stack([np.matmul(X * (wn / T), Xh) for wn in w])
+    return np.stack([np.matmul(X * (wn[..., None, :] / T), Xh) for wn in w])
 
 
 def _image_covariances(D, X, smooth=1):

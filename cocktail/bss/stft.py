@@ -107,13 +107,14 @@ def low_delay_windows(nfft, hop):
         raise ValueError(f"a low-delay frame of {nfft} samples needs a hop of 1 to {nfft // 2}")
     rise = nfft - hop
     short = hann(2 * hop)
+    fall = np.sqrt(short[hop:])  # both windows' last hop
     analysis = np.empty(nfft)
     analysis[:rise] = hann(2 * rise)[:rise] ** RISE_POWER
-    analysis[rise:] = np.sqrt(short[hop:])
+    analysis[rise:] = fall
     synthesis = np.zeros(nfft)
     head = slice(nfft - 2 * hop, rise)
     synthesis[head] = short[:hop] / np.maximum(analysis[head], 1e-12)
-    synthesis[rise:] = np.sqrt(short[hop:])
+    synthesis[rise:] = fall
     return analysis, synthesis
 
 
