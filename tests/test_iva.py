@@ -404,3 +404,28 @@ def test_output_powers_are_the_squared_magnitudes_one_output_at_a_time_or_all_at
     monkeypatch.setattr(iva, "_POWER_BLOCK_BYTES", 5 * n_out * T * 8)  # ...of 5 bins
     blocks = iva._power(W, Z)
     np.testing.assert_allclose(blocks, P, rtol=2e-4, atol=1e-4 * exact.mean())
+
+
+@pytest.mark.parametrize("n_out", [2, 3])
+def test_the_local_step_puts_exchanged_bins_back_in_line_with_their_neighbours(n_out):
+    """Bins whose outputs were exchanged, alone or five side by side among
+    bins in the right order, are found from their neighbours and harmonics
+    and put back within five rounds; the others are left alone (two outputs
+    take the kept-or-swapped shortcut, three the general rounds)."""
+    from cocktail.bss import iva
+
+    rng = np.random.default_rng(n_out)
+    F, T = 257, 80
+    activity = rng.gamma(0.3, size=(n_out, T))  # who talks in each frame
+    P = activity[:, None, :] * rng.uniform(0.5, 2.0, size=(n_out, F, 1))
+    P = P * rng.uniform(0.7, 1.3, size=P.shape) + 1e-3  # each bin its own detail
+    starts = 10 * rng.choice(np.arange(1, F // 10 - 1), size=12, replace=False)
+    moved = np.concatenate([starts[:6], (starts[6:, None] + np.arange(5)).ravel()])
+    shift = rng.integers(1, n_out, size=len(moved))
+    order = np.tile(np.arange(n_out), (F, 1))
+    order[moved] = (order[moved] + shift[:, None]) % n_out
+    scrambled = P[order.T, np.arange(F)[None, :]]  # output n of bin f is speaker order[f, n]
+    v, _ = iva._ratio_profiles(scrambled.astype(np.float32))
+    perm = iva._refine_local(v, np.zeros((F, n_out, n_out), dtype=np.float32), n_rounds=5)
+    speakers = order[np.arange(F)[:, None], perm]  # the speaker each output now holds
+    assert np.array_equal(speakers, np.tile(np.arange(n_out), (F, 1)))

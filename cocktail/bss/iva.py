@@ -783,6 +783,8 @@ def _refine_local(v, score0, near=3, n_rounds=10):
     for g in (2 * idx - 1, 2 * idx, 2 * idx + 1, idx // 2):
         ok = np.flatnonzero((g >= 0) & (g < F) & (g != idx))
         terms.append((ok, np.matmul(vb[g[ok]], vf[ok]), g[ok]))
+    if N == 2:
+        return _refine_local_two(score0, terms, n_rounds)
     terms = [
         (where, prod.reshape(-1, N), bins, N * np.arange(len(bins))[:, None])
         for where, prod, bins in terms
@@ -796,6 +798,29 @@ def _refine_local(v, score0, near=3, n_rounds=10):
             break
         perm = new
     return perm
+
+
+def _refine_local_two(score0, terms, n_rounds):
+    """``_refine_local``'s rounds for two outputs, where a permutation is
+    kept or swapped: each bin needs only how much more keeping scores than
+    swapping, and a neighbour's swap turns the sign of what it adds (five
+    times as fast; the same choices except where the two tie to rounding)."""
+
+    def gain(S):  # keeping's score minus swapping's, per bin
+        return (S[:, 0, 0] + S[:, 1, 1]) - (S[:, 0, 1] + S[:, 1, 0])
+
+    terms = [(where, gain(prod), bins) for where, prod, bins in terms]
+    swapped = np.zeros(len(score0), dtype=bool)
+    for _ in range(n_rounds):
+        d = gain(score0)
+        sign = np.where(swapped, -1.0, 1.0).astype(d.dtype)
+        for where, g, bins in terms:
+            d[where] += g * sign[bins]
+        new = d < 0
+        if np.array_equal(new, swapped):
+            break
+        swapped = new
+    return np.where(swapped[:, None], [1, 0], [0, 1])
 
 
 def _refine_blocks(v, A, wbin, sizes, weight, n_rounds=3):
