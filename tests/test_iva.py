@@ -429,3 +429,24 @@ def test_the_local_step_puts_exchanged_bins_back_in_line_with_their_neighbours(n
     perm = iva._refine_local(v, np.zeros((F, n_out, n_out), dtype=np.float32), n_rounds=5)
     speakers = order[np.arange(F)[:, None], perm]  # the speaker each output now holds
     assert np.array_equal(speakers, np.tile(np.arange(n_out), (F, 1)))
+
+
+def test_the_two_output_projection_step_is_the_iterative_projection_rule():
+    """With two outputs the iterative-projection sweep is written out entry
+    by entry; it must still be Ono's rule: row k of W is (W V_k)^-1 e_k (with
+    the rows already updated), scaled so that w^H V_k w = 1."""
+    from cocktail.bss import iva
+
+    rng = np.random.default_rng(7)
+    F, T = 33, 40
+    X = rng.standard_normal((2, F, 2, T)) + 1j * rng.standard_normal((2, F, 2, T))
+    V = np.einsum("kfit,kfjt->kfij", X, X.conj()) / T  # Hermitian, positive definite
+    W = rng.standard_normal((F, 2, 2)) + 1j * rng.standard_normal((F, 2, 2))
+    expected = W.copy()
+    for k in range(2):
+        Vk = iva._regularise(V[k])
+        u = np.linalg.solve(expected @ Vk, np.broadcast_to(np.eye(2)[:, k], (F, 2))[..., None])
+        u = u[..., 0]
+        u /= np.sqrt(np.einsum("fi,fij,fj->f", u.conj(), Vk, u).real)[:, None]
+        expected[:, k, :] = u.conj()
+    np.testing.assert_allclose(iva._ip_sweep(W.copy(), V), expected, rtol=1e-10, atol=1e-12)

@@ -523,6 +523,8 @@ def _activity(P, prior):
 def _ip_sweep(W, Vall):
     """One iterative-projection sweep: row k of W from covariance Vall[k]."""
     F, N, _ = W.shape
+    if N == 2:
+        return _ip_sweep_two(W, Vall)
     eye = np.eye(N)
     for k in range(N):
         V = _regularise(Vall[k])
@@ -531,6 +533,31 @@ def _ip_sweep(W, Vall):
         nrm = np.einsum("fi,fij,fj->f", u.conj(), V, u).real
         u /= np.sqrt(np.maximum(nrm, _TINY))[:, None]
         W[:, k, :] = u.conj()
+    return W
+
+
+def _ip_sweep_two(W, Vall):
+    """``_ip_sweep`` for two outputs, written out: row k of W is column k of
+    (W V)^-1, and its scale the quadratic form of V, each from the matrices'
+    entries (a third of the time of the stacked products and inverses)."""
+    for k in range(2):
+        V = _regularise(Vall[k])
+        v00, v01, v10, v11 = V[:, 0, 0], V[:, 0, 1], V[:, 1, 0], V[:, 1, 1]
+        w00, w01, w10, w11 = W[:, 0, 0], W[:, 0, 1], W[:, 1, 0], W[:, 1, 1]
+        a00, a01 = w00 * v00 + w01 * v10, w00 * v01 + w01 * v11  # A = W V
+        a10, a11 = w10 * v00 + w11 * v10, w10 * v01 + w11 * v11
+        det = a00 * a11 - a01 * a10
+        if not np.all(det != 0):
+            raise np.linalg.LinAlgError("Singular matrix")
+        u0, u1 = (a11 / det, -a10 / det) if k == 0 else (-a01 / det, a00 / det)
+        nrm = (
+            v00.real * (u0.real**2 + u0.imag**2)
+            + v11.real * (u1.real**2 + u1.imag**2)
+            + 2.0 * (np.conj(u0) * v01 * u1).real
+        )
+        scale = 1.0 / np.sqrt(np.maximum(nrm, _TINY))
+        W[:, k, 0] = np.conj(u0) * scale
+        W[:, k, 1] = np.conj(u1) * scale
     return W
 
 
