@@ -1178,9 +1178,10 @@ def _start_adaptive(reader, options, callback):
     framing = {}
     nfft = None  # the instantaneous model has no frames
     if mixing == "convolutive":
-        nfft = _live_frame(
-            first, rate, n_sources, step, options.nfft, at_once, framing, bool(heard_again)
-        )
+        # a compact array is told by the count of 4 or more microphones
+        # (held 6 s); with fewer it is not measured
+        compact = bool(heard_again) and reader.channels >= LIVE_COUNT_MICS
+        nfft = _live_frame(first, rate, n_sources, step, options.nfft, at_once, framing, compact)
     sep = Adaptive(
         reader.channels,
         n_sources,

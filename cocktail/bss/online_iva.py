@@ -312,8 +312,8 @@ LONG_DECAY = 0.5
 #: 16 benchmark rooms of four draws (with the warm-up after 1 s).
 LONG_MAX_MICS = 2
 #: A compact array also takes frames twice :func:`default_nfft`, with at most
-#: this many speakers: a stream whose speakers were counted on its held
-#: start (6 s with four microphones or more), where the count's trial
+#: this many speakers: a stream of four microphones or more whose speakers
+#: were counted on its held start (6 s), where the count's trial
 #: separation heard a talker in two of its outputs, as it does on arrays a
 #: few centimetres across (:mod:`cocktail.bss.counting`; the batch model
 #: then merges them).  A few centimetres apart, the microphones differ
