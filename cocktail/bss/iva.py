@@ -347,9 +347,12 @@ def _inv(A):
     """Inverse of a stack of square matrices.
 
     2 x 2 ones, the most common case (two microphones), in closed form: a
-    batched LAPACK call costs ten times as much for them.  A singular matrix
-    raises ``LinAlgError`` either way.
+    batched LAPACK call costs ten times as much for them; 3 x 3 ones from
+    their cofactors, a third of its time.  A singular matrix raises
+    ``LinAlgError`` either way.
     """
+    if A.shape[-1] == 3:
+        return _inv3(A)
     if A.shape[-1] != 2:
         return np.linalg.inv(A)
     det = _det2(A)
@@ -364,9 +367,33 @@ def _inv(A):
     return out
 
 
+def _inv3(A):
+    """Inverses of a stack of 3 x 3 matrices: their cofactors over their
+    determinants (as ``_inv``)."""
+    a = [[A[..., i, j] for j in range(3)] for i in range(3)]
+    # cofactor C[i][j] = (-1)^(i+j) times the minor without row i, column j
+    C = [
+        [
+            a[(i + 1) % 3][(j + 1) % 3] * a[(i + 2) % 3][(j + 2) % 3]
+            - a[(i + 1) % 3][(j + 2) % 3] * a[(i + 2) % 3][(j + 1) % 3]
+            for j in range(3)
+        ]
+        for i in range(3)
+    ]
+    det = a[0][0] * C[0][0] + a[0][1] * C[0][1] + a[0][2] * C[0][2]
+    if not np.all(det != 0):
+        raise np.linalg.LinAlgError("Singular matrix")
+    out = np.empty_like(A)
+    for i in range(3):
+        for j in range(3):
+            out[..., i, j] = C[j][i]
+    out /= det[..., None, None]
+    return out
+
+
 def _solve(A, B):
-    """A^-1 B for stacks of square A (closed form for 2 x 2, see ``_inv``)."""
-    return np.matmul(_inv(A), B) if A.shape[-1] == 2 else np.linalg.solve(A, B)
+    """A^-1 B for stacks of square A (closed form up to 3 x 3, see ``_inv``)."""
+    return np.matmul(_inv(A), B) if A.shape[-1] <= 3 else np.linalg.solve(A, B)
 
 
 class _Covariances:
