@@ -342,8 +342,7 @@ class SourceCount(click.ParamType):
     "follows input by at most one block plus one STFT frame: 0.19 s at 16 kHz (a "
     "0.125 s block, a 128 ms frame whose low-delay windows finish its output 32 ms "
     "after it ends), 0.25 s when two microphones' first 2 s show a "
-    "room that rings long (decay time 0.5 s or more) or the count finds two speakers "
-    "on a compact array (frames twice as long; --nfft "
+    "room that rings long (decay time 0.5 s or more: frames twice as long; --nfft "
     "sets the frame, --block-seconds trades latency against cost), starting at once "
     "with --model convolutive, after 2 s with --model auto (a room heard by 4 or "
     "more microphones is counted from 6 s; --count-seconds).",

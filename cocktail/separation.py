@@ -1150,14 +1150,13 @@ def _start_adaptive(reader, options, callback):
         first = np.concatenate([first, more], axis=1)
     counted = first.shape[1] / rate  # seconds the model and the count were judged on
     counting = {}
-    heard_again = None
     if at_once and options.n_sources in (None, "auto") and n_sources > 1:
         counting["sources_reason"] = (
             f"{n_sources}, one per microphone: with --model convolutive the live separation "
             "starts at once, before the speakers can be counted"
         )
     else:
-        n_sources, heard_again = _settle_count(
+        n_sources, _ = _settle_count(
             first, rate, mixing, n_sources, options, name, counting, warnings
         )
         _doubt_live_array_count(
@@ -1178,10 +1177,7 @@ def _start_adaptive(reader, options, callback):
     framing = {}
     nfft = None  # the instantaneous model has no frames
     if mixing == "convolutive":
-        # a compact array is told by the count of 4 or more microphones
-        # (held 6 s); with fewer it is not measured
-        compact = bool(heard_again) and reader.channels >= LIVE_COUNT_MICS
-        nfft = _live_frame(first, rate, n_sources, step, options.nfft, at_once, framing, compact)
+        nfft = _live_frame(first, rate, n_sources, step, options.nfft, at_once, framing)
     sep = Adaptive(
         reader.channels,
         n_sources,
@@ -1227,11 +1223,10 @@ def _start_adaptive(reader, options, callback):
     return sep, report, warnings, (lead, held), block
 
 
-def _live_frame(first, rate, n_sources, step, given, at_once, report, compact=False):
+def _live_frame(first, rate, n_sources, step, given, at_once, report):
     """The live room model's STFT frame: ``given`` (--nfft), else chosen from
-    the held start ``first`` by the room's decay time, or for a ``compact``
-    array (the count heard a talker twice; see
-    :func:`cocktail.bss.online_iva.room_frame`); starting at once, the
+    the held start ``first`` by the room's decay time
+    (:func:`cocktail.bss.online_iva.room_frame`); starting at once, the
     default. The reason, and the decay time when estimated, go to ``report``."""
     from .bss.online_iva import LONG_DECAY, default_nfft, latency_seconds, room_frame
 
@@ -1240,19 +1235,12 @@ def _live_frame(first, rate, n_sources, step, given, at_once, report, compact=Fa
         return given
     if at_once:
         return None
-    nfft, decay = room_frame(first, rate, n_sources, compact)
-    short = default_nfft(rate)
+    nfft, decay = room_frame(first, rate, n_sources)
     if decay is None:
-        if nfft != short:
-            report["frame_reason"] = (
-                "auto: a compact array (the count heard a talker in two outputs of its "
-                f"trial separation): STFT frames of {nfft} samples, output "
-                f"{latency_seconds(rate, step, nfft):.2f} s behind its input "
-                f"(--nfft {short} keeps it {latency_seconds(rate, step, short):.2f} s)"
-            )
         return nfft
     report["decay_time_seconds"] = round(decay, 3)
     heard = f"decay time {decay:.2f} s estimated on the first {first.shape[1] / rate:.3g} s"
+    short = default_nfft(rate)
     if nfft == short:
         report["frame_reason"] = f"{heard}, under {LONG_DECAY:g} s: STFT frames of {nfft} samples"
         return nfft

@@ -540,54 +540,6 @@ def test_only_two_microphones_in_a_long_room_lengthen_the_frame(ringing, changin
     assert room_frame(twice, 2 * RATE, 2)[0] == 8192
 
 
-def test_a_compact_array_with_two_speakers_lengthens_the_frame():
-    """The count's trial separation heard a talker twice (a compact array):
-    two speakers on more microphones take 4096-sample frames; three, or as
-    many microphones as speakers, keep the usual rule."""
-    rng = np.random.default_rng(0)
-    four = rng.standard_normal((4, 2 * RATE))
-    assert room_frame(four, RATE, 2, compact=True) == (4096, None)
-    assert room_frame(four, RATE, 2) == (2048, None)
-    assert room_frame(four, RATE, 3, compact=True) == (2048, None)
-    assert room_frame(four[:2], RATE, 2, compact=True) == room_frame(four[:2], RATE, 2)
-    assert room_frame(four, 2 * RATE, 2, compact=True) == (8192, None)
-
-
-def test_a_compact_array_counted_on_its_first_6_s_gets_frames_twice_as_long(tmp_path):
-    """Two talkers on four microphones 5 cm apart (RT60 0.3 s), streamed with
-    the defaults: counted from the first 6 s, where the count's trial
-    separation hears a talker twice; the live model then takes 4096-sample
-    frames and says why, and separates each talker better than with
-    --nfft 2048 (measured +0.9 and +2.1 dB)."""
-    n = 10 * RATE
-    alice, bob, carol = _speech("alice"), _speech("bob"), _speech("carol")
-    S = np.array([np.r_[alice, carol][:n], np.r_[bob, alice[::-1]][:n]])
-    images = _images(S, room_responses(2, 4, 0.3, RATE, spacing=0.05, seed=0)[0])
-    X = images.sum(axis=1)
-    scale = 0.5 / np.abs(X).max()
-    X, refs = X * scale, images[0] * scale
-    y, stderr, report = _live_through_a_pipe(X, tmp_path / "long.json")
-    assert report["n_sources"] == 2 and report["nfft"] == 4096
-    assert report["latency_seconds"] == pytest.approx((2000 + 2048) / RATE, abs=1e-3)
-    assert re.search(
-        r"Note: a compact array \(the count heard a talker in two outputs of its trial "
-        r"separation\): STFT frames of 4096 samples, output 0\.25 s behind its input "
-        r"\(--nfft 2048 keeps it 0\.19 s\)",
-        stderr,
-    ), stderr
-    r = subprocess.run(
-        cocktail_cmd() + ["separate", "-", "--adaptive", "--nfft", "2048", "-o", "-"],
-        input=_wav_bytes(X),
-        capture_output=True,
-    )
-    assert r.returncode == 0, r.stderr.decode()
-    short = sf.read(io.BytesIO(r.stdout))[0]
-    lo = 3 * RATE
-    long_sdr = score(refs[:, lo:], y.T[:, lo:], filter_length=TAPS)["sdr"]
-    short_sdr = score(refs[:, lo:], short.T[:, lo:], filter_length=TAPS)["sdr"]
-    assert np.all(long_sdr > short_sdr + 0.5), (long_sdr, short_sdr)
-
-
 def test_unsure_seconds_are_warned_about_on_stderr(tmp_path, changing):
     """The microphones swap places after 5 s: for a moment the unmixing is wrong
     and the outputs are mixtures again; the run says when."""

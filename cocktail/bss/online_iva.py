@@ -78,8 +78,7 @@ stream heard by two microphones whose decay time, estimated on its held
 start (:func:`cocktail.bss.decay.decay_time`), is at least LONG_DECAY; the
 latency is then 0.25 s.  With more microphones or more speakers the
 longer frames lost on most benchmark rooms (half the frames per second to
-learn from), so they keep 2048, except two speakers on a compact array
-(COMPACT_LONG_MAX_SOURCES), found by the count.
+learn from), so they keep 2048.
 
 Confidence: for every second of output, the dependence of the outputs (how
 much their time-frequency power rises and falls together) is recorded beside
@@ -311,22 +310,6 @@ LONG_DECAY = 0.5
 #: microphones than speakers, 4096-sample frames lost 0.4 to 10.1 dB on 14 of
 #: 16 benchmark rooms of four draws (with the warm-up after 1 s).
 LONG_MAX_MICS = 2
-#: A compact array also takes frames twice :func:`default_nfft`, with at most
-#: this many speakers: a stream of four microphones or more whose speakers
-#: were counted on its held start (6 s), where the count's trial
-#: separation heard a talker in two of its outputs, as it does on arrays a
-#: few centimetres across (:mod:`cocktail.bss.counting`; the batch model
-#: then merges them).  A few centimetres apart, the microphones differ
-#: little in the low bands, and a finer frequency grid tells the speakers
-#: apart there.  Streamed (library, SDR from 3 s): the 4-microphone circle
-#: of five benchmark draws (6.4 cm, two speakers) +1.32 dB on average,
-#: better on all five (+0.39 to +2.99); 16 rooms simulated with
-#: :mod:`cocktail.room` (4 or 6 microphones 3 to 6 cm apart, two speakers,
-#: RT60 0.2 to 0.5 s) +2.15, better on 14 (down to -1.35).  With three
-#: speakers (the 8-microphone circle) -5.0 to +2.5 over five draws; and on
-#: the office arrays (12 cm apart, where the count never heard a talker
-#: twice) -5.3 to +1.8, so they keep 2048.
-COMPACT_LONG_MAX_SOURCES = 2
 
 #: Each output's power in every time-frequency cell is modelled as a sum of
 #: this many spectral shapes (online ILRMA: the shapes learnt by online
@@ -366,7 +349,7 @@ ONLINE_NMF_ITER = 5
 ONLINE_NMF_FIT_ITER = 30
 
 
-def room_frame(first, sample_rate, n_sources, compact=False):
+def room_frame(first, sample_rate, n_sources):
     """The live room model's STFT frame for a stream, from its held start.
 
     Parameters
@@ -378,24 +361,18 @@ def room_frame(first, sample_rate, n_sources, compact=False):
         Sample rate in Hz.
     n_sources : int
         The number of speakers to separate.
-    compact : bool, default False
-        Whether the count's trial separation heard a talker in two of its
-        outputs (a compact array).
 
     Returns
     -------
     nfft : int
         :func:`default_nfft`, or twice it in a room that rings long (decay time
         at least LONG_DECAY, two speakers or more, at most LONG_MAX_MICS
-        microphones) or on a compact array with more microphones than
-        speakers, two to COMPACT_LONG_MAX_SOURCES of them.
+        microphones).
     decay : float or None
         The estimated decay time in seconds, None when it was not estimated
         (more microphones, one speaker) or cannot be (too little sound).
     """
     nfft = default_nfft(sample_rate)
-    if compact and first.shape[0] > n_sources and 2 <= n_sources <= COMPACT_LONG_MAX_SOURCES:
-        return 2 * nfft, None
     if first.shape[0] > LONG_MAX_MICS or n_sources < 2:
         return nfft, None
     decay = decay_time(first, sample_rate)  # NaN when too little sound
