@@ -348,7 +348,7 @@ def _inv(A):
 
     2 x 2 ones, the most common case (two microphones), in closed form: a
     batched LAPACK call costs ten times as much for them; 3 x 3 ones from
-    their cofactors, a third of its time.  A singular matrix raises
+    their cofactors, in less than half its time.  A singular matrix raises
     ``LinAlgError`` either way.
     """
     if A.shape[-1] == 3:
