@@ -864,9 +864,10 @@ def _refine_local_two(score0, terms, n_rounds):
         return (S[:, 0, 0] + S[:, 1, 1]) - (S[:, 0, 1] + S[:, 1, 0])
 
     terms = [(where, gain(prod), bins) for where, prod, bins in terms]
+    own = gain(score0)
     swapped = np.zeros(len(score0), dtype=bool)
     for _ in range(n_rounds):
-        d = gain(score0)
+        d = own.copy()
         sign = np.where(swapped, -1.0, 1.0).astype(d.dtype)
         for where, g, bins in terms:
             d[where] += g * sign[bins]

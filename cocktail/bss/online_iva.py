@@ -396,17 +396,14 @@ def describe(n_sources=None):
     -------
     str
     """
-    if ONLINE_NMF_BASES and n_sources is not None and n_sources > 1:
-        prior = (
+    prior = "time-varying Gaussian prior"
+    if ONLINE_NMF_BASES and n_sources and 1 < n_sources <= ONLINE_NMF_LATE_MAX_SOURCES:
+        shapes = (
             f"each speaker's power a sum of {ONLINE_NMF_BASES} spectral shapes learnt online "
             "(online ILRMA)"
         )
-        if n_sources > ONLINE_NMF_LATE_MAX_SOURCES:
-            prior = "time-varying Gaussian prior"
-        elif n_sources > ONLINE_NMF_MAX_SOURCES:
-            prior = f"time-varying Gaussian prior, then {prior} from {HISTORY_SECONDS:g} s on"
-    else:
-        prior = "time-varying Gaussian prior"
+        late = f"{prior}, then {shapes} from {HISTORY_SECONDS:g} s on"
+        prior = shapes if n_sources <= ONLINE_NMF_MAX_SOURCES else late
     return (
         "block-online AuxIVA per STFT bin (iterative projection, forgetting statistics, "
         f"{prior}; Taniguchi et al. 2014)"
@@ -891,10 +888,7 @@ class OnlineIVA:
             weights = 1.0 / self._loudness(Y)
         self._V = _weighted_covariances(Xs, _hermitian(Xs), weights)
         self._V_mass = min(float(X.shape[2]), 1.0 / (1.0 - self._frame_weight))
-        D = self._W if self._P is None else np.matmul(self._W, self._P)
-        D = _projection_back(D, self._C + _ridge(self._C[None])[0])
-        if np.all(np.isfinite(D)):
-            self._D = D
+        self._refresh_D()
 
     def _warm_up(self, keep_order=False):
         """A short batch separation on the first frames (AuxIVA; ILRMA from
