@@ -345,7 +345,8 @@ class SourceCount(click.ParamType):
     "room that rings long (decay time 0.5 s or more: frames twice as long; --nfft "
     "sets the frame, --block-seconds trades latency against cost), starting at once "
     "with --model convolutive, after 2 s with --model auto (a room heard by 4 or "
-    "more microphones is counted from 6 s; --count-seconds).",
+    "more microphones is counted from 6 s, or 10 s when that count is in doubt; "
+    "--count-seconds).",
 )
 @click.option(
     "--seed",
@@ -438,11 +439,13 @@ class SourceCount(click.ParamType):
     help="With --adaptive: seconds of the stream's start from which the model is chosen "
     "and the speakers counted, before output starts (and, for playback, how far it "
     "stays behind). Arrays of 4 or more microphones need longer to tell reverberation "
-    "from talkers: on the benchmark's arrays 6 s counted right on 9 of 12, 2 s on 1. "
+    "from talkers: on the benchmark's arrays 6 s counted right on 9 of 12, 2 s on 1; "
+    "by default a count from 6 s that is in doubt (unsure, or keeping outputs that "
+    "behave like the others' reverberation) is made again from 10 s. "
     "A start of 6 s or more is also learnt from before it is separated, so its first "
     "seconds come out as clean as the later ones.  "
-    "[default: 2; a room heard by 4 or more microphones, 6; with --model "
-    "convolutive, none: one output per microphone]",
+    "[default: 2; a room heard by 4 or more microphones, 6, or 10 when in doubt; "
+    "with --model convolutive, none: one output per microphone]",
 )
 @click.option(
     "--raw",

@@ -252,10 +252,13 @@ def test_three_outputs_far_above_the_reverberation_line_are_dropped_without_a_sp
     assert ev["reverberation_line"] == round(many, 3)
     judged = sorted(v for v in ev["reverberation_explained"] if v is not None)
     assert judged == [0.05] + [round(many + v, 2) for v in (0.01, 0.2, 0.3)]
+    assert counted.explained_kept == 0 and "explained_but_kept" not in ev
     two, _ = with_fits({1: 0.05, 2: 0.1, 3: many + 0.2, 4: many + 0.3})
     assert two.n == 5 and "reverberation_explained" not in two.evidence
+    # ...but the count says it kept them (a live array counts again from longer)
+    assert two.explained_kept == 2 and two.evidence["explained_but_kept"] == 2
     just, _ = with_fits({1: 0.05, 2: many - 0.02, 3: many - 0.02, 4: many - 0.02})
-    assert just.n == 5 and line < many - 0.02
+    assert just.n == 5 and line < many - 0.02 and just.explained_kept == 0
 
 
 def test_reverberation_is_what_louder_outputs_powers_predict():

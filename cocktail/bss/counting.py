@@ -209,6 +209,11 @@ class Count:
         Room counting: outputs of the trial separation with sharp onsets
         whose power the louder outputs' powers predict (their
         reverberation), not counted.
+    explained_kept : int
+        Room counting: outputs counted as talkers although the louder ones
+        explain their power well above the reverberation line, because
+        there were fewer than REVERB_MANY of them (a quiet talker can look
+        like that; so can reverberation on a short stretch).
     """
 
     n: int
@@ -218,6 +223,7 @@ class Count:
     notes: List[str] = field(default_factory=list)
     heard_again: int = 0
     reverberation: int = 0
+    explained_kept: int = 0
 
     def describe(self):
         """One line for stderr: the count and what it rests on."""
@@ -613,10 +619,11 @@ def count_outputs(P, freqs, upper=None, reverberation=True):
     borderline = set(int(k) for k in order[sure:sharp])
     spare = sharp < K or again > 0
     many = None  # without a spare dimension: many outputs far above the line
+    explained_kept = 0
     if reverberation and not spare and sharp > REVERB_MANY:
         many = _distinct(candidates, level, corr, against(line + REVERB_MANY_MARGIN))
         if many[4] < REVERB_MANY:
-            many = None
+            explained_kept, many = many[4], None
     tested = reverberation and (spare or many is not None or len(borderline) > 1)
     if reverberation and spare:
         talkers, near, fit, again, reverb, doubt = _distinct(candidates, level, corr, explained)
@@ -669,7 +676,17 @@ def count_outputs(P, freqs, upper=None, reverberation=True):
             f"; {reverb} of those {'follow' if reverb > 1 else 'follows'} the louder ones' power "
             "over the next frames: their reverberation"
         )
-    count = Count(n, method, unsure, evidence, heard_again=again, reverberation=reverb)
+    if explained_kept:
+        evidence["explained_but_kept"] = int(explained_kept)
+    count = Count(
+        n,
+        method,
+        unsure,
+        evidence,
+        heard_again=again,
+        reverberation=reverb,
+        explained_kept=explained_kept,
+    )
     return count, np.array(talkers, dtype=int)
 
 
