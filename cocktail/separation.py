@@ -77,7 +77,10 @@ LIVE_ARRAY_COUNT_SECONDS = 6.0
 #: again from.  On the benchmark's 25 arrays of five draws (4 to 8
 #: microphones) the count from 6 s was wrong on 5 (office arrays: 4 or 3
 #: speakers where 2 or 3 talk), and in doubt on exactly those 5; from 10 s
-#: it is right on 24 (the other keeps one more, unsure).
+#: it is right on 24 (the other keeps one more, unsure).  On 30 harder
+#: simulated arrays (2 to 4 talkers, 4 to 8 microphones 3 to 20 cm apart):
+#: right from 6 s on 11, with the second count on 14; two counts went to
+#: one fewer than talk, as a 10 s file's would.
 LIVE_ARRAY_RECOUNT_SECONDS = 10.0
 #: The least --count-seconds: the model and the count need a second of sound.
 MIN_COUNT_SECONDS = 1.0
