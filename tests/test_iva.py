@@ -468,3 +468,26 @@ def test_stacked_inverses_in_closed_form_match_lapack_and_refuse_a_singular_matr
         iva._inv(A)
     with pytest.raises(np.linalg.LinAlgError):
         iva._solve(A, B)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5, 8])
+def test_weighted_covariances_from_stored_products_are_the_weighted_outer_products(n):
+    """The covariances every IP sweep needs, made from the stored products of
+    the whitened frames (in float32) with one weight per frame or per bin and
+    frame, are the weighted averages of the frames' outer products: Hermitian,
+    the conjugate below the diagonal, a real diagonal."""
+    from cocktail.bss import iva
+
+    rng = np.random.default_rng(n)
+    F, T, K = 17, 40, 3
+    Z = (rng.standard_normal((F, n, T)) + 1j * rng.standard_normal((F, n, T))).astype(np.complex64)
+    cov = iva._Covariances(Z)
+    assert cov.R is not None  # small enough to store the products
+    Zd = Z.astype(np.complex128)
+    for w in (rng.uniform(0.1, 2.0, (K, T)), rng.uniform(0.1, 2.0, (K, F, T))):
+        per_bin = w if w.ndim == 3 else np.broadcast_to(w[:, None, :], (K, F, T))
+        expected = np.einsum("kft,fit,fjt->kfij", per_bin, Zd, Zd.conj()) / T
+        V = cov.cov(w)
+        assert V.shape == (K, F, n, n) and V.dtype == np.complex128
+        np.testing.assert_allclose(V, expected, rtol=1e-5, atol=1e-6 * np.abs(expected).max())
+        np.testing.assert_array_equal(V, np.conj(np.swapaxes(V, 2, 3)))
