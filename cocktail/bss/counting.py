@@ -619,11 +619,10 @@ def count_outputs(P, freqs, upper=None, reverberation=True):
     borderline = set(int(k) for k in order[sure:sharp])
     spare = sharp < K or again > 0
     many = None  # without a spare dimension: many outputs far above the line
-    explained_kept = 0
     if reverberation and not spare and sharp > REVERB_MANY:
         many = _distinct(candidates, level, corr, against(line + REVERB_MANY_MARGIN))
         if many[4] < REVERB_MANY:
-            explained_kept, many = many[4], None
+            many = None
     tested = reverberation and (spare or many is not None or len(borderline) > 1)
     if reverberation and spare:
         talkers, near, fit, again, reverb, doubt = _distinct(candidates, level, corr, explained)
@@ -676,6 +675,8 @@ def count_outputs(P, freqs, upper=None, reverberation=True):
             f"; {reverb} of those {'follow' if reverb > 1 else 'follows'} the louder ones' power "
             "over the next frames: their reverberation"
         )
+    far = line + REVERB_MANY_MARGIN  # kept talkers the louder ones explain that well
+    explained_kept = sum(1 for k in talkers if r2.get(k, float("nan")) >= far)
     if explained_kept:
         evidence["explained_but_kept"] = int(explained_kept)
     count = Count(
