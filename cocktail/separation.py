@@ -1137,7 +1137,9 @@ def _doubt_live_array_count(mixing, n_sources, n_mics, seconds, name, report, wa
 def _start_adaptive(reader, options, callback):
     """The online applier, from a first stretch that checks the input and,
     with ``model="auto"``, chooses the model (a room needs longer) and, with
-    ``n_sources`` "auto", counts the speakers. With ``model="convolutive"``
+    ``n_sources`` "auto", counts the speakers (a room heard by an array from
+    LIVE_ARRAY_COUNT_SECONDS, and again from LIVE_ARRAY_RECOUNT_SECONDS when
+    that count is in doubt). With ``model="convolutive"``
     the separation starts at once, before there is enough to count from:
     one output per microphone then.
 
