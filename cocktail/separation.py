@@ -1158,7 +1158,9 @@ def _start_adaptive(reader, options, callback):
     if lead and not first.shape[1]:
         raise CocktailError(f"{name} is silent: every channel is constant")
     quiet = np.zeros((reader.channels, 0))
-    early, recount = None, ""  # an array's count from LIVE_ARRAY_COUNT_SECONDS, if made
+    # an array's count from LIVE_ARRAY_COUNT_SECONDS, if made and kept; and
+    # why it was made again from longer, if it was
+    early, recount = None, ""
     if not at_once:  # the model (and the count) are judged from `first`
         quiet, first = _past_quiet(reader, first, wait, rate)
         check_finite(quiet, rate, name, lead)
@@ -1182,9 +1184,9 @@ def _start_adaptive(reader, options, callback):
                     limit=int(LIVE_ARRAY_RECOUNT_SECONDS * rate) - first.shape[1]
                 )
                 check_finite(more, rate, name, lead + quiet.shape[1] + first.shape[1])
-                recount = f"from the first {first.shape[1] / rate:g} s {_doubt(early)}"
-                first = np.concatenate([first, more], axis=1)
-                early = None if more.shape[1] else early
+                if more.shape[1]:  # the stream goes on: the count is made again
+                    recount = f"from the first {first.shape[1] / rate:g} s {_doubt(early)}"
+                    first, early = np.concatenate([first, more], axis=1), None
     counted = first.shape[1] / rate  # seconds the model and the count were judged on
     counting = {}
     if at_once and options.n_sources in (None, "auto") and n_sources > 1:
@@ -1196,7 +1198,7 @@ def _start_adaptive(reader, options, callback):
         n_sources, _ = _settle_count(
             first, rate, mixing, n_sources, options, name, counting, warnings, early
         )
-        if recount and early is None:
+        if recount:
             counting["sources_reason"] += f"; counted from the first {counted:g} s, as {recount}"
             counting["source_count"]["recounted_from_seconds"] = round(counted, 3)
         _doubt_live_array_count(

@@ -211,9 +211,11 @@ class Count:
         reverberation), not counted.
     explained_kept : int
         Room counting: outputs counted as talkers although the louder ones
-        explain their power well above the reverberation line, because
-        there were fewer than REVERB_MANY of them (a quiet talker can look
-        like that; so can reverberation on a short stretch).
+        explain their power REVERB_MANY_MARGIN or more above the
+        reverberation line (kept because too few were so explained to be
+        dropped, or as the one spare output of an unsure count; a quiet
+        talker can look like that, and so can reverberation on a short
+        stretch).
     """
 
     n: int
