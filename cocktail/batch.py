@@ -14,8 +14,6 @@ processes (``cocktail separate --jobs N``) or on a Dask cluster::
 import os
 import signal
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict
 from pathlib import Path
 
@@ -526,6 +524,10 @@ def separate_many(inputs, folders, options=None, *, jobs=1, on_done=None):
             if on_done:
                 on_done(*results[i])
     else:
+        # Imported here: a single recording (and every live run) needs no pool.
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+        from concurrent.futures.process import BrokenProcessPool
+
         pool = ProcessPoolExecutor(max_workers=jobs, initializer=_worker_init)
         try:
             futures = {pool.submit(_worker_job, t): i for i, t in enumerate(tasks)}

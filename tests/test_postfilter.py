@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from cocktail.bss.common import median
 from cocktail.bss.postfilter import GAIN_FLOOR, PostFilter, apply_gain, crosstalk
 from helpers import SAMPLES, last_error, ok, run
 
@@ -25,6 +26,14 @@ def test_crosstalk_is_the_share_of_power_that_leaks():
     assert 0.005 < np.median(a[:, 0, 1]) < 0.02
     assert 0.0003 < np.median(a[:, 1, 0]) < 0.002
     assert not crosstalk(np.ones((8, 1, 10))).any()  # one output has no crosstalk
+
+
+@pytest.mark.parametrize("shape, axis", [((5, 3), 0), ((4, 3), 0), ((3, 6, 2), 1), ((7,), 0)])
+def test_the_median_without_numpy_ma_is_numpys_median(shape, axis):
+    a = np.random.default_rng(1).standard_normal(shape).astype(np.float32)
+    got = median(a, axis=axis)
+    assert got.dtype == np.median(a, axis=axis).dtype
+    assert np.array_equal(got, np.median(a, axis=axis))
 
 
 def test_a_shadow_of_an_output_is_not_its_crosstalk():

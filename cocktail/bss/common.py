@@ -6,6 +6,17 @@ import numpy as np
 from ..errors import CocktailError
 
 
+def median(a, axis=0):
+    """The median along ``axis`` of finite values, as ``np.median`` gives it.
+
+    ``np.median`` imports ``numpy.ma`` at its first call, a fifth of a 4 s
+    live run's start; sorting gives the same values without it.
+    """
+    s = np.sort(np.asarray(a), axis=axis)
+    n = s.shape[axis]
+    return (np.take(s, (n - 1) // 2, axis=axis) + np.take(s, n // 2, axis=axis)) / 2
+
+
 def as_recording(X):
     """A whole recording as a float64 array, checked to be 2-D.
 

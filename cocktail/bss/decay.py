@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .common import median
 from .stft import STFT
 
 __all__ = ["decay_time"]
@@ -83,7 +84,7 @@ def decay_time(X, sample_rate):
         slope = centred @ t / float(t @ t)  # dB per second
         residual = centred - slope[:, None] * t
         fits = np.sqrt(np.mean(residual**2, axis=1)) < FIT_DB
-        loud = windows[:, 0] > np.median(level)
+        loud = windows[:, 0] > median(level)
         falls = fits & loud & (slope < 0.0)
         rates.append(-slope[falls])
     rates = np.concatenate(rates) if rates else np.zeros(0)

@@ -50,6 +50,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .common import median
 from .stft import MIN_NFFT, STFT, BinFilter
 
 #: Share of each bin's frames, the loudest, over which a speaker's crosstalk is measured.
@@ -89,7 +90,7 @@ def _running_median(a, width):
     if len(windows) == 3:  # the median of three, without sorting
         lo, hi = np.minimum(windows[0], windows[1]), np.maximum(windows[0], windows[1])
         return np.maximum(lo, np.minimum(hi, windows[2]))
-    return np.median(np.stack(windows), axis=0)
+    return median(np.stack(windows), axis=0)
 
 
 def _shares(P, loudness, own=False):
@@ -258,7 +259,7 @@ class PostFilter:
 def summary(shares, nfft, hop, method):
     """The report's ``postfilter`` entry for crosstalk ``shares`` measured with
     an STFT of ``nfft`` / ``hop`` by ``method``."""
-    share = np.median(shares.sum(axis=2), axis=0)
+    share = median(shares.sum(axis=2), axis=0)
     return {
         "used": True,
         "method": method,

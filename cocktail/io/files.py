@@ -9,7 +9,6 @@ a symbolic link's target is written.
 
 import io
 import os
-import secrets
 import stat
 import sys
 import tempfile
@@ -170,7 +169,7 @@ def temporary_beside(path):
     target = write_target(path)
     folder = tempfile.gettempdir() if is_special(target) else str(target.parent)
     while True:
-        tmp = os.path.join(folder, f".{target.name}.{secrets.token_hex(4)}.part")
+        tmp = os.path.join(folder, f".{target.name}.{os.urandom(4).hex()}.part")
         # Known before it exists: an interruption at any moment leaves nothing behind.
         _temporaries.add(tmp)
         try:
