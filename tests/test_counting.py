@@ -143,6 +143,36 @@ def test_room_outputs_with_soft_onsets_are_not_talkers():
     assert counted.n == 2 and sorted(keep) == [0, 1]
 
 
+@pytest.mark.parametrize("gain_db, n", [(-2.0, 3), (-9.0, 2)])
+def test_a_loud_output_with_soft_onsets_of_its_own_is_a_talker(gain_db, n):
+    """A third talker whose output has soft onsets (a quick trial separation
+    can leave a talker smeared so) beside an output of the two others'
+    reverberation, both soft: the reverberation follows the louder outputs'
+    power and is dropped; the third talker's does not, and within 6 dB of
+    the loudest it is counted, unsure, with the evidence saying why."""
+    rng = np.random.default_rng(12)
+    F, T = 64, 400
+    bursts = (rng.random((3, 1, T)) < 0.3) * rng.uniform(1, 10, (3, F, T))
+    kernel = np.exp(-np.arange(30) / 10.0)
+    kernel /= kernel.sum()
+    smooth = lambda x: np.stack([np.convolve(row, kernel)[:T] for row in x])  # noqa: E731
+    soft = smooth(bursts[2])
+    soft *= 10 ** (gain_db / 10) * bursts[0].mean() / soft.mean()
+    echo = smooth(0.6 * bursts[0] + 0.4 * bursts[1]) * 0.6
+    P = np.stack([bursts[0], bursts[1], soft, echo], axis=1) + 1e-3
+    counted, keep = count_outputs(P, np.linspace(0, 4000, F))
+    ev = counted.evidence
+    assert min(ev["onset_sharpness"]) < 1 - ev["margin"] - ev["unsure_margin"]  # both soft
+    assert counted.n == n and sorted(keep) == list(range(n))
+    if n == 3:
+        assert counted.unsure and ev["soft_talker"]["reverberation_explained"] < 0.3
+        assert ev["soft_talker"]["level_db"] == pytest.approx(gain_db, abs=0.5)
+        assert "1 output with soft onsets but 2.0 dB below the loudest" in counted.method
+        assert ev["soft_talker"]["below"] == pytest.approx(0.38 + 6.0 / T - 0.04, abs=1e-3)
+    else:
+        assert "soft_talker" not in ev
+
+
 def test_a_talker_heard_again_is_not_another_talker():
     """Two talkers, each also in a second output through another filter (as a
     trial separation of a compact array gives them): the second outputs have
