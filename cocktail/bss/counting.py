@@ -672,7 +672,7 @@ def count_outputs(P, freqs, upper=None, reverberation=True):
             reverb -= 1
         talkers = kept
     soft = None
-    if reverberation:
+    if reverberation and (upper is None or len(talkers) < upper):
         soft = _soft_talker(P, freqs, order[sharp:], talkers, level_db, corr, line - REVERB_UNSURE)
     if soft is not None:
         talkers = list(talkers) + [soft[0]]
