@@ -119,9 +119,9 @@ them (right with them), the other 12 were explained 0.44 to 0.82 (two of
 them, 0.44 and 0.54, in rooms still counted too few).  The counts that
 were too few went from 11 to 6, and none became too many.  Noise as loud
 (about 5 dB SNR) can pass for such a talker: on 24 simulated noisy arrays
-it made 2 counts one too many (unsure) and 3 that were too few right.  None of the benchmark's 70
-rooms of five draws has an output without sharp onsets within 6 dB of
-the loudest.
+it made 2 counts one too many (unsure) and 3 that were too few right.
+None of the benchmark's 70 rooms of five draws has an output without
+sharp onsets within 6 dB of the loudest.
 
 The margins were set on three draws of the benchmark's rooms (42 cases),
 the reverberation line on those and 34 simulated arrays, and the condition
@@ -596,7 +596,10 @@ def count_outputs(P, freqs, upper=None, reverberation=True):
     DUPLICATE_CORRELATION or more is that talker heard again, and one whose
     power the louder candidates' powers predict (:func:`reverberation_explained`
     at least REVERB_EXPLAINED + REVERB_SHORT / frames) is their
-    reverberation; neither is counted (see the module docstring).
+    reverberation; neither is counted (see the module docstring).  With
+    ``reverberation``, one output without sharp onsets is counted too when
+    it is loud and the counted talkers' powers do not explain it
+    (:func:`_soft_talker`); the count is then unsure.
 
     Parameters
     ----------
@@ -671,9 +674,9 @@ def count_outputs(P, freqs, upper=None, reverberation=True):
             kept = [k for k in candidates if k in kept or k == spare_one]
             reverb -= 1
         talkers = kept
-    soft = None
+    soft, soft_line = None, line - REVERB_UNSURE
     if reverberation and (upper is None or len(talkers) < upper):
-        soft = _soft_talker(P, freqs, order[sharp:], talkers, level_db, corr, line - REVERB_UNSURE)
+        soft = _soft_talker(P, freqs, order[sharp:], talkers, level_db, corr, soft_line)
     if soft is not None:
         talkers = list(talkers) + [soft[0]]
     if upper is not None:
@@ -714,7 +717,7 @@ def count_outputs(P, freqs, upper=None, reverberation=True):
             "level_db": round(float(level_db[soft[0]]), 1),
             "onset_sharpness": round(float(score[soft[0]]), 3),
             "reverberation_explained": round(soft[1], 2),
-            "below": round(line - REVERB_UNSURE, 3),
+            "below": round(soft_line, 3),
         }
         method += (
             f"; 1 output with soft onsets but {-level_db[soft[0]]:.1f} dB below the loudest "
