@@ -396,6 +396,17 @@ def check_sources(n_sources, n_mics, name):
         )
 
 
+def signal_rank(X):
+    """Independent signals the channels of X (n_mics, n_samples) carry: the
+    covariance eigenvalues above the recording's own noise floor (its
+    quantisation step, or round-off; a scaled copy of a 16-bit channel
+    differs from it by rounding only)."""
+    from .bss.counting import noise_floor
+
+    _, eigval, _ = covariance_spectrum(X)
+    return int(np.sum(eigval > noise_floor(X, eigval[0]))) if eigval[0] > 0 else 0
+
+
 def resolve_sources(X, n_sources, name="the recording"):
     """Decide how many sources to separate; warn when the rank forces fewer.
 
@@ -428,13 +439,7 @@ def resolve_sources(X, n_sources, name="the recording"):
     n_mics = X.shape[0]
     check_sources(n_sources, n_mics, name)
     n_sources = _fixed(n_sources)
-    _, eigval, _ = covariance_spectrum(X)
-    # components under the recording's own noise floor (its quantisation
-    # step, or round-off) carry no signal: a scaled copy of a 16-bit channel
-    # differs from it by rounding only
-    from .bss.counting import noise_floor
-
-    rank = int(np.sum(eigval > noise_floor(X, eigval[0]))) if eigval[0] > 0 else 0
+    rank = signal_rank(X)
     wanted = n_mics if n_sources is None else n_sources
     warnings = []
     if rank < wanted:
@@ -1164,6 +1169,10 @@ def _start_adaptive(reader, options, callback):
     if not at_once:  # the model (and the count) are judged from `first`
         quiet, first = _past_quiet(reader, first, wait, rate)
         check_finite(quiet, rate, name, lead)
+    need = _fixed(options.n_sources) or 2
+    faint, first = _past_too_few(
+        reader, first, max(wait, MIN_SAMPLES), need, rate, name, lead + quiet.shape[1]
+    )
     check_recording(first, rate, name)
     n_sources, warnings, _ = resolve_sources(first, options.n_sources, name)
     mixing, reason = choose_model(first, rate, options.model)
@@ -1245,8 +1254,8 @@ def _start_adaptive(reader, options, callback):
             "count_seconds": None if at_once else round(counted, 3),
         },
     }
-    sep.heard_from((lead + quiet.shape[1]) / rate)
-    held = np.concatenate([quiet, first], axis=1)
+    sep.heard_from((lead + quiet.shape[1] + faint.shape[1]) / rate)
+    held = np.concatenate([quiet, faint, first], axis=1)
     sep.prime(held, lead / rate)  # a start held for the count is learnt from first
     if lead:
         report["silent_start_seconds"] = round(lead / rate, 3)
@@ -1262,7 +1271,52 @@ def _start_adaptive(reader, options, callback):
             "above it: the model and the number of speakers were judged from the first "
             "sound on"
         )
+    if faint.shape[1]:
+        report["few_signals_start_seconds"] = round(faint.shape[1] / rate, 3)
+        after = "started" if at_once else "judged the model and the number of speakers"
+        warnings.append(
+            f"{name} began with {faint.shape[1] / rate:.2f} s in which its channels carried "
+            f"fewer than {need} independent signals (sound under the recording's noise floor, "
+            f"or one source alone): the live separation {after} from what followed"
+        )
     return sep, report, warnings, (lead, held), block
+
+
+def _past_too_few(reader, first, wanted, need, rate, name, offset):
+    """While a stream's first stretch ``first`` carries fewer than ``need``
+    independent signals (:func:`signal_rank`: a quiet room whose hiss lies
+    under the quantisation noise, a click in it, one source alone in an
+    instantaneous mixture), hold it and take the next ``wanted`` samples
+    instead, for at most MAX_QUIET_SECONDS: a stream is judged from its first
+    stretch with something to separate, not refused for its start.  Returns
+    (the samples held, possibly none; the stretch to judge from: all that
+    was read when the stream ended or the time ran out first, so that the
+    rank's error describes it)."""
+    held, total = [], 0
+    while signal_rank(first) < need and total + first.shape[1] < MAX_QUIET_SECONDS * rate:
+        more = reader.read_all(limit=wanted)
+        if not more.shape[1]:
+            break
+        check_finite(first, rate, name, offset + total)
+        held.append(first)
+        total += first.shape[1]
+        first = more
+    if not held:
+        return first[:, :0], first
+    if signal_rank(first) < need:
+        return first[:, :0], np.concatenate(held + [first], axis=1)
+    # judged from the first tenth of a second that carries them on
+    step = max(int(0.1 * rate), 1)
+    start = next(
+        (i for i in range(0, first.shape[1], step) if signal_rank(first[:, i : i + step]) >= need),
+        0,
+    )
+    if start:
+        more = reader.read_all(limit=start)
+        check_finite(more, rate, name, offset + total + first.shape[1])
+        held.append(first[:, :start])
+        first = np.concatenate([first[:, start:], more], axis=1)
+    return np.concatenate(held, axis=1), first
 
 
 def _live_frame(first, rate, n_sources, step, given, at_once, report):

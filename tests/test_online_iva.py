@@ -381,6 +381,60 @@ def test_a_stream_that_begins_with_hiss_is_judged_from_its_first_sound(tmp_path,
     assert all(int(a) >= 5 for a in said), stderr
 
 
+@pytest.mark.parametrize("at_once", [False, True])
+def test_a_stream_that_begins_under_the_noise_floor_is_not_refused(tmp_path, changing, at_once):
+    """A quiet room on a 16-bit microphone: its hiss (-90 dBFS) is within the
+    quantisation noise, and a tap on the table 1 s in keeps it from passing
+    for steady noise. --adaptive judged the stream from those seconds and
+    stopped with 'carry only 0 independent signals' (with --model
+    convolutive, from the first 0.125 s). It now holds them, says so, and
+    separates the stream from the first stretch with two signals on; every
+    sample comes out."""
+    X, refs = changing
+    rng = np.random.default_rng(5)
+    X = 0.5 * X[:, : 6 * RATE] / np.abs(X).max()
+    lead = 3 * RATE
+    start = 10 ** (-90 / 20) * rng.standard_normal((2, lead))
+    start[:, RATE : RATE + 40] += 0.002 * np.sign(rng.standard_normal((2, 40)))  # the tap
+    stream = np.concatenate([start, X], axis=1)
+    cmd = cocktail_cmd() + ["separate", "-", "--adaptive", "-o", "-", "--report", "r.json"]
+    cmd += ["--model", "convolutive"] if at_once else []
+    r = subprocess.run(cmd, input=_wav_bytes(stream), capture_output=True, cwd=tmp_path)
+    stderr = r.stderr.decode()
+    assert r.returncode == 0, stderr
+    held, after = (1.0, "started") if at_once else (3.0, "judged the model and the number of speakers")
+    assert (
+        f"Warning: standard input began with {held:.2f} s in which its channels carried fewer "
+        "than 2 independent signals (sound under the recording's noise floor, or one source "
+        f"alone): the live separation {after} from what followed"
+    ) in stderr
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["few_signals_start_seconds"] == held and report["n_sources"] == 2
+    y, _ = sf.read(io.BytesIO(r.stdout))
+    assert y.shape == (lead + 6 * RATE, 2)
+    sdr = score(refs[:, 3 * RATE : 6 * RATE], y[lead + 3 * RATE :].T, filter_length=TAPS)["sdr"]
+    assert np.all(sdr > 5), sdr
+
+
+def test_a_stream_that_never_carries_two_signals_is_refused_once_it_ends(tmp_path):
+    """Held while waiting for a second signal, a stream that ends without one
+    is refused as before, with the rank's reason from all of it."""
+    rng = np.random.default_rng(6)
+    voice = rng.standard_normal(4 * RATE) * np.repeat(rng.random(40) > 0.5, RATE // 10)
+    stream = 0.1 * np.stack([voice, -0.5 * voice])
+    r = subprocess.run(
+        cocktail_cmd() + ["separate", "-", "--adaptive", "-o", str(tmp_path / "out")],
+        input=_wav_bytes(stream),
+        capture_output=True,
+    )
+    assert r.returncode != 0
+    assert r.stderr.decode().strip().splitlines()[-1] == (
+        "Error: cannot separate 2 sources from standard input: its 2 channels carry only 1 "
+        "independent signal (the channels are linear combinations of each other)"
+    )
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_bad_sample_in_the_noise_held_before_the_first_sound_is_refused(tmp_path, changing):
     """The noise held while waiting for a sound is checked like the rest: a
     NaN in it gives the usual one-line error and no output."""
