@@ -69,9 +69,11 @@ def test_a_stream_that_ends_early_says_so(pcm16, tmp_path):
         p = cocktail("separate", "-", "-o", tmp_path / "out", "-q", stdin=stdin)
     assert p.returncode == 0, p.stderr
     assert p.stderr.decode().splitlines() == [
-        "Warning: standard input ends with 1 byte that make no whole frame (4 bytes each): ignored",
+        "Warning: standard input ends with 1 byte that makes no whole frame (4 bytes each): "
+        "ignored",
         f"Warning: standard input ended early: {frames / rate:.3f} s of the "
-        f"{len(x) / rate:.3f} s its header promises (separated what arrived)",
+        f"{len(x) / rate:.3f} s its header promises ({frames} of {len(x)} frames; "
+        "separated what arrived)",
     ]
     for i in (1, 2):
         assert sf.info(str(tmp_path / "out" / f"speaker_{i}.wav")).frames == frames

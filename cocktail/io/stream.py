@@ -259,15 +259,15 @@ class PCMReader(Reader):
             return
         if leftover:
             self.notes.append(
-                f"{self.name} ends with {leftover} byte{'s' if leftover != 1 else ''} that "
-                f"make no whole frame ({self._frame_bytes} bytes each): ignored"
+                f"{self.name} ends with {_bytes_that_make(leftover)} no whole frame "
+                f"({self._frame_bytes} bytes each): ignored"
             )
         if self._left:
             rate = self.sample_rate
             self.notes.append(
                 f"{self.name} ended early: {self._got / rate:.3f} s of the "
                 f"{(self._got + self._left) / rate:.3f} s its header promises "
-                "(separated what arrived)"
+                f"({self._got} of {self._got + self._left} frames; separated what arrived)"
             )
 
     def close(self):
@@ -327,9 +327,8 @@ def open_input(path, *, raw=None):
             )
             if size % frame_bytes:
                 reader.notes.append(
-                    f"{name} ends with {size % frame_bytes} "
-                    f"byte{'s' if size % frame_bytes != 1 else ''}"
-                    f" that make no whole frame ({frame_bytes} bytes each): ignored"
+                    f"{name} ends with {_bytes_that_make(size % frame_bytes)} no whole frame "
+                    f"({frame_bytes} bytes each): ignored"
                 )
             return reader
         return PCMReader(
@@ -553,3 +552,8 @@ class Writer:
                 pass
             if self._tmp is not None:  # None once committed: nothing left to remove
                 files.remove_temporary(self._tmp)
+
+
+def _bytes_that_make(n):
+    """'1 byte that makes' or 'n bytes that make'."""
+    return f"{n} byte that makes" if n == 1 else f"{n} bytes that make"
