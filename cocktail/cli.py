@@ -7,6 +7,7 @@ Exit status: 0 success, 1 an error in the input or the environment,
 2 a wrong command line, 130 interrupted.
 """
 
+import contextlib
 import json
 import math
 import os
@@ -346,7 +347,8 @@ class SourceCount(click.ParamType):
     "sets the frame, --block-seconds trades latency against cost), starting at once "
     "with --model convolutive, after 2 s with --model auto (a room heard by 4 or "
     "more microphones is counted from 6 s, or 10 s when that count is in doubt; "
-    "--count-seconds).",
+    "--count-seconds). On stdin the first Ctrl-C ends the stream and what arrived "
+    "is written; a second stops at once.",
 )
 @click.option(
     "--seed",
@@ -601,6 +603,44 @@ def separate(
             mixtures, output, options, jobs, raw_format, report_path, quiet, html_page
         )
     mixture = mixtures[0]
+    if adaptive and mixture == audio.STDIO:
+        with _ended_by_ctrl_c(quiet):
+            return _separate_one(
+                mixture, output, options, raw_format, report_path, quiet, plot_path, html_page
+            )
+    return _separate_one(
+        mixture, output, options, raw_format, report_path, quiet, plot_path, html_page
+    )
+
+
+@contextlib.contextmanager
+def _ended_by_ctrl_c(quiet):
+    """A live stream on stdin (--adaptive) has no end of its own: the first
+    Ctrl-C ends it as if its writer had closed it (what has arrived is
+    separated and written, exit status 0); a second stops at once, writing
+    nothing (130). In a shell pipeline the recorder gets the same Ctrl-C and
+    closes the pipe."""
+    from .io import stream
+
+    def end(signum, frame):
+        stream.end_input()
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # a second one stops
+        _say(
+            quiet,
+            "Ctrl-C: the stream ends here; separating what has arrived (Ctrl-C again "
+            "stops at once, writing nothing)",
+            "Note",
+        )
+
+    before = signal.signal(signal.SIGINT, end)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
+def _separate_one(mixture, output, options, raw_format, report_path, quiet, plot_path, html_page):
+    """One input into a folder, or onto stdout."""
     if output == audio.STDIO:
         return _separate_to_stdout(mixture, options, raw_format, report_path, quiet)
     from .batch import separate_file

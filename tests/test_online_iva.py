@@ -3,6 +3,7 @@
 import io
 import json
 import re
+import signal
 import subprocess
 import threading
 import time
@@ -16,7 +17,7 @@ from cocktail.bss.online_iva import OnlineIVA, latency_seconds, room_frame, sepa
 from cocktail.errors import CocktailError
 from cocktail.evaluate import score
 from cocktail.room import room_responses
-from helpers import SAMPLES, cocktail_cmd
+from helpers import SAMPLES, cocktail_cmd, default_sigint
 
 RATE = 16000
 HALF = 5 * RATE  # the room changes after 5 s
@@ -434,6 +435,72 @@ def test_a_stream_that_never_carries_two_signals_is_refused_once_it_ends(tmp_pat
         "Error: cannot separate 2 sources from standard input: its 2 channels carry only 1 "
         "independent signal (the channels are linear combinations of each other)"
     )
+    assert not (tmp_path / "out").exists()
+
+
+def _live_to_folder_until_ctrl_c(tmp_path, changing, second):
+    """A microphone's stream into `separate - --adaptive -o DIR`: 3 s written
+    (more than the pipe holds, so the command is reading), Ctrl-C, then (when
+    ``second``) Ctrl-C again at once; else 0.5 s more, the pipe left open.
+    Returns (the process, its stderr, at most the frames sent)."""
+    X, _ = changing
+    wav = _wav_bytes(0.5 * X[:, : 6 * RATE] / np.abs(X).max())
+    header, frame = 44, 4
+    p = subprocess.Popen(
+        cocktail_cmd() + ["separate", "-", "--adaptive", "-o", str(tmp_path / "out")],
+        stdin=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        preexec_fn=default_sigint,
+    )
+    err = []
+    reader = threading.Thread(target=lambda: err.append(p.stderr.read()))
+    reader.start()
+    sent = 3 * RATE
+    p.stdin.write(wav[: header + frame * sent])
+    p.stdin.flush()
+    p.send_signal(signal.SIGINT)
+    if second:  # while it separates the 2 s or more it had read
+        time.sleep(0.05)
+        p.send_signal(signal.SIGINT)
+    else:
+        try:
+            p.stdin.write(wav[header + frame * sent : header + frame * (sent + RATE // 2)])
+            p.stdin.flush()
+        except BrokenPipeError:
+            pass  # it had finished: the stream had ended
+    p.wait(timeout=120)  # a guard against a hang only
+    reader.join()
+    try:
+        p.stdin.close()
+    except BrokenPipeError:
+        pass
+    return p, err[0].decode(), sent + RATE // 2
+
+
+def test_ctrl_c_ends_a_live_stream_and_writes_what_arrived(tmp_path, changing):
+    """A live recording has no end of its own: the first Ctrl-C on
+    `separate - --adaptive` ends the stream as if the recorder had closed it
+    (it used to abandon every output, exit 130): the speakers of what had
+    arrived are written, exit status 0, even with the pipe still open."""
+    p, stderr, sent = _live_to_folder_until_ctrl_c(tmp_path, changing, second=False)
+    assert p.returncode == 0, stderr
+    assert (
+        "Note: Ctrl-C: the stream ends here; separating what has arrived (Ctrl-C again stops "
+        "at once, writing nothing)"
+    ) in stderr
+    said = re.search(r"Warning: standard input was ended with Ctrl-C after ([0-9.]+) s: ", stderr)
+    frames = [sf.info(str(tmp_path / "out" / f"speaker_{i}.wav")).frames for i in (1, 2)]
+    report = json.loads((tmp_path / "out" / "separation.json").read_text())
+    # what the command had read: all but what the pipe still held (64 KiB)
+    assert frames[0] == frames[1] == report["n_samples"]
+    assert abs(frames[0] - float(said[1]) * RATE) <= RATE / 1000
+    assert 3 * RATE - 65536 // 4 <= frames[0] <= sent
+
+
+def test_a_second_ctrl_c_stops_a_live_stream_at_once_writing_nothing(tmp_path, changing):
+    p, stderr, _ = _live_to_folder_until_ctrl_c(tmp_path, changing, second=True)
+    assert p.returncode == 130, stderr
+    assert stderr.strip().splitlines()[-1] == "Error: interrupted"
     assert not (tmp_path / "out").exists()
 
 

@@ -158,16 +158,38 @@ class FileReader(Reader):
         self._f.close()
 
 
-class _ByteSource:
-    """A binary stream read in exact-size pieces (pipes return short reads)."""
+#: Set by :func:`end_input`: standard input ends at its next read.
+_ENDED = []
 
-    def __init__(self, stream, prefix=b""):
+
+def end_input():
+    """End standard input at its next read, as if its writer had closed it.
+
+    For the command line's first Ctrl-C on a live stream (a microphone's
+    recording has no end of its own): what has arrived is separated and
+    written, and the reader notes that the stream was ended so.  A read
+    already waiting on the pipe returns when the next bytes (or its end)
+    come.
+    """
+    _ENDED.append(True)
+
+
+class _ByteSource:
+    """A binary stream read in exact-size pieces (pipes return short reads).
+
+    ``endable``: standard input, which :func:`end_input` ends; ``cut`` is
+    then set once it has.
+    """
+
+    def __init__(self, stream, prefix=b"", endable=False):
         self._stream = stream
         # read1 returns what the pipe has (at least one byte) instead of
         # waiting for a whole request: latency stays at one block.
         self._read = getattr(stream, "read1", stream.read)
         self._buf = bytearray(prefix)
         self.eof = False
+        self._endable = endable
+        self.cut = False
 
     def peek(self, n):
         self._fill(n)
@@ -181,6 +203,9 @@ class _ByteSource:
 
     def _fill(self, n):
         while len(self._buf) < n and not self.eof:
+            if self._endable and _ENDED:
+                self.eof = self.cut = True
+                break
             chunk = self._read(max(n - len(self._buf), 1 << 16))
             if not chunk:
                 self.eof = True
@@ -257,6 +282,12 @@ class PCMReader(Reader):
         """Say once what was wrong with how the input ended."""
         if self.notes:
             return
+        if self._src.cut:
+            self.notes.append(
+                f"{self.name} was ended with Ctrl-C after {self._got / self.sample_rate:.3f} s: "
+                "separated what had arrived"
+            )
+            return
         if leftover:
             self.notes.append(
                 f"{self.name} ends with {_bytes_that_make(leftover)} no whole frame "
@@ -306,7 +337,7 @@ def open_input(path, *, raw=None):
     if raw is not None:
         rate, channels, encoding = raw
         if str(path) == audio.STDIO:
-            src = _ByteSource(audio.stdin_stream())
+            src = _ByteSource(audio.stdin_stream(), endable=True)
             name = "standard input"
             frames = None
         else:
@@ -336,7 +367,7 @@ def open_input(path, *, raw=None):
         )
     if str(path) != audio.STDIO:
         return FileReader(path)
-    src = _ByteSource(audio.stdin_stream())
+    src = _ByteSource(audio.stdin_stream(), endable=True)
     first = src.peek(4)
     if not first:
         raise CocktailError("standard input is empty: expected a WAV stream")
