@@ -1,6 +1,6 @@
 """Live room separation (``--adaptive``) against the batch room model, through pipes.
 
-Three tables (four with ``--passes``), in Markdown, for the README:
+Four tables (five with ``--passes``), in Markdown, for the README:
 
 1. Room cases: every case folder (``mix.wav``, ``refs.wav``, ``meta.json``
    with ``kind`` "convolutive" and ``n_src``) under the folders given is
@@ -19,7 +19,10 @@ Three tables (four with ``--passes``), in Markdown, for the README:
 3. A gradual move: the first speaker walks along an arc (responses
    cross-faded every 0.25 s); live SDR of each speaker per 2 s window (left
    out where that speaker is silent) and the output each was found on.
-4. With ``--passes K``: every case streamed K times in a row, live SDR on
+4. Sounds that are no talker (a door slam, a knock, a cough) 8 s into two
+   speakers in three simulated rooms: live SDR in windows after each,
+   against the same stream without it.
+5. With ``--passes K``: every case streamed K times in a row, live SDR on
    each pass beside the batch model with its own frames and with the live
    model's, and the oracle per-bin filter with the live model's frames and
    windows, to show where the gap to the batch model comes from.
@@ -393,6 +396,71 @@ def changing_table(speech, half, rt60):
     )
 
 
+#: Everyday sounds that are no talker, at EVENT_AT seconds: (name, level
+#: relative to the mixture's, seconds, envelope).
+EVENTS = (
+    ("a door slam, 30 times the speech's level", 30.0, 0.3, "decay"),
+    ("a knock, 10 times", 10.0, 0.3, "decay"),
+    ("a cough, 5 times", 5.0, 0.4, "hann"),
+)
+EVENT_AT = 8.0
+EVENT_WINDOWS = ((1.0, 3.0), (3.0, 7.0), (7.0, 12.0))  # seconds after the event
+
+
+def _with_event(X, rate, level, seconds, envelope, seed):
+    """X with a burst of noise heard through short random responses at EVENT_AT."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * rate)
+    env = np.exp(-np.arange(n) / (0.05 * rate)) if envelope == "decay" else np.hanning(n)
+    burst = level * float(np.std(X)) * rng.standard_normal(n) * env
+    Y = X.copy()
+    at = int(EVENT_AT * rate)
+    for m in range(len(X)):
+        Y[m, at : at + n] += np.convolve(burst, 0.3 * rng.standard_normal(50))[:n]
+    return Y
+
+
+def events_table(speech, rt60, rooms=3):
+    """Two speakers in simulated rooms; one burst that is no talker at
+    EVENT_AT s. Live SDR in windows after it, beside the same stream without
+    it."""
+    seconds = EVENT_AT + EVENT_WINDOWS[-1][1]
+    S, rate = load_speech(speech, 2, seconds)
+    rows = {name: [] for name, *_ in EVENTS}
+    plain, tamed = [], {name: [] for name, *_ in EVENTS}
+
+    def windows(refs, y):
+        return [sdr(refs, y, rate, EVENT_AT + a, EVENT_AT + b)[0] for a, b in EVENT_WINDOWS]
+
+    for seed in range(1, rooms + 1):
+        img = images(S, room_responses(2, 2, rt60, rate, seed=seed)[0])
+        X, refs = img.sum(axis=1), img[0]
+        peak = 0.3 / np.abs(X).max()
+        y, _, _, _ = live_reported(wav_bytes(X * peak, rate), [])
+        base = windows(refs * peak, y)
+        plain.append(base)
+        for k, (name, level, length, envelope) in enumerate(EVENTS):
+            Xe = _with_event(X, rate, level, length, envelope, seed * 10 + k) * peak
+            y, _, _, report = live_reported(wav_bytes(Xe, rate), [])
+            rows[name].append(np.subtract(windows(refs * peak, y), base))
+            tamed[name].append(report.get("loud_frames_tamed", 0))
+    heads = " | ".join(f"{a:g}-{b:g} s after" for a, b in EVENT_WINDOWS)
+    out(
+        f"\nA sound that is no talker, {EVENT_AT:g} s into two speakers in {rooms} simulated "
+        f"rooms (RT60 {rt60:g} s, 2 mics): live SDR in windows after it, as the difference "
+        "from the same stream without it (mean over the rooms, worst in brackets); "
+        "frames tamed: loud_frames_tamed in the report:\n"
+    )
+    out(f"| sound | {heads} | frames tamed |")
+    out("|---|" + "---|" * (len(EVENT_WINDOWS) + 1))
+    mean = np.mean(plain, axis=0)
+    out("| none (live SDR) | " + " | ".join(f"{v:.1f}" for v in mean) + " | 0 |")
+    for name, diffs in rows.items():
+        d = np.array(diffs)
+        cells = " | ".join(f"{m:+.1f} ({w:+.1f})" for m, w in zip(d.mean(axis=0), d.min(axis=0)))
+        out(f"| {name} | {cells} | {min(tamed[name])} to {max(tamed[name])} |")
+
+
 def moving_table(speech, seconds, rt60, step=0.25, window=2.0):
     """Speaker 1 walks along an arc from -50 to +10 degrees; speaker 2 stays at +50."""
     S, rate = load_speech(speech, 2, seconds)
@@ -489,6 +557,7 @@ def main():
     if args.speech:
         changing_table(args.speech, args.half, args.rt60)
         moving_table(args.speech, args.walk, args.rt60)
+        events_table(args.speech, args.rt60)
     if args.markdown:
         Path(args.markdown).write_text("\n".join(LINES).strip() + "\n")
 
