@@ -319,9 +319,10 @@ class SourceCount(click.ParamType):
     help="Number of speakers to separate: a number, 'auto' to count them (from the "
     "microphones' covariance for instantaneous mixtures, from how the outputs "
     "of a trial separation sound for rooms; the choice and its evidence go to "
-    "stderr and the report; --adaptive counts from its first 2 s, unsure for a "
-    "room with 4 or more microphones, except with --model convolutive, which starts "
-    "at once: one per microphone), or 'all' for one per microphone.",
+    "stderr and the report; --adaptive counts from its first 2 s, 6 or 10 s for a "
+    "room with 4 or more microphones, 10 s for a room where one talker was heard, "
+    "except with --model convolutive, which starts at once: one per microphone), "
+    "or 'all' for one per microphone.",
 )
 @click.option(
     "--model",

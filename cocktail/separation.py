@@ -9,6 +9,7 @@ microphone 1, ordered by energy and given headroom. It never prints; warnings
 come back in the result.
 """
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Callable, List, Optional, Union
 
@@ -1196,6 +1197,34 @@ def _start_adaptive(reader, options, callback):
                 if more.shape[1]:  # the stream goes on: the count is made again
                     recount = f"from the first {first.shape[1] / rate:g} s {_doubt(early)}"
                     first, early = np.concatenate([first, more], axis=1), None
+    if (
+        options.count_seconds is None
+        and mixing == "convolutive"
+        and not at_once
+        and options.n_sources in (None, "auto")
+        and n_sources > 1
+        and first.shape[1] < int(LIVE_ARRAY_RECOUNT_SECONDS * rate)
+    ):  # one talker so far is no count for a stream: count again from longer
+        early = early or count_sources(first, rate, mixing, n_sources, options)
+        if early.n == 1:
+            more = reader.read_all(limit=int(LIVE_ARRAY_RECOUNT_SECONDS * rate) - first.shape[1])
+            check_finite(more, rate, name, lead + quiet.shape[1] + faint.shape[1] + first.shape[1])
+            if more.shape[1]:
+                recount = f"from the first {first.shape[1] / rate:g} s one talker was heard"
+                first, early = np.concatenate([first, more], axis=1), None
+    if recount.endswith("one talker was heard") and first.shape[1] >= int(
+        LIVE_ARRAY_RECOUNT_SECONDS * rate
+    ):  # the stream goes on: a talker who starts later must have an output
+        early = early or count_sources(first, rate, mixing, n_sources, options)
+        if early.n == 1:
+            early = dataclasses.replace(
+                early,
+                n=2,
+                unsure=True,
+                method=f"{early.method}; one talker in the first "
+                f"{first.shape[1] / rate:g} s of a stream that goes on: 2 outputs, so that "
+                "a talker who starts later is separated too",
+            )
     counted = first.shape[1] / rate  # seconds the model and the count were judged on
     counting = {}
     if at_once and options.n_sources in (None, "auto") and n_sources > 1:
