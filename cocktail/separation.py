@@ -25,6 +25,7 @@ from .appliers import (
     blocks_of,
     peak_of,
 )
+from .bss.common import steady_samples
 from .bss.ica import ALGORITHMS as ICA_ALGORITHMS
 from .bss.ica import DESCRIPTIONS as ICA_DESCRIPTIONS
 from .bss.ica import TOL, default_max_iter, ica
@@ -830,7 +831,8 @@ def count_sources(X, sample_rate, model, upper, options):
     from .bss.counting import count_instantaneous, count_room
 
     if model == "instantaneous":
-        return count_instantaneous(X)
+        steady = steady_samples(X)  # a door slam is no source
+        return count_instantaneous(X if steady is None else X[:, steady])
     return count_room(X, sample_rate, upper, options.seed)
 
 
@@ -957,8 +959,11 @@ def _fit_instantaneous(X, sample_rate, n_sources, algorithm, options, callback, 
     mean = X.mean(axis=1, keepdims=True)
     max_iter = default_max_iter(algorithm) if options.max_iter is None else options.max_iter
     tol = TOL if options.tol is None else options.tol
+    steady = steady_samples(X)  # transients are left out of the estimation
+    if steady is not None:
+        report["transient_samples_left_out"] = int(np.sum(~steady))
     res = ica(
-        X,
+        X if steady is None else X[:, steady],
         n_sources=n_sources,
         max_iter=max_iter,
         tol=tol,
@@ -1030,6 +1035,8 @@ def _fit_room(X, sample_rate, n_sources, algorithm, options, callback, report, m
         report["merged_outputs"] = [[int(k) for k in res.merged[i]] for i in order]
     if res.decay is not None:
         report["decay_time_seconds"] = None if np.isnan(res.decay) else round(res.decay, 3)
+    if res.transients:  # door slams, coughs: left out of the estimation
+        report["transient_frames_left_out"] = res.transients
     report.update(
         algorithm=f"independent vector analysis per STFT bin ({res.algorithm})",
         parameters={

@@ -133,3 +133,41 @@ def pair_newton(G, h, floor, lam=None):
         D = (b * G - li * G.T) / (a * b - li * lj)
     np.fill_diagonal(D, 0.0)
     return D
+
+
+#: Instantaneous mixtures: a block of TRANSIENT_BLOCK samples whose power in
+#: the whitened channels exceeds TRANSIENT_RATIO times the 95th percentile of
+#: the blocks' is a transient that is no talker (a door slam, a cough), left
+#: out of what the unmixing is estimated from, with a block on either side
+#: (the room model's rule, ``cocktail.bss.iva.TRANSIENT_RATIO``, in the time
+#: domain).  ICA takes the least Gaussian signal for a source, and a burst
+#: 30 times the speech's level for 0.3 s from a third direction took an
+#: output of a 2 x 2 mixture of two talkers: 4.1 and 36.7 dB against 44.0
+#: and 47.3 without it.  On the benchmark's 35 instantaneous mixtures of five
+#: draws no block comes within the line (the loudest at most 2.1 times the
+#: percentile).
+TRANSIENT_BLOCK = 1024
+TRANSIENT_RATIO = 4.0
+
+
+def steady_samples(X):
+    """Which samples of X (n_mics, n_samples) the unmixing is estimated
+    from: (n_samples,) bool, or None when all of them (no transient, see
+    TRANSIENT_RATIO)."""
+    n = X.shape[1] // TRANSIENT_BLOCK
+    if n < 2:
+        return None
+    Xc = X[:, : n * TRANSIENT_BLOCK] - X.mean(axis=1, keepdims=True)
+    w, V = np.linalg.eigh(Xc @ Xc.T / Xc.shape[1])
+    use = w > 1e-12 * max(float(w[-1]), np.finfo(float).tiny)
+    Z = (V[:, use] / np.sqrt(w[use])).T @ Xc
+    p = np.einsum("kt,kt->t", Z, Z).reshape(n, TRANSIENT_BLOCK).sum(axis=1)
+    k = int(0.95 * (n - 1))
+    ref = float(np.partition(p, k)[k])
+    loud = p > TRANSIENT_RATIO * ref
+    if not (loud.any() and ref > 0):
+        return None
+    loud = np.convolve(loud.astype(float), np.ones(3), mode="same") > 0
+    steady = np.ones(X.shape[1], dtype=bool)
+    steady[: n * TRANSIENT_BLOCK] = np.repeat(~loud, TRANSIENT_BLOCK)
+    return steady
