@@ -795,7 +795,7 @@ def count_room(X, sample_rate, upper=None, random_state=0):
         1 without a trial separation when fewer than two talkers are
         possible.
     """
-    from .iva import _steady_frames, default_nfft, separate_convolutive
+    from .iva import default_nfft, separate_convolutive
     from .stft import STFT
 
     K = X.shape[0] if upper is None else upper
@@ -825,7 +825,7 @@ def count_room(X, sample_rate, upper=None, random_state=0):
     stft = STFT(nfft, nfft // 4)
     Yf = stft.forward(res.sources)
     P = Yf.real.astype(np.float64) ** 2 + Yf.imag.astype(np.float64) ** 2
-    steady = _steady_frames(stft.forward(X), rate)  # a door slam is no talker
+    steady = res.steady  # a door slam is no talker: its frames left out
     if steady is not None and steady.size == P.shape[2]:
         P = np.ascontiguousarray(P[:, :, steady])
     freqs = np.arange(P.shape[0]) * rate / nfft

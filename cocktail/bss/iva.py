@@ -206,6 +206,9 @@ class ConvolutiveResult:
     transients : int
         Frames of the separation's STFT left out of the estimation as
         transients that are no talker (TRANSIENT_RATIO).
+    steady : ndarray of bool or None
+        Which frames of the separation's STFT (``nfft // 4`` hop before any
+        lengthening) it was estimated from; None: all of them.
     """
 
     sources: np.ndarray
@@ -222,6 +225,7 @@ class ConvolutiveResult:
     decay: Optional[float] = None
     lengthened: bool = False
     transients: int = 0
+    steady: Optional[np.ndarray] = None
 
 
 # ----------------------------------------------------------------------------
@@ -1657,4 +1661,5 @@ def separate_convolutive(
         decay=decay,
         lengthened=lengthened,
         transients=0 if steady is None else int(np.sum(~steady)),
+        steady=steady,
     )
