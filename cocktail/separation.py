@@ -1174,6 +1174,7 @@ def _start_adaptive(reader, options, callback):
     # an array's count from LIVE_ARRAY_COUNT_SECONDS, if made and kept; and
     # why it was made again from longer, if it was
     early, recount = None, ""
+    one_talker = False  # one talker heard at first, and the count made again from longer
     if not at_once:  # the model (and the count) are judged from `first`
         quiet, first = _past_quiet(reader, first, wait, rate)
         check_finite(quiet, rate, name, lead)
@@ -1212,17 +1213,17 @@ def _start_adaptive(reader, options, callback):
         and n_sources > 1
         and first.shape[1] < int(LIVE_ARRAY_RECOUNT_SECONDS * rate)
     ):  # one talker so far is no count for a stream: count again from longer
-        early = early or count_sources(first, rate, mixing, n_sources, options)
+        if early is None:
+            early = count_sources(first, rate, mixing, n_sources, options)
         if early.n == 1:
             more = reader.read_all(limit=int(LIVE_ARRAY_RECOUNT_SECONDS * rate) - first.shape[1])
             check_finite(more, rate, name, lead + quiet.shape[1] + faint.shape[1] + first.shape[1])
             if more.shape[1]:
                 recount = f"from the first {first.shape[1] / rate:g} s one talker was heard"
-                first, early = np.concatenate([first, more], axis=1), None
-    if recount.endswith("one talker was heard") and first.shape[1] >= int(
-        LIVE_ARRAY_RECOUNT_SECONDS * rate
-    ):  # the stream goes on: a talker who starts later must have an output
-        early = early or count_sources(first, rate, mixing, n_sources, options)
+                first, early, one_talker = np.concatenate([first, more], axis=1), None, True
+    if one_talker and first.shape[1] >= int(LIVE_ARRAY_RECOUNT_SECONDS * rate):
+        # the stream goes on: a talker who starts later must have an output
+        early = count_sources(first, rate, mixing, n_sources, options)
         if early.n == 1:
             early = dataclasses.replace(
                 early,
