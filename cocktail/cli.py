@@ -638,6 +638,7 @@ def _ended_by_ctrl_c(quiet):
         yield
     finally:
         signal.signal(signal.SIGINT, before)
+        stream.reset_input()
 
 
 def _separate_one(mixture, output, options, raw_format, report_path, quiet, plot_path, html_page):

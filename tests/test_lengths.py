@@ -4,8 +4,10 @@ Through real pipes (a seekable CliRunner stdin would hide what matters) and
 with stdout redirected to a real file.
 """
 
+import io
 import struct
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -171,3 +173,31 @@ def test_raw_input_with_leftover_bytes_warns(pcm16, tmp_path, via):
         f"Warning: {name} ends with 3 bytes that make no whole frame (4 bytes each): ignored\n"
     )
     assert sf.info(str(tmp_path / "o" / "speaker_1.wav")).frames == len(x)
+
+
+def test_an_ended_stdin_stream_stops_and_the_next_one_reads_whole(monkeypatch):
+    """What the first Ctrl-C on a live stream does to the reader: no read
+    past what has arrived, and a note; once reset, standard input is read
+    whole again (a second command in the same process)."""
+    from cocktail.io import stream
+
+    rate, n = 16000, 200_000
+    x = np.random.default_rng(0).uniform(-0.5, 0.5, (n, 2))
+    buf = io.BytesIO()
+    sf.write(buf, x, rate, format="WAV", subtype="PCM_16")
+    wav = buf.getvalue()
+
+    def stdin():
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BufferedReader(io.BytesIO(wav))))
+        return stream.open_input("-")
+
+    reader = stdin()
+    first = reader.read(1000)
+    stream.end_input()
+    try:
+        rest = reader.read(n)
+    finally:
+        stream.reset_input()
+    assert first.shape[1] + rest.shape[1] < n  # what the pipe had not delivered is not read
+    assert reader.notes[-1].startswith("standard input was ended with Ctrl-C after ")
+    assert stdin().read(n).shape[1] == n

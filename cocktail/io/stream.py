@@ -174,6 +174,11 @@ def end_input():
     _ENDED.append(True)
 
 
+def reset_input():
+    """Undo :func:`end_input` (for the next command run in the same process)."""
+    _ENDED.clear()
+
+
 class _ByteSource:
     """A binary stream read in exact-size pieces (pipes return short reads).
 
