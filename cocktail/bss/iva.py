@@ -9,7 +9,9 @@ leave each bin with its own ordering of the speakers; independent vector
 analysis (IVA) estimates all bins jointly under a multivariate source prior
 that ties together the bins of one speaker.
 
-Every algorithm runs in the same frame:
+Every algorithm runs in the same frame (on the frames left after any
+transient that is no talker, a door slam or a cough, is set aside:
+:data:`TRANSIENT_RATIO`; the outputs are still made for every frame):
 
 1. per-bin PCA: each bin is whitened and, with fewer speakers than
    microphones, reduced to its ``n_sources`` principal components (but see

@@ -44,7 +44,8 @@ second's online outputs, which need not be in its order (+0.26 dB on average
 over the benchmark's 42 rooms, better on 27, worse on 5); with REWARM_FROM
 speakers or more, when the separation is still unsure as the ring buffer
 fills, that warm-up runs once more on it, its outputs matched to the running
-ones; and every ALIGN_EVERY
+ones (and again whenever a separation that was sure turns unsure for
+CHANGED_SECONDS: the mixture changed, e.g. a microphone's gain); and every ALIGN_EVERY
 seconds the bins are re-aligned to the same speakers as the batch model's
 final alignment does (``iva._align`` with ``local``: by activity, band by
 band, bin by bin against its neighbours, and by the speakers' delays; the
@@ -53,6 +54,10 @@ a re-alignment that would swap the speakers as a whole being undone.  Once the
 ring buffer is full (ALIGN_GUARD_SECONDS), a re-alignment that would move
 most of the bins at once is refused: it comes from recent frames that
 mislead the alignment, and it would hand the speakers to the other outputs.
+
+Once warmed up, a frame far louder than the running power (TRANSIENT_CAP:
+a door slam, a cough) is learnt from as if it were that loud, so that it
+does not fill the statistics for many of their time constants.
 
 With more microphones than outputs, each bin is first projected onto the
 ``n_sources`` principal components of a running covariance, tracked block by
