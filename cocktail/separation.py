@@ -1152,7 +1152,10 @@ def _start_adaptive(reader, options, callback):
     with ``model="auto"``, chooses the model (a room needs longer) and, with
     ``n_sources`` "auto", counts the speakers (a room heard by an array from
     LIVE_ARRAY_COUNT_SECONDS, and again from LIVE_ARRAY_RECOUNT_SECONDS when
-    that count is in doubt). With ``model="convolutive"``
+    that count is in doubt, or when one talker was heard: a stream that goes
+    on then keeps 2 outputs). A first stretch that carries fewer
+    independent signals than needed is held until one does
+    (:func:`_past_too_few`). With ``model="convolutive"``
     the separation starts at once, before there is enough to count from:
     one output per microphone then.
 
