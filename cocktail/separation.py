@@ -1331,9 +1331,15 @@ def _past_too_few(reader, first, wanted, need, rate, name, offset):
     stretch with something to separate, not refused for its start.  Returns
     (the samples held, possibly none; the stretch to judge from: all that
     was read when the stream ended or the time ran out first, so that the
-    rank's error describes it)."""
+    rank's error describes it; also when a channel has stayed constant for
+    DEAD_CHANNEL_SECONDS while another has not: a dead microphone, which
+    waiting will not mend)."""
     held, total = [], 0
+    varied = np.zeros(first.shape[0], dtype=bool)  # channels that have moved
     while signal_rank(first) < need and total + first.shape[1] < MAX_QUIET_SECONDS * rate:
+        varied |= np.any(first != first[:, :1], axis=1)
+        if total >= DEAD_CHANNEL_SECONDS * rate and varied.any() and not varied.all():
+            break  # a microphone that is dead, not waiting for a talker
         more = reader.read_all(limit=wanted)
         if not more.shape[1]:
             break
@@ -1398,6 +1404,10 @@ SOUND_RISE = 10.0
 #: Most seconds of steady noise held while waiting for a sound; after them the
 #: stream is judged from what there is.
 MAX_QUIET_SECONDS = 30.0
+#: ...but a channel constant for this long while another moves is a dead
+#: microphone: the stream is judged (and refused, if it carries too few
+#: signals) at once rather than after MAX_QUIET_SECONDS.
+DEAD_CHANNEL_SECONDS = 5.0
 
 
 def _past_quiet(reader, first, wanted, rate):

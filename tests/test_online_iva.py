@@ -613,6 +613,44 @@ def test_one_talker_through_the_first_10_s_of_a_stream_keeps_a_second_output(tmp
     assert report["n_sources"] == 1 and y.shape == (5 * RATE,), stderr  # one channel
 
 
+def test_a_dead_microphone_is_refused_without_waiting_for_the_stream_to_end(tmp_path, changing):
+    """Held while waiting for a second signal, a stream whose second
+    microphone stays at zero while the first hears the room is a dead
+    microphone, not a quiet start: refused after 5 s of it, with the pipe
+    still open, rather than after 30 s."""
+    X, _ = changing
+    stream = np.zeros((2, 8 * RATE))
+    stream[0] = 0.5 * X[0, : 8 * RATE] / np.abs(X[0]).max()
+    p = subprocess.Popen(
+        cocktail_cmd() + ["separate", "-", "--adaptive", "-o", str(tmp_path / "out")],
+        stdin=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    err = []
+    reader = threading.Thread(target=lambda: err.append(p.stderr.read()))
+    reader.start()
+    wav = bytearray(_wav_bytes(stream))
+    assert wav[36:40] == b"data"
+    wav[4:8] = wav[40:44] = b"\xff\xff\xff\xff"  # a live stream's header: no length
+    try:
+        p.stdin.write(bytes(wav))
+        p.stdin.flush()
+    except BrokenPipeError:
+        pass  # it had read what it needed and stopped
+    p.wait(timeout=120)  # a guard against a hang only: the pipe stays open
+    reader.join()
+    assert p.returncode == 1
+    assert err[0].decode().strip().splitlines()[-1] == (
+        "Error: cannot separate 2 sources from standard input: its 2 channels carry only 1 "
+        "independent signal (channel 2 is silent)"
+    )
+    assert not (tmp_path / "out").exists()
+    try:
+        p.stdin.close()
+    except BrokenPipeError:
+        pass
+
+
 def test_a_bad_sample_in_the_noise_held_before_the_first_sound_is_refused(tmp_path, changing):
     """The noise held while waiting for a sound is checked like the rest: a
     NaN in it gives the usual one-line error and no output."""
