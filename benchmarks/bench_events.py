@@ -1,10 +1,11 @@
-"""Sounds that are no talker (a door slam, a cough) in the batch model's room cases.
+"""Sounds that are no talker (a door slam, a cough) in the batch models' cases.
 
 usage: python benchmarks/bench_events.py CASE_DIR... [--before EXE] [--markdown FILE]
 
-Into each room case (``mix.wav``, ``refs.wav``, ``meta.json`` as
+Into each case, room or instantaneous (``mix.wav``, ``refs.wav`` as
 ``benchmarks/cases.py`` writes them) a burst is added 5 s in, heard by every
-microphone through its own short random response: a door slam (30 times the
+microphone through its own short random response (through a gain of its
+own in an instantaneous mixture): a door slam (30 times the
 mixture's RMS, 0.3 s, decaying in 50 ms) or a cough (5 times, 0.4 s, a Hann
 envelope). ``cocktail separate`` runs with its defaults (the speakers are
 counted) on the case as it is and with each sound; ``--before EXE`` runs
@@ -37,9 +38,10 @@ SOUNDS = {
 }
 
 
-def with_sound(X, rate, level, seconds, envelope, seed=0):
+def with_sound(X, rate, level, seconds, envelope, seed=0, taps=50):
     """X (mics, samples) with a burst at AT s, each microphone through its own
-    50-tap random response; then scaled to a peak of 0.9 (written as floats)."""
+    ``taps``-tap random response (1: a gain, as an instantaneous mixture
+    hears it); then scaled to a peak of 0.9 (written as floats)."""
     rng = np.random.default_rng(seed)
     n = int(seconds * rate)
     env = np.exp(-np.arange(n) / (0.05 * rate)) if envelope == "decay" else np.hanning(n)
@@ -47,7 +49,7 @@ def with_sound(X, rate, level, seconds, envelope, seed=0):
     Y = X.copy()
     at = int(AT * rate)
     for m in range(len(Y)):
-        Y[m, at : at + n] += np.convolve(burst, 0.3 * rng.standard_normal(50))[:n]
+        Y[m, at : at + n] += np.convolve(burst, 0.3 * rng.standard_normal(taps))[:n]
     return Y * (0.9 / np.abs(Y).max())
 
 
@@ -82,9 +84,7 @@ def main():
         "|---|---|---|" + "---|" * len(heads),
     ]
     for case in map(Path, a.cases):
-        meta_kind = (case / "meta.json").read_text()
-        if '"convolutive"' not in meta_kind:
-            continue
+        room = '"convolutive"' in (case / "meta.json").read_text()
         X, rate = sf.read(case / "mix.wav", dtype="float64", always_2d=True)
         X = X.T
         refs = sf.read(case / "refs.wav", dtype="float64", always_2d=True)[0].T
@@ -97,7 +97,7 @@ def main():
         with tempfile.TemporaryDirectory() as tmp:
             for k, (level, seconds, envelope) in enumerate(SOUNDS.values()):
                 path = Path(tmp) / f"sound{k}.wav"
-                Y = with_sound(X, rate, level, seconds, envelope, seed=k)
+                Y = with_sound(X, rate, level, seconds, envelope, k, 50 if room else 1)
                 sf.write(path, Y.T, rate, subtype="FLOAT")
                 for _, program in runs:
                     cells.append(cell(separated(program, path), refs, keep))
