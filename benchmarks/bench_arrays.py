@@ -108,6 +108,13 @@ def run(command):
         return est, wall, len(est)
 
 
+def cocktail_executable():
+    """The cocktail to benchmark: $COCKTAIL, else the one beside this Python."""
+    return os.environ.get("COCKTAIL") or shutil.which(
+        "cocktail", path=str(Path(sys.executable).parent)
+    )
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("cases", nargs="+")
@@ -116,9 +123,7 @@ def main():
     ap.add_argument("--json", help="write the raw rows here")
     ap.add_argument("--markdown", metavar="FILE", help="also write the table and summary here")
     a = ap.parse_args()
-    exe = os.environ.get("COCKTAIL") or shutil.which(
-        "cocktail", path=str(Path(sys.executable).parent)
-    )
+    exe = cocktail_executable()
     anchors = [m for m in a.anchors.split(",") if m]
     rows = []
     for case in map(Path, a.cases):

@@ -18,8 +18,6 @@ every column, so that the columns compare).
 """
 
 import argparse
-import os
-import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -29,7 +27,7 @@ import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_arrays import run, sdr  # noqa: E402
+from bench_arrays import cocktail_executable, run, sdr  # noqa: E402
 
 AT = 5.0  # seconds into the recording
 SOUNDS = {
@@ -74,9 +72,7 @@ def main():
     ap.add_argument("--before", help="another cocktail executable to run beside this one")
     ap.add_argument("--markdown", metavar="FILE", help="also write the table here")
     a = ap.parse_args()
-    exe = os.environ.get("COCKTAIL") or shutil.which(
-        "cocktail", path=str(Path(sys.executable).parent)
-    )
+    exe = cocktail_executable()
     runs = [("cocktail", exe)] + ([("before", a.before)] if a.before else [])
     heads = [f"{s}, {name}" for s in SOUNDS for name, _ in runs]
     lines = [

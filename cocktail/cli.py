@@ -604,14 +604,11 @@ def separate(
             mixtures, output, options, jobs, raw_format, report_path, quiet, html_page
         )
     mixture = mixtures[0]
-    if adaptive and mixture == audio.STDIO:
-        with _ended_by_ctrl_c(quiet):
-            return _separate_one(
-                mixture, output, options, raw_format, report_path, quiet, plot_path, html_page
-            )
-    return _separate_one(
-        mixture, output, options, raw_format, report_path, quiet, plot_path, html_page
-    )
+    live = adaptive and mixture == audio.STDIO  # a stream with no end of its own
+    with _ended_by_ctrl_c(quiet) if live else contextlib.nullcontext():
+        return _separate_one(
+            mixture, output, options, raw_format, report_path, quiet, plot_path, html_page
+        )
 
 
 @contextlib.contextmanager

@@ -809,7 +809,7 @@ def solver_for(model, options, warnings):
     return names[0]
 
 
-def count_sources(X, sample_rate, model, upper, options):
+def count_sources(X, sample_rate, model, upper, options, transients_left_out=False):
     """How many speakers ``X`` holds.
 
     Parameters
@@ -823,6 +823,10 @@ def count_sources(X, sample_rate, model, upper, options):
         :func:`resolve_sources` found (the instantaneous count ignores it).
     options : Options
         Its ``seed`` seeds the room model's count.
+    transients_left_out : bool
+        Whether X is already without its transients (an instantaneous count
+        leaves them out, :func:`cocktail.bss.common.steady_samples`: a door
+        slam is no source).
 
     Returns
     -------
@@ -831,7 +835,7 @@ def count_sources(X, sample_rate, model, upper, options):
     from .bss.counting import count_instantaneous, count_room
 
     if model == "instantaneous":
-        steady = steady_samples(X)  # a door slam is no source
+        steady = None if transients_left_out else steady_samples(X)
         return count_instantaneous(X if steady is None else X[:, steady])
     return count_room(X, sample_rate, upper, options.seed)
 
@@ -867,15 +871,26 @@ def fit(X, sample_rate, options: Options, *, name="the recording", callback=None
     check_length(X.shape[1], n_sources, sample_rate, name)
     model, reason = choose_model(X, sample_rate, options.model)
     report = {"model": model, "model_reason": reason}
+    # an instantaneous mixture's transients (door slams) are found once, for
+    # the count and the unmixing alike
+    steady = steady_samples(X) if model == "instantaneous" else None
     n_sources, heard_again = _settle_count(
-        X, sample_rate, model, n_sources, options, name, report, warnings
+        X if steady is None else X[:, steady],
+        sample_rate,
+        model,
+        n_sources,
+        options,
+        name,
+        report,
+        warnings,
+        left_out=model == "instantaneous",
     )
     report["n_sources"] = int(n_sources)
     warnings.extend(ignored_by_model(model, options))
     algorithm = solver_for(model, options, warnings)
     if model == "instantaneous":
         sep, converged, n_iter, final = _fit_instantaneous(
-            X, sample_rate, n_sources, algorithm, options, callback, report, warnings
+            X, sample_rate, n_sources, algorithm, options, callback, report, warnings, steady
         )
     else:
         merge = False
@@ -894,16 +909,19 @@ def fit(X, sample_rate, options: Options, *, name="the recording", callback=None
     return sep, report, warnings
 
 
-def _settle_count(X, sample_rate, model, n_sources, options, name, report, warnings, counted=None):
+def _settle_count(
+    X, sample_rate, model, n_sources, options, name, report, warnings, counted=None, left_out=False
+):
     """The number of speakers to separate: counted when asked (with the
     evidence in ``report`` and a warning when unsure), else as given; and
     whether the count's trial separation heard a talker in more than one
     output (None when there was no count).  ``counted``: the count of ``X``
-    when it has been made already."""
+    when it has been made already; ``left_out``: X is without its
+    transients (:func:`count_sources`)."""
     heard_again = None
     if options.n_sources in (None, "auto") and n_sources > 1:
         if counted is None:
-            counted = count_sources(X, sample_rate, model, n_sources, options)
+            counted = count_sources(X, sample_rate, model, n_sources, options, left_out)
         n_sources = counted.n
         heard_again = counted.heard_again > 0
         report["source_count"] = counted.as_report()
@@ -953,14 +971,17 @@ def _twice_the_frame(res):
     )
 
 
-def _fit_instantaneous(X, sample_rate, n_sources, algorithm, options, callback, report, warnings):
+def _fit_instantaneous(
+    X, sample_rate, n_sources, algorithm, options, callback, report, warnings, steady=None
+):
     """ICA of an instantaneous mixture: the applier, and whether it converged
-    (converged, iterations, what was still changing); fills ``report``."""
+    (converged, iterations, what was still changing); fills ``report``.
+    ``steady``: the samples it is estimated from (None: all), the others
+    transients (:func:`cocktail.bss.common.steady_samples`)."""
     mean = X.mean(axis=1, keepdims=True)
     max_iter = default_max_iter(algorithm) if options.max_iter is None else options.max_iter
     tol = TOL if options.tol is None else options.tol
-    steady = steady_samples(X)  # transients are left out of the estimation
-    if steady is not None:
+    if steady is not None:  # transients are left out of the estimation
         report["transient_samples_left_out"] = int(np.sum(~steady))
     res = ica(
         X if steady is None else X[:, steady],
@@ -1336,7 +1357,7 @@ def _past_too_few(reader, first, wanted, need, rate, name, offset):
     waiting will not mend)."""
     held, total = [], 0
     varied = np.zeros(first.shape[0], dtype=bool)  # channels that have moved
-    while signal_rank(first) < need and total + first.shape[1] < MAX_QUIET_SECONDS * rate:
+    while (rank := signal_rank(first)) < need and total + first.shape[1] < MAX_QUIET_SECONDS * rate:
         varied |= np.any(first != first[:, :1], axis=1)
         if total >= DEAD_CHANNEL_SECONDS * rate and varied.any() and not varied.all():
             break  # a microphone that is dead, not waiting for a talker
@@ -1349,7 +1370,7 @@ def _past_too_few(reader, first, wanted, need, rate, name, offset):
         first = more
     if not held:
         return first[:, :0], first
-    if signal_rank(first) < need:
+    if rank < need:  # (the rank of ``first`` as the loop left it)
         return first[:, :0], np.concatenate(held + [first], axis=1)
     # judged from the first tenth of a second that carries them on
     step = max(int(0.1 * rate), 1)

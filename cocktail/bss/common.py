@@ -150,6 +150,20 @@ TRANSIENT_BLOCK = 1024
 TRANSIENT_RATIO = 4.0
 
 
+def loud_stretches(power, ratio=None, near=1, percentile=95):
+    """Which of ``power`` (one value per frame or block) are a transient:
+    above ``ratio`` (default TRANSIENT_RATIO, read when called) times their
+    ``percentile``-th percentile (an order statistic), each with ``near``
+    neighbours on either side.  (n,) bool, or None when none is."""
+    ratio = TRANSIENT_RATIO if ratio is None else ratio
+    k = int(percentile / 100.0 * (power.size - 1))
+    ref = float(np.partition(power, k)[k])
+    loud = power > ratio * ref
+    if not (loud.any() and ref > 0):
+        return None
+    return np.convolve(loud.astype(float), np.ones(2 * near + 1), mode="same") > 0
+
+
 def steady_samples(X):
     """Which samples of X (n_mics, n_samples) the unmixing is estimated
     from: (n_samples,) bool, or None when all of them (no transient, see
@@ -161,13 +175,9 @@ def steady_samples(X):
     w, V = np.linalg.eigh(Xc @ Xc.T / Xc.shape[1])
     use = w > 1e-12 * max(float(w[-1]), np.finfo(float).tiny)
     Z = (V[:, use] / np.sqrt(w[use])).T @ Xc
-    p = np.einsum("kt,kt->t", Z, Z).reshape(n, TRANSIENT_BLOCK).sum(axis=1)
-    k = int(0.95 * (n - 1))
-    ref = float(np.partition(p, k)[k])
-    loud = p > TRANSIENT_RATIO * ref
-    if not (loud.any() and ref > 0):
+    loud = loud_stretches(np.einsum("kt,kt->t", Z, Z).reshape(n, TRANSIENT_BLOCK).sum(axis=1))
+    if loud is None:
         return None
-    loud = np.convolve(loud.astype(float), np.ones(3), mode="same") > 0
     steady = np.ones(X.shape[1], dtype=bool)
     steady[: n * TRANSIENT_BLOCK] = np.repeat(~loud, TRANSIENT_BLOCK)
     return steady

@@ -119,6 +119,7 @@ from typing import Callable, List, Optional
 import numpy as np
 
 from ..errors import CocktailError
+from .common import loud_stretches
 from .counting import (
     DUPLICATE_CORRELATION,
     DUPLICATE_UNSURE,
@@ -205,9 +206,6 @@ class ConvolutiveResult:
     lengthened : bool
         Whether step 6's Wiener filters were made at twice the separation's
         frame (``nfft`` and ``hop`` are then theirs).
-    transients : int
-        Frames of the separation's STFT left out of the estimation as
-        transients that are no talker (TRANSIENT_RATIO).
     steady : ndarray of bool or None
         Which frames of the separation's STFT (``nfft // 4`` hop before any
         lengthening) it was estimated from; None: all of them.
@@ -226,8 +224,13 @@ class ConvolutiveResult:
     merged: Optional[List[List[int]]] = None
     decay: Optional[float] = None
     lengthened: bool = False
-    transients: int = 0
     steady: Optional[np.ndarray] = None
+
+    @property
+    def transients(self) -> int:
+        """Frames of the separation's STFT left out of the estimation as
+        transients that are no talker (TRANSIENT_RATIO)."""
+        return 0 if self.steady is None else int(np.sum(~self.steady))
 
 
 # ----------------------------------------------------------------------------
@@ -556,17 +559,12 @@ def _steady_frames(Xf, sample_rate):
     e = np.einsum("fmt,fmt->ft", band.real, band.real)
     e += np.einsum("fmt,fmt->ft", band.imag, band.imag)
     e /= np.maximum(e.mean(axis=1, keepdims=True), _TINY)
-    p = e.mean(axis=0)
-    k = int(TRANSIENT_PERCENTILE / 100.0 * (p.size - 1))
-    ref = float(np.partition(p, k)[k])
-    loud = p > TRANSIENT_RATIO * ref
-    if not (loud.any() and ref > 0):
-        return None
     # with the frames on either side that overlap it by half or more: a
     # transient's edges, under the line, still hold much of it
-    near = TRANSIENT_NEAR_FRAMES
-    loud = np.convolve(loud.astype(float), np.ones(2 * near + 1), mode="same") > 0
-    return ~loud
+    loud = loud_stretches(
+        e.mean(axis=0), TRANSIENT_RATIO, TRANSIENT_NEAR_FRAMES, TRANSIENT_PERCENTILE
+    )
+    return None if loud is None else ~loud
 
 
 def _frames_of(Xf, steady):
@@ -1662,6 +1660,5 @@ def separate_convolutive(
         merged=merged,
         decay=decay,
         lengthened=lengthened,
-        transients=0 if steady is None else int(np.sum(~steady)),
         steady=steady,
     )
