@@ -509,8 +509,28 @@ def test_merged_outputs_are_reported_and_repeatable():
     )
     assert a.report["all_microphones"] == (
         "one output per microphone; each speaker is the sum of its outputs "
-        "(1 of 2 heard in more than one, see merged_outputs)"
+        "(1 of 2 heard in more than one, see merged_outputs); the one left over "
+        "(reverberation) shared among them per bin by their shares of its power"
     )
+
+
+def test_the_output_no_talker_took_is_shared_among_the_talkers(monkeypatch):
+    """Of the four outputs, three make the two talkers; the fourth holds
+    their reverberation through a spatial pattern their outputs leave out,
+    and the talkers' images hold that reverberation too.  Shared among them
+    per bin, it makes them 2.4 dB clearer (measured) than dropped."""
+    from cocktail.bss import iva
+
+    X, images = compact_array(2)
+    shared = separate_convolutive(X, n_sources=2, nfft=1024, sample_rate=RATE)
+    assert sum(map(len, shared.merged)) == 3
+
+    def dropped(D, groups, Xf, width):
+        return np.stack([D[:, group, :].sum(axis=1) for group in groups], axis=1)
+
+    monkeypatch.setattr(iva, "_merged", dropped)
+    without = separate_convolutive(X, n_sources=2, nfft=1024, sample_rate=RATE)
+    assert sdr_db(images, shared.sources) > sdr_db(images, without.sources) + 1.5
 
 
 def test_an_output_following_a_chosen_talker_below_the_count_line_is_merged():
