@@ -3,7 +3,8 @@
 usage: python benchmarks/bench_events.py CASE_DIR... [--before EXE] [--markdown FILE]
 
 Into each case, room or instantaneous (``mix.wav``, ``refs.wav`` as
-``benchmarks/cases.py`` writes them) a burst is added 5 s in, heard by every
+``benchmarks/cases.py`` writes them) a burst is added 5 s in (in the middle
+of a recording too short for that), heard by every
 microphone through its own short random response (through a gain of its
 own in an instantaneous mixture): a door slam (30 times the
 mixture's RMS, 0.3 s, decaying in 50 ms) or a cough (5 times, 0.4 s, a Hann
@@ -29,15 +30,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_arrays import cocktail_executable, run, sdr  # noqa: E402
 
-AT = 5.0  # seconds into the recording
+AT = 5.0  # seconds into the recording (the middle of one too short for that)
 SOUNDS = {
     "door slam": (30.0, 0.3, "decay"),
     "cough": (5.0, 0.4, "hann"),
 }
 
 
+def sound_at(n_samples, rate):
+    """When the sounds start, in seconds: AT, or in the middle of a recording
+    too short to hold the longest of them 1 s after AT (the 4 s clip)."""
+    longest = max(seconds for _, seconds, _ in SOUNDS.values())
+    length = n_samples / rate
+    return AT if length >= AT + longest + 1.0 else (length - longest) / 2
+
+
 def with_sound(X, rate, level, seconds, envelope, seed=0, taps=50):
-    """X (mics, samples) with a burst at AT s, each microphone through its own
+    """X (mics, samples) with a burst at :func:`sound_at`, each microphone through its own
     ``taps``-tap random response (1: a gain, as an instantaneous mixture
     hears it); then scaled to a peak of 0.9 (written as floats)."""
     rng = np.random.default_rng(seed)
@@ -45,7 +54,7 @@ def with_sound(X, rate, level, seconds, envelope, seed=0, taps=50):
     env = np.exp(-np.arange(n) / (0.05 * rate)) if envelope == "decay" else np.hanning(n)
     burst = level * float(np.sqrt(np.mean(X**2))) * rng.standard_normal(n) * env
     Y = X.copy()
-    at = int(AT * rate)
+    at = int(sound_at(X.shape[1], rate) * rate)
     for m in range(len(Y)):
         Y[m, at : at + n] += np.convolve(burst, 0.3 * rng.standard_normal(taps))[:n]
     return Y * (0.9 / np.abs(Y).max())
@@ -87,7 +96,8 @@ def main():
         n = refs.shape[0]
         longest = max(seconds for _, seconds, _ in SOUNDS.values())
         keep = np.ones(refs.shape[1], dtype=bool)
-        keep[int((AT - 0.5) * rate) : int((AT + longest + 0.5) * rate)] = False
+        at = sound_at(refs.shape[1], rate)
+        keep[int((at - 0.5) * rate) : int((at + longest + 0.5) * rate)] = False
 
         cells = [cell(separated(exe, case / "mix.wav"), refs, keep)]
         with tempfile.TemporaryDirectory() as tmp:
