@@ -1,6 +1,6 @@
 """Live room separation (``--adaptive``) against the batch room model, through pipes.
 
-Four tables (five with ``--passes``), in Markdown, for the README:
+Five tables (six with ``--passes``), in Markdown, for the README:
 
 1. Room cases: every case folder (``mix.wav``, ``refs.wav``, ``meta.json``
    with ``kind`` "convolutive" and ``n_src``) under the folders given is
@@ -22,7 +22,11 @@ Four tables (five with ``--passes``), in Markdown, for the README:
 4. Sounds that are no talker (a door slam, a knock, a cough) 8 s into two
    speakers in three simulated rooms: live SDR in windows after each,
    against the same stream without it.
-5. With ``--passes K``: every case streamed K times in a row, live SDR on
+5. Two people taking turns (half a second of overlap at each change, both
+   at once for the last 6 s) in three simulated rooms, streamed with the
+   defaults and separated as a file: while one talks alone, how far below
+   the talker's output the other output stays; SDR where both talk.
+6. With ``--passes K``: every case streamed K times in a row, live SDR on
    each pass beside the batch model with its own frames and with the live
    model's, and the oracle per-bin filter with the live model's frames and
    windows, to show where the gap to the batch model comes from.
@@ -461,6 +465,85 @@ def events_table(speech, rt60, rooms=3):
         out(f"| {name} | {cells} | {min(tamed[name])} to {max(tamed[name])} |")
 
 
+#: Two people taking turns: (start, stop) seconds that each one talks. They
+#: overlap for half a second at each change of turn, as people do, and talk
+#: at once over the last 6 s.
+TURNS = (
+    ((0.0, 6.0), (11.5, 18.0), (24.0, 30.0)),
+    ((5.0, 12.0), (17.0, 24.0), (24.0, 30.0)),
+)
+#: The stretches where one of them talks alone (speaker index, start, stop).
+ALONE = ((0, 0.0, 5.0), (1, 6.0, 11.5), (0, 12.0, 17.0), (1, 18.0, 24.0))
+BOTH_FROM = 24.0
+
+
+def turns_table(speech, rt60, rooms=3):
+    """Two speakers taking turns in simulated rooms, streamed with the command
+    line's defaults (the count included) and separated as a file: while one
+    talks alone, how far below the talker's output the other output stays
+    (what is heard of the talker in the silent person's file), and SDR where
+    both talk."""
+    seconds = TURNS[0][-1][1]
+    S, rate = load_speech(speech, 2, seconds)
+    fade = int(0.02 * rate)
+    for k, spans in enumerate(TURNS):
+        mask = np.zeros(S.shape[1])
+        for a, b in spans:
+            lo, hi = int(a * rate), int(b * rate)
+            mask[lo:hi] = 1.0
+            mask[lo : lo + fade] = np.linspace(0.0, 1.0, fade)
+            mask[hi - fade : hi] = np.linspace(1.0, 0.0, fade)
+        S[k] *= mask
+    quiet = {"live": [], "batch": []}
+    both = {"live": [], "batch": []}
+    counts = []
+    for seed in range(1, rooms + 1):
+        img = images(S, room_responses(2, 2, rt60, rate, seed=seed)[0])
+        X, refs = img.sum(axis=1), img[0]
+        peak = 0.3 / np.abs(X).max()
+        X, refs = X * peak, refs * peak
+        y_live, _, _, report = live_reported(wav_bytes(X, rate), [])
+        counts.append(report.get("n_sources"))
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "turns.wav"
+            sf.write(path, X.T, rate, subtype="FLOAT")
+            y_batch, _ = batch(path, [])
+        for name, y in (("live", y_live), ("batch", y_batch)):
+            if len(y) < 2:
+                quiet[name].append([np.nan] * len(ALONE))
+                both[name].append(np.nan)
+                continue
+            s, perm, _ = _scores(refs, y, rate, BOTH_FROM, None)
+            both[name].append(float(np.mean(s)))
+            row = []
+            for who, a, b in ALONE:
+                part = slice(int(a * rate), int(b * rate))
+                talker = np.mean(y[perm[who], part] ** 2)
+                other = np.mean(y[perm[1 - who], part] ** 2)
+                row.append(10 * np.log10(max(talker, 1e-30) / max(other, 1e-30)))
+            quiet[name].append(row)
+    out(
+        f"\nTwo people taking turns in {rooms} simulated rooms (RT60 {rt60:g} s, 2 mics; "
+        "half a second of overlap at each change of turn, both at once from "
+        f"{BOTH_FROM:g} s), streamed with the defaults (speakers counted: "
+        f"{', '.join(str(c) for c in counts)}) and separated as a file: while one talks "
+        "alone, how many dB the other output stays below the talker's (mean over the "
+        "rooms, worst in brackets); last row: SDR where both talk:\n"
+    )
+    out("| stretch | live | batch |")
+    out("|---|---|---|")
+
+    def cell(values):
+        v = np.asarray(values, dtype=float)
+        return f"{np.mean(v):.1f} ({np.min(v):.1f})"
+
+    for i, (who, a, b) in enumerate(ALONE):
+        cells = " | ".join(cell([r[i] for r in quiet[n]]) for n in ("live", "batch"))
+        out(f"| speaker {who + 1} alone, {a:g}-{b:g} s | {cells} |")
+    both_cells = f"{cell(both['live'])} | {cell(both['batch'])}"
+    out(f"| both, {BOTH_FROM:g}-{seconds:g} s (SDR) | {both_cells} |")
+
+
 def moving_table(speech, seconds, rt60, step=0.25, window=2.0):
     """Speaker 1 walks along an arc from -50 to +10 degrees; speaker 2 stays at +50."""
     S, rate = load_speech(speech, 2, seconds)
@@ -558,6 +641,7 @@ def main():
         changing_table(args.speech, args.half, args.rt60)
         moving_table(args.speech, args.walk, args.rt60)
         events_table(args.speech, args.rt60)
+        turns_table(args.speech, args.rt60)
     if args.markdown:
         Path(args.markdown).write_text("\n".join(LINES).strip() + "\n")
 
