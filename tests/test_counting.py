@@ -525,7 +525,7 @@ def test_the_output_no_talker_took_is_shared_among_the_talkers(monkeypatch):
     shared = separate_convolutive(X, n_sources=2, nfft=1024, sample_rate=RATE)
     assert sum(map(len, shared.merged)) == 3
 
-    def dropped(D, groups, Xf, width):
+    def dropped(D, groups, Xf, width, steady=None):
         return np.stack([D[:, group, :].sum(axis=1) for group in groups], axis=1)
 
     monkeypatch.setattr(iva, "_merged", dropped)

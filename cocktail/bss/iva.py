@@ -1192,7 +1192,7 @@ def _talkers_heard_twice(D, Xf, n_sources, freqs, stft, n_samples, steady=None):
     return _merge_groups(talkers, P.sum(axis=(0, 2)), power_correlation(P, freqs), n_sources)
 
 
-def _merged(D, groups, Xf, width):
+def _merged(D, groups, Xf, width, steady=None):
     """Each talker's filters (F, N, M): the sum of its outputs' rows of D (F,
     M, M), plus, per bin, a share of every output no talker took.
 
@@ -1200,24 +1200,33 @@ def _merged(D, groups, Xf, width):
     the spatial patterns the talkers' own outputs leave out; the talkers'
     images at microphone 1 hold that reverberation too.  Each one is split
     per bin by the talkers' shares of its power there: the talkers' powers
-    (their merged outputs on the frames Xf (F, M, T), averaged over
-    ``width`` neighbouring bins) weigh its power frame by frame, so a
-    talker gets what of it comes while he dominates.  The split is one
-    number per bin, so the result is still one linear filter per bin.
+    (their merged outputs on the recording's STFT Xf (F, M, T), the
+    ``steady`` frames only when given, averaged over ``width`` neighbouring
+    bins) weigh its power frame by frame, so a talker gets what of it comes
+    while he dominates.  The split is one number per bin, so the result is
+    still one linear filter per bin.  Powers are single precision and one
+    output's at a time: on an hour at 48 kHz this works on the minute
+    fitted, 8 microphones of which take 0.37 GB as a spectrum.
     """
     talkers = np.stack([D[:, group, :].sum(axis=1) for group in groups], axis=1)
     taken = {k for group in groups for k in group}
     left = [k for k in range(D.shape[1]) if k not in taken]
     if not left:
         return talkers
-    Xc = Xf.astype(np.complex64)
-    Y = np.matmul(talkers.astype(np.complex64), Xc)  # (F, N, T)
-    P = _smooth_bins((Y.real.astype(np.float64) ** 2 + Y.imag**2).transpose(1, 0, 2).copy(), width)
-    share = P / np.maximum(P.sum(axis=0, keepdims=True), _TINY)  # (N, F, T)
+    Xc = np.asarray(Xf, dtype=np.complex64)  # (no copy of a single-precision STFT)
+    frames = slice(None) if steady is None else steady
+
+    def power(rows):
+        y = np.matmul(rows.astype(np.complex64), Xc)[:, 0, frames]  # (F, T)
+        return np.square(y.real) + np.square(y.imag)
+
+    share = np.stack([power(talkers[:, n : n + 1]) for n in range(len(groups))])  # (N, F, T)
+    share = _smooth_bins(share, width)
+    share /= np.maximum(share.sum(axis=0), np.finfo(np.float32).tiny)
     for k in left:
-        y = np.matmul(D[:, k : k + 1, :].astype(np.complex64), Xc)[:, 0]  # (F, T)
-        e = y.real.astype(np.float64) ** 2 + y.imag**2
-        c = np.einsum("nft,ft->fn", share, e) / np.maximum(e.sum(axis=1), _TINY)[:, None]
+        e = power(D[:, k : k + 1])
+        c = np.einsum("nft,ft->fn", share, e).astype(np.float64)
+        c /= np.maximum(e.sum(axis=1, dtype=np.float64), _TINY)[:, None]
         talkers = talkers + c[:, :, None] * D[:, k][:, None, :]
     return talkers
 
@@ -1610,7 +1619,7 @@ def separate_convolutive(
             if merged is None:
                 rng = start
             else:
-                D = _merged(D, merged, _frames_of(Xf, steady), smoothing_width(nfft, sample_rate))
+                D = _merged(D, merged, Xf, smoothing_width(nfft, sample_rate), steady)
         if merged is None:
             Z, Q, C = _whiten(_frames_of(Xf, steady), n_sources)
             del Xf
