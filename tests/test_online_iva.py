@@ -1018,3 +1018,38 @@ def test_a_held_start_is_learnt_from_before_it_is_streamed():
     assert np.all(gains[True, 4] > gains[False, 4] - 0.5), gains
     assert reports[True]["primed_seconds"] == 6.0 and reports[False]["primed_seconds"] is None
     assert len(reports[True]["dependence_per_second"]) == 10  # judged on the streamed pass
+
+
+def test_people_taking_turns_keep_the_silent_output_quiet(tmp_path):
+    """In a meeting people mostly take turns. While one talks alone, the
+    live model's statistics hold only that talker for seconds on end; the
+    other's output must stay quiet all the same (the talker in it 17 to
+    23 dB below his own output, measured), through every turn, and each
+    keeps his output. The opening turn too: one talker in the first 2 s
+    makes the count wait for 10 s and the model learn from them first
+    (without that wait, told 2 speakers, it was 2 dB)."""
+    n = 16 * RATE
+    S = np.array([np.resize(_speech("alice"), n), np.resize(_speech("bob"), n)])
+    turns = {0: [(0.0, 5.0), (10.5, 16.0)], 1: [(4.5, 11.0)]}
+    for k in range(2):
+        talking = np.zeros(n, dtype=bool)
+        for a, b in turns[k]:
+            talking[int(a * RATE) : int(b * RATE)] = True
+        S[k, ~talking] = 0.0
+    images = _images(S, room_responses(2, 2, 0.2, RATE, seed=2)[0])
+    X = images.sum(axis=1)
+    y, stderr, report = _live_through_a_pipe(0.5 * X / np.abs(X).max(), tmp_path / "t.json")
+    assert report["n_sources"] == 2, stderr
+    y = y.T
+
+    def level(k, a, b):
+        return 10 * np.log10(np.mean(y[k, int(a * RATE) : int(b * RATE)] ** 2))
+
+    alice = int(np.argmax([level(k, 0.0, 4.5) for k in range(2)]))
+    bob = 1 - alice
+    quiet = [
+        level(alice, 0.0, 4.5) - level(bob, 0.0, 4.5),
+        level(bob, 5.0, 10.5) - level(alice, 5.0, 10.5),
+        level(alice, 11.0, 16.0) - level(bob, 11.0, 16.0),
+    ]
+    assert min(quiet) > 15, quiet
