@@ -947,15 +947,13 @@ def _all_microphones(n_mics, n_sources, wiener, merged=None):
     if merged is not None:
         twice = sum(len(g) > 1 for g in merged)
         left = n_mics - sum(len(g) for g in merged)
-        shared = (
-            f"; the {left} left over (reverberation) shared among them per bin by their shares"
-            " of its power"
-            if left > 1
-            else "; the one left over (reverberation) shared among them per bin by their shares"
-            " of its power"
-            if left
-            else ""
-        )
+        shared = ""
+        if left:
+            which = "the one" if left == 1 else f"each of the {left}"
+            shared = (
+                f"; {which} left over (reverberation) shared among them per bin by their "
+                "shares of its power"
+            )
         return (
             "one output per microphone; each speaker is the sum of its outputs "
             f"({twice} of {n_sources} heard in more than one, see merged_outputs){shared}"
