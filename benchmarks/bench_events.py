@@ -35,14 +35,14 @@ SOUNDS = {
     "door slam": (30.0, 0.3, "decay"),
     "cough": (5.0, 0.4, "hann"),
 }
+LONGEST = max(seconds for _, seconds, _ in SOUNDS.values())
 
 
 def sound_at(n_samples, rate):
     """When the sounds start, in seconds: AT, or in the middle of a recording
     too short to hold the longest of them 1 s after AT (the 4 s clip)."""
-    longest = max(seconds for _, seconds, _ in SOUNDS.values())
     length = n_samples / rate
-    return AT if length >= AT + longest + 1.0 else (length - longest) / 2
+    return AT if length >= AT + LONGEST + 1.0 else (length - LONGEST) / 2
 
 
 def with_sound(X, rate, level, seconds, envelope, seed=0, taps=50):
@@ -94,10 +94,9 @@ def main():
         X = X.T
         refs = sf.read(case / "refs.wav", dtype="float64", always_2d=True)[0].T
         n = refs.shape[0]
-        longest = max(seconds for _, seconds, _ in SOUNDS.values())
         keep = np.ones(refs.shape[1], dtype=bool)
         at = sound_at(refs.shape[1], rate)
-        keep[int((at - 0.5) * rate) : int((at + longest + 0.5) * rate)] = False
+        keep[int((at - 0.5) * rate) : int((at + LONGEST + 0.5) * rate)] = False
 
         cells = [cell(separated(exe, case / "mix.wav"), refs, keep)]
         with tempfile.TemporaryDirectory() as tmp:
