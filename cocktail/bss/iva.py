@@ -1224,8 +1224,9 @@ def _owners(P, groups, width):
     for n, group in enumerate(groups):
         owner[:, group] = n
     # each output's power standardised over frames, in place, bin by bin
+    # (no temporary the size of P: on an hour at 48 kHz it is 0.13 GB)
     P -= P.mean(axis=2, keepdims=True)
-    P /= np.maximum(np.sqrt(np.mean(np.square(P), axis=2, keepdims=True)), _TINY)
+    P /= np.maximum(np.sqrt(np.einsum("fkt,fkt->fk", P, P) / T), _TINY)[:, :, None]
     own = [group[0] for group in groups]
     corr = np.stack([np.einsum("fkt,ft->kf", P, P[:, t]) / T for t in own], axis=2)  # (K, F, N)
     corr = _smooth_bins(corr, width)
