@@ -1062,7 +1062,6 @@ def _fit_room(X, sample_rate, n_sources, algorithm, options, callback, report, m
     sep = Convolutive(D[:, order], mean, res.nfft, res.hop, post)
     if res.merged is not None:
         report["merged_outputs"] = [[int(k) for k in res.merged[i]] for i in order]
-        report["regrouped_bins"] = round(res.regrouped, 4)
     if res.decay is not None:
         report["decay_time_seconds"] = None if np.isnan(res.decay) else round(res.decay, 3)
     if res.transients:  # door slams, coughs: left out of the estimation

@@ -218,10 +218,6 @@ class ConvolutiveResult:
     steady : ndarray of bool or None
         Which frames of the separation's STFT (``nfft // 4`` hop before any
         lengthening) it was estimated from; None: all of them.
-    regrouped : float
-        With ``merged``: the share of the bins of the talkers' second
-        outputs in which such an output was given to another talker
-        (REGROUP_MARGIN); 0.0 otherwise.
     """
 
     sources: np.ndarray
@@ -238,7 +234,6 @@ class ConvolutiveResult:
     decay: Optional[float] = None
     lengthened: bool = False
     steady: Optional[np.ndarray] = None
-    regrouped: float = 0.0
 
     @property
     def transients(self) -> int:
@@ -1176,33 +1171,17 @@ MERGE_LEVEL = 10 ** (-20 / 10)
 #: arrays, the others unchanged.  With 4, 32 would move the circle of 4 by
 #: -0.34 to +0.28 dB: it keeps 16.
 MERGE_ILRMA_BASES_PER_MIC = 4
-#: A talker's second output is merged whole, on its correlation with the
-#: talker's own output averaged over the speech band; in a bin where its
-#: power follows another talker's own output better by this much (the
-#: correlation over frames, averaged over 35 Hz of neighbouring bins) it
-#: goes to that talker there.  On the benchmark's compact circles of seven
-#: draws: the 4-microphone one +0.0 to +0.8 dB (+0.58, +0.53 and +0.76 on
-#: three), the 8-microphone one -0.36 to +0.21; on 13 simulated compact
-#: arrays that merged talkers, better on 8 (+0.07 to +0.76), -0.34 on one.
-#: With no margin the 4-microphone circle gained up to 1.9 dB but the
-#: 8-microphone one lost up to 3.4 (its second outputs' correlations in a
-#: bin are noisy, and follow a talker's own output where that output itself
-#: is in the wrong place); with 0.15, still 2.1.
-REGROUP_MARGIN = 0.3
 
 
-def _talkers_heard_twice(D, Xf, n_sources, freqs, stft, n_samples, steady=None, width=1):
+def _talkers_heard_twice(D, Xf, n_sources, freqs, stft, n_samples, steady=None):
     """Which outputs of a one-per-microphone separation make each talker.
 
     D: (F, M, M) separation projected back; Xf: (F, M, T) the recording's
     STFT.  The outputs are compared as the count compares them, on their
     re-analysed time signals (filtering per bin smears them in time, and
     the duplicates' powers then correlate 0.5 to 0.7 rather than 0.25).
-    Returns None when no output is another's talker heard again; otherwise
-    the list of each talker's outputs (the talker first), and the talker
-    each output belongs to in each bin, (F, M) with -1 for the outputs no
-    talker took: a second output's owner per bin, by REGROUP_MARGIN (its
-    correlations averaged over ``width`` neighbouring bins).
+    Returns, per talker, the list of its outputs (the talker first), or
+    None when no output is another's talker heard again.
     """
     Yf = stft.forward(stft.inverse(np.matmul(D.astype(np.complex64), Xf), n_samples))
     P = Yf.real.astype(np.float64) ** 2 + Yf.imag.astype(np.float64) ** 2  # (F, K, T)
@@ -1210,39 +1189,12 @@ def _talkers_heard_twice(D, Xf, n_sources, freqs, stft, n_samples, steady=None, 
     if steady is not None and steady.size == P.shape[2]:
         P = P[:, :, steady]  # the transients left out, as from the separation
     _, talkers = count_outputs(P, freqs, reverberation=False)
-    groups = _merge_groups(talkers, P.sum(axis=(0, 2)), power_correlation(P, freqs), n_sources)
-    if groups is None:
-        return None
-    return groups, _owners(P, groups, width)
+    return _merge_groups(talkers, P.sum(axis=(0, 2)), power_correlation(P, freqs), n_sources)
 
 
-def _owners(P, groups, width):
-    """The talker each output of ``groups`` belongs to in each bin, (F, K)
-    (-1: no talker's), from the outputs' powers P (F, K, T), consumed."""
-    F, K, T = P.shape
-    owner = np.full((F, K), -1, dtype=np.intp)
-    for n, group in enumerate(groups):
-        owner[:, group] = n
-    # each output's power standardised over frames, in place, bin by bin
-    # (no temporary the size of P: on an hour at 48 kHz it is 0.13 GB)
-    P -= P.mean(axis=2, keepdims=True)
-    P /= np.maximum(np.sqrt(np.einsum("fkt,fkt->fk", P, P) / T), _TINY)[:, :, None]
-    own = [group[0] for group in groups]
-    corr = np.stack([np.einsum("fkt,ft->kf", P, P[:, t]) / T for t in own], axis=2)  # (K, F, N)
-    corr = _smooth_bins(corr, width)
-    for n, group in enumerate(groups):
-        for k in group[1:]:
-            best = np.argmax(corr[k], axis=1)
-            gain = corr[k][np.arange(F), best] - corr[k][:, n]
-            owner[:, k] = np.where(gain >= REGROUP_MARGIN, best, n)
-    return owner
-
-
-def _merged(D, groups, owner, Xf, width, steady=None):
+def _merged(D, groups, Xf, width, steady=None):
     """Each talker's filters (F, N, M): the sum of its outputs' rows of D (F,
-    M, M) in the bins where they are his (``owner`` (F, M), as
-    :func:`_talkers_heard_twice` gives it), plus, per bin, a share of every
-    output no talker took.
+    M, M), plus, per bin, a share of every output no talker took.
 
     Those left over hold the talkers' reverberation (and any noise) through
     the spatial patterns the talkers' own outputs leave out; the talkers'
@@ -1256,14 +1208,8 @@ def _merged(D, groups, owner, Xf, width, steady=None):
     output's at a time: on an hour at 48 kHz this works on the minute
     fitted, 8 microphones of which take 0.37 GB as a spectrum.
     """
-    taken = [k for group in groups for k in group]
-    talkers = np.stack(
-        [
-            np.einsum("fk,fkm->fm", (owner[:, taken] == n).astype(D.real.dtype), D[:, taken])
-            for n in range(len(groups))
-        ],
-        axis=1,
-    )
+    talkers = np.stack([D[:, group, :].sum(axis=1) for group in groups], axis=1)
+    taken = {k for group in groups for k in group}
     left = [k for k in range(D.shape[1]) if k not in taken]
     if not left:
         return talkers
@@ -1660,7 +1606,6 @@ def separate_convolutive(
         Xf = stft.forward(X)
         steady = _steady_frames(Xf, sample_rate)  # (transients are left out of the estimation)
         merged = None
-        regrouped = 0.0
         if merge and n_mics > n_sources > 1:
             start = copy.deepcopy(rng)  # the n_sources separation's, if it follows
             Z, Q, C = _whiten(_frames_of(Xf, steady), n_mics)
@@ -1670,15 +1615,11 @@ def separate_convolutive(
             del Z
             D = _projection_back(np.matmul(W, Q), C)
             freqs = np.arange(n_freq) * float(sample_rate) / nfft
-            width = smoothing_width(nfft, sample_rate)
-            found = _talkers_heard_twice(D, Xf, n_sources, freqs, stft, n_samples, steady, width)
-            if found is None:
+            merged = _talkers_heard_twice(D, Xf, n_sources, freqs, stft, n_samples, steady)
+            if merged is None:
                 rng = start
             else:
-                merged, owner = found
-                D = _merged(D, merged, owner, Xf, width, steady)
-                second = [(n, k) for n, group in enumerate(merged) for k in group[1:]]
-                regrouped = float(np.mean([owner[:, k] != n for n, k in second])) if second else 0.0
+                D = _merged(D, merged, Xf, smoothing_width(nfft, sample_rate), steady)
         if merged is None:
             Z, Q, C = _whiten(_frames_of(Xf, steady), n_sources)
             del Xf
@@ -1768,5 +1709,4 @@ def separate_convolutive(
         decay=decay,
         lengthened=lengthened,
         steady=steady,
-        regrouped=regrouped,
     )
