@@ -1160,12 +1160,16 @@ def _doubt(count):
 def _doubt_live_array_count(mixing, n_sources, n_mics, seconds, name, report, warnings):
     """A live room count from an array of LIVE_COUNT_MICS or more microphones,
     from less than LIVE_ARRAY_COUNT_SECONDS, is unsure: say so, and how to
-    give the number or count from longer."""
+    give the number or count from longer (in place of the count's own
+    warning when it was unsure already)."""
     count = report.get("source_count")
-    if mixing != "convolutive" or count is None or count["unsure"]:
+    if mixing != "convolutive" or count is None:
         return
     if n_mics < LIVE_COUNT_MICS or n_sources < 2 or seconds >= LIVE_ARRAY_COUNT_SECONDS:
         return
+    if count["unsure"]:  # the count's own doubt: this says more (how to count from longer)
+        said = f"unsure how many speakers {name} holds: kept {n_sources},"
+        warnings[:] = [w for w in warnings if not w.startswith(said)]
     count["unsure"] = True
     warnings.append(
         f"unsure how many speakers {name} holds: kept {n_sources}; counted from its first "
