@@ -163,12 +163,12 @@ SPEED_TARGETS = {2: 10.0, 8: 4.0}
 
 
 def live_oracle(X, refs, nfft, report):
-    """The oracle per-bin filter with the live model's frames and windows (its
-    report says which): with low-delay windows, the per-bin Wiener filters
-    computed on those frames and applied through them."""
+    """The oracle per-bin filter with the live model's output frames and
+    windows (its report says which): with low-delay windows, the per-bin
+    Wiener filters computed on those frames and applied through them."""
     if not str(report.get("windows", "")).startswith("low-delay"):
         return oracle(X, refs, nfft)
-    hop = nfft // 4
+    hop = int(report.get("hop", nfft // 4))
     window, _ = low_delay_windows(nfft, hop)
 
     def spectra(Z):  # (channels, frames, bins), the frames BinFilter takes
@@ -274,34 +274,35 @@ def passes_table(folders, match, passes):
     Each case's mixture is streamed ``passes`` times in a row (the same room,
     the same speech again), so that the later passes show the live model
     once it has converged; beside them, the batch model with its own frames
-    and with the live model's (2048 samples at 16 kHz, twice that for two
-    microphones in a room that rings long: the report says), and the best
-    any one filter per bin can do with the live model's frames (an oracle:
-    the per-bin Wiener filter over all microphones computed from the true
-    speakers' images).
+    and with the live separation's (2048 samples at 16 kHz, twice that for
+    two microphones in a room that rings long: the report says), and the
+    best any one filter per bin can do with the live model's output frames
+    (twice the separation's: an oracle, the per-bin Wiener filter over all
+    microphones computed from the true speakers' images).
     """
     head = " | ".join(f"live, pass {k + 1}" for k in range(passes))
     out(
         f"\nThe same cases streamed {passes} times in a row; live SDR on each pass from 3 s on, "
-        "beside the batch model with its own frames and with the live model's, and the best "
-        "one filter per bin can do with the live model's frames (an oracle given the true "
-        "speakers):\n"
+        "beside the batch model with its own frames and with the live separation's, and the "
+        "best one filter per bin can do with the live model's output frames (an oracle given "
+        "the true speakers):\n"
     )
     out(
-        f"| case | batch | live frame | batch, live frames | best per-bin filter, live frames "
+        f"| case | batch | live frames (separation / output) | batch, separation's frames "
+        f"| best per-bin filter, output frames "
         f"| {head} |"
     )
     out("|---|---|---|---|---|" + "---|" * passes)
     for c, refs, mix, rate, _, _, extra in room_cases(folders, match):
         L = mix.shape[0]
         y, _, _, report = live_reported(wav_bytes(np.tile(mix.T, passes), rate), extra)
-        frame = report["nfft"]
+        frame, out_frame = report.get("separation_nfft", report["nfft"]), report["nfft"]
         b, _ = sdr(refs, batch(c / "mix.wav", extra)[0], rate)
         b2, _ = sdr(refs, batch(c / "mix.wav", extra + ["--nfft", str(frame)])[0], rate)
-        best, _ = sdr(refs, live_oracle(mix.T, refs, frame, report), rate)
+        best, _ = sdr(refs, live_oracle(mix.T, refs, out_frame, report), rate)
         cells = [sdr(refs, y[:, k * L : (k + 1) * L], rate)[0] for k in range(passes)]
         out(
-            f"| {c.name} | {b:.1f} | {frame} | {b2:.1f} | {best:.1f} | "
+            f"| {c.name} | {b:.1f} | {frame} / {out_frame} | {b2:.1f} | {best:.1f} | "
             + " | ".join(f"{v:.1f}" for v in cells)
             + " |"
         )
@@ -363,16 +364,16 @@ def changing_table(speech, half, rt60):
         sf.write(f2, X[:, L:].T, rate, subtype="FLOAT")
         b1, _ = batch(f1, [])
         b2, _ = batch(f2, [])
-        frame = ["--nfft", str(report["nfft"])]
+        frame = ["--nfft", str(report.get("separation_nfft", report["nfft"]))]
         c1, _ = batch(f1, frame)
         c2, _ = batch(f2, frame)
     sb1, _ = sdr(refs[:, :L], b1, rate, SETTLE)
     sb2, _ = sdr(refs[:, L:], b2, rate, SETTLE)
-    # what the live model's frames allow: the batch model with them, and the
-    # oracle per-bin filter with them, on each half alone
+    # what the live model's frames allow: the batch model with the separation's,
+    # and the oracle per-bin filter with the outputs', on each half alone
     short = [sdr(refs[:, :L], c1, rate, SETTLE)[0], sdr(refs[:, L:], c2, rate, SETTLE)[0]]
     best = [
-        sdr(part, live_oracle(mix, part, int(frame[1]), report), rate, SETTLE)[0]
+        sdr(part, live_oracle(mix, part, report["nfft"], report), rate, SETTLE)[0]
         for mix, part in ((X[:, :L], refs[:, :L]), (X[:, L:], refs[:, L:]))
     ]
     base2, _ = sdr(refs, np.repeat(X[:1], 2, axis=0), rate, half + SETTLE, 2 * half)
@@ -382,7 +383,7 @@ def changing_table(speech, half, rt60):
     )
     out(
         f"| half | mic 1 | batch on that half alone | batch, {frame[1]}-sample frames "
-        f"| best per-bin filter, {frame[1]} | live | live - batch | speaker order |"
+        f"| best per-bin filter, {report['nfft']} | live | live - batch | speaker order |"
     )
     out("|---|---|---|---|---|---|---|---|")
     base1, _ = sdr(refs, np.repeat(X[:1], 2, axis=0), rate, SETTLE, half)

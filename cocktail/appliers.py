@@ -332,7 +332,7 @@ class Adaptive:
         """The final unmixing and the online separator's own account of the run."""
         if self.room:
             s = self._sep
-            final = Convolutive(s.unmixing, np.zeros((s.n_mics, 1)), s.nfft, s.hop)
+            final = Convolutive(s.unmixing, np.zeros((s.n_mics, 1)), s.output_nfft, s.hop)
             return {**final.report(), **s.report()}
         return {
             "unmixing": self._sep.unmixing.tolist(),

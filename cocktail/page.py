@@ -833,7 +833,9 @@ def _report_html(report, report_path, duration, mixture_name):
     if report.get("algorithm"):
         row("algorithm", esc(report["algorithm"]))
     if report.get("nfft"):
-        frames = f"{esc(report['nfft'])} samples"
+        frames = f"{esc(report.get('separation_nfft', report['nfft']))} samples"
+        if report.get("separation_nfft", report["nfft"]) != report["nfft"]:
+            frames += f" (the outputs' Wiener filters on {esc(report['nfft'])})"
         if report.get("latency_seconds") is not None:
             frames += f", output {esc(report['latency_seconds'])} s behind its input"
         why = report.get("frame_reason") or ""

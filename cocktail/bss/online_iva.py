@@ -70,6 +70,14 @@ matrices estimated up to and including that block, so output depends only on
 input already received and follows it by less than one block plus one STFT
 frame (:func:`latency_seconds`).
 
+Output filters on longer frames: a matrix per bin of the separation's frame
+is a filter as long as the frame, shorter than most rooms ring.  So the
+outputs are made by multichannel Wiener filters over all microphones on
+frames OUTPUT_FRAME_FACTOR times as long, at the same hop (:class:`_Output`),
+each speaker's image covariance tracked from its share of every cell as the
+separation of the nearest bin gives it; with low-delay windows they add no
+latency.  The post-filter's crosstalk is measured on those frames.
+
 Windows: low-delay (asymmetric) analysis and synthesis windows
 (:func:`cocktail.bss.stft.low_delay_windows`, LOW_DELAY): a frame's output is
 final a hop after the frame ends, rather than three hops, and each bin still
@@ -119,7 +127,7 @@ from .iva import (
     smoothing_width,
 )
 from .postfilter import apply_gain, crosstalk, not_used, summary
-from .stft import BinFilter
+from .stft import BinFilter, frames, hann, low_delay_windows
 
 __all__ = [
     "BLOCK_SECONDS",
@@ -319,6 +327,32 @@ PRIME_SECONDS = 2 * HISTORY_SECONDS
 #: 8-microphone benchmark rooms (three draws) the live model runs 10 to 18%
 #: faster, SDR -0.47 to +0.08 dB (-0.2 on average).
 WIENER_HALF_FROM = 6
+#: The Wiener filters that make the outputs work on frames this many times
+#: the separation's, at its hop (:class:`_Output`), steered by it: each
+#: speaker's share of a cell is taken from the separation's matrix of the
+#: nearest bin.  A filter per bin of a 128 ms frame is shorter than most rooms
+#: ring, and with low-delay windows a longer frame adds no latency (a sample
+#: is final two hops after it arrives whatever the frame).  Streamed
+#: (library, told the number, SDR from 3 s, with the post-filter) on the 14
+#: benchmark rooms of the standard draws: +0.60 dB on average, better on 12
+#: (from -0.07 on room250ms_4x4 to +1.28 on compact4_300ms_2src;
+#: room200ms_2x2 +0.59); on the 42 of three other draws +0.69, better on 36
+#: (from -0.79 on an office_4mic_2src to +2.26).  One and a half times the
+#: frame: +0.59 and +0.61.  1 (or symmetric windows, whose latency grows
+#: with the frame): the separation's own frames.
+OUTPUT_FRAME_FACTOR = 2
+#: Time constant of those filters' statistics, as a multiple of
+#: ``forgetting``: twice the bins learn from the same frames (with 2.5 s
+#: instead of 4 s, +0.47 dB instead of +0.60 on the 14 rooms above).
+OUTPUT_MEMORY = 1.6
+#: Frames far louder than the running power (TRANSIENT_CAP) are left out of
+#: what those filters learn unless such frames have lasted this long, in
+#: seconds (a louder stretch, not a transient), when they are learnt from
+#: scaled down as the separation learns from them.  Scaled down and learnt
+#: from, a door slam 30 times the speech's level 5 s into a simulated 0.3 s
+#: room cost 0.5 to 1.7 dB from 2 s after it to 11 s (three rooms), against
+#: up to 0.7 with the separation's frames; left out, up to 1.3 (0.3 on two).
+SUSTAINED_SECONDS = 0.5
 
 
 #: A live room heard by at most LONG_MAX_MICS microphones is separated with
@@ -505,6 +539,150 @@ class _Filter(BinFilter):
         self.W = self._owner._learn(spec)
 
 
+class _Analyser:
+    """The separation's frames of a stream, cut as :class:`_Filter` cuts them,
+    learnt from and not synthesised (the outputs are :class:`_Output`'s)."""
+
+    def __init__(self, owner):
+        self._owner = owner
+        self.nfft, self.hop = owner.nfft, owner.hop
+        self.window = (
+            low_delay_windows(self.nfft, self.hop)[0] if owner.low_delay else hann(self.nfft)
+        )
+        self._in = np.zeros((owner.n_mics, self.nfft - self.hop))  # as BinFilter's leading zeros
+
+    def process(self, block):
+        x = np.concatenate([self._in, np.asarray(block, dtype=np.float64)], axis=1)
+        n = 1 + (x.shape[1] - self.nfft) // self.hop if x.shape[1] >= self.nfft else 0
+        if n:
+            self._owner._learn(np.fft.rfft(frames(x, self.nfft, self.hop) * self.window, axis=-1))
+        self._in = x[:, n * self.hop :]
+
+    def flush(self):
+        pad = self.nfft - self.hop  # the trailing zeros BinFilter.flush adds
+        need = pad + (-(self._in.shape[1] + pad) % self.hop) + self.hop
+        self.process(np.zeros((self._in.shape[0], need)))
+
+
+class _Output(BinFilter):
+    """The outputs: multichannel Wiener filters over all microphones on frames
+    OUTPUT_FRAME_FACTOR times the separation's, at its hop.
+
+    Each speaker's image covariance is tracked from its share of every cell,
+    taken from the separation's matrix of the nearest bin of the owner's
+    frame, as :meth:`OnlineIVA._wiener` does at that frame; the post-filter's
+    crosstalk is measured on these frames.  Fed the same blocks right after
+    the owner's :class:`_Analyser`, so that a block's frames are filtered with
+    what the separation learnt from them.  The statistics restart from the
+    ring buffer whenever the separation does (warm-up, start over), learn
+    nothing before the warm-up, and leave out transients (SUSTAINED_SECONDS).
+    """
+
+    def __init__(self, owner, nfft):
+        F, M, N = nfft // 2 + 1, owner.n_mics, owner.n_sources
+        super().__init__(
+            np.zeros((F, N, M), dtype=np.complex128),
+            nfft,
+            owner.hop,
+            post=self._post,
+            low_delay=True,
+        )
+        self._owner = owner
+        self._nearest = np.minimum(
+            np.round(np.arange(F) * owner.nfft / nfft).astype(int), owner.nfft // 2
+        )
+        rate = owner.sample_rate
+        self._frame_weight = np.exp(-owner.hop / (OUTPUT_MEMORY * owner.forgetting * rate))
+        self._smooth = smoothing_width(nfft, rate, LIVE_SMOOTH_HZ)
+        self._C = np.zeros((F, M, M), dtype=np.complex128)
+        self._R = np.zeros((N, F, M, M), dtype=np.complex128)
+        self._mass = 0.0
+        self._power = 0.0  # running power per frame, for TRANSIENT_CAP
+        self._power_mass = 0.0
+        self._loud_run = 0  # frames in a row above TRANSIENT_CAP times the running power
+        self._sustained = int(round(SUSTAINED_SECONDS * rate / owner.hop))
+        self._hist = np.zeros((F, M, owner._hist_len), dtype=np.complex64)  # ring buffer
+        self._hist_n = 0
+        self.updates = 0
+        self.crosstalk = None  # (F, N, N) once measured
+        self._next_crosstalk = 0
+
+    def _learn(self, spec):
+        owner = self._owner
+        X = np.ascontiguousarray(spec.transpose(2, 0, 1)).astype(np.complex128)  # (F, M, T)
+        learn = X  # the frames the statistics learn from
+        if owner.warmed and TRANSIENT_CAP and self._power > 0:
+            loud = np.mean(X.real**2 + X.imag**2, axis=(0, 1)) * X.shape[1]
+            over = loud > TRANSIENT_CAP * self._power
+            runs = []  # how many frames in a row, up to each, were that loud
+            for o in over:
+                self._loud_run = self._loud_run + 1 if o else 0
+                runs.append(self._loud_run)
+            if np.any(over):
+                # kept scaled down, as the separation's ring buffer keeps them,
+                # and left out of the statistics unless they have lasted
+                # SUSTAINED_SECONDS (a louder stretch, not a transient)
+                X[:, :, over] *= np.sqrt(TRANSIENT_CAP * self._power / loud[over])
+                learn = X[:, :, ~over | (np.array(runs) > self._sustained)]
+        self._remember(X)
+        D = owner._D[self._nearest]
+        if owner._output_restart:  # the separation started afresh from its ring buffer
+            owner._output_restart = False
+            recent = self._recent().astype(np.complex128)
+            self._R = _image_covariances(D, recent, self._smooth)
+            self._C = np.matmul(recent, _hermitian(recent)) / recent.shape[2]
+            self._mass = min(float(recent.shape[2]), 1.0 / (1.0 - self._frame_weight))
+            self._power = float(np.mean(recent.real**2 + recent.imag**2)) * recent.shape[1]
+            self._power_mass = self._mass
+        elif owner._output_learns and not owner.warmed:
+            pass  # what it would learn is replaced from the ring buffer at the warm-up
+        elif owner._output_learns:  # the separation learnt from these frames
+            # the running power follows every frame (scaled down), as the
+            # separation's does, so that a louder stretch is soon the norm
+            self._power_mass, w = _weigh(self._power_mass, X.shape[2], self._frame_weight)
+            power = float(np.mean(X.real**2 + X.imag**2)) * X.shape[1]
+            self._power = (1 - w) * self._power + w * power
+            T = learn.shape[2]
+            if T == 0:
+                return
+            self._mass, w = _weigh(self._mass, T, self._frame_weight)
+            self._C *= 1 - w
+            self._C += np.matmul(learn, _hermitian(learn)) * (w / T)
+            self._R *= 1 - w
+            self._R += _image_covariances(D, learn, self._smooth) * w
+        else:
+            return
+        owner._output_learns = False
+        self.updates += 1
+        if self.updates <= WIENER_AFTER:
+            self.W = D  # the statistics need about a second to settle
+        else:
+            filters = _wiener_filters(self._C, self._R)
+            if filters is not None:
+                self.W = filters
+        if owner._remeasure:  # after a warm-up or re-alignment, on what is now applied
+            owner._remeasure = False
+            self._measure_crosstalk()
+
+    def _remember(self, X):
+        self._hist_n = _ring_write(self._hist, self._hist_n, X)
+
+    def _recent(self):
+        return _ring_read(self._hist, self._hist_n)
+
+    def _measure_crosstalk(self):
+        owner = self._owner
+        if not owner.postfilter or self._hist_n < self._next_crosstalk:
+            return
+        self._next_crosstalk = self._hist_n + owner._crosstalk_every
+        Y = np.matmul(self.W.astype(np.complex64), self._recent())
+        self.crosstalk = crosstalk(Y.real**2 + Y.imag**2)
+
+    def _post(self, out):
+        if self.crosstalk is not None:
+            apply_gain(out, self.crosstalk)
+
+
 class OnlineIVA:
     """Separate a room recording block by block, following changing rooms.
 
@@ -521,7 +699,9 @@ class OnlineIVA:
         length, and the matrices are updated whenever whole STFT frames are
         complete.
     nfft : int, optional
-        STFT frame in samples (default :func:`default_nfft`); hop ``nfft // 4``.
+        The separation's STFT frame in samples (default :func:`default_nfft`);
+        hop ``nfft // 4``.  The outputs' Wiener filters work on frames
+        OUTPUT_FRAME_FACTOR times as long (``output_nfft``).
     forgetting : float, default FORGETTING
         Time constant of the running statistics, in seconds: shorter follows
         a moving speaker sooner, longer separates better at rest.
@@ -530,7 +710,9 @@ class OnlineIVA:
     wiener : bool, default True
         Output each speaker through a multichannel Wiener filter over all
         microphones, built from the separation (see :meth:`_learn`), rather
-        than through the separation's own matrices.
+        than through the separation's own matrices; with low-delay windows
+        and two speakers or more, on frames OUTPUT_FRAME_FACTOR times the
+        separation's (:class:`_Output`).
     postfilter : bool, default True
         Scale each time-frequency cell of the outputs down by the crosstalk
         it holds (:mod:`cocktail.bss.postfilter`), measured on the ring
@@ -547,7 +729,11 @@ class OnlineIVA:
     Attributes
     ----------
     nfft, hop, block_size : int
-        STFT frame, STFT hop and nominal block, in samples.
+        The separation's STFT frame, the STFT hop and the nominal block, in
+        samples.
+    output_nfft : int
+        The frame the outputs' filters work on (``nfft`` without
+        :class:`_Output`).
     n_freq : int
         Frequency bins, ``nfft // 2 + 1``.
     warmed : bool
@@ -666,6 +852,16 @@ class OnlineIVA:
         # Seconds of silence or steady noise the stream began with (set by the
         # caller): the start-up whose unsure seconds go unsaid begins after them.
         self.sound_from = 0.0
+        # The outputs' frame: with the Wiener filters and low-delay windows,
+        # OUTPUT_FRAME_FACTOR times the separation's (:class:`_Output`).
+        longer = self.wiener and self.low_delay and OUTPUT_FRAME_FACTOR > 1 and N > 1
+        self.output_nfft = int(OUTPUT_FRAME_FACTOR * self.nfft) if longer else self.nfft
+        self._output = None
+        self._output_restart = False  # the output's statistics restart from its buffer
+        self._output_learns = False  # the separation learnt from the frames now arriving
+        if longer:
+            self._filter = _Analyser(self)
+            self._output = _Output(self, self.output_nfft)
 
     def _start_confidence(self):
         """Per-second confidence from nothing: at the start, and again when
@@ -684,8 +880,8 @@ class OnlineIVA:
     @property
     def unmixing(self) -> np.ndarray:
         """The per-bin filters applied now, each speaker as heard at mic 1,
-        shape (n_freq, n_sources, n_mics), complex128."""
-        return self._applied.copy()
+        shape (output_nfft // 2 + 1, n_sources, n_mics), complex128."""
+        return (self._applied if self._output is None else self._output.W).copy()
 
     @property
     def latency(self) -> float:
@@ -749,6 +945,10 @@ class OnlineIVA:
                 X[:, :, over] *= np.sqrt(TRANSIENT_CAP * self._power / loud[over])
         before = self.updates
         D = self._separate(X)
+        if self._output is not None:  # the outputs' own Wiener filters follow
+            self._output_learns = self.updates != before
+            self._applied = D
+            return D
         filters = self._wiener(D, X) if self.wiener and self.updates != before else None
         if self._wiener_updates <= WIENER_AFTER:
             self._applied = D
@@ -773,15 +973,7 @@ class OnlineIVA:
         settled = self._wiener_updates > WIENER_AFTER
         if settled and M >= WIENER_HALF_FROM and self._wiener_updates % 2:
             return None  # the filters of the last update stay
-        ridge = RIDGE * float(np.mean(np.einsum("fii->f", self._C).real)) / M * np.eye(M)
-        with np.errstate(over="raise", invalid="raise", divide="raise", under="ignore"):
-            try:
-                G = _solve(self._C[None] - self._R + ridge, self._R)  # (N, F, M, M)
-            except (FloatingPointError, np.linalg.LinAlgError):
-                return None
-        lam = np.maximum(np.einsum("nfii->nf", G).real, 0.0)
-        out = np.conj(G[:, :, :, 0] / (1.0 + lam[:, :, None])).transpose(1, 0, 2)
-        return out if np.all(np.isfinite(out)) else None
+        return _wiener_filters(self._C, self._R)
 
     def _separate(self, X):
         """Update the separation from new frames ``X`` (F, M, T); return its
@@ -895,24 +1087,11 @@ class OnlineIVA:
 
     def _remember(self, X):
         """Keep the last HISTORY_SECONDS of frames X (F, M, T) in the ring buffer."""
-        T, L = X.shape[2], self._hist_len
-        if T >= L:
-            X = X[:, :, T - L :]
-            self._hist_n += T - L
-            T = L
-        i = self._hist_n % L
-        first = min(T, L - i)
-        self._hist[:, :, i : i + first] = X[:, :, :first]
-        self._hist[:, :, : T - first] = X[:, :, first:]
-        self._hist_n += T
+        self._hist_n = _ring_write(self._hist, self._hist_n, X)
 
     def _recent(self):
         """The buffered frames in time order, (F, M, T)."""
-        L = self._hist_len
-        if self._hist_n < L:
-            return self._hist[:, :, : self._hist_n]
-        i = self._hist_n % L
-        return np.concatenate([self._hist[:, :, i:], self._hist[:, :, :i]], axis=2)
+        return _ring_read(self._hist, self._hist_n)
 
     def _refresh(self, X):
         """Recompute the weighted covariances and the applied unmixing for a new W."""
@@ -1031,6 +1210,7 @@ class OnlineIVA:
         """Each speaker's image covariance from the buffered frames X (F, M, T)
         with the current separation, and the mixture's with them, so that it
         stays their sum; the next update skips these frames."""
+        self._output_restart = True
         R = _image_covariances(self._D, X, self._smooth)
         if np.all(np.isfinite(R)):
             mass = min(float(X.shape[2]), 1.0 / (1.0 - self._frame_weight))
@@ -1239,24 +1419,32 @@ class OnlineIVA:
             cost_change_per_second=list(self.cost),
             history=list(self.cost),
             history_label="cost change per second",
-            output_filters=(
-                "Wiener filters over all microphones, from the separation"
-                if self.wiener and self._applied is not self._D
-                else "the separation's own matrices"
-            ),
+            separation_nfft=self.nfft,
+            output_filters=self._describe_output(),
             postfilter=self._describe_postfilter(),
         )
 
+    def _describe_output(self):
+        if self._output is not None and self._output.updates > WIENER_AFTER:
+            return (
+                f"Wiener filters over all microphones on {self.output_nfft}-sample frames, "
+                f"steered by the separation on {self.nfft}-sample frames"
+            )
+        if self.wiener and self._applied is not self._D:
+            return "Wiener filters over all microphones, from the separation"
+        return "the separation's own matrices"
+
     def _describe_postfilter(self):
-        if self._crosstalk is None:
+        measured = self._crosstalk if self._output is None else self._output.crosstalk
+        if measured is None:
             return not_used(
                 self.postfilter,
                 self.n_sources,
                 "the stream ended before its crosstalk was measured",
             )
         return summary(
-            self._crosstalk,
-            self.nfft,
+            measured,
+            self.output_nfft,
             self.hop,
             f"Wiener gain per time-frequency cell against the crosstalk measured "
             f"every {CROSSTALK_EVERY:g} s on the last {HISTORY_SECONDS:g} s",
@@ -1285,7 +1473,11 @@ class OnlineIVA:
             If the block does not have ``n_mics`` rows, or holds NaN or
             infinite samples.
         """
-        return self._filter.process(self._dc_blocked(as_block(block, self.n_mics)))
+        block = self._dc_blocked(as_block(block, self.n_mics))
+        if self._output is None:
+            return self._filter.process(block)
+        self._filter.process(block)  # the separation learns from the block first
+        return self._output.process(block)
 
     def prime(self, X, start_seconds=0.0):
         """Learn from a stretch the caller holds before it is streamed.
@@ -1324,7 +1516,11 @@ class OnlineIVA:
         self.flush()
         # the same stream again from its start: output and clock restart, the
         # statistics, matrices, ring buffer and post-filter are kept
-        self._filter = _Filter(self, self._applied, self.nfft, self.hop)
+        if self._output is None:
+            self._filter = _Filter(self, self._applied, self.nfft, self.hop)
+        else:
+            self._filter = _Analyser(self)
+            self._output.restart()  # its statistics, filters and post-filter are kept
         self._dc_state = None
         self.rewarmed = True  # its chance to start over was taken on the first pass
         self.primed_seconds = round(X.shape[1] / self.sample_rate, 3)
@@ -1363,7 +1559,52 @@ class OnlineIVA:
     def flush(self) -> np.ndarray:
         """The output samples still held back, once the input has ended,
         shape (n_sources, n_rest)."""
-        return self._filter.flush()
+        if self._output is None:
+            return self._filter.flush()
+        self._filter.flush()
+        return self._output.flush()
+
+
+def _ring_write(buf, n, X):
+    """Write frames X (F, M, T) into the ring buffer ``buf`` (F, M, L) that
+    has had ``n`` frames written in all; return the new count."""
+    T, L = X.shape[2], buf.shape[2]
+    if T >= L:
+        X = X[:, :, T - L :]
+        n += T - L
+        T = L
+    i = n % L
+    first = min(T, L - i)
+    buf[:, :, i : i + first] = X[:, :, :first]
+    buf[:, :, : T - first] = X[:, :, first:]
+    return n + T
+
+
+def _ring_read(buf, n):
+    """The frames of ring buffer ``buf`` (F, M, L) that has had ``n`` written,
+    in time order, (F, M, min(n, L))."""
+    L = buf.shape[2]
+    if n < L:
+        return buf[:, :, :n]
+    i = n % L
+    return np.concatenate([buf[:, :, i:], buf[:, :, :i]], axis=2)
+
+
+def _wiener_filters(C, R):
+    """Multichannel Wiener filters (Souden et al. 2010) for each speaker's
+    image at microphone 1, (F, N, M), from the mixture's covariance C (F, M,
+    M) and the speakers' image covariances R (N, F, M, M); None when they are
+    not finite."""
+    M = C.shape[-1]
+    ridge = RIDGE * float(np.mean(np.einsum("fii->f", C).real)) / M * np.eye(M)
+    with np.errstate(over="raise", invalid="raise", divide="raise", under="ignore"):
+        try:
+            G = _solve(C[None] - R + ridge, R)  # (N, F, M, M)
+        except (FloatingPointError, np.linalg.LinAlgError):
+            return None
+    lam = np.maximum(np.einsum("nfii->nf", G).real, 0.0)
+    out = np.conj(G[:, :, :, 0] / (1.0 + lam[:, :, None])).transpose(1, 0, 2)
+    return out if np.all(np.isfinite(out)) else None
 
 
 def _weigh(mass, T, frame_weight):
@@ -1448,14 +1689,14 @@ def _image_covariances(D, X, smooth=1):
     cells' outer products weighed by the speaker's share of each cell's power
     in the outputs of D (F, N, M), the powers averaged over ``smooth``
     neighbouring bins (as the batch model's ``iva._beamform``)."""
-    F, M, T = X.shape
+    T = X.shape[2]
     share = _smooth_bins(_power(D, X).astype(np.float64), smooth)  # (N, F, T)
     total = share.sum(axis=0)
     share /= np.maximum(total, 1e-12 * max(float(total.mean()), _TINY))
-    # Every cell's outer product once, then weighed by each speaker's shares.
-    outer = (X[:, :, None, :] * X.conj()[:, None, :, :]).reshape(F, M * M, T)
-    R = np.matmul(outer, share.transpose(1, 2, 0) / T)  # (F, M * M, N)
-    return R.transpose(2, 0, 1).reshape(-1, F, M, M)
+    # Each speaker's share-weighed frames times the frames: one matrix product
+    # per bin and speaker (with two microphones two fifths of the time of
+    # forming every cell's outer product first, with eight a half).
+    return np.matmul(X[None] * (share[:, :, None, :] / T), _hermitian(X)[None])
 
 
 def _log_power(Y):

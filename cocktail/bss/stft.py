@@ -301,9 +301,15 @@ class BinFilter:
             self.synth = synthesis_window(self.window, hop)
             self._shift = 0
         self.n_out, self.n_in = (channels, channels) if W is None else self.W.shape[1:]
-        pad = nfft - hop
+        self.restart()
+
+    def restart(self):
+        """Start a new stream: nothing read or output yet (``W`` is kept)."""
+        pad = self.nfft - self.hop
         self._in = np.zeros((self.n_in, pad))  # leading zeros: the first frames see silence
-        self._acc = np.zeros((self.n_out, nfft - self._shift))  # overlap-add tail not yet final
+        self._acc = np.zeros(
+            (self.n_out, self.nfft - self._shift)
+        )  # overlap-add tail not yet final
         self._skip = pad - self._shift  # output samples that belong to the leading padding
         self._seen = 0
         self._emitted = 0
