@@ -518,10 +518,11 @@ def test_the_output_no_talker_took_is_shared_among_the_talkers(monkeypatch):
     """Of the four outputs, three make the two talkers; the fourth holds
     their reverberation through a spatial pattern their outputs leave out,
     and the talkers' images hold that reverberation too.  Shared among them
-    per bin, it makes them clearer than dropped: 2.4 dB measured with numpy
-    2.3, 0.2 dB with numpy 2.4, whose rounding leads the separation to
-    another solution (of six such arrays, this is the one with an output
-    left over on 2.4)."""
+    per bin, it makes them clearer than dropped: 2.4 dB measured on a
+    processor without AVX-512, 0.2 dB on one with it (the same numpy, whose
+    OpenBLAS then takes other kernels: their rounding leads the separation
+    to another solution; of six such arrays this is the one with an output
+    left over there)."""
     from cocktail.bss import iva
 
     X, images = compact_array(2)
