@@ -116,6 +116,7 @@ from .iva import (
     _align,
     _best_permutations,
     _hermitian,
+    _inv,
     _ip_sweep,
     _log_abs_det,
     _power,
@@ -646,10 +647,13 @@ class _Output(BinFilter):
             if T == 0:
                 return
             self._mass, w = _weigh(self._mass, T, self._frame_weight)
-            self._C *= 1 - w
-            self._C += np.matmul(learn, _hermitian(learn)) * (w / T)
+            R = _image_covariances(D, learn, self._smooth)
             self._R *= 1 - w
-            self._R += _image_covariances(D, learn, self._smooth) * w
+            self._R += R * w
+            # the shares sum to one: the mixture's covariance is the images'
+            # sum, which keeps each speaker's complement C - R_n their sum
+            self._C *= 1 - w
+            self._C += R.sum(axis=0) * w
         else:
             return
         owner._output_learns = False
@@ -1599,11 +1603,17 @@ def _wiener_filters(C, R):
     ridge = RIDGE * float(np.mean(np.einsum("fii->f", C).real)) / M * np.eye(M)
     with np.errstate(over="raise", invalid="raise", divide="raise", under="ignore"):
         try:
-            G = _solve(C[None] - R + ridge, R)  # (N, F, M, M)
+            if M <= 3:  # closed-form inverses: only G's first column and trace
+                inverse = _inv(C[None] - R + ridge)
+                first = np.matmul(inverse, R[:, :, :, :1])[:, :, :, 0]
+                trace = np.einsum("nfij,nfji->nf", inverse, R)
+            else:
+                G = _solve(C[None] - R + ridge, R)  # (N, F, M, M)
+                first, trace = G[:, :, :, 0], np.einsum("nfii->nf", G)
         except (FloatingPointError, np.linalg.LinAlgError):
             return None
-    lam = np.maximum(np.einsum("nfii->nf", G).real, 0.0)
-    out = np.conj(G[:, :, :, 0] / (1.0 + lam[:, :, None])).transpose(1, 0, 2)
+    lam = np.maximum(trace.real, 0.0)
+    out = np.conj(first / (1.0 + lam[:, :, None])).transpose(1, 0, 2)
     return out if np.all(np.isfinite(out)) else None
 
 
