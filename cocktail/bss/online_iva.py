@@ -658,8 +658,8 @@ class _Output(BinFilter):
             return
         owner._output_learns = False
         self.updates += 1
-        if self.updates <= WIENER_AFTER:
-            self.W = D  # the statistics need about a second to settle
+        if self.updates <= WIENER_AFTER or not owner.warmed:
+            self.W = D  # the statistics need about a second to settle, and the warm-up
         else:
             filters = _wiener_filters(self._C, self._R)
             if filters is not None:
