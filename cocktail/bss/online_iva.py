@@ -128,7 +128,7 @@ from .iva import (
     smoothing_width,
 )
 from .postfilter import apply_gain, crosstalk, not_used, summary
-from .stft import BinFilter, frames, hann, low_delay_windows
+from .stft import BinFilter
 
 __all__ = [
     "BLOCK_SECONDS",
@@ -540,29 +540,21 @@ class _Filter(BinFilter):
         self.W = self._owner._learn(spec)
 
 
-class _Analyser:
+class _Analyser(BinFilter):
     """The separation's frames of a stream, cut as :class:`_Filter` cuts them,
     learnt from and not synthesised (the outputs are :class:`_Output`'s)."""
 
     def __init__(self, owner):
-        self._owner = owner
-        self.nfft, self.hop = owner.nfft, owner.hop
-        self.window = (
-            low_delay_windows(self.nfft, self.hop)[0] if owner.low_delay else hann(self.nfft)
+        super().__init__(
+            None, owner.nfft, owner.hop, channels=owner.n_mics, low_delay=owner.low_delay
         )
-        self._in = np.zeros((owner.n_mics, self.nfft - self.hop))  # as BinFilter's leading zeros
+        self._owner = owner
 
-    def process(self, block):
-        x = np.concatenate([self._in, np.asarray(block, dtype=np.float64)], axis=1)
-        n = 1 + (x.shape[1] - self.nfft) // self.hop if x.shape[1] >= self.nfft else 0
-        if n:
-            self._owner._learn(np.fft.rfft(frames(x, self.nfft, self.hop) * self.window, axis=-1))
-        self._in = x[:, n * self.hop :]
-
-    def flush(self):
-        pad = self.nfft - self.hop  # the trailing zeros BinFilter.flush adds
-        need = pad + (-(self._in.shape[1] + pad) % self.hop) + self.hop
-        self.process(np.zeros((self._in.shape[0], need)))
+    def _run(self, final):
+        spec = self._read_frames()
+        if spec is not None:
+            self._owner._learn(spec)
+        return np.zeros((self.n_out, 0))
 
 
 class _Output(BinFilter):
@@ -679,8 +671,7 @@ class _Output(BinFilter):
         if not owner.postfilter or self._hist_n < self._next_crosstalk:
             return
         self._next_crosstalk = self._hist_n + owner._crosstalk_every
-        Y = np.matmul(self.W.astype(np.complex64), self._recent())
-        self.crosstalk = crosstalk(Y.real**2 + Y.imag**2)
+        self.crosstalk = _crosstalk_of(self.W, self._recent())
 
     def _post(self, out):
         if self.crosstalk is not None:
@@ -1081,8 +1072,7 @@ class OnlineIVA:
         if not self.postfilter or self._hist_n < self._next_crosstalk:
             return
         self._next_crosstalk = self._hist_n + self._crosstalk_every
-        Y = np.matmul(self._applied.astype(np.complex64), self._recent())
-        self._crosstalk = crosstalk(Y.real**2 + Y.imag**2)
+        self._crosstalk = _crosstalk_of(self._applied, self._recent())
 
     def _post(self, out):
         """The post-filter's gains on filtered frames ``out`` (F, N, T), in place."""
@@ -1567,6 +1557,13 @@ class OnlineIVA:
             return self._filter.flush()
         self._filter.flush()
         return self._output.flush()
+
+
+def _crosstalk_of(W, X):
+    """The post-filter's crosstalk (:func:`cocktail.bss.postfilter.crosstalk`)
+    of the outputs of filters W (F, N, M) on frames X (F, M, T)."""
+    Y = np.matmul(W.astype(np.complex64), X)
+    return crosstalk(Y.real**2 + Y.imag**2)
 
 
 def _ring_write(buf, n, X):

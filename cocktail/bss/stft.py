@@ -314,13 +314,24 @@ class BinFilter:
         self._seen = 0
         self._emitted = 0
 
-    def _run(self, final):
+    def _read_frames(self):
+        """The windowed spectra (in, k, F) of the whole frames the input now
+        holds, taken from it (the samples later frames still need are kept);
+        None when there is none."""
         nfft, hop = self.nfft, self.hop
         x = self._in
         n_frames = 1 + (x.shape[1] - nfft) // hop if x.shape[1] >= nfft else 0
         if n_frames == 0:
+            return None
+        self._in = x[:, n_frames * hop :]
+        return np.fft.rfft(frames(x, nfft, hop) * self.window, axis=-1)
+
+    def _run(self, final):
+        nfft, hop = self.nfft, self.hop
+        spec = self._read_frames()  # (in, k, F)
+        if spec is None:
             return np.zeros((self.n_out, 0))
-        spec = np.fft.rfft(frames(x, nfft, hop) * self.window, axis=-1)  # (in, k, F)
+        n_frames = spec.shape[1]
         self._learn(spec)
         if self.W is None:
             out = spec.transpose(2, 0, 1)
@@ -353,7 +364,6 @@ class BinFilter:
             block = seg[:, ks, :].reshape(self.n_out, -1)
             buf[:, start : start + block.shape[1]] += block
         done = n_frames * hop  # samples no later frame can touch
-        self._in = x[:, done:]
         self._acc = np.zeros((self.n_out, span))
         tail = buf[:, done:]
         self._acc[:, : tail.shape[1]] = tail
