@@ -84,8 +84,9 @@ def rooms(cases):
         "<details><summary>Room counts per case</summary>",
         "",
         "| case | mics | speakers | counted | onset sharpness of the trial outputs "
-        "| power correlation with a louder talker | share the louder outputs' power explains |",
-        "|---|---|---|---|---|---|---|",
+        "| power correlation with a louder talker | share the louder outputs' power explains "
+        "| spatial coherence |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     print("\n".join(lines))
     tally = defaultdict(lambda: [0, 0, 0, 0])  # right, too many, too few, unsure
@@ -110,6 +111,9 @@ def rooms(cases):
         sharp = counted.evidence.get("onset_sharpness", [])
         again = counted.evidence.get("power_correlation", [])
         echo = counted.evidence.get("reverberation_explained") or [None] * len(again)
+        diffuse = counted.evidence.get("diffuse_explained") or [None] * len(again)
+        echo = [d if e is None else e for e, d in zip(echo, diffuse)]
+        coherence = counted.evidence.get("spatial_coherence")
         n, m = meta["n_src"], X.shape[0]
         t = tally["M = N" if m == n else "M > N"]
         t[0 if counted.n == n else 1 if counted.n > n else 2] += 1
@@ -120,6 +124,8 @@ def rooms(cases):
             + ", ".join("-" if v is None else f"{v:.2f}" for v in again)
             + " | "
             + ", ".join("-" if v is None else f"{v:.2f}" for v in echo)
+            + " | "
+            + (", ".join(f"{v:.2f}" for v in coherence) if coherence else "-")
             + " |"
         )
         print(lines[-1], flush=True)

@@ -15,6 +15,7 @@ from cocktail.bss.counting import (
     count_outputs,
     quantisation_step,
     reverberation_explained,
+    spatial_coherence,
 )
 from cocktail.bss.iva import separate_convolutive
 from cocktail.cli import cli
@@ -291,6 +292,77 @@ def test_three_outputs_far_above_the_reverberation_line_are_dropped_without_a_sp
     assert just.n == 5 and line < many - 0.02 and just.explained_kept == 0
 
 
+def test_spatial_coherence_is_one_delay_per_microphone():
+    """A talker's pattern in a dry room turns in phase as its direct path's
+    delay does: coherent. Patterns of random phase (diffuse sound) are not,
+    nor is a loud late echo more than its own share."""
+    rate, nfft = 8000, 1024
+    freqs = np.arange(nfft // 2 + 1) * rate / nfft
+    H, _, _ = simulated_room(2, 4, 0.15, rate, spacing=0.05, seed=3)
+    A = np.fft.rfft(H, n=nfft, axis=2).transpose(2, 0, 1)  # (F, M, N)
+    rng = np.random.default_rng(0)
+    diffuse = np.exp(2j * np.pi * rng.random((len(freqs), 4, 2)))
+    coherence = spatial_coherence(np.linalg.pinv(np.concatenate([A, diffuse], axis=2)), freqs)
+    assert coherence.shape == (4,)
+    assert np.all(coherence[:2] > 0.6), coherence
+    assert np.all(coherence[2:] < 0.2), coherence
+    delay = np.exp(-2j * np.pi * freqs[:, None, None] * np.array([0, 1e-4, 2e-4, 3e-4])[:, None])
+    assert spatial_coherence(np.linalg.pinv(delay), freqs)[0] > 0.95
+
+
+def test_outputs_from_no_one_direction_that_follow_the_louder_ones_are_reverberation(
+    monkeypatch,
+):
+    """An office array's spare outputs can have a talker's sharp onsets and
+    show no spare dimension, yet come from no one direction (their spatial
+    pattern follows no one delay) while the talkers' do, and be what the
+    louder outputs' powers predict: they are reverberation, not counted, and
+    the count is sure. Where every output is as diffuse (a room that rings
+    long), where such an output is loud, or where it points somewhere, the
+    count is what it was without the patterns."""
+    from cocktail.bss import counting
+
+    rng = np.random.default_rng(10)
+    F, T = 64, 400
+    P = (rng.random((2, 1, T)) < 0.3) * rng.uniform(1, 10, (2, F, T))
+    echoes = []
+    for w0, w1 in [(0.2, 0.1), (0.1, 0.2)]:
+        echo = np.zeros((F, T))
+        for d, a in enumerate([1.0, 0.7, 0.5, 0.3, 0.2, 0.1]):
+            echo[:, d:] += a * (w0 * P[0, :, : T - d] + w1 * P[1, :, : T - d])
+        echoes.append(echo * np.where(rng.random((1, T)) < 0.7, 1.0, 0.02))
+    freqs = np.linspace(0, 4000, F)
+    Q = np.concatenate([P, np.array(echoes)]).transpose(1, 0, 2) + 0.1
+    Q[:, 2:] *= 0.1  # 12 dB below the talkers
+    fits = {2: 0.7, 3: 0.65}
+    measured = counting.reverberation_explained
+    monkeypatch.setattr(
+        counting,
+        "reverberation_explained",
+        lambda P, f, k, louder: fits.get(int(k), measured(P, f, k, louder)),
+    )
+    before, _ = count_outputs(Q, freqs)
+    assert before.n == 3 and before.unsure
+    counted, keep = count_outputs(Q, freqs, coherence=np.array([0.9, 0.85, 0.25, 0.2]))
+    ev = counted.evidence
+    assert 1 - ev["margin"] - ev["unsure_margin"] <= min(ev["onset_sharpness"])
+    assert counted.n == 2 and sorted(keep) == [0, 1] and not counted.unsure
+    assert "2 of those come from no one direction and follow the louder ones' power" in (
+        counted.method
+    )
+    assert ev["spatial_coherence"] == [0.9, 0.85, 0.2, 0.25]  # in onset order
+    assert ev["diffuse_explained"] == [None, None, 0.65, 0.7] and ev["diffuse_line"] > 0.5
+    for coherence, scale in [
+        ([0.29, 0.28, 0.25, 0.2], 1.0),  # nothing stands out
+        ([0.9, 0.85, 0.25, 0.2], 10.0),  # 2 dB below the talkers
+        ([0.9, 0.85, 0.5, 0.45], 1.0),  # they point somewhere
+    ]:
+        R = Q.copy()
+        R[:, 2:] *= scale
+        as_before, _ = count_outputs(R, freqs, coherence=np.array(coherence))
+        assert as_before.n == 3 and as_before.unsure and "direction" not in as_before.method
+
+
 def test_reverberation_is_what_louder_outputs_powers_predict():
     """reverberation_explained: an output whose power in every bin is two
     louder outputs' power in the same and the next frames, fading, is
@@ -438,6 +510,8 @@ def test_room_count(n_src, n_mics):
     result = separate(X, RATE, model="convolutive")
     assert result.report["n_sources"] == n_src
     assert result.report["source_count"]["evidence"]["onset_sharpness"][0] == 1.0
+    # the spatial patterns are weighed from four microphones on
+    assert "spatial_coherence" not in result.report["source_count"]["evidence"]
 
 
 # ------------------------------------------------------------ command line

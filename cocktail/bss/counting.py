@@ -102,6 +102,28 @@ too many on 36 instead of 48, and too few on 7 instead of 6 (4
 microphones, 2 talkers, RT60 0.7 s: every output but the loudest was
 explained 0.57 to 0.84, the quieter talker's among them).
 
+Where the direct path carries a talker (a room that rings little, as the
+measured office does), there is one more sign.  A talker's spatial pattern
+(its column of the trial's mixing matrix, each microphone against the
+first) turns in phase with frequency as the direct path's delay does;
+reverberation comes from every direction and follows no one delay
+(:func:`spatial_coherence`: 1 for a pure delay, about 0.1 for random
+phases).  On an array of at least :data:`DIFFUSE_MIN_MICS` microphones, a
+candidate at least :data:`DIFFUSE_DB` below the loudest output whose
+coherence is below :data:`DIFFUSE_COHERENCE` and below
+:data:`DIFFUSE_RATIO` times the most coherent output's, and whose power the
+louder candidates' powers explain by :data:`DIFFUSE_MARGIN` above the
+reverberation line (about 0.58 at 10 s), is reverberation, whatever its onsets.
+Each condition keeps a talker: the office's talkers lie at 0.46 to 0.97
+on arrays of 4 and 6 microphones and its spare outputs at 0.20 to 0.36,
+but in simulated rooms of RT60 0.5 s or more every output, talker or not,
+can lie at 0.15 to 0.30 (nothing then stands out from the most coherent
+output), a talker's output of the quick trial can hold enough of a louder
+one to be explained 0.79 (2 dB down, so not below DIFFUSE_DB), and with 3
+microphones a poorly separated talker's pattern can be as diffuse as 0.27.
+Dropping such an output does not count as a spare dimension shown: the
+other candidates are judged as before.
+
 The other way round, a talker's output can have soft onsets: the quick
 trial separation can leave it smeared by the room (three or four talkers
 on microphones a few centimetres apart, RT60 0.2 to 0.4 s).  An output of
@@ -207,6 +229,21 @@ REVERB_MANY_MARGIN = 0.08
 #: talker all the same (the loudest one such; the count is then unsure): see
 #: the module docstring.
 SOFT_TALKER_DB = 6.0
+#: On an array of at least DIFFUSE_MIN_MICS microphones, a candidate whose
+#: spatial pattern points nowhere (:func:`spatial_coherence` below
+#: DIFFUSE_COHERENCE) and whose power the louder candidates' powers explain
+#: by at least DIFFUSE_MARGIN above the reverberation line is reverberation,
+#: whatever its onsets (see the module docstring), when it is also below
+#: DIFFUSE_RATIO times the most coherent output's coherence (the room sets
+#: how much of a talker's pattern the direct path holds) and at least
+#: DIFFUSE_DB below the loudest output.
+DIFFUSE_MIN_MICS = 4
+DIFFUSE_COHERENCE = 0.30
+DIFFUSE_RATIO = 0.5
+DIFFUSE_DB = 6.0
+DIFFUSE_MARGIN = 0.16
+#: The band over which a spatial pattern's phase is fitted by one delay.
+_DIFFUSE_HZ = (100.0, 4000.0)
 #: Bins fitted at a time (memory: this many x 35 predictors x frames).
 _REVERB_CHUNK = 128
 _BAND_HZ = (200.0, 6000.0)
@@ -587,7 +624,40 @@ def _distinct(candidates, level, corr, explained=None):
     return [k for k in candidates if k in kept], near, fit, again, reverb, unsure
 
 
-def count_outputs(P, freqs, upper=None, reverberation=True):
+def spatial_coherence(D, freqs):
+    """How well one delay per microphone explains each output's spatial pattern.
+
+    A talker reaches the microphones first by the direct path, so the phase
+    of its mixing vector (microphone m against microphone 1) turns with
+    frequency as one delay does; reverberation comes from everywhere and its
+    phase follows no one delay.  Per output and microphone, the phase
+    transform of that ratio over 100 Hz to 4 kHz is turned into a
+    cross-correlation (as GCC-PHAT does), whose peak is 1 for a pure delay
+    and about 0.1 for random phases; the mean over the microphones is the
+    output's coherence.
+
+    Parameters
+    ----------
+    D : ndarray, shape (n_freq, n_outputs, n_mics), complex
+        The unmixing per bin; its pseudo-inverse holds the mixing vectors.
+    freqs : ndarray, shape (n_freq,)
+        Bin frequencies in Hz.
+
+    Returns
+    -------
+    ndarray, shape (n_outputs,)
+        Between 0 and 1.
+    """
+    A = np.linalg.pinv(D.astype(np.complex128))  # (F, M, K)
+    band = (freqs >= _DIFFUSE_HZ[0]) & (freqs <= _DIFFUSE_HZ[1])
+    n = 8 * (len(freqs) - 1)  # the delays on a grid 4 times finer than the frame's samples
+    R = A[:, 1:, :] * np.conj(A[:, :1, :])  # (F, M - 1, K)
+    R = np.where(band[:, None, None], R / np.maximum(np.abs(R), 1e-300), 0.0)
+    peak = np.max(np.abs(np.fft.ifft(R, n=n, axis=0)), axis=0) * n / max(int(band.sum()), 1)
+    return np.mean(peak, axis=0)
+
+
+def count_outputs(P, freqs, upper=None, reverberation=True, coherence=None):
     """Count the talkers among the outputs of a room separation.
 
     The outputs with a talker's sharp onsets (within ROOM_MARGIN, or
@@ -611,6 +681,10 @@ def count_outputs(P, freqs, upper=None, reverberation=True):
         At most this many (e.g. the rank of the recording).
     reverberation : bool, default True
         Also drop the candidates that are the louder ones' reverberation.
+    coherence : ndarray, shape (n_outputs,), optional
+        Each output's :func:`spatial_coherence`: with ``reverberation``, a
+        candidate below DIFFUSE_COHERENCE that the louder candidates explain
+        by DIFFUSE_MARGIN above the reverberation line is reverberation.
 
     Returns
     -------
@@ -648,12 +722,30 @@ def count_outputs(P, freqs, upper=None, reverberation=True):
     explained = against(line)
     candidates, corr = list(order[:sharp]), power_correlation(P, freqs)
     talkers, near, fit, again, reverb, doubt = _distinct(candidates, level, corr)
-    borderline = set(int(k) for k in order[sure:sharp])
+    diffuse, judged = [], {}  # candidates from no one direction that follow the louder ones
+    below = (
+        None
+        if coherence is None
+        else min(DIFFUSE_COHERENCE, DIFFUSE_RATIO * float(np.max(coherence)))
+    )
+    if reverberation and coherence is not None:
+        louder = []
+        for k in sorted(candidates, key=lambda k: -level[k]):
+            heard_again = near.get(k, np.nan) >= DUPLICATE_CORRELATION  # it shows a spare one
+            if louder and coherence[k] < below and level_db[k] <= -DIFFUSE_DB and not heard_again:
+                judged[int(k)] = reverberation_explained(P, freqs, k, louder)
+                if judged[int(k)] >= line + DIFFUSE_MARGIN:
+                    diffuse.append(int(k))
+            louder.append(k)
     spare = sharp < K or again > 0
+    if diffuse:
+        candidates = [k for k in candidates if int(k) not in diffuse]
+        talkers, near, fit, again, reverb, doubt = _distinct(candidates, level, corr)
+    borderline = set(int(k) for k in order[sure:sharp]) - set(diffuse)
     many = None  # without a spare dimension: many outputs far above the line
     if reverberation and not spare and sharp > REVERB_MANY:
         many = _distinct(candidates, level, corr, against(line + REVERB_MANY_MARGIN))
-        if many[4] < REVERB_MANY:
+        if many[4] + len(diffuse) < REVERB_MANY:  # those dropped as diffuse are far above it too
             many = None
     tested = reverberation and (spare or many is not None or len(borderline) > 1)
     if reverberation and spare:
@@ -693,6 +785,14 @@ def count_outputs(P, freqs, upper=None, reverberation=True):
         ],
         "duplicate_correlation": DUPLICATE_CORRELATION,
     }
+    if coherence is not None:
+        evidence["spatial_coherence"] = [round(float(coherence[k]), 2) for k in order]
+        evidence["diffuse_coherence"] = round(below, 3)
+    if judged:
+        evidence["diffuse_explained"] = [
+            round(judged[int(k)], 2) if int(k) in judged else None for k in order
+        ]
+        evidence["diffuse_line"] = round(line + DIFFUSE_MARGIN, 3)
     if tested:
         evidence["reverberation_explained"] = [
             round(fit[k], 2) if np.isfinite(fit.get(k, np.nan)) else None for k in order
@@ -706,6 +806,12 @@ def count_outputs(P, freqs, upper=None, reverberation=True):
         method += (
             f"; {again} of those {'rise and fall' if again > 1 else 'rises and falls'} "
             "with a louder one's power: the same talker heard again"
+        )
+    if diffuse:
+        method += (
+            f"; {len(diffuse)} of those {'come' if len(diffuse) > 1 else 'comes'} from no one "
+            f"direction and {'follow' if len(diffuse) > 1 else 'follows'} the louder ones' "
+            "power: reverberation"
         )
     if reverb:
         method += (
@@ -733,7 +839,7 @@ def count_outputs(P, freqs, upper=None, reverberation=True):
         unsure,
         evidence,
         heard_again=again,
-        reverberation=reverb,
+        reverberation=reverb + len(diffuse),
         explained_kept=explained_kept,
     )
     return count, np.array(talkers, dtype=int)
@@ -829,5 +935,8 @@ def count_room(X, sample_rate, upper=None, random_state=0):
     if steady is not None and steady.size == P.shape[2]:
         P = np.ascontiguousarray(P[:, :, steady])
     freqs = np.arange(P.shape[0]) * rate / nfft
-    count, _ = count_outputs(P, freqs, upper)
+    coherence = None
+    if K >= DIFFUSE_MIN_MICS:
+        coherence = spatial_coherence(res.unmixing, freqs)
+    count, _ = count_outputs(P, freqs, upper, coherence=coherence)
     return count
