@@ -103,26 +103,28 @@ microphones, 2 talkers, RT60 0.7 s: every output but the loudest was
 explained 0.57 to 0.84, the quieter talker's among them).
 
 Where the direct path carries a talker (a room that rings little, as the
-measured office does), there is one more sign.  A talker's spatial pattern
+measured office does), there is one more sign. A talker's spatial pattern
 (its column of the trial's mixing matrix, each microphone against the
 first) turns in phase with frequency as the direct path's delay does;
 reverberation comes from every direction and follows no one delay
 (:func:`spatial_coherence`: 1 for a pure delay, about 0.1 for random
-phases).  On an array of at least :data:`DIFFUSE_MIN_MICS` microphones, a
+phases). On an array of at least :data:`DIFFUSE_MIN_MICS` microphones, a
 candidate at least :data:`DIFFUSE_DB` below the loudest output whose
 coherence is below :data:`DIFFUSE_COHERENCE` and below
 :data:`DIFFUSE_RATIO` times the most coherent output's, and whose power the
 louder candidates' powers explain by :data:`DIFFUSE_MARGIN` above the
-reverberation line (about 0.58 at 10 s), is reverberation, whatever its onsets.
-Each condition keeps a talker: the office's talkers lie at 0.46 to 0.97
-on arrays of 4 and 6 microphones and its spare outputs at 0.20 to 0.36,
-but in simulated rooms of RT60 0.5 s or more every output, talker or not,
-can lie at 0.15 to 0.30 (nothing then stands out from the most coherent
-output), a talker's output of the quick trial can hold enough of a louder
-one to be explained 0.79 (2 dB down, so not below DIFFUSE_DB), and with 3
-microphones a poorly separated talker's pattern can be as diffuse as 0.27.
-Dropping such an output does not count as a spare dimension shown: the
-other candidates are judged as before.
+reverberation line (about 0.58 at 10 s), is reverberation, whatever its
+onsets. Each condition keeps a talker: over seven draws of the benchmark's
+office arrays the talkers lie at 0.80 to 0.97 with 4 microphones on one
+line and 0.35 to 0.84 with 6 on two (0.46 and up among those with sharp
+onsets), most spare outputs at 0.20 to 0.35; but in simulated rooms of RT60
+0.5 s or more every output, talker or not, can lie at 0.15 to 0.30 (nothing
+then stands out from the most coherent output), a talker's output of the
+quick trial can hold enough of a louder one to be explained 0.79 (2 dB
+down, so not below DIFFUSE_DB), and with 3 microphones a poorly separated
+talker's pattern can be as diffuse as 0.27. Dropping such an output does
+not count as a spare dimension shown: the other candidates are judged as
+before.
 
 The other way round, a talker's output can have soft onsets: the quick
 trial separation can leave it smeared by the room (three or four talkers
@@ -683,8 +685,10 @@ def count_outputs(P, freqs, upper=None, reverberation=True, coherence=None):
         Also drop the candidates that are the louder ones' reverberation.
     coherence : ndarray, shape (n_outputs,), optional
         Each output's :func:`spatial_coherence`: with ``reverberation``, a
-        candidate below DIFFUSE_COHERENCE that the louder candidates explain
-        by DIFFUSE_MARGIN above the reverberation line is reverberation.
+        candidate at least DIFFUSE_DB below the loudest output, no talker
+        heard again, below DIFFUSE_COHERENCE and DIFFUSE_RATIO times the
+        most coherent output's, that the louder candidates explain by
+        DIFFUSE_MARGIN above the reverberation line is reverberation.
 
     Returns
     -------
