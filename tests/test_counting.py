@@ -220,13 +220,10 @@ def test_independent_talkers_are_all_kept():
     assert max(v for v in counted.evidence["power_correlation"] if v is not None) < 0.2
 
 
-def test_of_several_outputs_only_just_sharp_enough_one_is_kept():
-    """Two talkers and two outputs of their reverberation whose power comes and
-    goes (as an array's trial separation can give them): their onsets are
-    within the unsure margin of the sharpest, and no spare dimension shows.
-    Both are what the louder outputs' powers predict: one of them is kept as
-    the one spare output an unsure count allows, not both. With only one such
-    output, it is kept (one more rather than one fewer)."""
+def two_talkers_and_two_echoes():
+    """Powers (F, 4, T) of two talkers and two outputs of their reverberation
+    whose power comes and goes (as an array's trial separation can give them),
+    and the bins' frequencies."""
     rng = np.random.default_rng(10)
     F, T = 64, 400
     P = (rng.random((2, 1, T)) < 0.3) * rng.uniform(1, 10, (2, F, T))
@@ -237,7 +234,17 @@ def test_of_several_outputs_only_just_sharp_enough_one_is_kept():
             echo[:, d:] += a * (w0 * P[0, :, : T - d] + w1 * P[1, :, : T - d])
         echoes.append(echo * np.where(rng.random((1, T)) < 0.7, 1.0, 0.02))
     freqs = np.linspace(0, 4000, F)
-    Q = np.concatenate([P, np.array(echoes)]).transpose(1, 0, 2) + 0.1
+    return np.concatenate([P, np.array(echoes)]).transpose(1, 0, 2) + 0.1, freqs
+
+
+def test_of_several_outputs_only_just_sharp_enough_one_is_kept():
+    """Two talkers and two outputs of their reverberation whose power comes and
+    goes (as an array's trial separation can give them): their onsets are
+    within the unsure margin of the sharpest, and no spare dimension shows.
+    Both are what the louder outputs' powers predict: one of them is kept as
+    the one spare output an unsure count allows, not both. With only one such
+    output, it is kept (one more rather than one fewer)."""
+    Q, freqs = two_talkers_and_two_echoes()
     counted, keep = count_outputs(Q, freqs)
     ev = counted.evidence
     sharp = ev["onset_sharpness"]
@@ -322,17 +329,7 @@ def test_outputs_from_no_one_direction_that_follow_the_louder_ones_are_reverbera
     count is what it was without the patterns."""
     from cocktail.bss import counting
 
-    rng = np.random.default_rng(10)
-    F, T = 64, 400
-    P = (rng.random((2, 1, T)) < 0.3) * rng.uniform(1, 10, (2, F, T))
-    echoes = []
-    for w0, w1 in [(0.2, 0.1), (0.1, 0.2)]:
-        echo = np.zeros((F, T))
-        for d, a in enumerate([1.0, 0.7, 0.5, 0.3, 0.2, 0.1]):
-            echo[:, d:] += a * (w0 * P[0, :, : T - d] + w1 * P[1, :, : T - d])
-        echoes.append(echo * np.where(rng.random((1, T)) < 0.7, 1.0, 0.02))
-    freqs = np.linspace(0, 4000, F)
-    Q = np.concatenate([P, np.array(echoes)]).transpose(1, 0, 2) + 0.1
+    Q, freqs = two_talkers_and_two_echoes()
     Q[:, 2:] *= 0.1  # 12 dB below the talkers
     fits = {2: 0.7, 3: 0.65}
     measured = counting.reverberation_explained

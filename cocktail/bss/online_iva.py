@@ -557,7 +557,43 @@ class _Analyser(BinFilter):
         return np.zeros((self.n_out, 0))
 
 
-class _Output(BinFilter):
+class _History:
+    """What :class:`_Output` and :class:`OnlineIVA` share: the last frames in a
+    ring buffer (``_hist``, ``_hist_n`` frames written to it in all) and the
+    post-filter's crosstalk measured on them (``crosstalk``)."""
+
+    def _keep_history(self, F, M, length, crosstalk_every, postfilter):
+        self._hist = np.zeros((F, M, length), dtype=np.complex64)  # ring buffer
+        self._hist_n = 0  # frames written to it in all
+        self._crosstalk_every = crosstalk_every
+        self._next_crosstalk = 0
+        self._measures = postfilter
+        self.crosstalk = None  # (F, N, N) once measured
+
+    def _remember(self, X):
+        """Keep the last frames X (F, M, T) in the ring buffer."""
+        self._hist_n = _ring_write(self._hist, self._hist_n, X)
+
+    def _recent(self):
+        """The buffered frames in time order, (F, M, T)."""
+        return _ring_read(self._hist, self._hist_n)
+
+    def _measure_crosstalk(self, W):
+        """Measure the crosstalk of the outputs of filters W (F, N, M) on the
+        ring buffer, when ``_crosstalk_every`` frames have passed since the
+        last time."""
+        if not self._measures or self._hist_n < self._next_crosstalk:
+            return
+        self._next_crosstalk = self._hist_n + self._crosstalk_every
+        self.crosstalk = _crosstalk_of(W, self._recent())
+
+    def _post(self, out):
+        """The post-filter's gains on filtered frames ``out`` (F, N, T), in place."""
+        if self.crosstalk is not None:
+            apply_gain(out, self.crosstalk)
+
+
+class _Output(_History, BinFilter):
     """The outputs: multichannel Wiener filters over all microphones on frames
     OUTPUT_FRAME_FACTOR times the separation's, at its hop.
 
@@ -594,11 +630,8 @@ class _Output(BinFilter):
         self._power_mass = 0.0
         self._loud_run = 0  # frames in a row above TRANSIENT_CAP times the running power
         self._sustained = int(round(SUSTAINED_SECONDS * rate / owner.hop))
-        self._hist = np.zeros((F, M, owner._hist_len), dtype=np.complex64)  # ring buffer
-        self._hist_n = 0
+        self._keep_history(F, M, owner._hist_len, owner._crosstalk_every, owner.postfilter)
         self.updates = 0
-        self.crosstalk = None  # (F, N, N) once measured
-        self._next_crosstalk = 0
 
     def _learn(self, spec):
         owner = self._owner
@@ -658,27 +691,10 @@ class _Output(BinFilter):
                 self.W = filters
         if owner._remeasure:  # after a warm-up or re-alignment, on what is now applied
             owner._remeasure = False
-            self._measure_crosstalk()
-
-    def _remember(self, X):
-        self._hist_n = _ring_write(self._hist, self._hist_n, X)
-
-    def _recent(self):
-        return _ring_read(self._hist, self._hist_n)
-
-    def _measure_crosstalk(self):
-        owner = self._owner
-        if not owner.postfilter or self._hist_n < self._next_crosstalk:
-            return
-        self._next_crosstalk = self._hist_n + owner._crosstalk_every
-        self.crosstalk = _crosstalk_of(self.W, self._recent())
-
-    def _post(self, out):
-        if self.crosstalk is not None:
-            apply_gain(out, self.crosstalk)
+            self._measure_crosstalk(self.W)
 
 
-class OnlineIVA:
+class OnlineIVA(_History):
     """Separate a room recording block by block, following changing rooms.
 
     Parameters
@@ -816,20 +832,17 @@ class OnlineIVA:
         # statistics are weighted averages from the first frame on.
         self._C_mass = self._V_mass = self._R_mass = 0.0
         self.postfilter = bool(postfilter)
-        self._crosstalk = None  # (F, N, N) once measured
         self._remeasure = False  # measure it again once the filters are updated
         self._R_fresh = False  # _R was just set from the ring buffer
         self._filter = _Filter(self, self._D, self.nfft, self.hop)
         self._hist_len = max(1, int(round(HISTORY_SECONDS * self.sample_rate / self.hop)))
-        self._hist = np.zeros((F, M, self._hist_len), dtype=np.complex64)  # ring buffer
-        self._hist_n = 0  # frames written to it in all
+        every = max(1, int(round(CROSSTALK_EVERY * self.sample_rate / self.hop)))
+        self._keep_history(F, M, self._hist_len, every, self.postfilter)
         # as many frames as WARM_SECONDS gives at the default frame, or more
         longer = max(1.0, 4 * self.hop / default_nfft(self.sample_rate))
         self._warm_at = int(round(longer * WARM_SECONDS * self.sample_rate / self.hop))
         self._align_every = max(1, int(round(ALIGN_EVERY * self.sample_rate / self.hop)))
         self._next_align = self._warm_at + self._align_every
-        self._crosstalk_every = max(1, int(round(CROSSTALK_EVERY * self.sample_rate / self.hop)))
-        self._next_crosstalk = 0
         self.warmed = False
         self.rewarmed = False
         self._dc_state = None  # the DC blocker's state, per microphone
@@ -951,7 +964,7 @@ class OnlineIVA:
             self._applied = filters
         if self._remeasure:  # after a warm-up or re-alignment, on what is now applied
             self._remeasure = False
-            self._measure_crosstalk()
+            self._measure_crosstalk(self._applied)
         return self._applied
 
     def _wiener(self, D, X):
@@ -1065,27 +1078,6 @@ class OnlineIVA:
         self.last_cost_change = self._cost(self._loudness(Y)) - cost0
         self._confidence(Y, X, T, self.last_cost_change)
         return self._D
-
-    def _measure_crosstalk(self):
-        """Measure the outputs' crosstalk on the ring buffer, with the filters now
-        applied, when CROSSTALK_EVERY seconds have passed since the last time."""
-        if not self.postfilter or self._hist_n < self._next_crosstalk:
-            return
-        self._next_crosstalk = self._hist_n + self._crosstalk_every
-        self._crosstalk = _crosstalk_of(self._applied, self._recent())
-
-    def _post(self, out):
-        """The post-filter's gains on filtered frames ``out`` (F, N, T), in place."""
-        if self._crosstalk is not None:
-            apply_gain(out, self._crosstalk)
-
-    def _remember(self, X):
-        """Keep the last HISTORY_SECONDS of frames X (F, M, T) in the ring buffer."""
-        self._hist_n = _ring_write(self._hist, self._hist_n, X)
-
-    def _recent(self):
-        """The buffered frames in time order, (F, M, T)."""
-        return _ring_read(self._hist, self._hist_n)
 
     def _refresh(self, X):
         """Recompute the weighted covariances and the applied unmixing for a new W."""
@@ -1429,7 +1421,7 @@ class OnlineIVA:
         return "the separation's own matrices"
 
     def _describe_postfilter(self):
-        measured = self._crosstalk if self._output is None else self._output.crosstalk
+        measured = self.crosstalk if self._output is None else self._output.crosstalk
         if measured is None:
             return not_used(
                 self.postfilter,

@@ -307,9 +307,8 @@ class BinFilter:
         """Start a new stream: nothing read or output yet (``W`` is kept)."""
         pad = self.nfft - self.hop
         self._in = np.zeros((self.n_in, pad))  # leading zeros: the first frames see silence
-        self._acc = np.zeros(
-            (self.n_out, self.nfft - self._shift)
-        )  # overlap-add tail not yet final
+        # the overlap-add tail not yet final
+        self._acc = np.zeros((self.n_out, self.nfft - self._shift))
         self._skip = pad - self._shift  # output samples that belong to the leading padding
         self._seen = 0
         self._emitted = 0
