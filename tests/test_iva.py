@@ -431,6 +431,40 @@ def test_the_local_step_puts_exchanged_bins_back_in_line_with_their_neighbours(n
     assert np.array_equal(speakers, np.tile(np.arange(n_out), (F, 1)))
 
 
+@pytest.mark.parametrize("n_out", [3, 4])
+def test_the_run_step_puts_back_runs_of_exchanged_bins_wherever_they_lie(n_out):
+    """Runs of 7, 18 and 31 neighbouring bins whose outputs were exchanged,
+    placed off any fixed grid of bands, are found from the speakers'
+    activity and inter-microphone delays and put back, every bin of them;
+    bins already in order stay, although each bin's own evidence is noisy;
+    and a spectrum already in order comes back unchanged."""
+    from cocktail.bss import iva
+
+    rng = np.random.default_rng(10 + n_out)
+    F, T, M = 513, 120, 3
+    activity = rng.gamma(0.5, size=(n_out, T))
+    P = activity[:, None, :] * rng.uniform(0.5, 2.0, size=(n_out, F, 1))
+    P = P * rng.uniform(0.05, 1.95, size=P.shape) + 1e-3  # each bin its own detail
+    omega = 2 * np.pi * np.arange(F) / (2 * (F - 1))
+    tau = rng.uniform(-6, 6, size=(M, n_out)) * np.arange(M)[:, None]  # mic 1 at 0
+    A = np.exp(-1j * omega[:, None, None] * tau[None])  # (F, M, N): speaker n's column
+    A = A * np.exp(1j * rng.normal(0, 1.2, size=A.shape))  # reverberation blurs the phases
+    order = np.tile(np.arange(n_out), (F, 1))
+    runs = [(37, 7), (141, 18), (300, 31)]
+    for start, length in runs:
+        order[start : start + length] = np.roll(np.arange(n_out), 1)
+    rows = np.arange(F)[:, None]
+    v, wbin = iva._ratio_profiles(P[order.T, rows.T].astype(np.float32))
+    A_out = A[rows, :, order].transpose(0, 2, 1)
+    perm = iva._refine_runs(v, A_out, wbin, 1.0)
+    speakers = order[rows, perm]  # the speaker each output now holds
+    assert np.array_equal(speakers, np.tile(np.arange(n_out), (F, 1)))
+    bin_by_bin = order[rows, iva._refine_runs(v, A_out, wbin, 1.0, penalty=0.0)]
+    assert not np.array_equal(bin_by_bin, speakers)  # each bin's own evidence errs somewhere
+    v, wbin = iva._ratio_profiles(P.astype(np.float32))
+    assert np.array_equal(iva._refine_runs(v, A, wbin, 1.0), np.tile(np.arange(n_out), (F, 1)))
+
+
 def test_the_two_output_projection_step_is_the_iterative_projection_rule():
     """With two outputs the iterative-projection sweep is written out entry
     by entry; it must still be Ono's rule: row k of W is (W V_k)^-1 e_k (with

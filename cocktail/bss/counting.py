@@ -928,6 +928,7 @@ def count_room(X, sample_rate, upper=None, random_state=0):
         max_iter=COUNT_ITERATIONS,
         tol=0.0,
         random_state=random_state,
+        runs=False,
         postfilter=False,  # the onset margins were set on the linear outputs
         beamform=K < X.shape[0],  # ...of the separation's own matrices when K = M
         merge=False,  # the trial's K outputs are what is counted
