@@ -1058,7 +1058,7 @@ def _refine_runs(v, A, wbin, weight, penalty=_RUN_PENALTY):
     and position can change.  v (N, F, T) and A (F, M, N) aligned already;
     returns perm (F, N) as ``_align_permutations``.
     """
-    N, F, T = v.shape
+    N, F, _ = v.shape
     c = np.einsum("nft,f->nt", v, wbin.astype(v.dtype))
     c -= c.mean(axis=1, keepdims=True)
     c /= np.maximum(np.linalg.norm(c, axis=1, keepdims=True), _TINY)
@@ -1071,7 +1071,6 @@ def _refine_runs(v, A, wbin, weight, penalty=_RUN_PENALTY):
     change = penalty * float(np.mean(np.abs(score - score[:, :1])))
     P = len(perms)
     came = np.empty((F, P), dtype=np.int64)  # the permutation of the bin before, on the best path
-    came[0] = np.arange(P)
     total = score[0].copy()
     for f in range(1, F):
         j = int(np.argmax(total))
@@ -1102,20 +1101,17 @@ def _align(W, Z, Q, C, local=False, runs=False):
     v, wbin = _ratio_profiles(P)
     perm = _align_permutations(v, wbin)
     rows = np.arange(F)[:, None]
-    W = W[rows, perm]
     if not local:
-        return W
-    v = v[perm.T, rows.T]
-    A = A[rows, :, perm].transpose(0, 2, 1)
-    perm = _refine_blocks(v, A, wbin, [max(F // k, 4) for k in _BLOCK_DIVISIONS], _BLOCK_WEIGHT)
-    W = W[rows, perm]
-    v = v[perm.T, rows.T]
-    A = A[rows, :, perm].transpose(0, 2, 1)
+        return W[rows, perm]
+
+    def reordered(perm):  # W, the profiles and the mixing estimates in a new order
+        return W[rows, perm], v[perm.T, rows.T], A[rows, :, perm].transpose(0, 2, 1)
+
+    W, v, A = reordered(perm)
+    sizes = [max(F // k, 4) for k in _BLOCK_DIVISIONS]
+    W, v, A = reordered(_refine_blocks(v, A, wbin, sizes, _BLOCK_WEIGHT))
     if runs and _RUN_SOURCES[0] <= W.shape[1] <= _RUN_SOURCES[1]:
-        perm = _refine_runs(v, A, wbin, _BLOCK_WEIGHT)
-        W = W[rows, perm]
-        v = v[perm.T, rows.T]
-        A = A[rows, :, perm].transpose(0, 2, 1)
+        W, v, A = reordered(_refine_runs(v, A, wbin, _BLOCK_WEIGHT))
     d = (_DELAY_WEIGHT * 2 * _LOCAL_NEAR) * _delay_fit(A, wbin)
     perm = _refine_local(v, d.astype(v.dtype), _LOCAL_NEAR)
     # The lowest bins lie within the main lobe of the window around 0 Hz:
@@ -1693,7 +1689,7 @@ def separate_convolutive(
                 rng,
                 callback,
                 MERGE_ILRMA_BASES_PER_MIC * n_mics,
-                runs,
+                runs=runs,
             )
             del Z
             D = _projection_back(np.matmul(W, Q), C)
