@@ -248,9 +248,25 @@ REWARM_ILRMA_FRAMES = 40
 #: (the rooms of RT60 0.2 s and the offices): better on 6 of 8 (up to +2.19
 #: dB), worse on 1 (-0.14); on 6 such simulated rooms, better on 5 (up to
 #: +0.91), worse on 1 (-0.50); on 6 of the bundled synthesised speech, better
-#: on 5 (up to +4.08), worse on 1 (-0.05).  With more microphones it lost
-#: up to 6.6 dB (office_4mic_2src, two speakers), as AuxIVA's did.
-REWARM_ALWAYS_MICS = 2
+#: on 5 (up to +4.08), worse on 1 (-0.05).  With three microphones (and
+#: SHAPES_WAIT_SECONDS), through the command line from 3 s: office_3x3 of
+#: eight draws, where the live separation is often sure at 3 s and poor,
+#: +2.1 dB on average (better on 7, up to +6.7; worse on none), room300ms_3x3
+#: +0.4 (-0.2 to +1.8); 12 three-talker rooms of synthesised speech +0.4
+#: (-0.9 to +1.9); simulated rooms with recorded speech, which mostly start
+#: over anyway, unchanged but +0.2 on 1 of 14.  With four or more
+#: microphones it lost up to 6.6 dB (office_4mic_2src, two speakers), as
+#: AuxIVA's did.
+REWARM_ALWAYS_MICS = 3
+#: After such a start over that the separation did not ask for (it was sure),
+#: three speakers' spectral shapes (ONLINE_NMF_LATE_MAX_SOURCES) wait this
+#: many seconds before they are fitted on the ring buffer: fitted at once on
+#: the start over's outputs, they held a speaker mixed in that the loudness
+#: model let go of (a 3-talker room of synthesised speech, RT60 0.3 s: 8.7
+#: dB from 4 s without the start over, 3.6 with it, 8.6 with the wait); over
+#: 12 such rooms +0.4 dB on average against no start over, +0.1 without the
+#: wait.  A wait of 0.5 or 1.5 s gained less (+0.2 and +0.3 on 6 of them).
+SHAPES_WAIT_SECONDS = 1.0
 #: With this many speakers or more, when one of the last two seconds (the
 #: first excepted) was unsure as the ring buffer fills (HISTORY_SECONDS of
 #: sound), the warm-up runs again from scratch on the buffered frames, its
@@ -847,6 +863,7 @@ class OnlineIVA(_History):
         self.rewarmed = False
         self._dc_state = None  # the DC blocker's state, per microphone
         self.restarted_at = None  # stream seconds when it started over (REWARM_FROM)
+        self._shapes_from = 0  # frame count before which the shapes wait (SHAPES_WAIT_SECONDS)
         self.primed_seconds = None  # seconds learnt from before streaming (prime)
         self.tamed_frames = 0  # frames learnt from scaled down (TRANSIENT_CAP)
         self.changes = 0  # start overs on a changed mixture (CHANGED_SECONDS)
@@ -1143,7 +1160,8 @@ class OnlineIVA(_History):
         """Whether to start over now (REWARM_FROM): asked once, when ``heard``
         frames of sound fill the ring buffer; yes when one of the last two
         seconds since the first second of sound was unsure, and always with
-        REWARM_ALWAYS_MICS microphones when it is ILRMA."""
+        REWARM_ALWAYS_MICS microphones when it is ILRMA (three speakers'
+        shapes then wait SHAPES_WAIT_SECONDS)."""
         if self.rewarmed:
             return self._changed()
         if not self.warmed or not REWARM_FROM:
@@ -1151,10 +1169,14 @@ class OnlineIVA(_History):
         if self.n_sources < REWARM_FROM or heard < self._hist_len:
             return False
         self.rewarmed = True
-        if self.n_mics <= REWARM_ALWAYS_MICS and self._warm_ilrma(True):
-            return True
         first = int(self.sound_from) + 1
-        return any(end > max(self.seconds - 2, first) for _, end in self.unsure)
+        unsure = any(end > max(self.seconds - 2, first) for _, end in self.unsure)
+        if not unsure and self.n_mics <= REWARM_ALWAYS_MICS and self._warm_ilrma(True):
+            if self.n_sources > ONLINE_NMF_MAX_SOURCES:  # shapes not fitted yet
+                wait = SHAPES_WAIT_SECONDS * self.sample_rate / self.hop
+                self._shapes_from = self.frames + int(wait)
+            return True
+        return unsure
 
     def _changed(self):
         """Whether the mixture has changed under a separation that had settled
@@ -1255,6 +1277,8 @@ class OnlineIVA(_History):
     def _low_rank(self):
         """Whether the source model is now the spectral shapes' (ONLINE_NMF_BASES)."""
         if not (ONLINE_NMF_BASES and self.warmed and self.n_sources > 1):
+            return False
+        if self.frames < self._shapes_from:
             return False
         if self.n_sources <= ONLINE_NMF_MAX_SOURCES:
             return True
@@ -1511,7 +1535,7 @@ class OnlineIVA(_History):
         self.rewarmed = True  # its chance to start over was taken on the first pass
         self.primed_seconds = round(X.shape[1] / self.sample_rate, 3)
         self.tamed_frames = self.changes = self._started_over = 0  # the stream's, as output
-        self.frames = 0
+        self.frames = self._shapes_from = 0
         self._start_confidence()
         return True
 
