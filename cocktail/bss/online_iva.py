@@ -251,10 +251,11 @@ REWARM_ILRMA_FRAMES = 40
 #: on 5 (up to +4.08), worse on 1 (-0.05).  With three microphones (and
 #: SHAPES_WAIT_SECONDS), through the command line from 3 s: office_3x3 of
 #: eight draws, where the live separation is often sure at 3 s and poor,
-#: +2.1 dB on average (better on 7, up to +6.7; worse on none), room300ms_3x3
-#: +0.4 (-0.2 to +1.8); 12 three-talker rooms of synthesised speech +0.4
-#: (-0.9 to +1.9); simulated rooms with recorded speech, which mostly start
-#: over anyway, unchanged but +0.2 on 1 of 14.  With four or more
+#: +2.1 dB on average (better on all, +0.2 to +6.7), room300ms_3x3 +0.4 (0
+#: to +1.8; half of them start over anyway); 12 three-talker rooms of
+#: synthesised speech +0.4 (-0.9 to +1.9); simulated rooms with recorded
+#: speech, which mostly start over anyway, unchanged but +0.2 on 1 of 14.
+#: With four or more
 #: microphones it lost up to 6.6 dB (office_4mic_2src, two speakers), as
 #: AuxIVA's did.
 REWARM_ALWAYS_MICS = 3
