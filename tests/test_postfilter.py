@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from cocktail.bss.common import median
+from cocktail.bss.common import median, quantile
 from cocktail.bss.postfilter import GAIN_FLOOR, PostFilter, apply_gain, crosstalk
 from helpers import SAMPLES, last_error, ok, run
 
@@ -34,6 +34,17 @@ def test_the_median_without_numpy_ma_is_numpys_median(shape, axis):
     got = median(a, axis=axis)
     assert got.dtype == np.median(a, axis=axis).dtype
     assert np.array_equal(got, np.median(a, axis=axis))
+
+
+@pytest.mark.parametrize("q", [0.0, 0.1, 0.33, 0.5, 0.75, 0.9, 1.0])
+@pytest.mark.parametrize("n", [1, 2, 5, 11, 40])
+def test_the_quantile_without_numpy_ma_is_numpys_to_the_bit(n, q):
+    a = np.random.default_rng(n).standard_normal((n, 3)) * 1e3
+    assert np.array_equal(
+        quantile(a, q, axis=0, keepdims=True), np.quantile(a, q, axis=0, keepdims=True)
+    )
+    assert quantile(a[:, 1], q) == np.quantile(a[:, 1], q)
+    assert quantile(a.T, q, axis=1).shape == (3,)
 
 
 def test_a_shadow_of_an_output_is_not_its_crosstalk():

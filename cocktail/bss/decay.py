@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import median
+from .common import median, quantile
 from .stft import STFT
 
 __all__ = ["decay_time"]
@@ -90,4 +90,4 @@ def decay_time(X, sample_rate):
     rates = np.concatenate(rates) if rates else np.zeros(0)
     if len(rates) < MIN_FALLS:
         return float("nan")
-    return float(60.0 / np.quantile(rates, STEEP_QUANTILE))
+    return float(60.0 / quantile(rates, STEEP_QUANTILE))

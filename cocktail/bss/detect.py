@@ -24,6 +24,7 @@ import numpy as np
 
 from ..errors import CocktailError
 from . import stft
+from .common import quantile
 
 __all__ = ["choose_model", "phase_realness", "REALNESS_THRESHOLD"]
 
@@ -101,7 +102,7 @@ def phase_realness(X, sample_rate):
     g = np.clip(mag, 1e-3, 0.999)
     sigma = np.sqrt((1.0 - g**2) / (2.0 * n_frames * g**2))
     tol = np.maximum(np.sin(np.deg2rad(_ANGLE_DEG)), 3.0 * sigma)
-    top = (mag >= np.quantile(mag, 0.75, axis=0, keepdims=True)) & ok & (mag > 0)
+    top = (mag >= quantile(mag, 0.75, axis=0, keepdims=True)) & ok & (mag > 0)
     n_cells = int(top.sum())
     if n_cells == 0:
         return float("nan"), 0
