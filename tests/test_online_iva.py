@@ -1024,6 +1024,7 @@ def test_three_microphones_start_over_at_3_s_even_when_sure(monkeypatch):
         gains, starts = {}, {}
         for mics in (always, 2):
             monkeypatch.setattr(online, "REWARM_ALWAYS_MICS", mics)
+            monkeypatch.setattr(online, "REWARM_FROM_RUNNING", mics == always)
             Y, sep = _live(X, 3)
             starts[mics] = sep.report()["restarted_at_seconds"]
             gains[mics] = np.mean(
@@ -1033,6 +1034,30 @@ def test_three_microphones_start_over_at_3_s_even_when_sure(monkeypatch):
             )
         assert 3.0 <= starts[always] < 4.0 and starts[2] is None  # sure: only three start over
         assert gains[always] > gains[2] + 0.8, gains
+
+
+def test_more_microphones_than_speakers_start_over_from_the_running_separation(monkeypatch):
+    """Four microphones, two talkers, RT60 0.3 s, a sure live separation: at
+    3 s the ILRMA start over runs anyway, its iterations starting from the
+    running separation.  From 4 s on: 10.9 and 11.7 dB over microphone 1
+    against 10.0 and 10.8 without it on one room, 11.3 and 12.5 against 8.5
+    and 9.9 on another (on the benchmark's arrays of eight draws +0.95 dB on
+    average; from scratch it took one office array from 9.0 to 1.7 dB)."""
+    import cocktail.bss.online_iva as online
+
+    alice, bob, carol = _speech("alice"), _speech("bob"), _speech("carol")
+    S = np.array([np.r_[alice[:HALF], carol[-HALF:][::-1]], np.r_[bob[:HALF], alice[-HALF:][::-1]]])
+    for seed in (0, 3):
+        images = _images(S, room_responses(2, 4, 0.3, RATE, seed=seed)[0])
+        X, refs = images.sum(axis=1), images[0]
+        gains, starts = {}, {}
+        for running in (True, False):
+            monkeypatch.setattr(online, "REWARM_FROM_RUNNING", running)
+            Y, sep = _live(X, 2)
+            starts[running] = sep.report()["restarted_at_seconds"]
+            gains[running], _ = _improvement(refs, Y, X, 4 * RATE, 10 * RATE)
+        assert 3.0 <= starts[True] < 4.0 and starts[False] is None
+        assert np.all(gains[True] > gains[False] + 0.6), gains
 
 
 def test_after_a_start_over_it_did_not_ask_for_three_speakers_shapes_wait(monkeypatch):
@@ -1085,8 +1110,11 @@ def test_a_held_start_is_learnt_from_before_it_is_streamed():
     come out better separated than from a cold start. Two talkers, 4
     microphones, RT60 0.3 s: seconds 1 to 4 measured 9.2 and 13.2 dB over
     microphone 1 against 6.4 and 9.5 (with symmetric windows, whose cold
-    start was slower, 7.5 and 12.7 against 2.2 and 4.2), the rest within
-    0.6 dB; the output keeps the input's length."""
+    start was slower, 7.5 and 12.7 against 2.2 and 4.2; now 10.4 and 13.7
+    against 7.5 and 10.1), the rest within 0.6 dB (the cold start now starts
+    over at 3 s from its running separation, which a primed start does not:
+    from 4 s on 10.5 and 11.1 dB primed, 10.9 and 11.7 cold, 10.0 and 10.8
+    cold without that start over); the output keeps the input's length."""
     alice, bob, carol = _speech("alice"), _speech("bob"), _speech("carol")
     S = np.array([np.r_[alice[:HALF], carol[-HALF:][::-1]], np.r_[bob[:HALF], alice[-HALF:][::-1]]])
     images = _images(S, room_responses(2, 4, 0.3, RATE, seed=0)[0])
@@ -1108,8 +1136,11 @@ def test_a_held_start_is_learnt_from_before_it_is_streamed():
         reports[primed] = sep.report()
     assert np.all(gains[True, 1] > 5.0), gains
     assert np.all(gains[True, 1] > gains[False, 1] + 2.0), gains
-    assert np.all(gains[True, 4] > gains[False, 4] - 0.5), gains
+    assert np.all(gains[True, 4] > gains[False, 4] - 0.6), gains
     assert reports[True]["primed_seconds"] == 6.0 and reports[False]["primed_seconds"] is None
+    # a sure separation of more microphones starts over at 3 s when cold, not when primed
+    assert reports[True]["restarted_at_seconds"] is None
+    assert 3.0 <= reports[False]["restarted_at_seconds"] < 4.0
     assert len(reports[True]["dependence_per_second"]) == 10  # judged on the streamed pass
 
 

@@ -1504,9 +1504,13 @@ def _steps(algorithm, Z, state, cov, rng, warm, n_basis=None):
     return _iterate_ilrma(Z, state, cov, rng, n_basis)
 
 
-def _separate_whitened(Z, Q, C, algorithm, max_iter, tol, rng, callback, n_basis=None, runs=False):
+def _separate_whitened(
+    Z, Q, C, algorithm, max_iter, tol, rng, callback, n_basis=None, runs=False, W0=None
+):
     F, N, T = Z.shape
-    state = _State(np.tile(np.eye(N, dtype=np.complex128), (F, 1, 1)))
+    # from scratch, or from the unmixing W0 (F, N, N) of Z
+    W = np.tile(np.eye(N, dtype=np.complex128), (F, 1, 1)) if W0 is None else W0
+    state = _State(W.astype(np.complex128))
     cov = _Covariances(Z)
     history: List[float] = []
     warm = min(_SCHEDULE[algorithm][0], max_iter // 4)

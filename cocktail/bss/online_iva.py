@@ -259,6 +259,19 @@ REWARM_ILRMA_FRAMES = 40
 #: microphones it lost up to 6.6 dB (office_4mic_2src, two speakers), as
 #: AuxIVA's did.
 REWARM_ALWAYS_MICS = 3
+#: With more microphones than REWARM_ALWAYS_MICS, the ILRMA start over runs
+#: whether or not the separation was unsure too, unless the stream's start
+#: was primed (``prime``), but from the running separation: the batch
+#: iterations start from its matrices rather than from scratch.  Told the
+#: number (not primed), through the command line from 3 s, on the field
+#: suite's four arrays of eight draws: +0.95 dB on average, better on 26 of
+#: 32 (up to +2.9; compact8_300ms_3src 7.6 to 10.2), worse on 3 (down to
+#: -0.7); room250ms_4x4 told 4 of eight draws: +2.2 on one, the others
+#: starting over anyway.  From scratch, as three microphones do, it took
+#: office_4mic_2src from 9.0 to 1.7 dB (the batch fit on 3 s was worse than
+#: the running separation even on those 3 s).  In a primed start (counted
+#: from 6 s) it gave +0.12 on average (-0.94 to +1.41): not there.
+REWARM_FROM_RUNNING = True
 #: After such a start over that the separation did not ask for (it was sure),
 #: three speakers' spectral shapes (ONLINE_NMF_LATE_MAX_SOURCES) wait this
 #: many seconds before they are fitted on the ring buffer: fitted at once on
@@ -865,6 +878,8 @@ class OnlineIVA(_History):
         self._dc_state = None  # the DC blocker's state, per microphone
         self.restarted_at = None  # stream seconds when it started over (REWARM_FROM)
         self._shapes_from = 0  # frame count before which the shapes wait (SHAPES_WAIT_SECONDS)
+        self._from_running = False  # the start over starts from the running separation
+        self._priming = False  # within prime()
         self.primed_seconds = None  # seconds learnt from before streaming (prime)
         self.tamed_frames = 0  # frames learnt from scaled down (TRANSIENT_CAP)
         self.changes = 0  # start overs on a changed mixture (CHANGED_SECONDS)
@@ -1120,13 +1135,18 @@ class OnlineIVA(_History):
         ``keep_order`` (the start over), its outputs take the places of the
         running outputs they rise and fall with (loudness over the buffered
         frames), and it is ILRMA whenever the buffer holds
-        REWARM_ILRMA_FRAMES."""
+        REWARM_ILRMA_FRAMES; it starts from the running separation when
+        :meth:`_restart_due` said so (REWARM_FROM_RUNNING)."""
         self.warmed = True
         X = self._recent().astype(np.complex128)
         W_old, V_old, D_old = self._W, self._V, self._D
         with np.errstate(over="raise", invalid="raise", divide="raise", under="ignore"):
             try:
                 Z, Q, C = _whiten(X.astype(np.complex64), self.n_sources)
+                W0, from_running, self._from_running = None, self._from_running, False
+                if keep_order and from_running:  # REWARM_FROM_RUNNING
+                    W0 = np.matmul(self._D, np.linalg.pinv(Q))  # (F, N, N), of Z
+                    W0 /= np.linalg.norm(W0, axis=2, keepdims=True)
                 W, _, _, _ = _separate_whitened(
                     Z,
                     Q,
@@ -1136,6 +1156,7 @@ class OnlineIVA(_History):
                     0.0,
                     np.random.default_rng(0),
                     None,
+                    W0=W0,
                 )
                 D = np.matmul(W, Q)
                 if keep_order:
@@ -1160,9 +1181,11 @@ class OnlineIVA(_History):
     def _restart_due(self, heard):
         """Whether to start over now (REWARM_FROM): asked once, when ``heard``
         frames of sound fill the ring buffer; yes when one of the last two
-        seconds since the first second of sound was unsure, and always with
-        REWARM_ALWAYS_MICS microphones when it is ILRMA (three speakers'
-        shapes then wait SHAPES_WAIT_SECONDS)."""
+        seconds since the first second of sound was unsure, and otherwise
+        too when it is ILRMA: with up to REWARM_ALWAYS_MICS microphones from
+        scratch, with more from the running separation unless priming
+        (REWARM_FROM_RUNNING); three speakers' shapes then wait
+        SHAPES_WAIT_SECONDS."""
         if self.rewarmed:
             return self._changed()
         if not self.warmed or not REWARM_FROM:
@@ -1171,13 +1194,18 @@ class OnlineIVA(_History):
             return False
         self.rewarmed = True
         first = int(self.sound_from) + 1
-        unsure = any(end > max(self.seconds - 2, first) for _, end in self.unsure)
-        if not unsure and self.n_mics <= REWARM_ALWAYS_MICS and self._warm_ilrma(True):
-            if self.n_sources > ONLINE_NMF_MAX_SOURCES:  # shapes not fitted yet
-                wait = SHAPES_WAIT_SECONDS * self.sample_rate / self.hop
-                self._shapes_from = self.frames + int(wait)
+        if any(end > max(self.seconds - 2, first) for _, end in self.unsure):
             return True
-        return unsure
+        if not self._warm_ilrma(True):
+            return False
+        if self.n_mics > REWARM_ALWAYS_MICS:
+            if not REWARM_FROM_RUNNING or self._priming:
+                return False
+            self._from_running = True
+        if self.n_sources > ONLINE_NMF_MAX_SOURCES:  # shapes not fitted yet
+            wait = SHAPES_WAIT_SECONDS * self.sample_rate / self.hop
+            self._shapes_from = self.frames + int(wait)
+        return True
 
     def _changed(self):
         """Whether the mixture has changed under a separation that had settled
@@ -1522,9 +1550,11 @@ class OnlineIVA(_History):
         if started or sound < PRIME_SECONDS:
             return False
         self.frames = int(round(start_seconds * self.sample_rate / self.hop))
+        self._priming = True
         for i in range(0, X.shape[1], self.block_size):
             self.process(X[:, i : i + self.block_size])
         self.flush()
+        self._priming = False
         # the same stream again from its start: output and clock restart, the
         # statistics, matrices, ring buffer and post-filter are kept
         if self._output is None:
