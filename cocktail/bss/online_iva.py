@@ -270,7 +270,9 @@ REWARM_ALWAYS_MICS = 3
 #: starting over anyway.  From scratch, as three microphones do, it took
 #: office_4mic_2src from 9.0 to 1.7 dB (the batch fit on 3 s was worse than
 #: the running separation even on those 3 s).  In a primed start (counted
-#: from 6 s) it gave +0.12 on average (-0.94 to +1.41): not there.
+#: from 6 s) it gave +0.12 on average (-0.94 to +1.41): not there.  With
+#: three microphones, from the running separation gained less than from
+#: scratch (office_3x3 of eight draws +1.45 dB against +2.08).
 REWARM_FROM_RUNNING = True
 #: After such a start over that the separation did not ask for (it was sure),
 #: three speakers' spectral shapes (ONLINE_NMF_LATE_MAX_SOURCES) wait this
