@@ -255,9 +255,9 @@ REWARM_ILRMA_FRAMES = 40
 #: to +1.8; half of them start over anyway); 12 three-talker rooms of
 #: synthesised speech +0.4 (-0.9 to +1.9); simulated rooms with recorded
 #: speech, which mostly start over anyway, unchanged but +0.2 on 1 of 14.
-#: With four or more
-#: microphones it lost up to 6.6 dB (office_4mic_2src, two speakers), as
-#: AuxIVA's did.
+#: With four or more microphones, from scratch, it lost up to 6.6 dB
+#: (office_4mic_2src, two speakers), as AuxIVA's did: see
+#: REWARM_FROM_RUNNING.
 REWARM_ALWAYS_MICS = 3
 #: With more microphones than REWARM_ALWAYS_MICS, the ILRMA start over runs
 #: whether or not the separation was unsure too, unless the stream's start
@@ -274,14 +274,17 @@ REWARM_ALWAYS_MICS = 3
 #: three microphones, from the running separation gained less than from
 #: scratch (office_3x3 of eight draws +1.45 dB against +2.08).
 REWARM_FROM_RUNNING = True
-#: After such a start over that the separation did not ask for (it was sure),
-#: three speakers' spectral shapes (ONLINE_NMF_LATE_MAX_SOURCES) wait this
-#: many seconds before they are fitted on the ring buffer: fitted at once on
-#: the start over's outputs, they held a speaker mixed in that the loudness
-#: model let go of (a 3-talker room of synthesised speech, RT60 0.3 s: 8.7
-#: dB from 4 s without the start over, 3.6 with it, 8.6 with the wait); over
-#: 12 such rooms +0.4 dB on average against no start over, +0.1 without the
-#: wait.  A wait of 0.5 or 1.5 s gained less (+0.2 and +0.3 on 6 of them).
+#: After a start over that the separation did not ask for (it was sure;
+#: REWARM_ALWAYS_MICS, REWARM_FROM_RUNNING), three speakers' spectral shapes
+#: (ONLINE_NMF_LATE_MAX_SOURCES) wait this many seconds before they are
+#: fitted on the ring buffer: fitted at once on the start over's outputs,
+#: they held a speaker mixed in that the loudness model let go of (a
+#: 3-talker room of synthesised speech, RT60 0.3 s: 8.7 dB from 4 s without
+#: the start over, 3.6 with it, 8.6 with the wait); over 12 such rooms +0.4
+#: dB on average against no start over, +0.1 without the wait.  A wait of
+#: 0.5 or 1.5 s gained less (+0.2 and +0.3 on 6 of them).  On the 16
+#: three-speaker arrays of eight draws starting over from the running
+#: separation, no wait moved them by +0.01 dB on average (-1.44 to +1.03).
 SHAPES_WAIT_SECONDS = 1.0
 #: With this many speakers or more, when one of the last two seconds (the
 #: first excepted) was unsure as the ring buffer fills (HISTORY_SECONDS of
@@ -1553,10 +1556,12 @@ class OnlineIVA(_History):
             return False
         self.frames = int(round(start_seconds * self.sample_rate / self.hop))
         self._priming = True
-        for i in range(0, X.shape[1], self.block_size):
-            self.process(X[:, i : i + self.block_size])
-        self.flush()
-        self._priming = False
+        try:
+            for i in range(0, X.shape[1], self.block_size):
+                self.process(X[:, i : i + self.block_size])
+            self.flush()
+        finally:
+            self._priming = False
         # the same stream again from its start: output and clock restart, the
         # statistics, matrices, ring buffer and post-filter are kept
         if self._output is None:
