@@ -301,8 +301,10 @@ SHAPES_WAIT_SECONDS = 1.0
 #: -0.9) and 13 of 16 with two (+0.5, worse on 2, down to -1.2).  Run
 #: whatever the live separation's state, it lost 0.8 to 1.7 dB on the three
 #: 3-microphone offices (where the live model beats the batch model with its
-#: frames), and 5.8 dB on office_4mic_2src, when it was AuxIVA; as ILRMA it
-#: now runs whatever the state (REWARM_ALWAYS_MICS, REWARM_FROM_RUNNING).
+#: frames), and 5.8 dB on office_4mic_2src, measured on an earlier model
+#: (before the spectral shapes, and AuxIVA then with two speakers); measured
+#: again since, it runs whatever the state (REWARM_ALWAYS_MICS,
+#: REWARM_FROM_RUNNING).
 REWARM_FROM = 2
 #: A separation that was sure for CHANGED_SECONDS seconds and then unsure for
 #: as many has met a changed mixture that it does not follow on its own, and
