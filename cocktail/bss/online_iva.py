@@ -886,7 +886,6 @@ class OnlineIVA(_History):
         self._dc_state = None  # the DC blocker's state, per microphone
         self.restarted_at = None  # stream seconds when it started over (REWARM_FROM)
         self._shapes_from = 0  # frame count before which the shapes wait (SHAPES_WAIT_SECONDS)
-        self._from_running = False  # the start over starts from the running separation
         self._priming = False  # within prime()
         self.primed_seconds = None  # seconds learnt from before streaming (prime)
         self.tamed_frames = 0  # frames learnt from scaled down (TRANSIENT_CAP)
@@ -1099,7 +1098,7 @@ class OnlineIVA(_History):
             if self.restarted_at is None:  # (not again on a changed mixture)
                 self.restarted_at = round(self.frames * self.hop / self.sample_rate, 2)
             self._started_over = self.seconds
-            self._warm_up(keep_order=True)
+            self._warm_up(keep_order=True, from_running=rewarm == "running")
             Xs = X if N == M else np.matmul(self._P, X)
             self._next_align = self._hist_n + self._align_every
             self._remeasure = True
@@ -1137,22 +1136,22 @@ class OnlineIVA(_History):
         self._V_mass = min(float(X.shape[2]), 1.0 / (1.0 - self._frame_weight))
         self._refresh_D()
 
-    def _warm_up(self, keep_order=False):
+    def _warm_up(self, keep_order=False, from_running=False):
         """A short batch separation on the first frames (AuxIVA; ILRMA from
         WARM_ILRMA_FROM speakers), then online from there.  With
         ``keep_order`` (the start over), its outputs take the places of the
         running outputs they rise and fall with (loudness over the buffered
         frames), and it is ILRMA whenever the buffer holds
-        REWARM_ILRMA_FRAMES; it starts from the running separation when
-        :meth:`_restart_due` said so (REWARM_FROM_RUNNING)."""
+        REWARM_ILRMA_FRAMES; with ``from_running`` its iterations start from
+        the running separation (REWARM_FROM_RUNNING)."""
         self.warmed = True
         X = self._recent().astype(np.complex128)
         W_old, V_old, D_old = self._W, self._V, self._D
         with np.errstate(over="raise", invalid="raise", divide="raise", under="ignore"):
             try:
                 Z, Q, C = _whiten(X.astype(np.complex64), self.n_sources)
-                W0, from_running, self._from_running = None, self._from_running, False
-                if keep_order and from_running:  # REWARM_FROM_RUNNING
+                W0 = None
+                if from_running:  # REWARM_FROM_RUNNING
                     W0 = np.matmul(self._D, np.linalg.pinv(Q))  # (F, N, N), of Z
                     W0 /= np.linalg.norm(W0, axis=2, keepdims=True)
                 W, _, _, _ = _separate_whitened(
@@ -1187,33 +1186,35 @@ class OnlineIVA(_History):
         return restart and self._hist_len >= REWARM_ILRMA_FRAMES
 
     def _restart_due(self, heard):
-        """Whether to start over now (REWARM_FROM): asked once, when ``heard``
-        frames of sound fill the ring buffer; yes when one of the last two
-        seconds since the first second of sound was unsure, and otherwise
-        too when it is ILRMA: with up to REWARM_ALWAYS_MICS microphones from
-        scratch, with more from the running separation unless priming
-        (REWARM_FROM_RUNNING); three speakers' shapes then wait
-        SHAPES_WAIT_SECONDS."""
+        """Whether to start over now (REWARM_FROM), and how: None, "scratch"
+        or "running" (from the running separation, REWARM_FROM_RUNNING).
+        Asked once, when ``heard`` frames of sound fill the ring buffer: from
+        scratch when one of the last two seconds since the first second of
+        sound was unsure, and otherwise too when it is ILRMA, with up to
+        REWARM_ALWAYS_MICS microphones from scratch, with more from the
+        running separation unless priming; three speakers' shapes then wait
+        SHAPES_WAIT_SECONDS.  Later, from scratch on a changed mixture."""
         if self.rewarmed:
-            return self._changed()
+            return "scratch" if self._changed() else None
         if not self.warmed or not REWARM_FROM:
-            return False
+            return None
         if self.n_sources < REWARM_FROM or heard < self._hist_len:
-            return False
+            return None
         self.rewarmed = True
         first = int(self.sound_from) + 1
         if any(end > max(self.seconds - 2, first) for _, end in self.unsure):
-            return True
+            return "scratch"
         if not self._warm_ilrma(True):
-            return False
+            return None
+        start = "scratch"
         if self.n_mics > REWARM_ALWAYS_MICS:
             if not REWARM_FROM_RUNNING or self._priming:
-                return False
-            self._from_running = True
+                return None
+            start = "running"
         if self.n_sources > ONLINE_NMF_MAX_SOURCES:  # shapes not fitted yet
             wait = SHAPES_WAIT_SECONDS * self.sample_rate / self.hop
             self._shapes_from = self.frames + int(wait)
-        return True
+        return start
 
     def _changed(self):
         """Whether the mixture has changed under a separation that had settled
