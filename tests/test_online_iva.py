@@ -950,6 +950,15 @@ def _three_talkers(rt60, seed):
     return images.sum(axis=1), images[0]
 
 
+def _two_talkers_four_mics(seed):
+    """Two talkers, four microphones, RT60 0.3 s (the second 5 s are other
+    voices' speech reversed); (mix, images at mic 1)."""
+    alice, bob, carol = _speech("alice"), _speech("bob"), _speech("carol")
+    S = np.array([np.r_[alice[:HALF], carol[-HALF:][::-1]], np.r_[bob[:HALF], alice[-HALF:][::-1]]])
+    images = _images(S, room_responses(2, 4, 0.3, RATE, seed=seed)[0])
+    return images.sum(axis=1), images[0]
+
+
 def _live(X, n_sources, sep=None):
     sep = OnlineIVA(X.shape[0], n_sources, sample_rate=RATE) if sep is None else sep
     parts = [
@@ -1045,11 +1054,8 @@ def test_more_microphones_than_speakers_start_over_from_the_running_separation(m
     average; from scratch it took one office array from 9.0 to 1.7 dB)."""
     import cocktail.bss.online_iva as online
 
-    alice, bob, carol = _speech("alice"), _speech("bob"), _speech("carol")
-    S = np.array([np.r_[alice[:HALF], carol[-HALF:][::-1]], np.r_[bob[:HALF], alice[-HALF:][::-1]]])
     for seed in (0, 3):
-        images = _images(S, room_responses(2, 4, 0.3, RATE, seed=seed)[0])
-        X, refs = images.sum(axis=1), images[0]
+        X, refs = _two_talkers_four_mics(seed)
         gains, starts = {}, {}
         for running in (True, False):
             monkeypatch.setattr(online, "REWARM_FROM_RUNNING", running)
@@ -1115,10 +1121,7 @@ def test_a_held_start_is_learnt_from_before_it_is_streamed():
     over at 3 s from its running separation, which a primed start does not:
     from 4 s on 10.5 and 11.1 dB primed, 10.9 and 11.7 cold, 10.0 and 10.8
     cold without that start over); the output keeps the input's length."""
-    alice, bob, carol = _speech("alice"), _speech("bob"), _speech("carol")
-    S = np.array([np.r_[alice[:HALF], carol[-HALF:][::-1]], np.r_[bob[:HALF], alice[-HALF:][::-1]]])
-    images = _images(S, room_responses(2, 4, 0.3, RATE, seed=0)[0])
-    X, refs = images.sum(axis=1), images[0]
+    X, refs = _two_talkers_four_mics(0)
     gains, reports = {}, {}
     for primed in (False, True):
         sep = OnlineIVA(4, 2, sample_rate=RATE)
