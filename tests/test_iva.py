@@ -465,6 +465,39 @@ def test_the_run_step_puts_back_runs_of_exchanged_bins_wherever_they_lie(n_out):
     assert np.array_equal(iva._refine_runs(v, A, wbin, 1.0), np.tile(np.arange(n_out), (F, 1)))
 
 
+@pytest.mark.parametrize("n_out", [2, 3, 5])
+def test_the_split_step_puts_back_an_upper_spectrum_handed_to_the_wrong_speakers(n_out):
+    """The whole spectrum above 2.5 kHz (of 8) with its speakers exchanged,
+    every bin in line with its neighbours, is put back by the split step
+    when both the activity and the delays fitted below the cut say so; a
+    spectrum in order comes back unchanged, and so does one where the
+    activity says so but the delays do not."""
+    from cocktail.bss import iva
+
+    rng = np.random.default_rng(20 + n_out)
+    F, T, M = 513, 120, 3
+    activity = rng.gamma(0.5, size=(n_out, T))
+    P = activity[:, None, :] * rng.uniform(0.5, 2.0, size=(n_out, F, 1))
+    P = P * rng.uniform(0.05, 1.95, size=P.shape) + 1e-3
+    P *= (1.0 + np.arange(F) / 40.0)[None, :, None] ** -1.5  # speech's falling spectrum
+    omega = 2 * np.pi * np.arange(F) / (2 * (F - 1))
+    tau = rng.uniform(-6, 6, size=(M, n_out)) * np.arange(M)[:, None]
+    A = np.exp(-1j * omega[:, None, None] * tau[None])
+    A = A * np.exp(1j * rng.normal(0, 1.2, size=A.shape))
+    cut = 160  # 2.5 kHz, on the step's grid of cuts (every F // 256 bins)
+    order = np.tile(np.arange(n_out), (F, 1))
+    order[cut:] = np.roll(np.arange(n_out), 1)
+    rows = np.arange(F)[:, None]
+    v, wbin = iva._ratio_profiles(P[order.T, rows.T].astype(np.float32))
+    perm = iva._refine_split(v, A[rows, :, order].transpose(0, 2, 1), wbin)
+    speakers = order[rows, perm]
+    assert np.array_equal(speakers[2:], np.tile(np.arange(n_out), (F - 2, 1)))
+    # the delays in order: the activity's word alone does not move the upper part
+    assert np.array_equal(iva._refine_split(v, A, wbin), np.tile(np.arange(n_out), (F, 1)))
+    v, wbin = iva._ratio_profiles(P.astype(np.float32))
+    assert np.array_equal(iva._refine_split(v, A, wbin), np.tile(np.arange(n_out), (F, 1)))
+
+
 def test_the_two_output_projection_step_is_the_iterative_projection_rule():
     """With two outputs the iterative-projection sweep is written out entry
     by entry; it must still be Ono's rule: row k of W is (W V_k)^-1 e_k (with
