@@ -1126,10 +1126,16 @@ def _refine_split(v, A, wbin):
     cuts = cuts[(upper >= _SPLIT_SIDE) & (upper <= 1.0 - _SPLIT_SIDE)]
     if len(cuts) == 0 or not 2 <= N <= _SPLIT_SOURCES:
         return perm
-    part = v * wbin[None, :, None].astype(v.dtype)
-    cum = np.cumsum(part, axis=1, dtype=np.float64)  # (N, F, T)
-    below = cum[:, cuts - 1] - cum[:, 1:2]  # the two lowest bins hold no speech
-    above = cum[:, -1:] - cum[:, cuts - 1]
+    # The weighted profiles summed between neighbouring cuts, one matrix
+    # product per output (no copy of the profiles): below each cut the sum
+    # of the pieces before it, above it the rest.  The two lowest bins hold
+    # no speech.
+    edges = np.concatenate([[2], cuts, [F]])
+    piece = np.zeros((F, len(edges) - 1), dtype=v.dtype)
+    bins = np.arange(2, F)
+    piece[bins, np.searchsorted(edges, bins, side="right") - 1] = wbin[2:]
+    sums = np.cumsum(np.stack([piece.T @ v[n] for n in range(N)]), axis=1, dtype=np.float64)
+    below, above = sums[:, :-1], sums[:, -1:] - sums[:, :-1]  # (N, cuts, T)
 
     def centred(c):  # (N, B, T), unit norm over the frames
         c = c - c.mean(axis=2, keepdims=True)
