@@ -1119,12 +1119,14 @@ def _refine_split(v, A, wbin):
     """
     N, F, T = v.shape
     perm = np.tile(np.arange(N), (F, 1))
+    if not 2 <= N <= _SPLIT_SOURCES:
+        return perm
     weight = np.concatenate([[0.0], np.cumsum(wbin, dtype=np.float64)])
     step = max(F // 256, 2)
     cuts = np.arange(step, F, step)
     upper = 1.0 - weight[cuts] / max(float(weight[-1]), _TINY)
     cuts = cuts[(upper >= _SPLIT_SIDE) & (upper <= 1.0 - _SPLIT_SIDE)]
-    if len(cuts) == 0 or not 2 <= N <= _SPLIT_SOURCES:
+    if len(cuts) == 0:
         return perm
     # The weighted profiles summed between neighbouring cuts, one matrix
     # product per output (no copy of the profiles): below each cut the sum
@@ -1187,8 +1189,10 @@ def _align(W, Z, Q, C, local=False, runs=False):
     W, v, A = reordered(_refine_blocks(v, A, wbin, sizes, _BLOCK_WEIGHT))
     if runs and _RUN_SOURCES[0] <= W.shape[1] <= _RUN_SOURCES[1]:
         W, v, A = reordered(_refine_runs(v, A, wbin, _BLOCK_WEIGHT))
-    if runs:
-        W, v, A = reordered(_refine_split(v, A, wbin))
+    if runs and W.shape[1] <= _SPLIT_SOURCES:
+        split = _refine_split(v, A, wbin)
+        if np.any(split != np.arange(W.shape[1])):  # mostly nothing moves: no copies then
+            W, v, A = reordered(split)
     d = (_DELAY_WEIGHT * 2 * _LOCAL_NEAR) * _delay_fit(A, wbin)
     perm = _refine_local(v, d.astype(v.dtype), _LOCAL_NEAR)
     # The lowest bins lie within the main lobe of the window around 0 Hz:
