@@ -34,6 +34,7 @@ import soundfile as sf
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_live import LINES, batch, images, live_reported, out, sdr, wav_bytes  # noqa: E402
+from cases import line, responses  # noqa: E402
 
 try:
     import pyroomacoustics as pra
@@ -68,9 +69,7 @@ def draw_room(rng, clips):
     spacing = float(rng.uniform(0.03, 0.2))
     centre = size / 2 + np.array([rng.uniform(-0.8, 0.8), rng.uniform(-0.6, 0.6), 0.0])
     centre[2] = rng.uniform(1.0, 1.6)
-    room.add_microphone_array(
-        centre[:, None] + np.array([[-spacing / 2, 0, 0], [spacing / 2, 0, 0]]).T
-    )
+    room.add_microphone_array(centre[:, None] + np.array(line(2, spacing)).T)
     distance = float(rng.uniform(0.8, 2.2))
     angles = np.sort(rng.uniform(-75.0, 75.0, 2))
     while angles[1] - angles[0] < 20.0:
@@ -79,12 +78,7 @@ def draw_room(rng, clips):
         p = centre + distance * np.array([np.sin(a), np.cos(a), 0.0])
         p[2] = rng.uniform(1.1, 1.8)
         room.add_source(np.clip(p, 0.3, size - 0.3))
-    room.compute_rir()
-    taps = max(len(room.rir[m][s]) for m in range(2) for s in range(2))
-    H = np.zeros((2, 2, taps))
-    for m in range(2):
-        for s in range(2):
-            H[m, s, : len(room.rir[m][s])] = room.rir[m][s]
+    H = responses(room)
     n = int(SECONDS * RATE)
     quieter = float(rng.uniform(0.0, 6.0))
     S = np.zeros((2, n))
@@ -120,16 +114,14 @@ def main():
     rows = []
     for k in range(args.rooms):
         X, refs, d = draw_room(rng, clips)
-        if args.save:
-            folder = Path(args.save) / f"room_{k + 1}"
-            folder.mkdir(parents=True, exist_ok=True)
-            sf.write(folder / "mix.wav", X.T, RATE, subtype="FLOAT")
-            sf.write(folder / "refs.wav", refs.T, RATE, subtype="FLOAT")
         y_live, _, _, report = live_reported(wav_bytes(X, RATE), [])
         with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "room.wav"
-            sf.write(path, X.T, RATE, subtype="FLOAT")
-            y_batch, _ = batch(path, [])
+            folder = Path(args.save) / f"room_{k + 1}" if args.save else Path(tmp)
+            folder.mkdir(parents=True, exist_ok=True)
+            sf.write(folder / "mix.wav", X.T, RATE, subtype="FLOAT")
+            if args.save:
+                sf.write(folder / "refs.wav", refs.T, RATE, subtype="FLOAT")
+            y_batch, _ = batch(folder / "mix.wav", [])
         mic = sdr(refs, np.repeat(X[:1], 2, axis=0), RATE)[0]
         s_batch = sdr(refs, y_batch, RATE)[0] if len(y_batch) == 2 else float("nan")
         s_live = sdr(refs, y_live, RATE)[0] if len(y_live) == 2 else float("nan")

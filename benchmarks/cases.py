@@ -124,13 +124,19 @@ def simulated(n_src, mics_xyz, rt60, seed, rate=RATE, distance=1.5):
     r.add_microphone_array(centre[:, None] + np.asarray(mics_xyz, dtype=float).T)
     for a in np.deg2rad(np.linspace(-60, 60, n_src) + rng.uniform(-10, 10, n_src)):
         r.add_source(centre + distance * np.array([np.sin(a), np.cos(a), 0.0]))
-    r.compute_rir()
-    n_mic = len(mics_xyz)
-    taps = max(len(r.rir[m][s]) for m in range(n_mic) for s in range(n_src))
+    return responses(r)
+
+
+def responses(room):
+    """The impulse responses of a pyroomacoustics room, computed and padded to
+    one length: (n_mic, n_src, taps)."""
+    room.compute_rir()
+    n_mic, n_src = len(room.rir), len(room.rir[0])
+    taps = max(len(room.rir[m][s]) for m in range(n_mic) for s in range(n_src))
     H = np.zeros((n_mic, n_src, taps))
     for m in range(n_mic):
         for s in range(n_src):
-            H[m, s, : len(r.rir[m][s])] = r.rir[m][s]
+            H[m, s, : len(room.rir[m][s])] = room.rir[m][s]
     return H
 
 

@@ -1189,7 +1189,7 @@ def _align(W, Z, Q, C, local=False, runs=False):
     W, v, A = reordered(_refine_blocks(v, A, wbin, sizes, _BLOCK_WEIGHT))
     if runs and _RUN_SOURCES[0] <= W.shape[1] <= _RUN_SOURCES[1]:
         W, v, A = reordered(_refine_runs(v, A, wbin, _BLOCK_WEIGHT))
-    if runs and W.shape[1] <= _SPLIT_SOURCES:
+    if runs:
         split = _refine_split(v, A, wbin)
         if np.any(split != np.arange(W.shape[1])):  # mostly nothing moves: no copies then
             W, v, A = reordered(split)
