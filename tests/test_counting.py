@@ -317,6 +317,56 @@ def test_spatial_coherence_is_one_delay_per_microphone():
     assert spatial_coherence(np.linalg.pinv(delay), freqs)[0] > 0.95
 
 
+def soft_third_talker(gain_db):
+    """Powers (F, 4, T) of two talkers with sharp onsets, a third talker
+    whose output has soft onsets, ``gain_db`` below the first, and an output
+    of the first two's reverberation (soft too), and the bin frequencies."""
+    rng = np.random.default_rng(12)
+    F, T = 64, 400
+    bursts = (rng.random((3, 1, T)) < 0.3) * rng.uniform(1, 10, (3, F, T))
+    kernel = np.exp(-np.arange(30) / 10.0)
+    kernel /= kernel.sum()
+    smooth = lambda x: np.stack([np.convolve(row, kernel)[:T] for row in x])  # noqa: E731
+    soft = smooth(bursts[2])
+    soft *= 10 ** (gain_db / 10) * bursts[0].mean() / soft.mean()
+    echo = smooth(0.6 * bursts[0] + 0.4 * bursts[1]) * 0.6
+    return np.stack([bursts[0], bursts[1], soft, echo], axis=1) + 1e-3, np.linspace(0, 4000, F)
+
+
+@pytest.mark.parametrize(
+    "gain_db, coherence, n",
+    [
+        (-9.0, [0.8, 0.6, 0.7, 0.9], 3),  # from one direction as clearly as the talkers
+        (-9.0, [0.8, 0.6, 0.5, 0.9], 2),  # less clearly than the least clear talker
+        (-9.0, [0.8, 0.6, 0.95, 0.9], 2),  # more clearly than any: no room between
+        (-9.0, [0.8, 0.35, 0.7, 0.9], 2),  # a talker's own pattern points nowhere
+        (-14.0, [0.8, 0.6, 0.7, 0.9], 2),  # too faint
+    ],
+)
+def test_a_quieter_soft_output_from_one_direction_is_a_talker(gain_db, coherence, n):
+    """A quiet talker's output with soft onsets, further below the loudest
+    than a soft talker may be, is counted (unsure) when the array shows it
+    coming from one direction as clearly as the talkers, every talker's own
+    pattern points one way, and the talkers' powers do not explain its own;
+    the reverberation output beside it stays out however coherent it looks.
+    An output more coherent than every talker reaches the microphones
+    without the room (noise common to all channels): not counted."""
+    P, freqs = soft_third_talker(gain_db)
+    counted, keep = count_outputs(P, freqs, coherence=np.array(coherence))
+    ev = counted.evidence
+    assert "soft_talker" not in ev  # the rule for loud soft outputs does not take it
+    assert counted.n == n and sorted(keep) == list(range(n))
+    if n == 3:
+        found = ev["soft_talker_from_one_direction"]
+        assert counted.unsure and found["spatial_coherence"] == 0.7
+        assert found["coherent_from"] == pytest.approx(0.9 * 0.6) and found["coherent_to"] == 0.8
+        assert found["level_db"] == pytest.approx(gain_db, abs=0.5)
+        assert found["reverberation_explained"] < found["below"]
+        assert "from one direction as clearly as the talkers (coherence 0.70)" in (counted.method)
+    else:
+        assert "soft_talker_from_one_direction" not in ev and "direction" not in counted.method
+
+
 def test_outputs_from_no_one_direction_that_follow_the_louder_ones_are_reverberation(
     monkeypatch,
 ):
