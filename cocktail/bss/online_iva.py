@@ -341,6 +341,13 @@ CHANGED_SECONDS = 3
 #: it off.
 REFIT_SECONDS = 6.0
 REFIT_MAX_MICS = 2
+#: ...with this many iterations: with 10 or 15, +0.43 and +0.47 on the first
+#: 24 rooms, +0.01 and +0.06 on the next, +0.03 and -0.17 on the benchmark's
+#: 56 (one of them with its speakers exchanged).  It takes 0.17 to 0.19 s
+#: once (two microphones, 2048- and 4096-sample frames): the whole process
+#: on a 10 s stream 16 to 23% longer, and a paced stream's output that much
+#: later for a moment at 6 s (the start over at 3 s: 0.11 s).
+REFIT_ITER = WARM_ITER
 #: ...and waits while more than REFIT_QUIET_SHARE of those frames lie
 #: REFIT_QUIET below the loudest tenth's power (-25 dB): near-silent frames
 #: weigh in the fit as much as speech does.  A stream opening with 2 s of
@@ -1188,7 +1195,13 @@ class OnlineIVA(_History):
             return
         frames = np.concatenate([x for x, _ in self._refit_frames], axis=2).astype(np.complex128)
         self._refit_at, self._refit_frames = 0, []
-        self._warm_up(keep_order=True, from_running=True, frames=frames, restart_outputs=False)
+        self._warm_up(
+            keep_order=True,
+            from_running=True,
+            frames=frames,
+            restart_outputs=False,
+            n_iter=REFIT_ITER,
+        )
         self.refitted_at = round(self.frames * self.hop / self.sample_rate, 2)
         self._next_align = self._hist_n + self._align_every
         self._remeasure = True
@@ -1210,7 +1223,9 @@ class OnlineIVA(_History):
         self._V_mass = min(float(X.shape[2]), 1.0 / (1.0 - self._frame_weight))
         self._refresh_D()
 
-    def _warm_up(self, keep_order=False, from_running=False, frames=None, restart_outputs=True):
+    def _warm_up(
+        self, keep_order=False, from_running=False, frames=None, restart_outputs=True, n_iter=None
+    ):
         """A short batch separation on the first frames (AuxIVA; ILRMA from
         WARM_ILRMA_FROM speakers), then online from there.  With
         ``keep_order`` (the start over), its outputs take the places of the
@@ -1235,7 +1250,7 @@ class OnlineIVA(_History):
                     Q,
                     C,
                     "ilrma" if self._warm_ilrma(keep_order) else "auxiva-gauss",
-                    WARM_ITER,
+                    WARM_ITER if n_iter is None else n_iter,
                     0.0,
                     np.random.default_rng(0),
                     None,
