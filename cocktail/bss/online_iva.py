@@ -327,7 +327,9 @@ CHANGED_SECONDS = 3
 #: cm apart, batch ILRMA on the first 3 s left the speakers mixed between
 #: 150 and 300 Hz and on the first 5 s did not, and the live separation kept
 #: the start over's state there for the rest of the stream (1.6 dB from 3 s
-#: on, 8.7 with that band left out of the score).  Streamed through the
+#: on, 8.7 with that band left out of the score); refitted from the running
+#: separation it keeps much of it (1.8 dB), but four other rooms of its set
+#: gain 1.5 to 6.7 dB.  Streamed through the
 #: command line, SDR from 3 s (from 6.5 s in brackets): 24 two-talker rooms
 #: simulated with pyroomacoustics as ``bench_live_rooms.py`` draws them
 #: +0.63 dB on average (+1.03), better on 12, worse on 6, from -1.7 to +6.7;
