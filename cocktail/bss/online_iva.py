@@ -1197,16 +1197,17 @@ class OnlineIVA(_History):
             return
         frames = np.concatenate([x for x, _ in self._refit_frames], axis=2).astype(np.complex128)
         self._refit_at, self._refit_frames = 0, []
-        self._warm_up(
+        done = self._warm_up(
             keep_order=True,
             from_running=True,
             frames=frames,
             restart_outputs=False,
             n_iter=REFIT_ITER,
         )
-        self.refitted_at = round(self.frames * self.hop / self.sample_rate, 2)
-        self._next_align = self._hist_n + self._align_every
-        self._remeasure = True
+        if done:  # (a failed fit leaves the running separation as it was)
+            self.refitted_at = round(self.frames * self.hop / self.sample_rate, 2)
+            self._next_align = self._hist_n + self._align_every
+            self._remeasure = True
 
     def _refresh(self, X):
         """Recompute the weighted covariances and the applied unmixing for a new W."""
@@ -1236,7 +1237,8 @@ class OnlineIVA(_History):
         REWARM_ILRMA_FRAMES; with ``from_running`` its iterations start from
         the running separation (REWARM_FROM_RUNNING).  On ``frames`` (F, M, T)
         instead of the ring buffer's when given (REFIT_SECONDS); without
-        ``restart_outputs`` the outputs' Wiener statistics carry on."""
+        ``restart_outputs`` the outputs' Wiener statistics carry on.  Returns
+        whether it ran (False: the numbers failed, the separation as it was)."""
         self.warmed = True
         X = self._recent().astype(np.complex128) if frames is None else frames
         W_old, V_old, D_old = self._W, self._V, self._D
@@ -1271,6 +1273,8 @@ class OnlineIVA(_History):
                     self._restart_R(X)
             except (FloatingPointError, np.linalg.LinAlgError):
                 self._W, self._V, self._D = W_old, V_old, D_old
+                return False
+        return True
 
     def _warm_ilrma(self, restart):
         """Whether the warm-up (or, with ``restart``, the start over) is ILRMA."""
