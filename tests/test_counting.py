@@ -151,17 +151,9 @@ def test_a_loud_output_with_soft_onsets_of_its_own_is_a_talker(gain_db, n):
     reverberation, both soft: the reverberation follows the louder outputs'
     power and is dropped; the third talker's does not, and within 6 dB of
     the loudest it is counted, unsure, with the evidence saying why."""
-    rng = np.random.default_rng(12)
-    F, T = 64, 400
-    bursts = (rng.random((3, 1, T)) < 0.3) * rng.uniform(1, 10, (3, F, T))
-    kernel = np.exp(-np.arange(30) / 10.0)
-    kernel /= kernel.sum()
-    smooth = lambda x: np.stack([np.convolve(row, kernel)[:T] for row in x])  # noqa: E731
-    soft = smooth(bursts[2])
-    soft *= 10 ** (gain_db / 10) * bursts[0].mean() / soft.mean()
-    echo = smooth(0.6 * bursts[0] + 0.4 * bursts[1]) * 0.6
-    P = np.stack([bursts[0], bursts[1], soft, echo], axis=1) + 1e-3
-    counted, keep = count_outputs(P, np.linspace(0, 4000, F))
+    P, freqs = soft_third_talker(gain_db)
+    T = P.shape[2]
+    counted, keep = count_outputs(P, freqs)
     ev = counted.evidence
     assert min(ev["onset_sharpness"]) < 1 - ev["margin"] - ev["unsure_margin"]  # both soft
     assert counted.n == n and sorted(keep) == list(range(n))

@@ -933,7 +933,6 @@ class OnlineIVA(_History):
         refit = REFIT_SECONDS and M <= REFIT_MAX_MICS and N > 1
         self._refit_at = int(round(REFIT_SECONDS * self.sample_rate / self.hop)) if refit else 0
         self._refit_frames: list = []  # the frames kept for it and their powers, until it runs
-        self._loud = None  # the last frames' powers as they arrived (_learn)
         self._shapes_from = 0  # frame count before which the shapes wait (SHAPES_WAIT_SECONDS)
         self._priming = False  # within prime()
         self.primed_seconds = None  # seconds learnt from before streaming (prime)
@@ -1035,7 +1034,6 @@ class OnlineIVA(_History):
         """
         X = np.ascontiguousarray(spec.transpose(2, 0, 1)).astype(np.complex128)  # (F, M, T)
         loud = np.mean(X.real**2 + X.imag**2, axis=(0, 1)) * X.shape[1]  # per frame
-        self._loud = loud  # as they arrived, before any is scaled down (REFIT_QUIET)
         if self.warmed and TRANSIENT_CAP and self._power > 0:
             over = loud > TRANSIENT_CAP * self._power
             if np.any(over):
@@ -1043,6 +1041,9 @@ class OnlineIVA(_History):
                 X[:, :, over] *= np.sqrt(TRANSIENT_CAP * self._power / loud[over])
         before = self.updates
         D = self._separate(X)
+        if self._refit_at and self.updates != before:
+            self._refit(X, loud)  # (the powers as they arrived, none scaled down)
+            D = self._D
         if self._output is not None:  # the outputs' own Wiener filters follow
             self._output_learns = self.updates != before
             self._applied = D
@@ -1167,22 +1168,18 @@ class OnlineIVA(_History):
         Y = np.matmul(self._W, Xs)
         self.last_cost_change = self._cost(self._loudness(Y)) - cost0
         self._confidence(Y, X, T, self.last_cost_change)
-        if self._refit_at:
-            self._refit(X)
         return self._D
 
-    def _refit(self, X):
-        """Keep the frames X (F, M, T) for the refit of REFIT_SECONDS, and run
-        it once that many seconds of sound have arrived."""
+    def _refit(self, X, loud):
+        """Keep the frames X (F, M, T), just learnt from, and their powers
+        ``loud`` (T,) for the refit of REFIT_SECONDS, and run it once that
+        many seconds of sound have arrived."""
         if self._priming:
             return
         if self.primed_seconds is not None or self.changes:
             # learnt from the held start already / the mixture changed
             self._refit_at, self._refit_frames = 0, []
             return
-        loud = self._loud  # the frames' powers as they arrived, not as scaled down
-        if loud is None or loud.shape[0] != X.shape[2]:
-            loud = np.mean(X.real**2 + X.imag**2, axis=(0, 1)) * X.shape[1]
         self._refit_frames.append((X.astype(np.complex64), loud))
         kept = sum(x.shape[2] for x, _ in self._refit_frames)
         while kept - self._refit_frames[0][0].shape[2] >= self._refit_at:
