@@ -393,13 +393,48 @@ def test_outputs_from_no_one_direction_that_follow_the_louder_ones_are_reverbera
     assert ev["diffuse_explained"] == [None, None, 0.65, 0.7] and ev["diffuse_line"] > 0.5
     for coherence, scale in [
         ([0.29, 0.28, 0.25, 0.2], 1.0),  # nothing stands out
-        ([0.9, 0.85, 0.25, 0.2], 10.0),  # 2 dB below the talkers
-        ([0.9, 0.85, 0.5, 0.45], 1.0),  # they point somewhere
+        ([0.65, 0.6, 0.25, 0.2], 10.0),  # 2 dB below the talkers
+        ([0.9, 0.85, 0.65, 0.63], 1.0),  # they point somewhere
     ]:
         R = Q.copy()
         R[:, 2:] *= scale
         as_before, _ = count_outputs(R, freqs, coherence=np.array(coherence))
         assert as_before.n == 3 and as_before.unsure and "direction" not in as_before.method
+
+
+def test_an_array_that_hears_a_direct_path_drops_its_less_directional_reverberation(
+    monkeypatch,
+):
+    """Four outputs with a talker's sharp onsets and no talker heard again:
+    no spare dimension shows. On an array whose clearest output points one
+    way (a direct path, as on a small array in a dry room) the two outputs
+    that point one way less clearly, though not diffusely, and that follow
+    the louder ones' power are reverberation: 2 talkers, sure. In a room
+    where nothing points one way that clearly, or where those outputs point
+    one way nearly as clearly as the talkers, the count is what it was
+    without the patterns."""
+    from cocktail.bss import counting
+
+    Q, freqs = two_talkers_and_two_echoes()
+    fits = {2: 0.7, 3: 0.65}
+    measured = counting.reverberation_explained
+    monkeypatch.setattr(
+        counting,
+        "reverberation_explained",
+        lambda P, f, k, louder: fits.get(int(k), measured(P, f, k, louder)),
+    )
+    counted, keep = count_outputs(Q, freqs, coherence=np.array([0.9, 0.85, 0.4, 0.45]))
+    ev = counted.evidence
+    assert min(ev["spatial_coherence"]) > ev["diffuse_coherence"]  # not the diffuse rule
+    assert counted.n == 2 and sorted(keep) == [0, 1] and not counted.unsure
+    assert "2 of those follow the louder ones' power over the next frames" in counted.method
+    line = counting.REVERB_EXPLAINED + counting.REVERB_SHORT / Q.shape[2]
+    assert ev["array_reverberation_line"] == round(line + counting.ARRAY_MARGIN, 3)
+    assert ev["array_coherence_below"] == round(counting.ARRAY_RATIO * 0.9, 3)
+    assert sorted(v for v in ev["reverberation_explained"] if v is not None)[-2:] == [0.65, 0.7]
+    for coherence in ([0.65, 0.6, 0.4, 0.45], [0.9, 0.85, 0.7, 0.65]):
+        as_before, _ = count_outputs(Q, freqs, coherence=np.array(coherence))
+        assert as_before.n == 3 and as_before.unsure, coherence
 
 
 def test_reverberation_is_what_louder_outputs_powers_predict():
