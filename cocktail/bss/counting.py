@@ -137,7 +137,7 @@ reaches :data:`ARRAY_DIRECT`, the candidates that point one way less than
 :data:`ARRAY_RATIO` times as clearly are tested for reverberation without a
 spare dimension shown, against a line :data:`ARRAY_MARGIN` above the usual
 one: those outputs were explained 0.50 to 0.87, the quieter talkers there
-0.02 to 0.31.  Both conditions keep the talkers that the test alone would
+0.02 to 0.42.  Both conditions keep the talkers that the test alone would
 take: in simulated rooms with as many microphones as talkers (4, RT60 0.5
 s or more), quiet talkers explained 0.50 to 0.65 lay in rooms whose
 clearest output reached only 0.52 to 0.58, their own patterns 0.75 to 0.92
