@@ -229,6 +229,19 @@ def two_talkers_and_two_echoes():
     return np.concatenate([P, np.array(echoes)]).transpose(1, 0, 2) + 0.1, freqs
 
 
+def echoes_explained(monkeypatch, fits):
+    """Make the count's reverberation test find the outputs ``fits`` names
+    explained that much (the others as measured)."""
+    from cocktail.bss import counting
+
+    measured = counting.reverberation_explained
+    monkeypatch.setattr(
+        counting,
+        "reverberation_explained",
+        lambda P, f, k, louder, lags=None: fits.get(int(k), measured(P, f, k, louder, lags)),
+    )
+
+
 def test_of_several_outputs_only_just_sharp_enough_one_is_kept():
     """Two talkers and two outputs of their reverberation whose power comes and
     goes (as an array's trial separation can give them): their onsets are
@@ -369,17 +382,10 @@ def test_outputs_from_no_one_direction_that_follow_the_louder_ones_are_reverbera
     the count is sure. Where every output is as diffuse (a room that rings
     long), where such an output is loud, or where it points somewhere, the
     count is what it was without the patterns."""
-    from cocktail.bss import counting
 
     Q, freqs = two_talkers_and_two_echoes()
     Q[:, 2:] *= 0.1  # 12 dB below the talkers
-    fits = {2: 0.7, 3: 0.65}
-    measured = counting.reverberation_explained
-    monkeypatch.setattr(
-        counting,
-        "reverberation_explained",
-        lambda P, f, k, louder: fits.get(int(k), measured(P, f, k, louder)),
-    )
+    echoes_explained(monkeypatch, {2: 0.7, 3: 0.65})
     before, _ = count_outputs(Q, freqs)
     assert before.n == 3 and before.unsure
     counted, keep = count_outputs(Q, freqs, coherence=np.array([0.9, 0.85, 0.25, 0.2]))
@@ -416,13 +422,7 @@ def test_an_array_that_hears_a_direct_path_drops_its_less_directional_reverberat
     from cocktail.bss import counting
 
     Q, freqs = two_talkers_and_two_echoes()
-    fits = {2: 0.7, 3: 0.65}
-    measured = counting.reverberation_explained
-    monkeypatch.setattr(
-        counting,
-        "reverberation_explained",
-        lambda P, f, k, louder: fits.get(int(k), measured(P, f, k, louder)),
-    )
+    echoes_explained(monkeypatch, {2: 0.7, 3: 0.65})
     counted, keep = count_outputs(Q, freqs, coherence=np.array([0.9, 0.85, 0.4, 0.45]))
     ev = counted.evidence
     assert min(ev["spatial_coherence"]) > ev["diffuse_coherence"]  # not the diffuse rule

@@ -848,14 +848,10 @@ def count_outputs(P, freqs, upper=None, reverberation=True, coherence=None):
     # An array that hears a talker's direct path: the outputs that point one
     # way less clearly than it are tested without a spare dimension shown.
     top = None if coherence is None else float(np.max(coherence))
-    direct = (
-        reverberation
-        and not spare
-        and many is None
-        and top is not None
-        and top >= ARRAY_DIRECT
-        and any(coherence[k] < ARRAY_RATIO * top for k in candidates)
-    )
+    less_clear = set()  # the candidates so tested
+    if reverberation and not spare and many is None and top is not None and top >= ARRAY_DIRECT:
+        less_clear = {int(k) for k in candidates if coherence[k] < ARRAY_RATIO * top}
+    direct = bool(less_clear)
     array_line = line + ARRAY_MARGIN
     tested = reverberation and (spare or many is not None or direct or len(borderline) > 1)
     if reverberation and spare:
@@ -870,11 +866,8 @@ def count_outputs(P, freqs, upper=None, reverberation=True, coherence=None):
         # two or three more).
         pointing = against(array_line)
 
-        def less_clear(k):
-            return direct and coherence[k] < ARRAY_RATIO * top
-
         def unsure_explained(k, louder):
-            if less_clear(k):
+            if int(k) in less_clear:
                 return pointing(k, louder)
             if int(k) in borderline and len(borderline) > 1:
                 return explained(k, louder)
@@ -886,7 +879,7 @@ def count_outputs(P, freqs, upper=None, reverberation=True, coherence=None):
             for k in candidates
             if k not in kept
             and int(k) in borderline
-            and not less_clear(k)
+            and int(k) not in less_clear
             and fit.get(k, np.nan) >= line
         ]
         if taken:  # the reverberation found: the least explained stays
