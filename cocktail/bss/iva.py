@@ -1430,9 +1430,10 @@ WIENER_RIDGE = 1e-6
 #: (no talker heard twice), better on 6 of 7 (up to +0.68), worse on 1
 #: (-0.45), and of 3 microphones with 2 talkers (RT60 0.5 to 0.65 s, most of
 #: them made again at twice the frame) better on 5 of 7 (up to +0.63), worse
-#: on 2 (-0.08 and -0.19).  1e-4: +0.01 on the 16; 3e-3 as 1e-3 on the standard draw's
-#: offices, 1e-2 lower, 3e-2 lost office_4mic_2src's step 6.  With as many
-#: microphones as speakers (no dimension left over) the 1e-6 stays.
+#: on 2 (-0.08 and -0.19).  1e-4: +0.01 on the 16; 3e-3 as 1e-3 on the
+#: standard draw's offices, 1e-2 lower, 3e-2 lost office_4mic_2src's step 6.
+#: With as many microphones as speakers (no dimension left over) the 1e-6
+#: stays.
 WIENER_RIDGE_SPARE = 1e-3
 
 

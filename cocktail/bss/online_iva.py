@@ -113,6 +113,7 @@ from .decay import decay_time
 from .iva import (
     _TINY,
     BEAMFORM_SMOOTH_HZ,
+    WIENER_RIDGE,
     _align,
     _best_permutations,
     _hermitian,
@@ -179,13 +180,13 @@ LOUDNESS_FLOOR = 1e-3
 #: speakers).
 RIDGE = 1e-4
 #: The outputs' Wiener filters' ridge with as many microphones as speakers,
-#: relative to the mixture's mean power per microphone (as the batch model's
-#: step 6, ``iva.WIENER_RIDGE``): with no dimension left over, every one
+#: relative to the mixture's mean power per microphone: the batch model's
+#: step 6's (``iva.WIENER_RIDGE``).  With no dimension left over, every one
 #: holds a speaker to be cancelled, and RIDGE's loading keeps the filters
 #: from cancelling them where a bin is weaker than the average (the upper
 #: band).  Streamed through the command line, SDR from 3 s, against RIDGE:
 #: room250ms_4x4 of eight draws +0.84 to +1.25 dB (the standard draw 6.82 to
-#: 7.92), room300ms_3x3 +0.15 to +0.55, office_3x3 0.00 to +0.07 (21 rooms,
+#: 7.92), room300ms_3x3 +0.15 to +0.55, office_3x3 0.00 to +0.07 (24 rooms,
 #: none worse); 12 simulated rooms of 3 or 4 microphones 2.5 to 4 cm apart
 #: with as many talkers, +0.27 on average (better on 9, worse on 2: -0.16
 #: and -0.51); the two-microphone rooms of four draws -0.06 to +0.04.  With more
@@ -193,7 +194,7 @@ RIDGE = 1e-4
 #: benchmark arrays of seven draws (-0.10 on average, compact4 -0.18 to
 #: -0.63) and on 9 of 12 simulated ones, and 1e-3 on the compact arrays
 #: (-0.04 on eight).
-WIENER_RIDGE_EVEN = 1e-6
+WIENER_RIDGE_EVEN = WIENER_RIDGE
 #: A second is reported as unsure when the outputs are not at least this
 #: much less dependent than the microphones (``OnlineIVA._close_second``).
 UNSURE_MARGIN = 0.25
