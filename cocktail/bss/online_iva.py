@@ -419,12 +419,17 @@ MAX_RELABEL = 6
 #: (mean +0.22); primed on 4 s, mean +0.15; on 2 s, room300ms_3x3 lost 3.1 dB
 #: (the second pass's restart then saw the same frames twice).
 PRIME_SECONDS = 2 * HISTORY_SECONDS
-#: With this many microphones or more, the Wiener filters are solved on every
-#: second update only (their statistics still learn from every block): the
-#: (M x M) solves are a quarter of an 8-microphone run, and filters whose
-#: statistics remember 2.5 s change little in 0.125 s.  On the six 6- and
-#: 8-microphone benchmark rooms (three draws) the live model runs 10 to 18%
-#: faster, SDR -0.47 to +0.08 dB (-0.2 on average).
+#: With this many microphones or more, the Wiener filters on the separation's
+#: own frames (OUTPUT_FRAME_FACTOR 1, :meth:`OnlineIVA._wiener`) are solved
+#: on every second update only (their statistics still learn from every
+#: block): the (M x M) solves are a quarter of an 8-microphone run, and
+#: filters whose statistics remember 2.5 s change little in 0.125 s.  On the
+#: six 6- and 8-microphone benchmark rooms (three draws) the live model ran
+#: 10 to 18% faster, SDR -0.47 to +0.08 dB (-0.2 on average).  The outputs'
+#: filters on the longer frames (:class:`_Output`, the default) are solved on
+#: every update: halved as well, the 12 such arrays of six draws lost 0.19 dB
+#: on average (11 worse, -0.50 to +0.07) for a tenth less time (library,
+#: interleaved runs: 2.4 to 2.8 s against 2.7 to 3.1 s on compact8_300ms_3src).
 WIENER_HALF_FROM = 6
 #: The Wiener filters that make the outputs work on frames this many times
 #: the separation's, at its hop (:class:`_Output`), steered by it: each
