@@ -10,6 +10,7 @@ come back in the result.
 """
 
 import dataclasses
+import time
 from dataclasses import dataclass, field
 from typing import Callable, List, Optional, Union
 
@@ -54,6 +55,12 @@ FIT_MAX_VALUES = 8_000_000
 MAX_MICROPHONES = 1024
 #: Seconds per block when applying the unmixing.
 BLOCK_SECONDS = 1.0
+#: An adaptive run that took longer to separate its blocks than they last
+#: (the start's one-off count and learning left out) is warned about once
+#: this many seconds of sound have gone through: from a live input its
+#: output would fall further and further behind, and the recorder feeding it
+#: would drop samples when the pipe between them fills.
+PACE_MIN_SECONDS = 5.0
 #: Longest default block of the adaptive mode for instantaneous mixtures.
 INSTANT_BLOCK = 0.25
 #: Live room separation counting from its first seconds: with this many
@@ -1604,15 +1611,17 @@ def run(reader, open_sink, options: Options, *, callback=None, defer_gain=False)
         if ready is not None:
             for y in ready:
                 sink.write(y * gain if gain != 1.0 else y)
-            written = X.shape[1]
+            written, busy = X.shape[1], None
         else:
-            written = _consume(sep, sink, reader, block, first, lead)
+            written, busy = _consume(sep, sink, reader, block, first, lead)
     except BaseException:
         sink.discard()
         raise
     report.update(sep.report())
     report["n_samples"] = int(written)
     warnings = warnings + sep.warnings() + list(reader.notes)
+    if options.adaptive and busy is not None:
+        warnings += _pace(report, written / rate, busy, name)
     return RunResult(
         report={**header(reader, options), **report}, warnings=warnings, sink=sink, separator=sep
     )
@@ -1623,21 +1632,49 @@ def _consume(sep, sink, reader, block, first, silence=0):
     into the sink, after ``silence`` samples of digital silence for the
     silent start skipped before ``first`` (fed as zeros, so that the
     separator's clock, and so its per-second reports, follow the input's);
-    return the number of input samples."""
+    return the number of input samples and the seconds spent separating and
+    writing them (waiting for the input left out)."""
+    busy = 0.0
+
+    def put(y_of, b):
+        nonlocal busy
+        t = _clock()
+        sink.write(y_of(b))
+        busy += _clock() - t
+
     sep.start()
     for i in range(0, silence, block):
-        sink.write(sep.process(np.zeros((reader.channels, min(block, silence - i)))))
+        put(sep.process, np.zeros((reader.channels, min(block, silence - i))))
     written = silence
     if first is not None:
         for i in range(0, first.shape[1], block):
-            sink.write(sep.process(first[:, i : i + block]))
+            put(sep.process, first[:, i : i + block])
         written += first.shape[1]
     for b in blocks_of(reader, block):
         check_finite(b, reader.sample_rate, reader.name, written)
-        sink.write(sep.process(b))
+        put(sep.process, b)
         written += b.shape[1]
-    sink.write(sep.flush())
-    return written
+    put(lambda _: sep.flush(), None)
+    return written, busy
+
+
+#: The clock the separation's pace is measured with (a test may slow it down).
+_clock = time.perf_counter
+
+
+def _pace(report, seconds, busy, name):
+    """Put an adaptive run's compute time and pace in ``report``; return the
+    warning of PACE_MIN_SECONDS, if any."""
+    report["compute_seconds"] = round(busy, 3)
+    report["real_time_factor"] = round(seconds / busy, 2) if busy > 0 else None
+    if seconds < PACE_MIN_SECONDS or busy <= seconds:
+        return []
+    return [
+        f"{name} was separated at {seconds / busy:.2f}x real time, slower than it plays: "
+        "from a live input the output falls further and further behind, and a recorder "
+        "feeding it drops samples once the pipe fills (fewer microphones, a lower sample "
+        "rate or a longer --block-seconds cost less)"
+    ]
 
 
 def separate(

@@ -351,3 +351,45 @@ def test_a_live_array_count_in_doubt_at_6_s_is_made_again_from_10_s(tmp_path):
     ]
     Y = np.array([sf.read(tmp_path / "l" / f"speaker_{k}.wav")[0] for k in (1, 2)])
     assert Y.shape[1] == sf.info(tmp_path / "r.wav").frames  # the whole stream, held start too
+
+
+def _speech_mixture(seconds):
+    """Two bundled voices mixed into two channels, ``seconds`` long at 8 kHz."""
+    S = make_sources("modulated", 2, np.random.default_rng(7), int(seconds * RATE))
+    return random_mixing(2, 2, 3) @ S
+
+
+def test_adaptive_report_gives_its_pace():
+    """The report says how long separating took and how many times real time that is."""
+    from cocktail.separation import separate
+
+    X = _speech_mixture(6)
+    done = separate(X, RATE, adaptive=True, model="instantaneous")
+    busy = done.report["compute_seconds"]  # rounded to the millisecond
+    assert busy > 0
+    assert 6.0 / (busy + 5e-4) <= done.report["real_time_factor"] <= 6.0 / max(busy - 5e-4, 1e-9)
+    assert not any("real time" in w for w in done.warnings)  # hundreds of times real time
+
+
+def test_adaptive_run_slower_than_real_time_is_warned_about(monkeypatch):
+    """A separation that cannot keep up with its input says so: from a live
+    input its output would fall ever further behind."""
+    import cocktail.separation as separation
+
+    ticks = iter(range(10**6))
+    monkeypatch.setattr(separation, "_clock", lambda: float(next(ticks)))  # 1 s per block
+    X = _speech_mixture(6)
+    done = separation.separate(X, RATE, adaptive=True, model="instantaneous", name="the mixture")
+    blocks = done.report["compute_seconds"]  # one second each, and the flush
+    assert blocks > 6 and blocks == int(blocks)
+    said = [w for w in done.warnings if "real time" in w]
+    assert said == [
+        f"the mixture was separated at {6 / blocks:.2f}x real time, slower than it plays: "
+        "from a live input the output falls further and further behind, and a recorder "
+        "feeding it drops samples once the pipe fills (fewer microphones, a lower sample "
+        "rate or a longer --block-seconds cost less)"
+    ]
+    # Under PACE_MIN_SECONDS of sound the start-up dominates: nothing said.
+    short = separation.separate(_speech_mixture(3), RATE, adaptive=True, model="instantaneous")
+    assert short.report["real_time_factor"] < 1
+    assert not any("real time" in w for w in short.warnings)
