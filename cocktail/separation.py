@@ -1632,15 +1632,17 @@ def _consume(sep, sink, reader, block, first, silence=0):
     into the sink, after ``silence`` samples of digital silence for the
     silent start skipped before ``first`` (fed as zeros, so that the
     separator's clock, and so its per-second reports, follow the input's);
-    return the number of input samples and the seconds spent separating and
-    writing them (waiting for the input left out)."""
+    return the number of input samples and the seconds spent separating them
+    (waiting for the input and for the sink, which may be a player taking
+    the output at its own pace, left out)."""
     busy = 0.0
 
     def put(y_of, b):
         nonlocal busy
         t = _clock()
-        sink.write(y_of(b))
+        y = y_of(b)
         busy += _clock() - t
+        sink.write(y)
 
     sep.start()
     for i in range(0, silence, block):
