@@ -102,3 +102,32 @@ def test_eight_bit_wav_streams_read_like_files(tmp_path):
         y, out_rate = sf.read(io.BytesIO(piped.stdout))
         assert sf.info(io.BytesIO(piped.stdout)).subtype == "FLOAT"
         assert out_rate == rate and y.shape == x.shape
+
+
+def test_adaptive_run_through_a_pipe_reports_its_pace(tmp_path):
+    """cat mixture.wav | cocktail separate - --adaptive -o - --report r.json:
+    the report says how long separating the stream took, and the pace that
+    makes, computed from the samples that went through."""
+    with open(SAMPLES / "mixture.wav", "rb") as f:
+        p = subprocess.run(
+            cocktail_cmd()
+            + [
+                "separate",
+                "-",
+                "--adaptive",
+                "-o",
+                "-",
+                "-q",
+                "--report",
+                str(tmp_path / "r.json"),
+            ],
+            stdin=f,
+            capture_output=True,
+            timeout=120,
+        )
+    assert p.returncode == 0, p.stderr
+    report = json.loads((tmp_path / "r.json").read_text())
+    busy, pace = report["compute_seconds"], report["real_time_factor"]
+    seconds = report["n_samples"] / report["sample_rate"]
+    assert busy > 0
+    assert seconds / (busy + 5e-4) <= pace <= seconds / max(busy - 5e-4, 1e-9)
