@@ -212,6 +212,7 @@ def _summary(report, warnings, started, **where):
         "iterations": report.get("iterations"),
         "seconds": time.monotonic() - started,
         "duration": report["n_samples"] / report["sample_rate"],
+        "pace": report.get("real_time_factor"),
         "warnings": warnings,
     }
 

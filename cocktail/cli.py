@@ -708,9 +708,12 @@ def _speakers(n):
 def _done(summary, where):
     state = "converged" if summary["converged"] else "not converged"
     its = f"{summary['iterations']} iterations, " if summary.get("iterations") is not None else ""
+    # an adaptive run's own pace: what a live input needs it to keep above 1x
+    pace = summary.get("pace")
+    pace = f", separating at {pace:.{0 if pace >= 10 else 1}f}x real time" if pace else ""
     return (
         f"{_speakers(summary['n_sources'])} separated ({summary['model']} model, {its}{state}, "
-        f"{summary['seconds']:.1f} s) -> {where}"
+        f"{summary['seconds']:.1f} s{pace}) -> {where}"
     )
 
 

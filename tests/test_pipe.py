@@ -117,7 +117,6 @@ def test_adaptive_run_through_a_pipe_reports_its_pace(tmp_path):
                 "--adaptive",
                 "-o",
                 "-",
-                "-q",
                 "--report",
                 str(tmp_path / "r.json"),
             ],
@@ -131,3 +130,7 @@ def test_adaptive_run_through_a_pipe_reports_its_pace(tmp_path):
     seconds = report["n_samples"] / report["sample_rate"]
     assert busy > 0
     assert seconds / (busy + 5e-4) <= pace <= seconds / max(busy - 5e-4, 1e-9)
+    # ...and so does the last line on stderr
+    last = p.stderr.decode().strip().splitlines()[-1]
+    said = f"{pace:.{0 if pace >= 10 else 1}f}x real time) -> stdout"
+    assert last.startswith("2 speakers separated (") and last.endswith(", separating at " + said)
