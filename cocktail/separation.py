@@ -61,6 +61,8 @@ BLOCK_SECONDS = 1.0
 #: output would fall further and further behind, and the recorder feeding it
 #: would drop samples when the pipe between them fills.
 PACE_MIN_SECONDS = 5.0
+#: The clock the separation's pace is measured with (a test may slow it down).
+_clock = time.perf_counter
 #: Longest default block of the adaptive mode for instantaneous mixtures.
 INSTANT_BLOCK = 0.25
 #: Live room separation counting from its first seconds: with this many
@@ -1637,10 +1639,10 @@ def _consume(sep, sink, reader, block, first, silence=0):
     the output at its own pace, left out)."""
     busy = 0.0
 
-    def put(y_of, b):
+    def put(separated, *block):
         nonlocal busy
         t = _clock()
-        y = y_of(b)
+        y = separated(*block)
         busy += _clock() - t
         sink.write(y)
 
@@ -1656,12 +1658,8 @@ def _consume(sep, sink, reader, block, first, silence=0):
         check_finite(b, reader.sample_rate, reader.name, written)
         put(sep.process, b)
         written += b.shape[1]
-    put(lambda _: sep.flush(), None)
+    put(sep.flush)
     return written, busy
-
-
-#: The clock the separation's pace is measured with (a test may slow it down).
-_clock = time.perf_counter
 
 
 def _pace(report, seconds, busy, name):

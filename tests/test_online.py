@@ -354,7 +354,8 @@ def test_a_live_array_count_in_doubt_at_6_s_is_made_again_from_10_s(tmp_path):
 
 
 def _speech_mixture(seconds):
-    """Two bundled voices mixed into two channels, ``seconds`` long at 8 kHz."""
+    """Two speech-like sources (noise under syllable-rate envelopes) mixed
+    into two channels, ``seconds`` long at 8 kHz."""
     S = make_sources("modulated", 2, np.random.default_rng(7), int(seconds * RATE))
     return random_mixing(2, 2, 3) @ S
 
