@@ -1,6 +1,7 @@
 """Live room separation (``--adaptive``) against the batch room model, through pipes.
 
-Five tables (six with ``--passes``), in Markdown, for the README:
+Five tables (one more with ``--passes``, one more with ``--minute``), in Markdown,
+for the README:
 
 1. Room cases: every case folder (``mix.wav``, ``refs.wav``, ``meta.json``
    with ``kind`` "convolutive" and ``n_src``) under the folders given is
@@ -30,9 +31,15 @@ Five tables (six with ``--passes``), in Markdown, for the README:
    each pass beside the batch model with its own frames and with the live
    model's, and the oracle per-bin filter with the live model's frames and
    windows, to show where the gap to the batch model comes from.
+7. With ``--minute``: the speed of the cases at 16 kHz with a speed target
+   (2 and 8 microphones), each streamed as it is and repeated to a minute,
+   alternately, ``--speed-runs`` times: the whole process and the
+   separation's own pace (the report's ``real_time_factor``: the start's
+   count and learning, reading and writing left out), to show how much of a
+   short recording's time the start takes.
 
     python benchmarks/bench_live.py CASES_DIR [CASES_DIR ...] --speech SPEECH_DIR
-                                    [--passes K] [--markdown FILE]
+                                    [--passes K] [--minute] [--markdown FILE]
 
 ``--match REGEX`` keeps the cases whose names match (default: room|office|compact).
 Everything printed is Markdown; ``--markdown FILE`` also writes it there, for
@@ -206,6 +213,12 @@ def room_cases(folders, match):
         yield c, refs.T, mix, rate, n, m, (["--sources", str(n)] if n < m else [])
 
 
+def _span(values, digits=1):
+    """'lo to hi' of ``values`` (one figure when they round alike)."""
+    lo, hi = f"{min(values):.{digits}f}", f"{max(values):.{digits}f}"
+    return lo if lo == hi else f"{lo} to {hi}"
+
+
 def cases_table(folders, match):
     out(
         "| case | mics | speakers | mic 1 | batch | live | live - batch | live - mic 1 "
@@ -255,8 +268,7 @@ def cases_table(folders, match):
         for mics, rate in sorted({(r["mics"], r["rate"]) for r in rows}):
             group = [r for r in rows if r["mics"] == mics and r["rate"] == rate]
             sp = [r["speed"] for r in group]
-            lo, hi = f"{min(sp):.1f}", f"{max(sp):.1f}"
-            speeds = f"{lo}x" if lo == hi else f"{lo} to {hi}x"
+            speeds = f"{_span(sp)}x"
             runs = f"{len(sp)} {'run' if len(sp) == 1 else 'runs'}"
             target = SPEED_TARGETS.get(mics) if rate == 16000 else None
             if target is not None:
@@ -306,6 +318,41 @@ def passes_table(folders, match, passes):
             + " | ".join(f"{v:.1f}" for v in cells)
             + " |"
         )
+
+
+def minute_table(folders, match, runs, seconds=60.0):
+    """How much of a short recording's live time the start takes.
+
+    Each 16 kHz case with a speed target (SPEED_TARGETS) is streamed as it is
+    and repeated to ``seconds``, alternately, ``runs`` times; per length, the
+    whole process's speed and the separation's own pace (the report's
+    ``real_time_factor``), as multiples of real time, lowest to highest.
+    """
+    out(
+        f"\nLive speed on the recording as it is and repeated to {seconds:g} s, streamed "
+        f"alternately {'once' if runs == 1 else f'{runs} times'} (the machine's speed varies "
+        "from run to run): the whole "
+        "process, and the separation's own pace (the report's real_time_factor: the start's "
+        "count and learning, reading and writing left out), in multiples of real time:\n"
+    )
+    out("| case | mics | length | whole process | separating | target |")
+    out("|---|---|---|---|---|---|")
+    for c, _, mix, rate, _, m, extra in room_cases(folders, match):
+        if rate != 16000 or m not in SPEED_TARGETS:
+            continue
+        reps = max(1, int(round(seconds * rate / mix.shape[0])))
+        streams = [mix.T, np.tile(mix.T, reps)]
+        speed, pace = [[], []], [[], []]
+        for _ in range(runs):
+            for k, X in enumerate(streams):
+                _, wall, _, report = live_reported(wav_bytes(X, rate), extra)
+                speed[k].append(X.shape[1] / rate / wall)
+                pace[k].append(report.get("real_time_factor") or float("nan"))
+        for k, X in enumerate(streams):
+            out(
+                f"| {c.name} | {m} | {X.shape[1] / rate:.0f} s | {_span(speed[k])}x "
+                f"| {_span(pace[k])}x | {SPEED_TARGETS[m]:g}x |"
+            )
 
 
 def _unsure_seconds(mix_path, extra):
@@ -632,12 +679,20 @@ def main():
         default=0,
         help="also stream every case this many times in a row (a table of where the gap lies)",
     )
+    ap.add_argument(
+        "--minute",
+        action="store_true",
+        help="also time the cases with a speed target as they are and repeated to a minute",
+    )
+    ap.add_argument("--speed-runs", type=int, default=3, help="runs of each length, with --minute")
     ap.add_argument("--markdown", metavar="FILE", help="also write the tables here")
     args = ap.parse_args()
     if args.cases:
         cases_table(args.cases, args.match)
         if args.passes > 1:
             passes_table(args.cases, args.match, args.passes)
+        if args.minute:
+            minute_table(args.cases, args.match, args.speed_runs)
     if args.speech:
         changing_table(args.speech, args.half, args.rt60)
         moving_table(args.speech, args.walk, args.rt60)
