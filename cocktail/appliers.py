@@ -292,18 +292,39 @@ class Adaptive:
     def _gained(self, y):
         return y * self.gain if self.gain != 1.0 else y
 
+    @property
+    def pipelined(self):
+        """Whether a caller may split each block into :meth:`analyse` and
+        :meth:`synthesise` (the room model)."""
+        return self.room
+
     def process(self, block):
         """Unmix a block and update the unmixing; report progress to the callback."""
+        if self.room:
+            return self.synthesise(self.analyse(block))
         y = self._sep.process(block)
-        if self._callback is not None and self.room and self._sep.updates:
-            self._callback(
-                self._sep.updates, float(self._sep.last_cost_change), "block cost change"
-            )
-        elif self._callback is not None and not self.room and self._sep.history:
+        if self._callback is not None and self._sep.history:
             self._callback(
                 len(self._sep.history), float(self._sep.history[-1]), "block gradient norm"
             )
         return self._gained(y)
+
+    def analyse(self, block):
+        """Room model: the separation learns from a block (None: the input has
+        ended); returns what :meth:`synthesise` makes the outputs from
+        (:meth:`cocktail.bss.online_iva.OnlineIVA.analyse`), and reports
+        progress to the callback."""
+        handover = self._sep.analyse(block)
+        if block is not None and self._callback is not None and self._sep.updates:
+            self._callback(
+                self._sep.updates, float(self._sep.last_cost_change), "block cost change"
+            )
+        return handover
+
+    def synthesise(self, handover):
+        """Room model: the output samples now final, from a handover of
+        :meth:`analyse`."""
+        return self._gained(self._sep.synthesise(handover))
 
     def flush(self):
         """The room model's held-back samples; nothing for the instantaneous one."""

@@ -1249,3 +1249,93 @@ def test_people_taking_turns_keep_the_silent_output_quiet(tmp_path):
         level(alice, 11.0, 16.0) - level(bob, 11.0, 16.0),
     ]
     assert min(quiet) > 15, quiet
+
+
+def test_three_microphones_outputs_are_made_on_a_second_thread_as_they_would_be_in_turn(
+    monkeypatch,
+):
+    """With three microphones or more a live room stream's outputs are made
+    and written on a second thread while the separation learns from the next
+    block (on two cores the halves overlap): the samples are those of making
+    them in turn, no more than OUTPUT_QUEUE blocks wait, and the separation
+    itself stays on the caller's thread."""
+    import cocktail.appliers as appliers
+    import cocktail.separation as separation
+
+    X, refs = _three_talkers(0.3, seed=2)
+    where = {"analyse": set(), "synthesise": set()}
+    waiting = [0, 0]  # handovers not yet synthesised, and the most at once
+    lock = threading.Lock()
+    analyse, synthesise = appliers.Adaptive.analyse, appliers.Adaptive.synthesise
+
+    def counted_analyse(self, block):
+        handover = analyse(self, block)
+        with lock:
+            where["analyse"].add(threading.current_thread().name)
+            waiting[0] += 1
+            waiting[1] = max(waiting)
+        return handover
+
+    def counted_synthesise(self, handover):
+        with lock:
+            where["synthesise"].add(threading.current_thread().name)
+            waiting[0] -= 1
+        return synthesise(self, handover)
+
+    monkeypatch.setattr(appliers.Adaptive, "analyse", counted_analyse)
+    monkeypatch.setattr(appliers.Adaptive, "synthesise", counted_synthesise)
+    threaded = separation.separate(X, RATE, adaptive=True, model="convolutive", n_sources=3)
+    assert where["analyse"] == {threading.main_thread().name}
+    assert len(where["synthesise"]) == 1 and threading.main_thread().name not in where["synthesise"]
+    assert waiting[0] == 0 and 1 <= waiting[1] <= separation.OUTPUT_QUEUE + 1
+
+    monkeypatch.setattr(separation, "OUTPUT_THREAD_MICS", 4)  # three now made in turn
+    where["synthesise"].clear()
+    in_turn = separation.separate(X, RATE, adaptive=True, model="convolutive", n_sources=3)
+    assert where["synthesise"] == {threading.main_thread().name}
+    assert np.array_equal(threaded.outputs, in_turn.outputs)
+    s = score(refs[:, SETTLE:], threaded.outputs[:, SETTLE:], filter_length=TAPS)
+    assert np.mean(s["sdr"]) > 3.0, s  # a separation, not silence made alike twice
+
+
+def test_the_pace_counts_the_time_either_thread_was_at_work_once(monkeypatch):
+    """Two threads at work at once are one stretch of compute time, not two:
+    the pace of a threaded run is that of the stream, not of the work."""
+    import cocktail.separation as separation
+
+    now = [0.0]
+    monkeypatch.setattr(separation, "_clock", lambda: now[0])
+    busy = separation._Busy()
+    busy.__enter__()  # the separation, 0 to 2 s
+    now[0] = 1.0
+    busy.__enter__()  # the outputs, 1 to 3 s
+    now[0] = 2.0
+    busy.__exit__(None, None, None)
+    now[0] = 3.0
+    busy.__exit__(None, None, None)
+    now[0] = 5.0  # idle: waiting for input
+    with busy:
+        now[0] = 5.5
+    assert busy.seconds == 3.5
+
+
+def test_a_full_disk_while_a_threaded_live_stream_is_written_is_one_line(tmp_path, monkeypatch):
+    """A write that fails on the outputs' thread is the same one line, and
+    leaves nothing, as it is without that thread."""
+    from cocktail.io import stream
+    from helpers import only_error, run
+
+    X, _ = _three_talkers(0.2, seed=3)
+    mix = tmp_path / "three.wav"
+    sf.write(mix, (0.5 * X / np.abs(X).max()).T, RATE, subtype="PCM_16")
+    writes = []
+
+    def no_space(self, block):
+        writes.append(threading.current_thread().name)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(stream.Writer, "write", no_space)
+    result = run("separate", mix, "--adaptive", "--sources", "3", "-o", tmp_path / "o")
+    only_error(result, "No space left on device")
+    assert not (tmp_path / "o").exists()
+    assert writes and threading.main_thread().name not in writes  # it was the thread's

@@ -103,7 +103,7 @@ start-up).
 from __future__ import annotations
 
 import itertools
-from typing import List, Optional
+from typing import List, NamedTuple, Optional
 
 import numpy as np
 
@@ -663,6 +663,39 @@ class _Analyser(BinFilter):
         return np.zeros((self.n_out, 0))
 
 
+class Handover(NamedTuple):
+    """What the separation passes on to the outputs after learning from a
+    block (:meth:`OnlineIVA.analyse`), for :meth:`OnlineIVA.synthesise`.
+
+    Attributes
+    ----------
+    block : ndarray or None
+        The block (DC blocked), None at the end of the input.
+    D : ndarray or None
+        The separation now, at the outputs' bins, (F, N, M); None when the
+        outputs are the separation's own filters (and all the work is
+        :meth:`OnlineIVA.synthesise`'s).
+    warmed : bool
+        Whether the warm-up has run.
+    restart : bool
+        The separation started afresh from its ring buffer since the last
+        handover: the outputs' statistics restart from theirs.
+    learns : bool or None
+        Whether the separation learnt from the block's frames (None: it saw no
+        whole frame).
+    remeasure : bool
+        The separation warmed up or re-aligned since the last handover: the
+        outputs' crosstalk is measured again once their filters follow.
+    """
+
+    block: Optional[np.ndarray]
+    D: Optional[np.ndarray]
+    warmed: bool = False
+    restart: bool = False
+    learns: Optional[bool] = None
+    remeasure: bool = False
+
+
 class _History:
     """What :class:`_Output` and :class:`OnlineIVA` share: the last frames in a
     ring buffer (``_hist``, ``_hist_n`` frames written to it in all) and the
@@ -722,7 +755,6 @@ class _Output(_History, BinFilter):
             post=self._post,
             low_delay=True,
         )
-        self._owner = owner
         self._nearest = np.minimum(
             np.round(np.arange(F) * owner.nfft / nfft).astype(int), owner.nfft // 2
         )
@@ -738,12 +770,28 @@ class _Output(_History, BinFilter):
         self._sustained = int(round(SUSTAINED_SECONDS * rate / owner.hop))
         self._keep_history(F, M, owner._hist_len, owner._crosstalk_every, owner.postfilter)
         self.updates = 0
+        # What the separation told it (:meth:`receive`), kept until used, as
+        # the separation left it after learning from the same frames.
+        self._D_now = owner._D[self._nearest]
+        self._warmed = False
+        self._restart = False  # restart the statistics from the ring buffer
+        self._learns = False  # the separation learnt from the frames now arriving
+        self._remeasure = False  # measure the crosstalk again once the filters are updated
+
+    def receive(self, handover):
+        """Take what the separation passed on after learning from a block
+        (:class:`Handover`)."""
+        self._D_now = handover.D
+        self._warmed = handover.warmed
+        self._restart = self._restart or handover.restart
+        self._remeasure = self._remeasure or handover.remeasure
+        if handover.learns is not None:
+            self._learns = handover.learns
 
     def _learn(self, spec):
-        owner = self._owner
         X = np.ascontiguousarray(spec.transpose(2, 0, 1)).astype(np.complex128)  # (F, M, T)
         learn = X  # the frames the statistics learn from
-        if owner.warmed and TRANSIENT_CAP and self._power > 0:
+        if self._warmed and TRANSIENT_CAP and self._power > 0:
             loud = np.mean(X.real**2 + X.imag**2, axis=(0, 1)) * X.shape[1]
             over = loud > TRANSIENT_CAP * self._power
             runs = []  # how many frames in a row, up to each, were that loud
@@ -757,18 +805,18 @@ class _Output(_History, BinFilter):
                 X[:, :, over] *= np.sqrt(TRANSIENT_CAP * self._power / loud[over])
                 learn = X[:, :, ~over | (np.array(runs) > self._sustained)]
         self._remember(X)
-        D = owner._D[self._nearest]
-        if owner._output_restart:  # the separation started afresh from its ring buffer
-            owner._output_restart = False
+        D = self._D_now
+        if self._restart:  # the separation started afresh from its ring buffer
+            self._restart = False
             recent = self._recent().astype(np.complex128)
             self._R = _image_covariances(D, recent, self._smooth)
             self._C = np.matmul(recent, _hermitian(recent)) / recent.shape[2]
             self._mass = min(float(recent.shape[2]), 1.0 / (1.0 - self._frame_weight))
             self._power = float(np.mean(recent.real**2 + recent.imag**2)) * recent.shape[1]
             self._power_mass = self._mass
-        elif owner._output_learns and not owner.warmed:
+        elif self._learns and not self._warmed:
             pass  # what it would learn is replaced from the ring buffer at the warm-up
-        elif owner._output_learns:  # the separation learnt from these frames
+        elif self._learns:  # the separation learnt from these frames
             # the running power follows every frame (scaled down), as the
             # separation's does, so that a louder stretch is soon the norm
             self._power_mass, w = _weigh(self._power_mass, X.shape[2], self._frame_weight)
@@ -787,16 +835,16 @@ class _Output(_History, BinFilter):
             self._C += R.sum(axis=0) * w
         else:
             return
-        owner._output_learns = False
+        self._learns = False
         self.updates += 1
-        if self.updates <= WIENER_AFTER or not owner.warmed:
+        if self.updates <= WIENER_AFTER or not self._warmed:
             self.W = D  # the statistics need about a second to settle, and the warm-up
         else:
             filters = _wiener_filters(self._C, self._R)
             if filters is not None:
                 self.W = filters
-        if owner._remeasure:  # after a warm-up or re-alignment, on what is now applied
-            owner._remeasure = False
+        if self._remeasure:  # after a warm-up or re-alignment, on what is now applied
+            self._remeasure = False
             self._measure_crosstalk(self.W)
 
 
@@ -977,8 +1025,9 @@ class OnlineIVA(_History):
         longer = self.wiener and self.low_delay and OUTPUT_FRAME_FACTOR > 1 and N > 1
         self.output_nfft = int(OUTPUT_FRAME_FACTOR * self.nfft) if longer else self.nfft
         self._output = None
-        self._output_restart = False  # the output's statistics restart from its buffer
-        self._output_learns = False  # the separation learnt from the frames now arriving
+        # What the outputs are told with the next handover (see Handover).
+        self._output_restart = False
+        self._output_learns: Optional[bool] = None
         if longer:
             self._filter = _Analyser(self)
             self._output = _Output(self, self.output_nfft)
@@ -1642,11 +1691,71 @@ class OnlineIVA(_History):
             If the block does not have ``n_mics`` rows, or holds NaN or
             infinite samples.
         """
-        block = self._dc_blocked(as_block(block, self.n_mics))
+        return self.synthesise(self.analyse(block))
+
+    def analyse(self, block) -> Handover:
+        """The first half of :meth:`process`: the separation learns from a
+        block (None: the input has ended, as :meth:`flush`).
+
+        The second, :meth:`synthesise`, makes the outputs from what this
+        returns. Each handover must be synthesised, in order; a caller may
+        do so on another thread while the separation learns from the next
+        block (the two halves share no state but the handover), with the
+        same samples as :meth:`process`. With the outputs on the
+        separation's own filters (no Wiener filters, symmetric windows, or
+        one speaker) all of the work is the second half's.
+
+        Parameters
+        ----------
+        block : array_like, shape (n_mics, n_samples), or None
+
+        Returns
+        -------
+        Handover
+
+        Raises
+        ------
+        CocktailError
+            As :meth:`process`.
+        """
+        if block is not None:
+            block = self._dc_blocked(as_block(block, self.n_mics))
         if self._output is None:
-            return self._filter.process(block)
-        self._filter.process(block)  # the separation learns from the block first
-        return self._output.process(block)
+            return Handover(block, None)
+        if block is None:
+            self._filter.flush()
+        else:
+            self._filter.process(block)  # the separation learns from the block
+        handover = Handover(
+            block,
+            self._D[self._output._nearest],
+            self.warmed,
+            self._output_restart,
+            self._output_learns,
+            self._remeasure,
+        )
+        self._output_restart = self._remeasure = False
+        self._output_learns = None
+        return handover
+
+    def synthesise(self, handover: Handover) -> np.ndarray:
+        """The second half of :meth:`process` (or of :meth:`flush` at the end):
+        the output samples now final, from what :meth:`analyse` handed over.
+
+        Parameters
+        ----------
+        handover : Handover
+
+        Returns
+        -------
+        ndarray, shape (n_sources, n_ready), float64
+        """
+        if handover.D is None:
+            filt = self._filter
+        else:
+            filt = self._output
+            filt.receive(handover)
+        return filt.flush() if handover.block is None else filt.process(handover.block)
 
     def prime(self, X, start_seconds=0.0):
         """Learn from a stretch the caller holds before it is streamed.
@@ -1732,10 +1841,7 @@ class OnlineIVA(_History):
     def flush(self) -> np.ndarray:
         """The output samples still held back, once the input has ended,
         shape (n_sources, n_rest)."""
-        if self._output is None:
-            return self._filter.flush()
-        self._filter.flush()
-        return self._output.flush()
+        return self.synthesise(self.analyse(None))
 
 
 def _crosstalk_of(W, X):
