@@ -770,9 +770,10 @@ class _Output(_History, BinFilter):
         self._sustained = int(round(SUSTAINED_SECONDS * rate / owner.hop))
         self._keep_history(F, M, owner._hist_len, owner._crosstalk_every, owner.postfilter)
         self.updates = 0
-        # What the separation told it (:meth:`receive`), kept until used, as
-        # the separation left it after learning from the same frames.
-        self._D_now = owner._D[self._nearest]
+        # What the separation told it (:meth:`receive`, before every block),
+        # kept until used, as the separation left it after learning from the
+        # same frames.
+        self._D_now = None
         self._warmed = False
         self._restart = False  # restart the statistics from the ring buffer
         self._learns = False  # the separation learnt from the frames now arriving
